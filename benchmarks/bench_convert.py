@@ -1,0 +1,439 @@
+"""Compare whole-process feed conversion: feedfix vs a naive pipeline vs the floor.
+
+Usage::
+
+    /work/main/.venv/bin/python benchmarks/bench_convert.py [--items 1000] [--repeat 5]
+        [--json] [--out-dir DIR] [--feedfix PATH]
+
+Generates a ZAKER-shaped RSS feed (make_feed.py), then runs, interleaved, ``--repeat`` times
+each: ``feedfix convert IN -o OUT``, ``naive_pipeline.py IN OUT`` and ``floor_pipeline.py IN
+OUT``, each as its own process (interpreter start-up and imports included: that is what a
+user waits for). Reports wall time and the child's peak RSS, ratios against the floor, checks
+that every output means the same thing, and compares against the targets: feedfix within 4x
+floor on 1,000 items, feedfix peak RSS under 10x input size.
+
+Exit status: 0 unless a pipeline that ran crashed or failed the output check (a missing
+feedfix is reported, not an error). Targets are reported, not enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import lxml.html
+from lxml import etree
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from make_feed import write_feed  # noqa: E402
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+CORS_HOST = b"cors.zfour.workers.dev"
+TRAILER_IDS = frozenset({"recommend_bottom", "article_bottom"})
+TARGET_TIME_RATIO = 4.0  # feedfix median wall time / floor median wall time, at 1,000 items
+TARGET_ITEMS = 1000
+TARGET_RSS_RATIO = 10.0  # feedfix peak RSS / input size
+PROBE_TIMEOUT_S = 60
+RUN_TIMEOUT_S = 600
+# ru_maxrss is in KiB on Linux, in bytes on macOS.
+MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
+
+
+@dataclass
+class Run:
+    wall_s: float
+    peak_rss_bytes: int
+    rc: int
+
+
+@dataclass
+class Pipeline:
+    name: str
+    argv: list[str] | None  # command prefix; IN and OUT are appended by ``command``
+    reason: str | None = None  # why it is unavailable or stopped
+    runs: list[Run] = field(default_factory=list)
+    check: str | None = None  # None: not checked; "ok" or "FAILED (...)"
+
+    def command(self, src: Path, dst: Path) -> list[str]:
+        assert self.argv is not None
+        if self.name == "feedfix":
+            return [*self.argv, "convert", str(src), "-o", str(dst)]
+        return [*self.argv, str(src), str(dst)]
+
+    @property
+    def ok_runs(self) -> list[Run]:
+        return [r for r in self.runs if r.rc == 0]
+
+    def median_s(self) -> float | None:
+        runs = self.ok_runs
+        return statistics.median(r.wall_s for r in runs) if runs else None
+
+    def min_s(self) -> float | None:
+        runs = self.ok_runs
+        return min(r.wall_s for r in runs) if runs else None
+
+    def peak_rss(self) -> int | None:
+        runs = self.ok_runs
+        return max(r.peak_rss_bytes for r in runs) if runs else None
+
+
+# --- running children ---------------------------------------------------------------------
+
+
+def run_child(cmd: list[str], cwd: Path, log: Path) -> Run:
+    """Run ``cmd`` to completion; wall time and that child's own peak RSS.
+
+    Peak RSS comes from ``os.wait4``, which reaps exactly this child and returns *its* rusage.
+    ``getrusage(RUSAGE_CHILDREN)`` would not do: its ru_maxrss is the max over every child
+    reaped so far (the probe and earlier runs included), so it never goes down between runs.
+    ``/usr/bin/time -f %M`` would work too but adds a process and isn't everywhere. The
+    children are the interpreters themselves (console scripts exec python through their
+    shebang; no shell in between), so this is the pipeline's peak.
+    """
+    with log.open("ab") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped; keep Popen quiet
+    return Run(wall_s=wall, peak_rss_bytes=usage.ru_maxrss * MAXRSS_UNIT, rc=proc.returncode)
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:])
+
+
+def resolve_feedfix(explicit: str | None, cwd: Path) -> tuple[list[str] | None, str | None]:
+    """The feedfix command prefix, or None and why it can't be used."""
+    candidates: list[list[str]] = []
+    if explicit:
+        candidates.append([explicit])
+    else:
+        found = shutil.which("feedfix")
+        beside = Path(sys.executable).parent / "feedfix"
+        if found:
+            candidates.append([found])
+        elif beside.is_file() and os.access(beside, os.X_OK):
+            candidates.append([str(beside)])
+        candidates.append([sys.executable, "-m", "feedfix"])
+    reason = "feedfix not installed"
+    for argv in candidates:
+        try:
+            probe = subprocess.run(
+                [*argv, "--help"],
+                cwd=cwd,  # not the repo root: `-m feedfix` must find an installed package
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            reason = f"feedfix unavailable: {exc}"
+            continue
+        if probe.returncode == 0:
+            return argv, None
+        err = probe.stderr or probe.stdout
+        if "No module named feedfix" in err or "No module named 'feedfix" in err:
+            reason = "feedfix not installed"
+        else:
+            reason = f"feedfix unavailable ({' '.join(argv)} --help: {_tail(err, 1)})"
+    return None, reason
+
+
+# --- output check -------------------------------------------------------------------------
+
+
+@dataclass
+class Expected:
+    title: str
+    when: datetime
+    images: frozenset[str]
+
+
+def expected_from_input(path: Path) -> tuple[dict[str, Expected], dict[str, str]]:
+    """Per input item (keyed by guid): title, date, origin image URLs; plus link -> guid."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.parse(str(path), parser).getroot()
+    by_guid: dict[str, Expected] = {}
+    link_to_guid: dict[str, str] = {}
+    for item in root.iter("item"):
+        guid = item.findtext("guid") or ""
+        description = item.findtext("description") or ""
+        by_guid[guid] = Expected(
+            title=(item.findtext("title") or "").strip(),
+            when=parsedate_to_datetime(item.findtext("pubDate") or ""),
+            images=frozenset(re.findall(r'data-original="([^"]+)"', description)),
+        )
+        link_to_guid[item.findtext("link") or guid] = guid
+    return by_guid, link_to_guid
+
+
+def _local(el: Any) -> str:
+    tag = el.tag
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _content_root(entry: etree._Element) -> tuple[Any, str | None]:
+    """The entry's content as an element tree (HTML fragment or XHTML div), or a reason."""
+    content = entry.find(ATOM + "content")
+    if content is None:
+        content = entry.find(ATOM + "summary")
+    if content is None:
+        return None, "entry has no content/summary"
+    kind = content.get("type", "text")
+    if kind == "xhtml":
+        if len(content) == 0:
+            return None, "empty xhtml content"
+        return content[0], None
+    if kind == "html":
+        return lxml.html.fragment_fromstring(content.text or "", create_parent="div"), None
+    return None, f"content type={kind!r}, expected html or xhtml"
+
+
+def _entry_when(entry: etree._Element) -> datetime | None:
+    text = entry.findtext(ATOM + "published") or entry.findtext(ATOM + "updated")
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def check_output(path: Path, by_guid: dict[str, Expected], link_to_guid: dict[str, str]) -> str:
+    """Return "ok", or "FAILED (reason)" naming the first problem found."""
+    if not path.is_file():
+        return "FAILED (no output file)"
+    raw = path.read_bytes()
+    for needle in (CORS_HOST, b"recommend_bottom", b"article_bottom", b"onclick"):
+        if needle in raw:
+            return f"FAILED ({needle.decode()!r} appears in the output)"
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as exc:
+        return f"FAILED (not well-formed XML: {exc})"
+    if root.tag != ATOM + "feed":
+        return f"FAILED (root is {root.tag}, not an Atom 1.0 feed)"
+    entries = root.findall(ATOM + "entry")
+    if len(entries) != len(by_guid):
+        return f"FAILED ({len(entries)} entries, input has {len(by_guid)} items)"
+    seen: set[str] = set()
+    for n, entry in enumerate(entries):
+        entry_id = entry.findtext(ATOM + "id") or ""
+        guid = entry_id if entry_id in by_guid else None
+        if guid is None:
+            hrefs = [ln.get("href") or "" for ln in entry.findall(ATOM + "link")]
+            guid = next((link_to_guid[h] for h in hrefs if h in link_to_guid), None)
+        if guid is None:
+            return f"FAILED (entry {n} id={entry_id!r} matches no input item)"
+        if guid in seen:
+            return f"FAILED (two entries for input item {guid})"
+        seen.add(guid)
+        want = by_guid[guid]
+        title = (entry.findtext(ATOM + "title") or "").strip()
+        if title != want.title:
+            return f"FAILED (entry {guid}: title {title!r} != {want.title!r})"
+        when = _entry_when(entry)
+        if when is None or when != want.when:
+            return f"FAILED (entry {guid}: date {when} != pubDate {want.when})"
+        frag, why = _content_root(entry)
+        if why:
+            return f"FAILED (entry {guid}: {why})"
+        srcs: set[str] = set()
+        for el in frag.iter():
+            name = _local(el)
+            if name == "img":
+                srcs.add(el.get("src") or "")
+            elif name == "script":
+                return f"FAILED (entry {guid}: <script> remains)"
+            if el.get("id") in TRAILER_IDS:
+                return f"FAILED (entry {guid}: div#{el.get('id')} remains)"
+            handlers = [a for a in el.attrib if str(a).lower().startswith("on")]
+            if handlers:
+                return f"FAILED (entry {guid}: {handlers[0]} remains on <{name}>)"
+        if srcs != want.images:
+            missing = sorted(want.images - srcs)
+            extra = sorted(srcs - want.images)
+            return f"FAILED (entry {guid}: img src missing {missing[:1]}, unexpected {extra[:1]})"
+    return "ok"
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def summarise(
+    pipelines: list[Pipeline], items: int, input_bytes: int, repeat: int
+) -> dict[str, Any]:
+    by = {p.name: p for p in pipelines}
+    ff, naive, floor = by["feedfix"], by["naive"], by["floor"]
+    time_ratio = _ratio(ff.median_s(), floor.median_s())
+    rss = ff.peak_rss()
+    rss_ratio = rss / input_bytes if rss is not None else None
+    time_ok = None if time_ratio is None else time_ratio <= TARGET_TIME_RATIO
+    rss_ok = None if rss_ratio is None else rss_ratio < TARGET_RSS_RATIO
+    return {
+        "input": {"items": items, "bytes": input_bytes},
+        "repeat": repeat,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "pipelines": {
+            p.name: {
+                "available": p.argv is not None,
+                "reason": p.reason,
+                "command": p.argv,
+                "runs": [vars(r) for r in p.runs],
+                "median_s": p.median_s(),
+                "min_s": p.min_s(),
+                "peak_rss_bytes": p.peak_rss(),
+                "output_check": p.check,
+            }
+            for p in pipelines
+        },
+        "ratios": {
+            "feedfix_over_floor": time_ratio,
+            "naive_over_floor": _ratio(naive.median_s(), floor.median_s()),
+            "feedfix_peak_rss_over_input": rss_ratio,
+        },
+        "targets": {
+            "time_ratio_max": TARGET_TIME_RATIO,
+            "time_ratio_items": TARGET_ITEMS,
+            "time_ok": time_ok if items == TARGET_ITEMS else None,
+            "rss_ratio_max": TARGET_RSS_RATIO,
+            "rss_ok": rss_ok,
+        },
+    }
+
+
+def print_table(pipelines: list[Pipeline], summary: dict[str, Any]) -> None:
+    inp = summary["input"]
+    print(
+        f"input: {inp['items']:,} items, {inp['bytes'] / 1e6:.2f} MB; "
+        f"{summary['repeat']} runs each, interleaved; "
+        f"{summary['machine']['cpus']} CPUs, Python {summary['machine']['python']}"
+    )
+    print(f"{'pipeline':<10} {'median s':>9} {'min s':>8} {'peak RSS MB':>12}  note")
+    for p in pipelines:
+        rss = p.peak_rss()
+        note = p.reason or ""
+        print(
+            f"{p.name:<10} {_fmt(p.median_s(), '.3f'):>9} {_fmt(p.min_s(), '.3f'):>8} "
+            f"{_fmt(None if rss is None else rss / 1e6, '.1f'):>12}  {note}".rstrip()
+        )
+    r = summary["ratios"]
+    print(
+        f"ratios: feedfix/floor {_fmt(r['feedfix_over_floor'], '.2f', 'x')}, "
+        f"naive/floor {_fmt(r['naive_over_floor'], '.2f', 'x')}, "
+        f"feedfix peak RSS / input size {_fmt(r['feedfix_peak_rss_over_input'], '.1f', 'x')}"
+    )
+    for p in pipelines:
+        print(f"output check {p.name}: {p.check or 'skipped (' + (p.reason or 'not run') + ')'}")
+    t = summary["targets"]
+
+    def verdict(ok: bool | None, why_na: str) -> str:
+        return {True: "PASS", False: "FAIL", None: f"n/a ({why_na})"}[ok]
+
+    ff_na = summary["pipelines"]["feedfix"]["reason"] or "no successful feedfix run"
+    time_na = ff_na
+    if r["feedfix_over_floor"] is not None:  # measured, but not at the size the target names
+        time_na = f"target is defined at {TARGET_ITEMS:,} items"
+    print(
+        f"targets: feedfix <= {t['time_ratio_max']:g}x floor on {TARGET_ITEMS:,} items: "
+        f"{verdict(t['time_ok'], time_na)}; "
+        f"feedfix peak RSS < {t['rss_ratio_max']:g}x input: {verdict(t['rss_ok'], ff_na)}"
+    )
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def bench(args: argparse.Namespace, workdir: Path) -> int:
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    src = workdir / f"zaker-{args.items}.rss.xml"
+    input_bytes = write_feed(args.items, src)
+    progress(f"generated {src} ({args.items:,} items, {input_bytes:,} bytes)")
+
+    ff_argv, ff_reason = resolve_feedfix(args.feedfix, workdir)
+    pipelines = [
+        Pipeline("feedfix", ff_argv, ff_reason),
+        Pipeline("naive", [sys.executable, str(HERE / "naive_pipeline.py")]),
+        Pipeline("floor", [sys.executable, str(HERE / "floor_pipeline.py")]),
+    ]
+    if ff_reason:
+        progress(f"feedfix: {ff_reason}; running the other pipelines only")
+
+    for i in range(args.repeat):
+        for p in pipelines:
+            if p.argv is None or p.reason:
+                continue
+            out = workdir / f"out-{p.name}.atom.xml"
+            out.unlink(missing_ok=True)
+            log = workdir / f"{p.name}.log"
+            run = run_child(p.command(src, out), workdir, log)
+            p.runs.append(run)
+            progress(
+                f"{p.name:<8} run {i + 1}/{args.repeat}: {run.wall_s:.3f} s, "
+                f"{run.peak_rss_bytes / 1e6:.1f} MB, rc={run.rc}"
+            )
+            if run.rc != 0:
+                p.reason = f"run failed rc={run.rc}: {_tail(log.read_text(errors='replace'))}"
+
+    by_guid, link_to_guid = expected_from_input(src)
+    for p in pipelines:
+        if p.ok_runs and not p.reason:
+            p.check = check_output(workdir / f"out-{p.name}.atom.xml", by_guid, link_to_guid)
+
+    summary = summarise(pipelines, args.items, input_bytes, args.repeat)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_table(pipelines, summary)
+
+    ran = [p for p in pipelines if p.argv is not None]
+    failed = any((p.runs and p.reason) or (p.check and p.check != "ok") for p in ran)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=1000, help="feed items (default 1000)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per pipeline (default 5)")
+    ap.add_argument("--json", action="store_true", help="print results as JSON")
+    ap.add_argument("--out-dir", type=Path, help="keep input/outputs/logs here (else a tmp dir)")
+    ap.add_argument("--feedfix", help="feedfix executable (default: PATH, then beside python)")
+    args = ap.parse_args(argv)
+    if args.items < 1 or args.repeat < 1:
+        ap.error("--items and --repeat must be >= 1")
+    if args.out_dir:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in args.out_dir.glob("*.log"):
+            stale.unlink()
+        return bench(args, args.out_dir.resolve())
+    with tempfile.TemporaryDirectory(prefix="feedfix-bench-") as tmp:
+        return bench(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

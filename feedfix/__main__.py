@@ -1,0 +1,5 @@
+"""``python -m feedfix`` runs the same CLI as the ``feedfix`` console script."""
+
+from feedfix.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""HTML fragments (entry content) as lxml trees: parse once, let every rule edit, serialize once.
+
+lxml.html is used rather than BeautifulSoup: the same edit costs about a tenth as much, which
+matters at 8 images an entry and a thousand entries a feed. The fragment is parsed as the body
+of a document, so stray end tags in real feeds cannot break out of it.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Callable, Iterator
+from urllib.parse import urljoin
+
+import lxml.html
+from lxml import etree
+
+# Attributes whose whole value is one URL.
+URL_ATTRIBUTES = frozenset(
+    {
+        "href", "src", "poster", "action", "formaction", "background", "cite", "longdesc",
+        "lowsrc", "dynsrc", "data", "codebase", "usemap", "xlink:href", "manifest", "icon",
+    }
+)  # fmt: skip
+SRCSET_ATTRIBUTES = frozenset({"srcset", "data-srcset"})
+_PARSER = lxml.html.HTMLParser(
+    remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
+)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def parse_fragment(markup: str) -> lxml.html.HtmlElement:
+    """The fragment as the children of a ``<body>`` element (the container)."""
+    doc = etree.fromstring(f"<html><body>{markup}</body></html>", _PARSER)
+    body = doc.find("body")
+    if body is None:  # libxml2 always makes one, but never trust it blindly
+        body = etree.SubElement(doc, "body")
+    return body
+
+
+def serialize_fragment(container: etree._Element) -> str:
+    """The container's inside as HTML text."""
+    parts = [htmllib.escape(container.text or "", quote=False)]
+    parts.extend(
+        etree.tostring(child, encoding="unicode", method="html", with_tail=True)
+        for child in container
+    )
+    return "".join(parts).strip()
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML string (for titles and subtitles that arrive as HTML)."""
+    if "<" not in markup and "&" not in markup:
+        return markup
+    return str(parse_fragment(markup).text_content())
+
+
+def elements(container: etree._Element) -> Iterator[etree._Element]:
+    """Every element below the container (not comments or entities)."""
+    for el in container.iter():
+        if isinstance(el.tag, str) and el is not container:
+            yield el
+
+
+def srcset_urls(value: str) -> list[str]:
+    """The URLs of a ``srcset`` value, in order."""
+    return [part.strip().split()[0] for part in value.split(",") if part.strip()]
+
+
+def map_srcset(value: str, fn: Callable[[str], str]) -> str:
+    """Apply ``fn`` to each URL of a ``srcset``, keeping the descriptors."""
+    out = []
+    for part in value.split(","):
+        pieces = part.strip().split(None, 1)
+        if not pieces:
+            continue
+        url = fn(pieces[0])
+        out.append(" ".join([url, *pieces[1:]]))
+    return ", ".join(out)
+
+
+def is_absolute(url: str) -> bool:
+    """True for URLs with a scheme (``http:``, ``data:``…) or protocol-relative ones."""
+    return bool(_SCHEME.match(url)) or url.startswith("//")
+
+
+def resolve(url: str, base: str | None) -> str:
+    """``url`` made absolute against ``base``; unchanged when either makes that impossible."""
+    url = url.strip()
+    if not base or not url or is_absolute(url) or url.startswith("#"):
+        return url
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
+
+
+def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
+    """Make every relative URL attribute absolute; returns how many changed."""
+    if not base:
+        return 0
+    changed = 0
+    for el in elements(container):
+        for name, value in el.attrib.items():
+            if name in URL_ATTRIBUTES or (name.startswith("data-") and _looks_like_path(value)):
+                new = resolve(value, base)
+            elif name in SRCSET_ATTRIBUTES:
+                new = map_srcset(value, lambda u: resolve(u, base))
+            else:
+                continue
+            if new != value:
+                el.set(name, new)
+                changed += 1
+    return changed
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "./", "../")) and not value.startswith("//")

@@ -1,0 +1,93 @@
+"""Date parsing: RFC 822 and ISO 8601 directly, feedparser's many handlers for the rest.
+
+Every result is an aware datetime in UTC; a date without a zone takes the caller's default zone.
+"""
+
+from __future__ import annotations
+
+import calendar
+import email.utils
+import re
+from datetime import UTC, datetime, tzinfo
+
+_SPACE = re.compile(r"\s+")
+_YEAR_RANGE = range(1900, 10000)
+
+
+def parse_date(value: object, default_tz: tzinfo = UTC) -> datetime | None:
+    """Parse a feed or front-matter date; ``None`` when it is missing or unreadable."""
+    if isinstance(value, datetime):
+        return _to_utc(value, default_tz)
+    if not isinstance(value, str):
+        return None
+    text = _SPACE.sub(" ", value).strip()
+    if not text:
+        return None
+    for parser in (_rfc822, _iso8601, _cjk):
+        parsed = parser(text)
+        if parsed is not None:
+            return _to_utc(parsed, default_tz)
+    return _feedparser_fallback(text)
+
+
+def _to_utc(value: datetime, default_tz: tzinfo) -> datetime | None:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=default_tz)
+    try:
+        result = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return result if result.year in _YEAR_RANGE else None
+
+
+def _rfc822(text: str) -> datetime | None:
+    if not text[:1].isalpha() and not re.match(r"\d{1,2} [A-Za-z]{3} ", text):
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None and not re.search(r"-0000\s*$", text) and _has_zone(text):
+        return None  # a zone we could not read: let the fallback try
+    return parsed
+
+
+def _has_zone(text: str) -> bool:
+    return bool(re.search(r"\d{2}:\d{2}(:\d{2})?\s+\S+$", text))
+
+
+def _iso8601(text: str) -> datetime | None:
+    candidate = text.replace(" ", "T", 1) if re.match(r"\d{4}-\d{2}-\d{2} \d", text) else text
+    try:
+        return datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+
+
+_CJK = re.compile(
+    r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日(?:\s*(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?)?$"
+)
+
+
+def _cjk(text: str) -> datetime | None:
+    """``2022年8月10日 08:30``, common in Chinese feeds and posts."""
+    match = _CJK.match(text)
+    if not match:
+        return None
+    parts = [int(g) if g else 0 for g in match.groups()]
+    try:
+        return datetime(*parts)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def _feedparser_fallback(text: str) -> datetime | None:
+    from feedparser.datetimes import _parse_date  # noqa: PLC0415 - rare path, slow import
+
+    parsed = _parse_date(text)
+    if parsed is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None

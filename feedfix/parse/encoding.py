@@ -1,0 +1,118 @@
+"""Turn input bytes into text: BOM, then the declared encoding, then detection.
+
+Feeds lie about their encoding often enough (GBK declared as UTF-8, GB2312 holding GB18030
+characters, Latin-1 that is really cp1252) that a declaration is a hint, tried first and checked.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# Declared names mapped to the superset a browser would use (WHATWG Encoding Standard).
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "gb_2312-80": "gb18030",
+    "big5": "big5hkscs",
+    "cp950": "big5hkscs",
+    "iso-8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "latin1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+}
+
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.I)
+_XML_DECL_TEXT = re.compile(r"^(\s*<\?xml[^>]*?)\s+encoding\s*=\s*[\"'][^\"']*[\"']", re.I)
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Text plus what was learnt on the way (for warnings)."""
+
+    text: str
+    encoding: str
+    declared: str | None
+    mismatch: bool  # the declared encoding was wrong and another one was used
+
+
+def sniff_bom(data: bytes) -> tuple[str | None, int]:
+    """The encoding a byte-order mark names, and the BOM's length."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name, len(bom)
+    return None, 0
+
+
+def sniff_utf16(data: bytes) -> str | None:
+    """UTF-16 without a BOM, recognised by ``<`` interleaved with NUL bytes."""
+    head = data[:4]
+    if head[:2] == b"<\x00" and head[3:4] == b"\x00":
+        return "utf-16-le"
+    if head[:2] == b"\x00<" and head[2:3] == b"\x00":
+        return "utf-16-be"
+    return None
+
+
+def declared_encoding(data: bytes) -> str | None:
+    """The encoding named by an XML declaration or an HTML meta tag, lower-cased."""
+    match = _XML_DECL.match(data[:512]) or _META_CHARSET.search(data[:2048])
+    return match.group(1).decode("ascii").lower() if match else None
+
+
+def _usable(name: str) -> str | None:
+    name = _SUPERSETS.get(name.lower(), name.lower())
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode(data: bytes, hint: str | None = None) -> Decoded:
+    """Decode ``data``: BOM, then ``hint`` (an HTTP charset), the declaration, UTF-8, detection."""
+    bom_enc, bom_len = sniff_bom(data)
+    if bom_enc:
+        return Decoded(data[bom_len:].decode(bom_enc, "replace"), bom_enc, bom_enc, False)
+    utf16 = sniff_utf16(data)
+    if utf16:
+        return Decoded(data.decode(utf16, "replace"), utf16, utf16, False)
+    declared = declared_encoding(data)
+    candidates = [c for c in (hint, declared, "utf-8") if c]
+    for candidate in candidates:
+        codec = _usable(candidate)
+        if codec is None:
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        mismatch = declared is not None and _usable(declared) != codec
+        return Decoded(text, codec, declared, mismatch)
+    return _detect(data, declared)
+
+
+def _detect(data: bytes, declared: str | None) -> Decoded:
+    from charset_normalizer import from_bytes  # noqa: PLC0415 - only needed for mislabelled input
+
+    best = from_bytes(data[:200_000]).best()
+    codec = _usable(best.encoding) if best is not None else None
+    if codec is None:
+        codec = "cp1252"
+    return Decoded(data.decode(codec, "replace"), codec, declared, True)
+
+
+def without_encoding_declaration(text: str) -> str:
+    """Drop ``encoding=`` from an XML declaration, so lxml can parse re-encoded UTF-8."""
+    return _XML_DECL_TEXT.sub(r"\1", text, count=1)
