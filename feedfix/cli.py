@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TextIO
@@ -19,7 +19,7 @@ from typing import TextIO
 from feedfix import __version__
 from feedfix.errors import ConfigError, FeedfixError, InputError
 from feedfix.parse import ParseOptions, parse_document
-from feedfix.pipeline import ConvertOptions, ConvertResult, Report, convert_feed
+from feedfix.pipeline import ConvertOptions, Report, stream_atom
 from feedfix.progress import TerminalProgress
 from feedfix.rules import RULE_CLASSES, RULES, build_ruleset
 from feedfix.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
@@ -110,7 +110,7 @@ def _warn(message: str) -> None:
     print(f"feedfix: warning: {message}", file=sys.stderr)
 
 
-def _explain(report: Report, entries: int, style: str, stream: TextIO) -> None:
+def _explain(report: Report, style: str, stream: TextIO) -> None:
     if style == "json":
         data = {n: {"changes": c.changes, "entries": c.entries} for n, c in report.counts.items()}
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
@@ -118,22 +118,30 @@ def _explain(report: Report, entries: int, style: str, stream: TextIO) -> None:
     for name, count in report.counts.items():
         unit = RULES[name].unit
         print(f"{name}: {count.changes} {unit} in {count.entries} entries", file=stream)
-    print(f"entries: {entries}", file=stream)
+    print(f"entries: {report.entries}", file=stream)
 
 
-def _write_output(data: bytes, output: str | None) -> None:
+def _write_output(chunks: Iterable[bytes], output: str | None) -> None:
+    """Write as the chunks come; a file is replaced atomically, never left half-written."""
     if output is None or output == "-":
-        sys.stdout.buffer.write(data)
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
         return
     target = Path(output)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".feedfix-", dir=target.parent or Path())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).replace(target)  # atomic: a reader never sees half a feed
+        fd, tmp = tempfile.mkstemp(prefix=".feedfix-", dir=target.parent)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        Path(tmp).replace(target)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -165,33 +173,48 @@ def _run_convert(args: argparse.Namespace) -> int:
     )
     name = "<stdin>" if args.input == "-" else args.input
     progress = TerminalProgress(sys.stderr, "feedfix")
+    report = Report()
     try:
-        result = _convert_input(args.input, name, options, max_size, progress)
+        chunks, warnings = _open_input(
+            args.input, name, options, max_size, report=report, progress=progress
+        )
+        for warning in warnings:
+            _warn(f"{name}: {warning}")
+        _write_output(chunks, args.output)
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
     finally:
         progress.close()
-    for warning in result.warnings:
-        _warn(f"{name}: {warning}")
-    _write_output(result.atom, args.output)
     if args.explain:
-        _explain(result.report, len(result.feed.entries), args.explain, sys.stderr)
+        _explain(report, args.explain, sys.stderr)
     return EXIT_OK
 
 
-def _convert_input(
-    path: str, name: str, options: ConvertOptions, max_size: int, progress: TerminalProgress
-) -> ConvertResult:
+def _open_input(
+    path: str,
+    name: str,
+    options: ConvertOptions,
+    max_size: int,
+    *,
+    report: Report,
+    progress: TerminalProgress,
+) -> tuple[Iterator[bytes], list[str]]:
+    """The Atom chunks to write and the warnings to print first.
+
+    The parsed feed is handed straight to ``stream_atom`` with no reference kept here, so
+    its entries are released as they are written.
+    """
+    warnings: list[str] = []
     if path != "-" and Path(path).is_dir():
-        warnings: list[str] = []
         folder = FolderOptions(max_size=max_size, timezone=options.parse.timezone,
                                strict=options.parse.strict)  # fmt: skip
         feed = read_posts_folder(path, folder, warnings.append, progress)
-        for warning in warnings:
-            _warn(f"{name}: {warning}")
-        return convert_feed(feed, options, progress)
-    data = read_bytes(path, max_size)
-    return convert_feed(parse_document(data, name, options.parse), options, progress)
+    else:
+        feed = parse_document(read_bytes(path, max_size), name, options.parse)
+        warnings.extend(feed.warnings)
+    chunks = stream_atom(feed, options, report, progress)
+    del feed
+    return chunks, warnings
 
 
 def _run_rules() -> int:

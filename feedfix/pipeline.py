@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from feedfix.html import parse_fragment, resolve, resolve_relative_urls, serialize_fragment
-from feedfix.model import Entry, Feed, Link, Media
+from feedfix.model import Entry, Feed, Link
 from feedfix.parse import ParseOptions, parse_document
-from feedfix.render import render_atom
+from feedfix.render import FeedFacts, render_atom, render_chunks
 from feedfix.rules import RuleSet, build_ruleset
 
+Progress = Callable[[int, int], None]
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 
 
@@ -34,6 +36,7 @@ class Report:
     """Per-rule counts for a whole run, in rule order."""
 
     counts: dict[str, RuleCount] = field(default_factory=dict)
+    entries: int = 0  # entries cleaned
 
     def add(self, name: str, changes: int, *, entries: int = 1) -> None:
         """Record ``changes`` made by rule ``name`` (in ``entries`` entries when non-zero)."""
@@ -157,34 +160,53 @@ def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> t
     return cleaned, report
 
 
-def clean_feed(
-    feed: Feed,
-    rules: RuleSet,
-    base_url: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[Feed, Report]:
-    """Feed-level rules (selection, feed URLs), then every entry."""
-    report = Report()
+def apply_feed_rules(feed: Feed, rules: RuleSet, report: Report) -> Feed:
+    """The feed-level part of every rule: choosing entries, the feed's own URLs."""
     for rule in rules.rules:
         report.counts.setdefault(rule.name, RuleCount())
         feed, changes = rule.feed(feed)
         report.add(rule.name, changes, entries=0)
-    feed_base = resolve(feed.link or "", base_url) or base_url
-    entries: list[Entry] = []
-    total = len(feed.entries)
-    for index, entry in enumerate(feed.entries, 1):
+    return feed
+
+
+def clean_entries(
+    entries: Iterable[Entry],
+    rules: RuleSet,
+    feed_base: str | None,
+    report: Report,
+    *,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> Iterator[Entry]:
+    """Each entry cleaned as it is asked for, its counts added to ``report``."""
+    for index, entry in enumerate(entries, 1):
         cleaned, entry_report = clean_entry(entry, rules, feed_base)
         report.merge(entry_report)
-        entries.append(cleaned)
+        report.entries += 1
         if progress is not None:
             progress(index, total)
-    return replace(feed, entries=tuple(entries)), report
+        yield cleaned
+
+
+def _feed_base(feed: Feed, base_url: str | None) -> str | None:
+    return resolve(feed.link or "", base_url) or base_url
+
+
+def clean_feed(
+    feed: Feed, rules: RuleSet, base_url: str | None = None, progress: Progress | None = None
+) -> tuple[Feed, Report]:
+    """Feed-level rules (selection, feed URLs), then every entry."""
+    report = Report()
+    feed = apply_feed_rules(feed, rules, report)
+    base = _feed_base(feed, base_url)
+    entries = tuple(
+        clean_entries(feed.entries, rules, base, report, progress=progress, total=len(feed.entries))
+    )
+    return replace(feed, entries=entries), report
 
 
 def convert_feed(
-    feed: Feed,
-    options: ConvertOptions,
-    progress: Callable[[int, int], None] | None = None,
+    feed: Feed, options: ConvertOptions, progress: Progress | None = None
 ) -> ConvertResult:
     """A parsed feed cleaned and rendered."""
     feed = with_metadata(feed, options)
@@ -193,15 +215,47 @@ def convert_feed(
     return ConvertResult(atom=atom, feed=cleaned, report=report, warnings=feed.warnings)
 
 
+def stream_atom(
+    feed: Feed, options: ConvertOptions, report: Report, progress: Progress | None = None
+) -> Iterator[bytes]:
+    """Atom chunks for ``feed``, cleaning each entry just before it is written.
+
+    The generator takes the feed over: pass it no reference you keep, and each source entry
+    is released once written, so a large feed never sits in memory three times (source,
+    cleaned, output). ``report`` fills in as the chunks are consumed.
+    """
+    feed = apply_feed_rules(with_metadata(feed, options), options.rules, report)
+    facts = FeedFacts.of(feed)
+    base = _feed_base(feed, options.parse.base_url)
+    pending = deque(feed.entries)
+    header = replace(feed, entries=())
+    del feed
+
+    def drain() -> Iterator[Entry]:
+        while pending:
+            yield pending.popleft()
+
+    total = len(pending)
+    cleaned = clean_entries(drain(), options.rules, base, report, progress=progress, total=total)
+    yield from render_chunks(header, facts, cleaned, options.self_url)
+
+
 def convert(
     data: bytes,
     name: str = "-",
     options: ConvertOptions | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ConvertResult:
     """Bytes of a feed or post in, clean Atom bytes out."""
     options = options or ConvertOptions()
     return convert_feed(parse_document(data, name, options.parse), options, progress)
 
 
-__all__ = ["ConvertOptions", "ConvertResult", "Media", "Report", "clean_entry", "convert"]
+__all__ = [
+    "ConvertOptions",
+    "ConvertResult",
+    "Report",
+    "clean_entry",
+    "convert",
+    "stream_atom",
+]

@@ -71,24 +71,8 @@ class Wrapper:
             "'…?param=${href_ue}' (query) or '…/${host}${pathname}' (host and path)"
         )
 
-    def unwrap_once(self, url: str) -> str | None:
-        """The inner URL when ``url`` is wrapped by this wrapper, else ``None``."""
-        scheme_match = _SCHEME_OF.match(url)
-        scheme = scheme_match.group(1).lower() if scheme_match else ""
-        if scheme not in {"", "http", "https"}:
-            return None
-        rest = url[len(scheme) + 1 :] if scheme else url
-        if not rest.startswith("//"):
-            return None
-        netloc_end = len(rest)
-        for sep in "/?#":
-            pos = rest.find(sep, 2)
-            if pos != -1:
-                netloc_end = min(netloc_end, pos)
-        netloc = rest[2:netloc_end].lower()
-        if netloc.rsplit("@", 1)[-1].split(":", 1)[0] != self.host:
-            return None
-        tail = rest[netloc_end:] or "/"
+    def unwrap_once(self, tail: str) -> str | None:
+        """The inner URL, given what follows this wrapper's host; ``None`` if not wrapped."""
         if self.kind == "prefix":
             return self._prefix(tail)
         if self.kind == "query":
@@ -124,6 +108,24 @@ class Wrapper:
         return ("https://" if ssl else "http://") + path.lstrip("/")
 
 
+def split_host(url: str) -> tuple[str, str] | None:
+    """``(host, rest)`` of an http(s) or protocol-relative URL; rest starts with / ? or #."""
+    scheme_match = _SCHEME_OF.match(url)
+    scheme = scheme_match.group(1).lower() if scheme_match else ""
+    if scheme not in {"", "http", "https"}:
+        return None
+    rest = url[len(scheme) + 1 :] if scheme else url
+    if not rest.startswith("//"):
+        return None
+    end = len(rest)
+    for sep in "/?#":
+        pos = rest.find(sep, 2)
+        if pos != -1 and pos < end:
+            end = pos
+    host = rest[2:end].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    return host, rest[end:] or "/"
+
+
 def _absolute_inner(inner: str) -> str | None:
     """Accept only web URLs as inner URLs, so unwrapping can never produce ``javascript:``."""
     inner = inner.strip()
@@ -142,7 +144,10 @@ class Unwrapper:
 
     def __init__(self, wrappers: tuple[Wrapper, ...]) -> None:
         self.wrappers = wrappers
-        hosts = sorted({w.host for w in wrappers})
+        self._by_host: dict[str, list[Wrapper]] = {}
+        for wrapper in wrappers:
+            self._by_host.setdefault(wrapper.host, []).append(wrapper)
+        hosts = sorted(self._by_host)
         self._quick = re.compile("|".join(re.escape(h) for h in hosts), re.I) if hosts else None
 
     @classmethod
@@ -152,7 +157,7 @@ class Unwrapper:
 
     def might_wrap(self, text: str) -> bool:
         """Cheap test: does ``text`` mention any wrapper host at all?"""
-        return self._quick is not None and self._quick.search(text) is not None
+        return "//" in text and self._quick is not None and self._quick.search(text) is not None
 
     def unwrap(self, url: str) -> str:
         """``url`` without its wrappers; unchanged when it has none."""
@@ -163,11 +168,19 @@ class Unwrapper:
             current = html.unescape(current)
         changed = False
         for _ in range(MAX_NESTING):
-            inner = next(
-                (found for w in self.wrappers if (found := w.unwrap_once(current)) is not None),
-                None,
-            )
+            inner = self._unwrap_once(current)
             if inner is None:
                 break
             current, changed = inner, True
         return current if changed else url
+
+    def _unwrap_once(self, url: str) -> str | None:
+        parts = split_host(url)
+        if parts is None:
+            return None
+        host, tail = parts
+        for wrapper in self._by_host.get(host, ()):
+            inner = wrapper.unwrap_once(tail)
+            if inner is not None:
+                return inner
+        return None

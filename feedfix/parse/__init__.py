@@ -11,6 +11,7 @@ import html.entities
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, tzinfo
+from urllib.parse import urljoin
 
 from lxml import etree
 
@@ -18,7 +19,7 @@ from feedfix.errors import DamagedInput, InputError
 from feedfix.model import Feed
 from feedfix.parse import encoding
 from feedfix.parse.post import looks_like_post, parse_post
-from feedfix.parse.xml_feed import feed_from_tree, make_parser, split_tag
+from feedfix.parse.xml_feed import Streamed, stream_feed
 
 _BINARY_SIGNATURES = {
     b"\x1f\x8b": "gzip-compressed data (decompress it first)",
@@ -36,6 +37,7 @@ _FEED_LINK = re.compile(r"<link[^>]+type=[\"']application/(?:rss|atom)\+xml[\"']
 _HREF = re.compile(r"href=[\"']([^\"']+)[\"']", re.I)
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
 _XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
+HEAD = 65536  # enough of the input to tell a post, a page and a feed apart
 
 
 @dataclass(frozen=True)
@@ -81,16 +83,6 @@ def _replace_html_entities(text: str) -> str:
     return _NAMED_ENTITY.sub(sub, text)
 
 
-def _parse_xml(data: bytes, base_url: str | None, *, recover: bool) -> etree._Element | None:
-    try:
-        root = etree.fromstring(data, make_parser(recover=recover), base_url=base_url)
-    except etree.XMLSyntaxError:
-        return None
-    except ValueError:  # lxml refuses some inputs outright (e.g. an empty document)
-        return None
-    return root
-
-
 def parse_document(data: bytes, name: str, options: ParseOptions | None = None) -> Feed:
     """Read a feed or a single post. Raises InputError (or DamagedInput under ``strict``)."""
     options = options or ParseOptions()
@@ -99,66 +91,98 @@ def parse_document(data: bytes, name: str, options: ParseOptions | None = None) 
     kind = _binary_kind(data)
     if kind:
         raise InputError(f"{kind}, not a feed")
-    decoded = encoding.decode(data, options.encoding_hint)
-    text = decoded.text
-    if not text.strip():
+    utf8 = _plain_utf8(data, options.encoding_hint)
+    decoded = None if utf8 else encoding.decode(data, options.encoding_hint)
+    head = decoded.text[:HEAD] if decoded else data[:HEAD].decode("utf-8", "replace")
+    if not head.strip():
         raise InputError("empty input")
-    if looks_like_post(text):
+    if looks_like_post(head):
+        text = (decoded or encoding.decode(data)).text
         entry = parse_post(text, name, options.timezone)
         return Feed(title=entry.title, entries=(entry,), updated=entry.date)
-    if _HTML_START.match(text):
-        raise InputError(_html_page_problem(text))
-    if not _XML_START.match(text):
+    if _HTML_START.match(head):
+        raise InputError(_html_page_problem(decoded.text if decoded else head))
+    if not _XML_START.match(head):
         raise InputError("not a feed: neither XML nor a post with front matter")
     warnings: list[str] = []
-    if decoded.mismatch:
-        warnings.append(
-            f"declared encoding {decoded.declared!r} is wrong; read as {decoded.encoding}"
-        )
     feed = _read_xml(data, decoded, options, warnings)
     if warnings and options.strict:
         raise DamagedInput(warnings[0])
     return replace(feed, warnings=tuple(warnings))
 
 
+def _plain_utf8(data: bytes, hint: str | None) -> bool:
+    """True when lxml can take the bytes as they are: UTF-8 by BOM, declaration or default."""
+    if hint and hint.lower().replace("_", "-") not in {"utf-8", "utf8"}:
+        return False
+    bom, _ = encoding.sniff_bom(data)
+    if bom is not None:
+        return bom == "utf-8"
+    if encoding.sniff_utf16(data):
+        return False
+    declared = encoding.declared_encoding(data)
+    return declared is None or declared.replace("_", "-") in {"utf-8", "utf8"}
+
+
+def _stream(data: bytes, options: ParseOptions, *, recover: bool) -> Streamed | None:
+    try:
+        return stream_feed(data, options.timezone, recover=recover)
+    except etree.XMLSyntaxError:
+        return None
+
+
 def _read_xml(
-    data: bytes, decoded: encoding.Decoded, options: ParseOptions, warnings: list[str]
+    data: bytes, decoded: encoding.Decoded | None, options: ParseOptions, warnings: list[str]
 ) -> Feed:
-    plain_utf8 = (
-        decoded.encoding == "utf-8"
-        and not decoded.mismatch
-        and not data.startswith(b"\xef\xbb\xbf")
-    )
-    utf8 = data if plain_utf8 else encoding.without_encoding_declaration(decoded.text).encode()
-    root = _parse_xml(utf8, options.base_url, recover=False)
-    if root is None:
-        fixed = _replace_html_entities(encoding.without_encoding_declaration(decoded.text))
-        root = _parse_xml(fixed.encode(), options.base_url, recover=False)
-        if root is not None:
-            warnings.append("feed uses HTML entities that XML does not define; replaced them")
-    if root is not None:
-        return _feed_or_error(root, options)
-    recovered = _parse_xml(utf8, options.base_url, recover=True)
-    feed = feed_from_tree(recovered, options.timezone) if recovered is not None else None
+    """Strict first; then with a detected encoding and XML-safe entities; then leniently."""
+    found = _stream(data, options, recover=False) if decoded is None else None
+    if found is None:
+        decoded = decoded or encoding.decode(data, options.encoding_hint)
+        if decoded.mismatch:
+            warnings.append(
+                f"declared encoding {decoded.declared!r} is wrong; read as {decoded.encoding}"
+            )
+        text = encoding.without_encoding_declaration(decoded.text)
+        found = _stream(text.encode("utf-8"), options, recover=False)
+        if found is None:
+            found = _stream(_replace_html_entities(text).encode("utf-8"), options, recover=False)
+            if found is not None and found.feed is not None:
+                warnings.append("feed uses HTML entities that XML does not define; replaced them")
+        if found is None:
+            return _read_damaged(text, options, warnings)
+    if found.feed is None:
+        raise InputError(_not_a_feed(found.root, decoded.text if decoded else ""))
+    return _with_base(found.feed, options.base_url)
+
+
+def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed:
+    recovered = _stream(text.encode("utf-8"), options, recover=True)
+    feed = recovered.feed if recovered is not None else None
     if feed is None or not feed.entries:
         from feedfix.parse.feedparser_adapter import parse_with_feedparser  # noqa: PLC0415
 
-        loose, _ = parse_with_feedparser(data, options.base_url)
+        loose, _ = parse_with_feedparser(text.encode("utf-8"), options.base_url)
         if loose.entries or (feed is None and (loose.title or loose.links)):
             feed = loose
     if feed is None:
-        if recovered is not None and split_tag(recovered.tag)[1].lower() == "html":
-            raise InputError(_html_page_problem(decoded.text))
+        if recovered is not None and recovered.root.lower() == "html":
+            raise InputError(_html_page_problem(text))
         raise InputError("not well-formed XML and no feed could be read from it")
     warnings.append(f"feed is not well-formed XML; read {len(feed.entries)} entries from it")
-    return feed
+    return _with_base(feed, options.base_url)
 
 
-def _feed_or_error(root: etree._Element, options: ParseOptions) -> Feed:
-    feed = feed_from_tree(root, options.timezone)
-    if feed is not None:
+def _not_a_feed(root: str, text: str) -> str:
+    if root.lower() == "html":
+        return _html_page_problem(text)
+    return f"an XML document with root element <{root}>, not a feed"
+
+
+def _with_base(feed: Feed, base_url: str | None) -> Feed:
+    """Relative ``xml:base`` values made absolute against the document's own URL."""
+    if not base_url or not any(e.base for e in feed.entries):
         return feed
-    local = split_tag(root.tag)[1]
-    if local.lower() == "html":
-        raise InputError("an HTML page, not a feed")
-    raise InputError(f"an XML document with root element <{local}>, not a feed")
+    entries = tuple(
+        replace(e, base=urljoin(base_url, e.base)) if e.base else e for e in feed.entries
+    )
+    return replace(feed, entries=entries)

@@ -12,6 +12,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
+from feedfix.html import html_to_text
 from feedfix.model import Category, Entry, Feed, Link, Media, Person
 
 
@@ -83,9 +84,7 @@ def _as_html(detail: Any) -> str | None:
 
 def _as_text(detail: Any, fallback: Any) -> str | None:
     if detail and "html" in str(detail.get("type") or ""):
-        from feedfix.parse.xml_feed import _html_to_text  # noqa: PLC0415
-
-        return _html_to_text(str(detail.get("value") or "")).strip() or None
+        return html_to_text(str(detail.get("value") or "")).strip() or None
     return str(fallback).strip() or None if fallback else None
 
 

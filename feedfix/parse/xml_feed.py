@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from datetime import datetime, tzinfo
 
 from lxml import etree
 
+from feedfix.html import html_to_text
 from feedfix.model import Category, Entry, Feed, Link, Media, Person
 from feedfix.parse.dates import parse_date
 
@@ -37,21 +39,6 @@ _RSS_NAMESPACES = {"", RSS10, RSS090}
 _ATOM_NAMESPACES = {ATOM, ATOM03}
 _EMAIL_NAME = re.compile(r"^\s*([^\s()<>]+@[^\s()<>]+)\s*\((.*)\)\s*$")
 _NAME_EMAIL = re.compile(r"^\s*(.*?)\s*<([^\s<>]+@[^\s<>]+)>\s*$")
-
-
-def make_parser(*, recover: bool) -> etree.XMLParser:
-    """A parser that cannot be made to read files, the network, or expand entities."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        recover=recover,
-        remove_comments=True,
-        remove_pis=True,
-        collect_ids=False,
-    )
 
 
 def split_tag(tag: object) -> tuple[str, str]:
@@ -90,6 +77,13 @@ def _lang(el: etree._Element) -> str | None:
     return el.get(f"{{{XML_NS}}}lang") or None
 
 
+def _xml_base(el: etree._Element) -> str | None:
+    """The ``xml:base`` in force at ``el``, if the element or an ancestor sets one."""
+    if any(node.get(f"{{{XML_NS}}}base") for node in (el, *el.iterancestors())):
+        return el.base
+    return None
+
+
 def _inner_markup(el: etree._Element) -> str:
     """An element's children as HTML text (for raw XHTML inside RSS/Atom content)."""
     parts = [html.escape(el.text or "", quote=False)]
@@ -102,17 +96,6 @@ def _inner_markup(el: etree._Element) -> str:
         parts.append(etree.tostring(copy, encoding="unicode", method="html", with_tail=False))
         parts.append(html.escape(child.tail or "", quote=False))
     return "".join(parts)
-
-
-def _html_to_text(markup: str) -> str:
-    import lxml.html  # noqa: PLC0415
-
-    if "<" not in markup and "&" not in markup:
-        return markup
-    try:
-        return str(lxml.html.fragment_fromstring(markup, create_parent="div").text_content())
-    except (etree.ParserError, ValueError):
-        return html.unescape(markup)
 
 
 def _atom_html(el: etree._Element) -> str:
@@ -138,7 +121,7 @@ def _atom_text(el: etree._Element) -> str | None:
     """An Atom text construct as plain text (titles, subtitles)."""
     kind = (el.get("type") or "text").lower()
     if kind in {"html", "text/html"} or el.get("mode") == "escaped":
-        return _html_to_text(_text(el)).strip() or None
+        return html_to_text(_text(el)).strip() or None
     return _text(el) or None
 
 
@@ -321,7 +304,7 @@ def _rss_item(item: etree._Element, tz: tzinfo) -> Entry:
         updated=updated or published,
         media=tuple(acc.media),
         lang=_lang(item) or (langs[0] if langs else None),
-        base=item.base if item.get(f"{{{XML_NS}}}base") else None,
+        base=_xml_base(item),
     )
 
 
@@ -372,8 +355,6 @@ def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
         content, summary = summary, None
     published = _first_date(acc.published_raw, tz)
     updated = _first_date(acc.updated_raw, tz)
-    base_el = content_el if content_el is not None else entry
-    has_base = any(el.get(f"{{{XML_NS}}}base") for el in (base_el, *base_el.iterancestors()))
     return Entry(
         id=fields.get("id"),
         title=fields.get("title"),
@@ -386,12 +367,12 @@ def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
         updated=updated or published,
         media=tuple(acc.media),
         lang=_lang(entry),
-        base=base_el.base if has_base else None,
+        base=_xml_base(content_el if content_el is not None else entry),
         rights=fields.get("rights"),
     )
 
 
-def _rss_channel(root: etree._Element, tz: tzinfo) -> Feed:
+def _rss_channel(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
     rdf = split_tag(root.tag)[1] == "RDF"
     channel = root if split_tag(root.tag)[1] == "channel" else None
     if channel is None:
@@ -436,7 +417,7 @@ def _rss_channel(root: etree._Element, tz: tzinfo) -> Feed:
         title=meta.get("title"),
         id=None,
         links=tuple(acc.links),
-        subtitle=_html_to_text(meta.get("description") or "").strip() or None,
+        subtitle=html_to_text(meta.get("description") or "").strip() or None,
         updated=_first_date(dates + acc.updated_raw, tz),
         authors=tuple(acc.authors),
         categories=tuple(acc.categories),
@@ -445,14 +426,14 @@ def _rss_channel(root: etree._Element, tz: tzinfo) -> Feed:
         rights=meta.get("copyright"),
         lang=meta.get("language") or (langs[0] if langs else None) or _lang(channel),
         ttl_minutes=ttl,
-        entries=tuple(_rss_item(item, tz) for item in items),
+        entries=(*streamed, *(_rss_item(item, tz) for item in items)),
     )
 
 
-def _atom_feed(root: etree._Element, tz: tzinfo) -> Feed:
+def _atom_feed(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
     acc = _Extras()
     meta: dict[str, str | None] = {}
-    entries: list[Entry] = []
+    entries = list(streamed)
     for ns, local, child in _children(root):
         if _common_extension(ns, local, child, acc):
             continue
@@ -500,11 +481,69 @@ def _atom_feed(root: etree._Element, tz: tzinfo) -> Feed:
     )
 
 
-def feed_from_tree(root: etree._Element, tz: tzinfo) -> Feed | None:
-    """Map a parsed document to the model; ``None`` when its root is not a feed."""
+def _feed_kind(root: etree._Element) -> str | None:
     ns, local = split_tag(root.tag)
     if local == "feed" and ns in _ATOM_NAMESPACES:
-        return _atom_feed(root, tz)
+        return "atom"
     if local in {"rss", "channel"} or (local == "RDF" and ns == RDF):
-        return _rss_channel(root, tz)
+        return "rss"
     return None
+
+
+def _is_entry(el: etree._Element, kind: str) -> bool:
+    ns, local = split_tag(el.tag)
+    parent = el.getparent()
+    if parent is None:
+        return False
+    if kind == "atom":
+        return local == "entry" and ns in _ATOM_NAMESPACES and parent.getparent() is None
+    return local == "item" and split_tag(parent.tag)[1] in {"channel", "RDF", "rss"}
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """What a streaming read found: the feed, or the name of a root that is not a feed."""
+
+    feed: Feed | None
+    root: str
+
+
+def stream_feed(data: bytes, tz: tzinfo, *, recover: bool) -> Streamed:
+    """Read a feed, mapping each item as soon as it ends and dropping it from the tree.
+
+    Only one item's tree is alive at a time, so memory stays near the size of the model
+    rather than model plus tree. Raises ``etree.XMLSyntaxError`` (unless ``recover``).
+    """
+    context = etree.iterparse(
+        io.BytesIO(data),
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        recover=recover,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+    root: etree._Element | None = None
+    kind: str | None = None
+    entries: list[Entry] = []
+    for event, el in context:
+        if root is None:
+            root, kind = el, _feed_kind(el)
+            if kind is None:
+                return Streamed(None, split_tag(el.tag)[1])
+            continue
+        if event != "end" or kind is None or not _is_entry(el, kind):
+            continue
+        entries.append(_atom_entry(el, tz) if kind == "atom" else _rss_item(el, tz))
+        parent = el.getparent()
+        el.clear(keep_tail=False)
+        if parent is not None:
+            parent.remove(el)
+    if root is None or kind is None:
+        return Streamed(None, "")
+    if kind == "atom":
+        return Streamed(_atom_feed(root, tz, entries), "feed")
+    return Streamed(_rss_channel(root, tz, entries), split_tag(root.tag)[1])

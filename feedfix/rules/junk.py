@@ -8,6 +8,7 @@ from typing import ClassVar
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
+from feedfix.html import drop_tree
 from feedfix.rules.base import Rule, string_list
 
 DEFAULT_JUNK = ("#recommend_bottom", "#article_bottom")
@@ -66,7 +67,7 @@ class DropEmptyJunk(Rule):
                 break
             for el in empty:
                 if el.getparent() is not None:
-                    el.drop_tree()  # type: ignore[attr-defined]
+                    drop_tree(el)
                     removed += 1
         return removed
 
@@ -97,5 +98,5 @@ class Remove(Rule):
         matches = [el for el in self.selector(container) if el is not container]
         for el in matches:
             if el.getparent() is not None:
-                el.drop_tree()  # type: ignore[attr-defined]
+                drop_tree(el)
         return len(matches)

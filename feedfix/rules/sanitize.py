@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from feedfix.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, elements, srcset_urls
+from feedfix.html import (
+    SRCSET_ATTRIBUTES,
+    URL_ATTRIBUTES,
+    drop_tag,
+    drop_tree,
+    elements,
+    srcset_urls,
+)
 from feedfix.rules.base import Rule, string_list
 
 # Removed with everything inside them: code, styling of the reader's page, plug-ins, frames.
@@ -122,11 +129,11 @@ class Sanitize(Rule):
             changed += self._clean_attributes(el)
         for el in drop:
             if el.getparent() is not None:
-                el.drop_tree()  # type: ignore[attr-defined]
+                drop_tree(el)
                 changed += 1
         for el in unwrap:
             if el.getparent() is not None:
-                el.drop_tag()  # type: ignore[attr-defined]
+                drop_tag(el)
                 changed += 1
         return changed
 
