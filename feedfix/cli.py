@@ -7,6 +7,7 @@ become one line naming the input; anything else is reported as an internal error
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -209,6 +210,8 @@ def _open_input(
         folder = FolderOptions(max_size=max_size, timezone=options.parse.timezone,
                                strict=options.parse.strict)  # fmt: skip
         feed = read_posts_folder(path, folder, warnings.append, progress)
+        if not options.title:
+            options = dataclasses.replace(options, title=Path(path).resolve().name or None)
     else:
         feed = parse_document(read_bytes(path, max_size), name, options.parse)
         warnings.extend(feed.warnings)

@@ -23,6 +23,13 @@ URL_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 SRCSET_ATTRIBUTES = frozenset({"srcset", "data-srcset"})
+# Elements that never have content. libxml2 does not know some of them (embed, source, track,
+# wbr…) and nests whatever follows inside them; parse_fragment moves that back out.
+VOID_ELEMENTS = (
+    "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr",
+    "img", "input", "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr",
+)  # fmt: skip
+_VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command)>")
 _PARSER = etree.HTMLParser(
     remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
 )
@@ -35,7 +42,27 @@ def parse_fragment(markup: str) -> etree._Element:
     body = doc.find("body")
     if body is None:  # libxml2 always makes one, but never trust it blindly
         body = etree.SubElement(doc, "body")
+    _unnest_void_elements(body)
     return body
+
+
+def _unnest_void_elements(container: etree._Element) -> None:
+    """Move content that the parser nested inside a void element back to after it."""
+    for el in list(container.iter(*VOID_ELEMENTS)):
+        parent = el.getparent()
+        if parent is None or (not len(el) and not el.text):
+            continue
+        children = list(el)
+        text, tail = el.text or "", el.tail or ""
+        el.text = None
+        if children:
+            el.tail = text or None
+            children[-1].tail = ((children[-1].tail or "") + tail) or None
+            index = parent.index(el)
+            for offset, child in enumerate(children, 1):
+                parent.insert(index + offset, child)
+        else:
+            el.tail = (text + tail) or None
 
 
 def serialize_fragment(container: etree._Element) -> str:
@@ -45,7 +72,7 @@ def serialize_fragment(container: etree._Element) -> str:
         etree.tostring(child, encoding="unicode", method="html", with_tail=True)
         for child in container
     )
-    return "".join(parts).strip()
+    return _VOID_END_TAGS.sub("", "".join(parts)).strip()
 
 
 def html_to_text(markup: str) -> str:
@@ -125,7 +152,7 @@ def is_absolute(url: str) -> bool:
 def resolve(url: str, base: str | None) -> str:
     """``url`` made absolute against ``base``; unchanged when either makes that impossible."""
     url = url.strip()
-    if not base or not url or is_absolute(url) or url.startswith("#"):
+    if not base or not url or _SCHEME.match(url) or url.startswith("#"):
         return url
     try:
         return urljoin(base, url)
@@ -153,4 +180,4 @@ def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
 
 
 def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../")) and not value.startswith("//")
+    return value.startswith(("/", "./", "../"))

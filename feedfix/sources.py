@@ -127,4 +127,4 @@ def read_posts_folder(
     if not entries:
         raise InputError("no posts found in the folder (files with YAML front matter)")
     ordered = newest_first(entries)
-    return Feed(title=root.resolve().name or None, entries=tuple(ordered))
+    return Feed(entries=tuple(ordered))  # a folder has no title: --title, else its name

@@ -94,6 +94,7 @@ def parse_document(data: bytes, name: str, options: ParseOptions | None = None) 
     utf8 = _plain_utf8(data, options.encoding_hint)
     decoded = None if utf8 else encoding.decode(data, options.encoding_hint)
     head = decoded.text[:HEAD] if decoded else data[:HEAD].decode("utf-8", "replace")
+    head = head.lstrip("\ufeff")
     if not head.strip():
         raise InputError("empty input")
     if looks_like_post(head):
