@@ -25,13 +25,15 @@ DROP_WITH_CONTENT = frozenset(
     {
         "script", "style", "embed", "applet", "base", "meta", "link", "frame", "frameset",
         "iframe", "param", "template", "xml", "import", "bgsound", "layer", "ilayer",
-        "input", "button", "select", "textarea", "keygen", "portal", "noembed", "noframes",
+        "input", "keygen", "portal", "noembed", "noframes",
         # SVG's animation elements can set an attribute (e.g. href) to a javascript: URL
         "animate", "set", "animatemotion", "animatetransform", "handler", "listener",
     }
 )  # fmt: skip
 # Removed, but their children (fallback content, article text) stay.
-DROP_TAG_ONLY = frozenset({"form", "object", "fieldset", "label", "optgroup", "option"})
+DROP_TAG_ONLY = frozenset(
+    {"form", "object", "fieldset", "label", "optgroup", "option", "button", "select", "textarea"}
+)
 DANGEROUS_SCHEMES = frozenset({"javascript", "vbscript", "livescript", "mocha", "jscript"})
 SAFE_DATA_TYPES = re.compile(r"^data:image/(?:png|gif|jpe?g|webp|avif|bmp|x-icon)[;,]")
 DEFAULT_IFRAME_HOSTS = (
