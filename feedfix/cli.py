@@ -104,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse input larger than this (default 50MB; e.g. 500KB, 2MB)",
     )
     commands.add_parser("rules", help="list the cleaning rules and what they do")
+    serve = commands.add_parser(
+        "serve",
+        help="poll the configured feeds and serve them cleaned over HTTP",
+        description="Poll every configured feed and serve its cleaned Atom at "
+        "/feeds/{name}.atom. Stops on SIGTERM/SIGINT; SIGHUP reloads the config.",
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML config (default: $FEEDFIX_CONFIG)")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a config file and print the effective settings",
+        description="Validate a config file (with FEEDFIX_* environment overrides applied) "
+        "and print every effective setting as JSON.",
+    )
+    check.add_argument("file", metavar="FILE", nargs="?", help="default: $FEEDFIX_CONFIG")
     return parser
 
 
@@ -232,6 +246,19 @@ def _run_rules() -> int:
     return EXIT_OK
 
 
+def _run_check_config(given: str | None) -> int:
+    from feedfix.config import effective  # noqa: PLC0415
+    from feedfix.service import config_path, load_config  # noqa: PLC0415
+
+    path = config_path(given, os.environ)
+    config = load_config(path, os.environ)
+    for warning in config.warnings:
+        _warn(f"{path}: {warning}")
+    print(json.dumps(effective(config), ensure_ascii=False, indent=2))
+    print(f"feedfix: {path}: ok, {len(config.feeds)} feeds", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
@@ -241,6 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_convert(args)
         if args.command == "rules":
             return _run_rules()
+        if args.command == "serve":
+            from feedfix.service import serve  # noqa: PLC0415 - aiohttp only for the service
+
+            serve(args.config)
+            return EXIT_OK
+        if args.command == "check-config":
+            return _run_check_config(args.file)
         parser.print_help(sys.stderr)
         return EXIT_INPUT
     except FeedfixError as exc:

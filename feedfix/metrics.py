@@ -1,0 +1,69 @@
+"""Prometheus metrics for the service, in a registry of its own (so tests can make many)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """Every metric the service exports; names start with ``feedfix_``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.polls = Counter(
+            "feedfix_polls", "Polls by outcome (ok, not_modified, error)", ["feed", "outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.poll_errors = Counter(
+            "feedfix_poll_errors", "Failed polls by kind of failure", ["feed", "kind"], registry=r
+        )
+        self.poll_seconds = Histogram(
+            "feedfix_poll_duration_seconds",
+            "Time from request to stored result",
+            ["feed"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.upstream_bytes = Counter(
+            "feedfix_upstream_bytes", "Body bytes received from upstreams", ["feed"], registry=r
+        )
+        self.not_modified_share = Gauge(
+            "feedfix_not_modified_share",
+            "Share of this process's polls answered 304 Not Modified",
+            ["feed"],
+            registry=r,
+        )
+        self.rule_changes = Counter(
+            "feedfix_rule_changes", "Changes made by each cleaning rule", ["rule"], registry=r
+        )
+        self.entries_cleaned = Counter(
+            "feedfix_entries", "Entries cleaned anew or reused from the last poll", ["kind"],
+            registry=r,
+        )  # fmt: skip
+        self.requests = Counter(
+            "feedfix_http_requests", "HTTP requests served by route and status",
+            ["route", "status"], registry=r,
+        )  # fmt: skip
+        self.stale_feeds = Gauge(
+            "feedfix_stale_feeds", "Feeds served from a copy older than their last poll",
+            registry=r,
+        )  # fmt: skip
+        self.feed_entries = Gauge(
+            "feedfix_feed_entries", "Entries in each published feed", ["feed"], registry=r
+        )
+        self._poll_counts: dict[str, tuple[int, int]] = {}
+
+    def count_poll(self, feed: str, outcome: str) -> None:
+        """Count a poll and update the feed's share of 304s."""
+        self.polls.labels(feed, outcome).inc()
+        total, not_modified = self._poll_counts.get(feed, (0, 0))
+        total, not_modified = total + 1, not_modified + (outcome == "not_modified")
+        self._poll_counts[feed] = (total, not_modified)
+        self.not_modified_share.labels(feed).set(not_modified / total)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

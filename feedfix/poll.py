@@ -1,0 +1,345 @@
+"""The poller: one task per feed, each a good citizen of its upstream.
+
+Conditional GETs with the stored validators (a 304 costs no parsing), a per-feed schedule with
+jitter, bounded concurrency overall and per upstream host, the upstream's Retry-After /
+max-age / ttl honoured, exponential backoff on errors. Parsing and cleaning run in worker
+threads so serving never waits on them. Nothing that is not a good feed replaces the last
+good output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from feedfix.board import Board, Served, Status, make_published
+from feedfix.config import Config, FeedConfig
+from feedfix.errors import FeedfixError
+from feedfix.fetch import FetchError, FetchRequest, FetchResult, fetch
+from feedfix.logs import log
+from feedfix.metrics import Metrics
+from feedfix.republish import Archived, Republished, republish
+from feedfix.schedule import Hints, first_delay, max_age_seconds, next_delay, retry_after_seconds
+from feedfix.store import FeedState, PollRecord, Published, Store, StoreError
+
+
+@dataclass
+class FeedRuntime:
+    """What the poller keeps in memory for one feed."""
+
+    config: FeedConfig
+    state: FeedState
+    published: Published | None
+    archive: dict[str, Archived]
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One poll's raw outcome, before it is stored and served."""
+
+    started: float  # wall clock, for the history
+    began: float  # monotonic, for the duration
+    result: FetchResult | None
+    made: Republished | None
+    error: FeedfixError | None
+    hints: Hints
+
+
+class Poller:
+    """Runs every configured feed's schedule; ``board`` receives what is to be served."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        board: Board,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.board = board
+        self.metrics = metrics
+        self.clock = clock
+        self.draw = draw
+        self.workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedfix-clean")
+        self.storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedfix-store")
+        self.feeds: dict[str, FeedRuntime] = {}
+        self._global = asyncio.Semaphore(config.poll.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    # ---- start, stop, reload -------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read every feed's stored state and serve its last good copy at once."""
+        for feed in self.config.feeds:
+            self._load_feed(feed)
+
+    def _load_feed(self, feed: FeedConfig) -> None:
+        snapshot = self.store.load(feed.name)
+        runtime = FeedRuntime(feed, snapshot.state, snapshot.published, snapshot.archive)
+        self.feeds[feed.name] = runtime
+        self._publish(runtime)
+
+    async def start(self) -> None:
+        """Open the HTTP client and start one task per feed."""
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.config.poll.concurrency * 2, ttl_dns_cache=300
+            ),
+            auto_decompress=True,
+        )
+        for runtime in self.feeds.values():
+            self._start_task(runtime)
+
+    def _start_task(self, runtime: FeedRuntime) -> None:
+        runtime.task = asyncio.create_task(self._run(runtime), name=f"poll:{runtime.config.name}")
+
+    async def stop(self) -> None:
+        """Cancel every task, wait for them, close the client and the worker threads."""
+        tasks = [r.task for r in self.feeds.values() if r.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        self.workers.shutdown(wait=False, cancel_futures=True)
+        self.storage.shutdown(wait=True)
+
+    async def reload(self, config: Config) -> None:
+        """Apply a new config: new feeds start, removed ones stop, changed ones restart."""
+        old = self.feeds
+        self.config = config
+        wanted = {f.name: f for f in config.feeds}
+        for name in list(old):
+            if name not in wanted:
+                runtime = old.pop(name)
+                if runtime.task is not None:
+                    runtime.task.cancel()
+                self.board.remove(name)
+        for name, feed in wanted.items():
+            existing = old.get(name)
+            if existing is None:
+                self._load_feed(feed)
+                self._start_task(self.feeds[name])
+            elif existing.config != feed or existing.config.rule_options != feed.rule_options:
+                if existing.task is not None:
+                    existing.task.cancel()
+                existing.config = feed
+                self._start_task(existing)
+
+    # ---- the schedule ----------------------------------------------------------------------
+
+    def _host_limit(self, url: str) -> asyncio.Semaphore:
+        host = (urlsplit(url).hostname or "").lower()
+        if host not in self._hosts:
+            self._hosts[host] = asyncio.Semaphore(self.config.poll.per_host)
+        return self._hosts[host]
+
+    async def _run(self, runtime: FeedRuntime) -> None:
+        feed = runtime.config
+        delay = first_delay(feed.name, runtime.state.next_poll, self.clock(), feed.interval)
+        while True:
+            await asyncio.sleep(delay)
+            async with self._global, self._host_limit(feed.url):
+                try:
+                    delay = await self.poll(runtime)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a bug must not end the feed's schedule
+                    log("poll crashed", logging.ERROR, feed=feed.name, error=repr(exc))
+                    delay = feed.interval
+
+    # ---- one poll --------------------------------------------------------------------------
+
+    async def poll(self, runtime: FeedRuntime) -> float:
+        """Fetch, republish, store and serve one feed; returns seconds until the next poll."""
+        feed, state = runtime.config, runtime.state
+        started, began = self.clock(), time.monotonic()
+        have_copy = runtime.published is not None
+        request = FetchRequest(
+            url=feed.url,
+            etag=state.upstream_etag if have_copy else None,
+            last_modified=state.upstream_last_modified if have_copy else None,
+            timeout=feed.timeout,
+            connect_timeout=feed.connect_timeout,
+            max_size=feed.max_size,
+            user_agent=feed.user_agent,
+            headers=feed.headers,
+            max_redirects=self.config.poll.max_redirects,
+        )
+        if self._session is None:
+            raise RuntimeError("Poller.start() must run before poll()")
+        hints = Hints()
+        result: FetchResult | None = None
+        made: Republished | None = None
+        error: FeedfixError | None = None
+        try:
+            result = await fetch(self._session, request)
+            now = self.clock()
+            hints = Hints(max_age=max_age_seconds(result.cache_control))
+            if result.status == 200:
+                made = await asyncio.get_running_loop().run_in_executor(
+                    self.workers, self._republish, runtime, result, now
+                )
+                if made.ttl_minutes:
+                    hints = replace(hints, ttl=made.ttl_minutes * 60.0)
+        except FetchError as exc:
+            error = exc
+            hints = Hints(retry_after=retry_after_seconds(exc.retry_after, self.clock()))
+        except FeedfixError as exc:
+            error = exc
+        attempt = Attempt(started, began, result, made, error, hints)
+        return await self._finish(runtime, attempt)
+
+    def _republish(self, runtime: FeedRuntime, result: FetchResult, now: float) -> Republished:
+        return republish(
+            result.body,
+            runtime.config,
+            runtime.archive,
+            now,
+            self_url=self._self_url(runtime.config.name),
+            encoding_hint=result.charset,
+        )
+
+    def _self_url(self, name: str) -> str | None:
+        base = self.config.server.base_url
+        return f"{base.rstrip('/')}/feeds/{name}.atom" if base else None
+
+    async def _finish(self, runtime: FeedRuntime, attempt: Attempt) -> float:
+        feed, state = runtime.config, runtime.state
+        result, made, error = attempt.result, attempt.made, attempt.error
+        now = self.clock()
+        published: Published | None = None
+        archive: dict[str, Archived] | None = None
+        changed = False
+        if error is None and result is not None:
+            outcome = "not_modified" if result.status == 304 else "ok"
+            state.failures = 0
+            state.last_success = now
+            state.stale_since = None
+            state.permanent_redirect = result.permanent_redirect
+            if result.status == 200:
+                state.upstream_etag = result.etag
+                state.upstream_last_modified = result.last_modified
+                self.metrics.upstream_bytes.labels(feed.name).inc(len(result.body))
+            if made is not None:
+                archive = made.archive
+                old = runtime.published
+                changed = old is None or old.body != made.atom
+                published = (
+                    make_published(made.atom, len(made.feed.entries), now) if changed else old
+                )
+                runtime.archive = made.archive
+                self._count_rules(made)
+        else:
+            outcome = "error"
+            state.failures += 1
+            state.last_error = str(error)
+            state.last_error_at = now
+            if runtime.published is not None and state.stale_since is None:
+                state.stale_since = now
+            kind = error.kind if isinstance(error, FetchError) else "bad-feed"
+            self.metrics.poll_errors.labels(feed.name, kind).inc()
+        delay = next_delay(
+            interval=feed.interval,
+            ok=error is None,
+            failures=state.failures,
+            hints=attempt.hints,
+            max_backoff=max(self.config.poll.max_backoff, feed.interval),
+            jitter=self.config.poll.jitter,
+            draw=self.draw(),
+        )
+        state.next_poll = now + delay
+        duration = time.monotonic() - attempt.began
+        record = PollRecord(
+            started=attempt.started,
+            status=outcome,
+            duration=round(duration, 4),
+            error=str(error) if error else None,
+            bytes=len(result.body) if result is not None else 0,
+            changed=changed,
+            http_status=result.status if result else getattr(error, "status", None),
+        )
+        await self._store(feed.name, state, record, published if changed else None, archive)
+        if published is not None:
+            runtime.published = published
+        self._publish(runtime)
+        self.metrics.count_poll(feed.name, outcome)
+        self.metrics.poll_seconds.labels(feed.name).observe(duration)
+        log(
+            "poll",
+            feed=feed.name,
+            status=outcome,
+            http=record.http_status,
+            duration_ms=round(duration * 1000, 1),
+            entries=runtime.published.entries if runtime.published else 0,
+            window=made.window if made else None,
+            cleaned=made.cleaned if made else None,
+            changed=changed,
+            next_in_s=round(delay, 1),
+            error=record.error,
+        )
+        return delay
+
+    def _count_rules(self, made: Republished) -> None:
+        for name, count in made.report.counts.items():
+            if count.changes:
+                self.metrics.rule_changes.labels(name).inc(count.changes)
+        self.metrics.entries_cleaned.labels("cleaned").inc(made.cleaned)
+        self.metrics.entries_cleaned.labels("reused").inc(made.reused)
+
+    async def _store(
+        self,
+        name: str,
+        state: FeedState,
+        record: PollRecord,
+        published: Published | None,
+        archive: dict[str, Archived] | None,
+    ) -> None:
+        """Write the poll; a storage failure is reported and the in-memory copy still served."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                self.storage, self.store.save, name, state, record, published, archive
+            )
+        except StoreError as exc:
+            state.last_error = f"storage: {exc}"
+            state.last_error_at = self.clock()
+            log("storage failed", logging.ERROR, feed=name, error=str(exc))
+
+    def _publish(self, runtime: FeedRuntime) -> None:
+        feed, state = runtime.config, runtime.state
+        max_age = min(feed.interval, self.config.server.cache_max_age)
+        served = (
+            Served.of(runtime.published, max_age, state.stale_since)
+            if runtime.published is not None
+            else None
+        )
+        status = Status(
+            name=feed.name,
+            upstream=feed.url,
+            last_success=state.last_success,
+            last_error=state.last_error,
+            last_error_at=state.last_error_at,
+            entries=runtime.published.entries if runtime.published else 0,
+            next_poll=state.next_poll,
+            stale_since=state.stale_since,
+            permanent_redirect=state.permanent_redirect,
+        )
+        self.board.publish(feed.name, served, status)
+        stale = sum(1 for s in self.board.status.values() if s.stale_since is not None)
+        self.metrics.stale_feeds.set(stale)
+        self.metrics.feed_entries.labels(feed.name).set(status.entries)

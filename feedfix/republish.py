@@ -1,0 +1,140 @@
+"""One upstream response to the feed the service publishes: incremental and with an archive.
+
+Pure, like the rest of the core: bytes, the previous archive and the time in; the new archive
+and Atom bytes out. An entry whose source has not changed since the last poll is not cleaned
+again (its source hash matches); entries that fall out of the upstream's window stay in the
+published feed up to ``keep_entries`` and ``keep_days``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from feedfix.config import FeedConfig
+from feedfix.html import resolve
+from feedfix.model import Entry, Feed
+from feedfix.parse import ParseOptions, parse_document
+from feedfix.pipeline import (
+    ConvertOptions,
+    Report,
+    apply_feed_rules,
+    clean_entry,
+    with_metadata,
+)
+from feedfix.render import render_atom
+
+
+@dataclass(frozen=True)
+class Archived:
+    """A cleaned entry as the archive keeps it."""
+
+    id: str
+    source_hash: str
+    entry: Entry
+    first_seen: float
+
+    def sort_key(self) -> tuple[float, str]:
+        """Newest first by the entry's own date, else by when feedfix first saw it."""
+        when = self.entry.date.timestamp() if self.entry.date else self.first_seen
+        return (-when, self.id)
+
+
+@dataclass(frozen=True)
+class Republished:
+    """What one successful poll produced."""
+
+    atom: bytes
+    feed: Feed  # as published: window plus archive
+    archive: dict[str, Archived]
+    report: Report
+    window: int  # entries in the upstream's response
+    cleaned: int  # entries cleaned in this poll
+    reused: int  # entries whose earlier cleaning was reused
+    ttl_minutes: int | None
+
+
+def source_hash(entry: Entry, rules_fingerprint: str) -> str:
+    """A digest of an entry as parsed, plus the rules' settings: equal means no new cleaning."""
+    basis = repr(entry) + "\x1f" + rules_fingerprint
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def rules_fingerprint(feed: FeedConfig) -> str:
+    """Changes whenever the feed's rule options change (a reload re-cleans everything)."""
+    return repr(sorted((k, repr(v)) for k, v in feed.rule_options.items()))
+
+
+def _keep(archived: Archived, now: float, keep_days: float) -> bool:
+    age = now - (archived.entry.date.timestamp() if archived.entry.date else archived.first_seen)
+    return age <= keep_days * 86400
+
+
+def republish(
+    data: bytes,
+    feed_config: FeedConfig,
+    archive: Mapping[str, Archived],
+    now: float,
+    *,
+    self_url: str | None = None,
+    encoding_hint: str | None = None,
+) -> Republished:
+    """Parse strictly (a damaged feed is an error here: it must not replace a good copy)."""
+    options = ConvertOptions(
+        rules=feed_config.rules,
+        parse=ParseOptions(base_url=feed_config.url, encoding_hint=encoding_hint, strict=True),
+        self_url=self_url,
+    )
+    parsed = parse_document(data, feed_config.name, options.parse)
+    report = Report()
+    feed = apply_feed_rules(with_metadata(parsed, options), options.rules, report)
+    fingerprint = rules_fingerprint(feed_config)
+    base = resolve(feed.link or "", feed_config.url) or feed_config.url
+    fresh: dict[str, Archived] = {}
+    cleaned = reused = 0
+    for entry in feed.entries:
+        entry_id = entry.id or ""
+        digest = source_hash(entry, fingerprint)
+        previous = archive.get(entry_id)
+        if previous is not None and previous.source_hash == digest:
+            fresh[entry_id] = previous
+            reused += 1
+            continue
+        result, entry_report = clean_entry(entry, options.rules, base)
+        report.merge(entry_report)
+        report.entries += 1
+        first_seen = previous.first_seen if previous is not None else now
+        fresh[entry_id] = Archived(entry_id, digest, result, first_seen)
+        cleaned += 1
+    kept = dict(fresh)
+    older = sorted(
+        (
+            a
+            for key, a in archive.items()
+            if key not in fresh and _keep(a, now, feed_config.keep_days)
+        ),
+        key=Archived.sort_key,
+    )
+    for archived in older[: max(0, feed_config.keep_entries - len(fresh))]:
+        kept[archived.id] = archived
+    ordered = sorted(kept.values(), key=Archived.sort_key)
+    # The newest entry dates the feed, not the upstream's build time (RSSHub's lastBuildDate
+    # moves on every build): the bytes, and so the ETag, change only when an entry does.
+    newest = max((a.entry.date for a in ordered if a.entry.date), default=None)
+    published = replace(
+        feed,
+        entries=tuple(a.entry for a in ordered),
+        updated=newest or feed.updated,
+        warnings=(),
+    )
+    return Republished(
+        atom=render_atom(published, self_url=self_url),
+        feed=published,
+        archive=kept,
+        report=report,
+        window=len(feed.entries),
+        cleaned=cleaned,
+        reused=reused,
+        ttl_minutes=parsed.ttl_minutes,
+    )

@@ -1,0 +1,113 @@
+"""``feedfix serve``: wire config, store, poller and HTTP server together, and handle signals.
+
+SIGTERM and SIGINT stop it gracefully (in-flight polls are cancelled, the store is closed);
+SIGHUP re-reads the config and applies it without dropping any served feed. Every feed is
+served from storage before the first poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from feedfix import __version__
+from feedfix.board import Board
+from feedfix.config import Config, parse_config
+from feedfix.errors import ConfigError
+from feedfix.logs import log
+from feedfix.metrics import Metrics
+from feedfix.poll import Poller
+from feedfix.server import make_app
+from feedfix.store import open_store
+
+SHUTDOWN_TIMEOUT = 3.0
+
+
+def config_path(given: str | None, environ: Mapping[str, str]) -> str:
+    """``--config``, else ``FEEDFIX_CONFIG``; an error that says so when neither is set."""
+    path = given or environ.get("FEEDFIX_CONFIG")
+    if not path:
+        raise ConfigError("no config: give --config FILE or set FEEDFIX_CONFIG")
+    return path
+
+
+def load_config(path: str, environ: Mapping[str, str]) -> Config:
+    """Read and check the config file, with environment overrides applied."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config(text, path, environ)
+
+
+async def run(path: str, environ: Mapping[str, str]) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    config = load_config(path, environ)
+    for warning in config.warnings:
+        log("config warning", logging.WARNING, message=warning)
+    store = open_store(config.storage.path)
+    board, metrics = Board(), Metrics()
+    poller = Poller(config, store, board, metrics)
+    poller.load()
+    log("loaded from storage", feeds=len(board.served), storage=config.storage.path)
+    runner = web.AppRunner(
+        make_app(board, metrics), access_log=None, handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )  # fmt: skip
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        store.close()
+        raise ConfigError(
+            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
+        ) from None
+    log("listening", url=f"http://{config.server.host}:{config.server.port}/", version=__version__)
+    await poller.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: asyncio.ensure_future(_reload(path, environ, poller))
+    )
+    await stop.wait()
+    log("stopping")
+    await poller.stop()
+    await runner.cleanup()
+    store.close()
+    log("stopped")
+
+
+async def _reload(path: str, environ: Mapping[str, str], poller: Poller) -> None:
+    try:
+        config = load_config(path, environ)
+    except ConfigError as exc:
+        log("reload refused; keeping the running config", logging.ERROR, error=str(exc))
+        return
+    if (config.server, config.storage) != (poller.config.server, poller.config.storage):
+        log("reload: [server] and [storage] changes need a restart", logging.WARNING)
+    await poller.reload(config)
+    log("reloaded", feeds=len(config.feeds))
+
+
+def serve(given: str | None) -> None:
+    """Run the service in the foreground (the ``feedfix serve`` command)."""
+    environ = dict(os.environ)
+    path = config_path(given, environ)
+    from feedfix import logs  # noqa: PLC0415
+
+    logs.setup(environ.get("FEEDFIX_LOG_LEVEL", "info"))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(path, environ))
