@@ -67,8 +67,10 @@ def rules_fingerprint(feed: FeedConfig) -> str:
 
 
 def _keep(archived: Archived, now: float, keep_days: float) -> bool:
-    age = now - (archived.entry.date.timestamp() if archived.entry.date else archived.first_seen)
-    return age <= keep_days * 86400
+    """Young enough to keep: counted from the later of its own date and when it was first seen,
+    so a backdated entry still stays ``keep_days`` after feedfix met it."""
+    dated = archived.entry.date.timestamp() if archived.entry.date else archived.first_seen
+    return now - max(dated, archived.first_seen) <= keep_days * 86400
 
 
 def republish(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 MIN_DELAY = 1.0
 STARTUP_SPREAD = 10.0  # first polls after a start are spread over this many seconds
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.I)
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.I)
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
