@@ -74,10 +74,10 @@ class Status:
 
     @property
     def ok(self) -> bool:
-        """The last poll succeeded (or none has failed yet)."""
-        if self.last_error_at is None:
-            return True
-        return self.last_success is not None and self.last_success >= self.last_error_at
+        """A poll has succeeded, and none has failed since."""
+        if self.last_success is None:
+            return False
+        return self.last_error_at is None or self.last_success >= self.last_error_at
 
 
 @dataclass

@@ -167,6 +167,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     tz = _timezone(args.timezone)
     max_size = _max_size(args.max_size)
     rule_options: dict[str, object] = {}
+    disabled: list[str] = list(args.no_rule)
     if args.config:
         from feedfix.config import parse_config  # noqa: PLC0415
 
@@ -174,9 +175,11 @@ def _run_convert(args: argparse.Namespace) -> int:
             text = Path(args.config).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{args.config}: cannot read: {exc}") from None
-        rule_options = dict(parse_config(text, args.config).rule_options)
+        configured = parse_config(text, args.config, os.environ).rule_options
+        rule_options = {k: v for k, v in configured.items() if k != "disable"}
+        disabled += configured.get("disable", [])
     try:
-        rules = build_ruleset(rule_options, args.no_rule)
+        rules = build_ruleset(rule_options, disabled)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     options = ConvertOptions(

@@ -527,7 +527,7 @@ def test_config_with_an_unknown_key_is_an_error_naming_the_key(tmp_path: Path) -
     """`--config` with an unknown key exits 2 with one line naming the key (DESIGN.md)."""
     config = tmp_path / "feedfix.toml"
     config.write_text('[server]\nport = 8080\nsurprise_key = "x"\n', encoding="utf-8")
-    result = run_feedfix("convert", DATA / "zaker-classic.rss.xml", "--config", config)
+    result = run_feedfix("convert", DATA / "zaker-modern.rss.xml", "--config", config)
     assert_one_line_error(result, "surprise_key")
 
 
@@ -811,3 +811,19 @@ def _assert_bomb_defused(path: Path) -> None:
 def test_billion_laughs_finishes_quickly_in_bounded_memory() -> None:
     """An entity bomb ends in under 10 s within 2 GiB of address space, with no traceback."""
     _assert_bomb_defused(DATA / "billion-laughs.rss.xml")
+
+
+def test_config_rules_table_is_used_by_convert(tmp_path: Path) -> None:
+    """convert --config honours [rules]: disable switches a rule off, options reach rules."""
+    config = tmp_path / "c.toml"
+    config.write_text('[rules]\ndisable = ["unwrap-proxies"]\n[rules.limit]\ncount = 1\n')
+    result = run_feedfix("convert", DATA / "zaker-modern.rss.xml", "--config", config)
+    root = assert_converted(result)
+    assert len(entries(root)) == 1
+    assert b"cors.zfour.workers.dev" in result.stdout  # left alone: the rule is off
+
+
+def test_example_config_works_with_convert() -> None:
+    """The documented example config is accepted by convert as it is."""
+    result = run_feedfix("convert", "--example", "--config", REPO / "config.example.toml")
+    assert_converted(result)
