@@ -120,9 +120,9 @@ class StorageConfig:
     path: str = "feedfix.db"
 
 
-@dataclass(frozen=True)
-class PollConfig:
-    """How to poll: defaults for every feed, plus limits that apply to the poller as a whole."""
+@dataclass(frozen=True, kw_only=True)
+class FeedSettings:
+    """What each feed may set for itself; ``[poll]`` gives the defaults."""
 
     interval: float = 600.0
     timeout: float = 30.0
@@ -132,6 +132,12 @@ class PollConfig:
     headers: tuple[tuple[str, str], ...] = ()
     keep_entries: int = 200
     keep_days: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollConfig(FeedSettings):
+    """``[poll]``: the feeds' defaults, plus limits that apply to the poller as a whole."""
+
     concurrency: int = 8
     per_host: int = 2
     jitter: float = 0.1
@@ -139,20 +145,12 @@ class PollConfig:
     max_redirects: int = 5
 
 
-@dataclass(frozen=True)
-class FeedConfig:
+@dataclass(frozen=True, kw_only=True)
+class FeedConfig(FeedSettings):
     """One upstream feed to poll and republish, with its effective settings."""
 
     name: str
     url: str
-    interval: float = 600.0
-    timeout: float = 30.0
-    connect_timeout: float = 10.0
-    max_size: int = 10 * 1000 * 1000
-    user_agent: str = f"feedfix/{__version__}"
-    headers: tuple[tuple[str, str], ...] = ()
-    keep_entries: int = 200
-    keep_days: float = 30.0
     rules: RuleSet = field(default_factory=build_ruleset, compare=False)
     rule_options: Mapping[str, Any] = field(default_factory=dict)
 

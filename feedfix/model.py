@@ -31,6 +31,11 @@ class Link:
     hreflang: str | None = None
 
 
+def alternate(links: tuple[Link, ...]) -> str | None:
+    """The first ``rel="alternate"`` href."""
+    return next((link.href for link in links if link.rel == "alternate"), None)
+
+
 @dataclass(frozen=True)
 class Category:
     """A category or tag; ``scheme`` is RSS's ``domain`` or Atom's ``scheme``."""
@@ -73,10 +78,7 @@ class Entry:
     @property
     def link(self) -> str | None:
         """The entry's alternate (permalink) URL, if any."""
-        for link in self.links:
-            if link.rel == "alternate":
-                return link.href
-        return None
+        return alternate(self.links)
 
     @property
     def date(self) -> datetime | None:
@@ -106,7 +108,4 @@ class Feed:
     @property
     def link(self) -> str | None:
         """The site's URL (the feed's alternate link), if any."""
-        for link in self.links:
-            if link.rel == "alternate":
-                return link.href
-        return None
+        return alternate(self.links)

@@ -308,12 +308,37 @@ def _rss_item(item: etree._Element, tz: tzinfo) -> Entry:
     )
 
 
+def _atom_common(ns: str, local: str, child: etree._Element, acc: _Extras) -> bool:
+    """Atom elements a feed and an entry share: link, author, category, updated."""
+    if ns not in _ATOM_NAMESPACES:
+        return False
+    if local == "link":
+        atom_link = _atom_link(child)
+        if atom_link:
+            acc.links.append(atom_link)
+    elif local in {"updated", "modified"}:
+        acc.updated_raw.append(_text(child))
+    elif local == "author":
+        person = _atom_person(child)
+        if person:
+            acc.authors.append(person)
+    elif local == "category":
+        term = (child.get("term") or _text(child)).strip()
+        if term:
+            acc.categories.append(
+                Category(term=term, scheme=child.get("scheme"), label=child.get("label"))
+            )
+    else:
+        return False
+    return True
+
+
 def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
     acc = _Extras()
     fields: dict[str, str | None] = {}
     content_el: etree._Element | None = None
     for ns, local, child in _children(entry):
-        if _common_extension(ns, local, child, acc):
+        if _common_extension(ns, local, child, acc) or _atom_common(ns, local, child, acc):
             continue
         if ns not in _ATOM_NAMESPACES:
             continue
@@ -321,10 +346,6 @@ def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
             fields["id"] = _opt(child)
         elif local == "title":
             fields["title"] = _atom_text(child)
-        elif local == "link":
-            atom_link = _atom_link(child)
-            if atom_link:
-                acc.links.append(atom_link)
         elif local == "content":
             content_el = child
             fields["content"] = _atom_html(child) or None
@@ -333,20 +354,8 @@ def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
                 acc.links.append(Link(href=src, rel="related", type=child.get("type")))
         elif local == "summary":
             fields["summary"] = _atom_html(child) or None
-        elif local in {"updated", "modified"}:
-            acc.updated_raw.append(_text(child))
         elif local in {"published", "issued", "created"}:
             acc.published_raw.append(_text(child))
-        elif local == "author":
-            person = _atom_person(child)
-            if person:
-                acc.authors.append(person)
-        elif local == "category":
-            term = (child.get("term") or _text(child)).strip()
-            if term:
-                acc.categories.append(
-                    Category(term=term, scheme=child.get("scheme"), label=child.get("label"))
-                )
         elif local == "rights":
             fields["rights"] = _atom_text(child)
     content = fields.get("content")
@@ -435,7 +444,7 @@ def _atom_feed(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
     meta: dict[str, str | None] = {}
     entries = list(streamed)
     for ns, local, child in _children(root):
-        if _common_extension(ns, local, child, acc):
+        if _common_extension(ns, local, child, acc) or _atom_common(ns, local, child, acc):
             continue
         if ns not in _ATOM_NAMESPACES:
             continue
@@ -449,22 +458,6 @@ def _atom_feed(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
             meta["rights"] = _atom_text(child)
         elif local in {"id", "logo", "icon"}:
             meta[local] = _opt(child)
-        elif local in {"updated", "modified"}:
-            acc.updated_raw.append(_text(child))
-        elif local == "link":
-            atom_link = _atom_link(child)
-            if atom_link:
-                acc.links.append(atom_link)
-        elif local == "author":
-            person = _atom_person(child)
-            if person:
-                acc.authors.append(person)
-        elif local == "category":
-            term = (child.get("term") or _text(child)).strip()
-            if term:
-                acc.categories.append(
-                    Category(term=term, scheme=child.get("scheme"), label=child.get("label"))
-                )
     return Feed(
         title=meta.get("title"),
         id=meta.get("id"),
