@@ -26,7 +26,7 @@ from feedfix.errors import FeedfixError
 from feedfix.fetch import FetchError, FetchRequest, FetchResult, fetch
 from feedfix.logs import log
 from feedfix.metrics import Metrics
-from feedfix.republish import Archived, Republished, republish
+from feedfix.republish import Archived, Republished, republish, rules_fingerprint
 from feedfix.schedule import Hints, first_delay, max_age_seconds, next_delay, retry_after_seconds
 from feedfix.store import FeedState, PollRecord, Published, Store, StoreError
 
@@ -40,6 +40,18 @@ class FeedRuntime:
     published: Published | None
     archive: dict[str, Archived]
     task: asyncio.Task[None] | None = None
+
+
+def fingerprint(feed: FeedConfig) -> str:
+    """What the published output depends on besides the upstream's bytes."""
+    return f"{feed.url}\x1f{rules_fingerprint(feed)}"
+
+
+def _forget_validators_if_changed(runtime: FeedRuntime) -> None:
+    """After the URL or the rules change, a 304 must not keep the old output: fetch in full."""
+    if runtime.state.fingerprint != fingerprint(runtime.config):
+        runtime.state.upstream_etag = None
+        runtime.state.upstream_last_modified = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class Poller:
     def _load_feed(self, feed: FeedConfig) -> None:
         snapshot = self.store.load(feed.name)
         runtime = FeedRuntime(feed, snapshot.state, snapshot.published, snapshot.archive)
+        _forget_validators_if_changed(runtime)
         self.feeds[feed.name] = runtime
         self._publish(runtime)
 
@@ -134,10 +147,11 @@ class Poller:
             if existing is None:
                 self._load_feed(feed)
                 self._start_task(self.feeds[name])
-            elif existing.config != feed or existing.config.rule_options != feed.rule_options:
+            elif existing.config != feed:
                 if existing.task is not None:
                     existing.task.cancel()
                 existing.config = feed
+                _forget_validators_if_changed(existing)
                 self._start_task(existing)
 
     # ---- the schedule ----------------------------------------------------------------------
@@ -234,6 +248,7 @@ class Poller:
             if result.status == 200:
                 state.upstream_etag = result.etag
                 state.upstream_last_modified = result.last_modified
+                state.fingerprint = fingerprint(feed)
                 self.metrics.upstream_bytes.labels(feed.name).inc(len(result.body))
             if made is not None:
                 archive = made.archive

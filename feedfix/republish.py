@@ -121,15 +121,16 @@ def republish(
     for archived in older[: max(0, feed_config.keep_entries - len(fresh))]:
         kept[archived.id] = archived
     ordered = sorted(kept.values(), key=Archived.sort_key)
+    # Selection (filter, limit) ran on the window to spare cleaning; it runs again over window
+    # and archive together, so archived entries obey a filter or limit added since.
+    merged = apply_feed_rules(
+        replace(feed, entries=tuple(a.entry for a in ordered)), options.rules, Report()
+    )
+    kept = {e.id or "": kept[e.id or ""] for e in merged.entries}
     # The newest entry dates the feed, not the upstream's build time (RSSHub's lastBuildDate
     # moves on every build): the bytes, and so the ETag, change only when an entry does.
-    newest = max((a.entry.date for a in ordered if a.entry.date), default=None)
-    published = replace(
-        feed,
-        entries=tuple(a.entry for a in ordered),
-        updated=newest or feed.updated,
-        warnings=(),
-    )
+    newest = max((e.date for e in merged.entries if e.date), default=None)
+    published = replace(merged, updated=newest or feed.updated, warnings=())
     return Republished(
         atom=render_atom(published, self_url=self_url),
         feed=published,

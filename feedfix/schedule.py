@@ -61,8 +61,8 @@ def next_delay(
 
     Success: the interval, or longer when the upstream asks (max-age, ttl) up to
     ``max_backoff``. Failure: the interval doubled per consecutive failure, capped at
-    ``max_backoff``, and never sooner than a Retry-After. ``draw`` in [0, 1) spreads polls by
-    +/- ``jitter`` of the delay so feeds that started together drift apart.
+    ``max_backoff``. A Retry-After is honoured, up to ``max_backoff``. ``draw`` in [0, 1)
+    spreads polls by +/- ``jitter`` of the delay so feeds that started together drift apart.
     """
     if ok:
         asked = max(hints.max_age or 0.0, hints.ttl or 0.0)

@@ -38,6 +38,25 @@ def _not_modified_since(header: str, served: Served) -> bool:
     return int(served.published.last_modified) <= since
 
 
+def accepts_gzip(header: str) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip: named (or ``*``) with a q-value above zero."""
+    if "gzip" not in header and "*" not in header:
+        return False
+    allowed: dict[str, bool] = {}
+    for part in header.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        allowed[coding.strip()] = q > 0
+    return allowed.get("gzip", allowed.get("x-gzip", allowed.get("*", False)))
+
+
 async def feed(request: web.Request) -> web.Response:
     """``GET /feeds/{name}.atom``: the cleaned feed, 304 when the client has it."""
     board, metrics = request.app[BOARD], request.app[METRICS]
@@ -49,7 +68,7 @@ async def feed(request: web.Request) -> web.Response:
         metrics.requests.labels("feed", str(status)).inc()
         return web.Response(status=status, text=text + "\n",
                             headers={"Retry-After": "60"} if status == 503 else None)  # fmt: skip
-    gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
+    gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding", ""))
     headers = served.gzip_headers if gzip_ok else served.identity_headers
     inm = request.headers.get("If-None-Match")
     ims = request.headers.get("If-Modified-Since")

@@ -51,6 +51,7 @@ class FeedState:
     next_poll: float | None = None
     stale_since: float | None = None
     permanent_redirect: str | None = None
+    fingerprint: str | None = None  # url and rules the stored output was made with
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,179 @@
+"""Real feed readers read what `feedfix serve` publishes: newsboat and feedparser.
+
+The service runs as a subprocess polling the scripted upstream (tests/upstream.py); each
+reader fetches `/feeds/{name}.atom` over HTTP itself, as it would in use. Expectations come
+from the generated ZAKER fixture: every title and link, and the origin image URLs (no proxy
+wrapper) in what the reader stored.
+
+newsboat is a Debian package (`apt-get install newsboat`; scripts/test.sh installs it when it
+can). Without it the newsboat tests skip, saying so, unless FEEDFIX_REQUIRE_READERS is set (as
+in CI), where a missing reader is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import feedparser
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import upstream as up
+from atomcheck import WRAPPER_RE, img_srcs
+from service_helpers import Service
+
+WINDOW = range(1, 7)
+
+
+@dataclass
+class Served:
+    """The running service and the URL of its one feed."""
+
+    svc: Service
+    url: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A service publishing one ZAKER feed, polled once before the readers come."""
+    with up.Upstream() as server:
+        server.script("/zaker/channel/99", up.feed(up.zaker_rss(WINDOW)))
+        feeds = [{"name": "zaker", "url": server.url("/zaker/channel/99"), "interval": 1}]
+        svc = Service(tmp_path_factory.mktemp("readers"), feeds)
+        try:
+            svc.start()
+            svc.wait_served("zaker")
+            yield Served(svc, f"{svc.base_url}/feeds/zaker.atom")
+            svc.stop()
+        finally:
+            svc.close()
+
+
+def feed_requests(svc: Service, status: str) -> float:
+    """feedfix_http_requests_total for the feed route and one status."""
+    text = svc.get("/metrics").body.decode("utf-8")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "feedfix_http_requests_total"
+        and sample.labels.get("route") == "feed"
+        and sample.labels.get("status") == status
+    )
+
+
+# ---- newsboat ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def newsboat() -> str:
+    """The newsboat executable (skip, or fail under FEEDFIX_REQUIRE_READERS, without it)."""
+    path = shutil.which("newsboat")
+    if path is None:
+        message = "newsboat is not installed (apt-get install newsboat)"
+        if os.environ.get("FEEDFIX_REQUIRE_READERS"):
+            pytest.fail(f"{message}; FEEDFIX_REQUIRE_READERS is set")
+        pytest.skip(message)
+    return path
+
+
+class Newsboat:
+    """newsboat with a home, urls file, config and cache of its own under ``root``."""
+
+    def __init__(self, executable: str, root: Path, url: str) -> None:
+        self.executable = executable
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "urls").write_text(url + "\n", "utf-8")
+        (root / "config").write_text("", "utf-8")
+        self.cache = root / "cache.db"
+
+    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """``newsboat -x COMMAND…`` against this instance's files; asserts exit 0."""
+        result = subprocess.run(
+            [self.executable, "-u", str(self.root / "urls"), "-c", str(self.cache),
+             "-C", str(self.root / "config"), "-x", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "HOME": str(self.root), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert result.returncode == 0, f"newsboat {command}: {result.stdout}{result.stderr}"
+        return result
+
+    def items(self) -> dict[str, tuple[str, str, str]]:
+        """The cached items: title -> (url, feedurl, content)."""
+        with sqlite3.connect(self.cache) as db:
+            rows = db.execute("SELECT title, url, feedurl, content FROM rss_item").fetchall()
+        return {title: (url, feedurl, content) for title, url, feedurl, content in rows}
+
+
+def test_newsboat_reads_every_entry_with_origin_images(
+    served: Served, newsboat: str, tmp_path: Path
+) -> None:
+    """`newsboat -x reload` stores every entry with its title and link, and the images in the
+    stored content are the origin URLs, not the proxy-wrapped ones."""
+    reader = Newsboat(newsboat, tmp_path / "newsboat", served.url)
+    reader.run("reload")
+    unread = reader.run("print-unread").stdout
+    assert unread.split()[0] == str(len(WINDOW)), unread
+    items = reader.items()
+    expected = up.zaker_items(WINDOW)
+    assert set(items) == {item.title for item in expected}
+    for item in expected:
+        url, feedurl, content = items[item.title]
+        assert url == item.link
+        assert feedurl == served.url
+        assert WRAPPER_RE.search(content) is None, f"wrapped URL in {item.title}"
+        assert img_srcs(content) == list(item.images), item.title
+
+
+def test_newsboat_reload_is_answered_304(served: Served, newsboat: str, tmp_path: Path) -> None:
+    """Once newsboat sends its stored validators the service answers 304 and no item is
+    duplicated. (newsboat stores the ETag only from its second load on, newsboat/newsboat#2734,
+    so the third reload is the first conditional one.)"""
+    reader = Newsboat(newsboat, tmp_path / "newsboat", served.url)
+    reader.run("reload")
+    reader.run("reload")
+    before = feed_requests(served.svc, "304")
+    reader.run("reload")
+    assert feed_requests(served.svc, "304") == before + 1
+    assert len(reader.items()) == len(WINDOW)
+
+
+# ---- feedparser -------------------------------------------------------------------------------
+
+
+def test_feedparser_reads_the_served_feed(served: Served) -> None:
+    """feedparser fetches the feed (gzip, as it asks for it) with no bozo, every title and link,
+    and the origin image URLs in the content."""
+    parsed = feedparser.parse(served.url)
+    assert parsed.get("status") == 200
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    assert parsed.feed.title == "ZAKER 测试频道"
+    expected = up.zaker_items(WINDOW)
+    assert [e.title for e in parsed.entries] == [i.title for i in expected]
+    assert [e.link for e in parsed.entries] == [i.link for i in expected]
+    for entry, item in zip(parsed.entries, expected, strict=True):
+        content = entry.content[0].value
+        assert WRAPPER_RE.search(content) is None
+        assert img_srcs(content) == list(item.images), item.title
+
+
+def test_feedparser_conditional_fetch_gets_304(served: Served) -> None:
+    """feedparser's own conditional GET with the ETag it was given comes back 304."""
+    first = feedparser.parse(served.url)
+    again = feedparser.parse(served.url, etag=first.etag)
+    assert again.get("status") == 304
+    assert not again.entries
+    dated = feedparser.parse(served.url, modified=first.modified)
+    assert dated.get("status") == 304
