@@ -143,6 +143,7 @@ class PollConfig(FeedSettings):
     jitter: float = 0.1
     max_backoff: float = 6 * 3600.0
     max_redirects: int = 5
+    allow_private_redirects: bool = False  # a redirect may lead from the feed's host inward
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +194,7 @@ POLL_KEYS: dict[str, Parser] = {
     "jitter": lambda v, k: _number(v, k, 0, 0.5),
     "max_backoff": parse_duration,
     "max_redirects": _int(0, 20),
+    "allow_private_redirects": _bool,
 }
 
 

@@ -8,8 +8,10 @@ that names the URL; it never returns a half-read body.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -17,6 +19,7 @@ from feedfix.errors import FeedfixError
 
 CHUNK = 64 * 1024
 PERMANENT = {301, 308}
+REDIRECTS = {301, 302, 303, 307, 308}
 
 
 class FetchError(FeedfixError):
@@ -42,6 +45,7 @@ class FetchRequest:
     user_agent: str = "feedfix"
     headers: tuple[tuple[str, str], ...] = ()
     max_redirects: int = 5
+    allow_private_redirects: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class FetchResult:
     elapsed: float
 
 
-def _request_headers(request: FetchRequest) -> dict[str, str]:
+def _request_headers(request: FetchRequest, redirected_to: str | None = None) -> dict[str, str]:
     headers = {
         "User-Agent": request.user_agent,
         "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, "
@@ -69,6 +73,8 @@ def _request_headers(request: FetchRequest) -> dict[str, str]:
         "Accept-Encoding": "gzip, deflate, br",
     }
     headers.update(dict(request.headers))
+    if redirected_to is not None:
+        return headers  # validators belong to the configured URL, not to where it led
     if request.etag:
         headers["If-None-Match"] = request.etag
     if request.last_modified:
@@ -77,36 +83,18 @@ def _request_headers(request: FetchRequest) -> dict[str, str]:
 
 
 async def fetch(session: aiohttp.ClientSession, request: FetchRequest) -> FetchResult:
-    """GET the feed; raises FetchError for anything but a usable 200 or a 304."""
+    """GET the feed; raises FetchError for anything but a usable 200 or a 304.
+
+    Redirects are followed here rather than by aiohttp, so that each hop can be checked: one
+    that leaves the configured host for a loopback, private or link-local address is refused
+    (unless allowed), because a feed must not become a way to reach the inside of the network.
+    """
     started = time.monotonic()
-    timeout = aiohttp.ClientTimeout(
-        total=request.timeout, connect=request.connect_timeout, sock_read=request.timeout
-    )
     try:
-        async with session.get(
-            request.url,
-            headers=_request_headers(request),
-            timeout=timeout,
-            allow_redirects=True,
-            max_redirects=request.max_redirects,
-        ) as response:
-            permanent = _permanent_redirect(response)
-            if response.status == 304:
-                return _result(response, b"", started, permanent)
-            if response.status != 200:
-                error = FetchError(
-                    "http", f"{request.url}: HTTP {response.status}", status=response.status
-                )
-                error.retry_after = response.headers.get("Retry-After")
-                raise error
-            body = await _read_capped(response, request)
-            return _result(response, body, started, permanent)
+        async with asyncio.timeout(request.timeout):
+            return await _follow(session, request, started)
     except FetchError:
         raise
-    except aiohttp.TooManyRedirects:
-        raise FetchError(
-            "redirects", f"{request.url}: more than {request.max_redirects} redirects"
-        ) from None
     except TimeoutError:
         raise FetchError(
             "timeout", f"{request.url}: no complete answer within {request.timeout:g} s"
@@ -123,11 +111,71 @@ async def fetch(session: aiohttp.ClientSession, request: FetchRequest) -> FetchR
         raise FetchError("network", f"{request.url}: {type(exc).__name__}: {exc}") from None
 
 
-def _permanent_redirect(response: aiohttp.ClientResponse) -> str | None:
-    for step in response.history:
-        if step.status in PERMANENT:
-            return str(response.url)
-    return None
+async def _follow(
+    session: aiohttp.ClientSession, request: FetchRequest, started: float
+) -> FetchResult:
+    timeout = aiohttp.ClientTimeout(
+        total=request.timeout, connect=request.connect_timeout, sock_read=request.timeout
+    )
+    url, permanent = request.url, None
+    origin = (urlsplit(request.url).hostname or "").lower()
+    for hop in range(request.max_redirects + 1):
+        headers = _request_headers(request) if hop == 0 else _request_headers(request, url)
+        async with session.get(
+            url, headers=headers, timeout=timeout, allow_redirects=False
+        ) as response:
+            location = response.headers.get("Location")
+            if response.status in REDIRECTS and location:
+                target = await _checked_target(url, location, origin, request)
+                if response.status in PERMANENT and (hop == 0 or permanent is not None):
+                    permanent = target  # every hop so far permanent: the feed has moved
+                url = target
+                continue
+            if response.status == 304:
+                return _result(response, b"", started, permanent)
+            if response.status != 200:
+                error = FetchError("http", f"{url}: HTTP {response.status}", status=response.status)
+                error.retry_after = response.headers.get("Retry-After")
+                raise error
+            body = await _read_capped(response, request)
+            return _result(response, body, started, permanent)
+    raise FetchError("redirects", f"{request.url}: more than {request.max_redirects} redirects")
+
+
+async def _checked_target(url: str, location: str, origin: str, request: FetchRequest) -> str:
+    target = urljoin(url, location.strip())
+    parts = urlsplit(target)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise FetchError("redirect", f"{url}: refused a redirect to {target!r} (not http/https)")
+    host = parts.hostname.lower()
+    if host != origin and not request.allow_private_redirects and await is_internal(host):
+        raise FetchError(
+            "redirect",
+            f"{url}: refused a redirect to {target} (a loopback or private address; "
+            "set [poll] allow_private_redirects = true to allow)",
+        )
+    return target
+
+
+def _internal_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
+        or ip.is_multicast or ip.is_unspecified
+    )  # fmt: skip
+
+
+async def is_internal(host: str) -> bool:
+    """Whether ``host`` is, or resolves to, an address inside this machine or network."""
+    try:
+        return _internal_address(host.strip("[]"))
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return False  # the request itself will fail to connect and say so
+    return any(_internal_address(str(info[4][0])) for info in infos)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, request: FetchRequest) -> bytes:

@@ -193,6 +193,7 @@ class Poller:
             user_agent=feed.user_agent,
             headers=feed.headers,
             max_redirects=self.config.poll.max_redirects,
+            allow_private_redirects=self.config.poll.allow_private_redirects,
         )
         if self._session is None:
             raise RuntimeError("Poller.start() must run before poll()")
