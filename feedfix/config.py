@@ -111,6 +111,9 @@ class ServerConfig:
     port: int = 8080
     base_url: str | None = None  # public URL of the service, for the feeds' self links
     cache_max_age: float = 300.0  # Cache-Control max-age ceiling for served feeds
+    max_connections: int = 1024  # open connections; more are closed at once
+    header_timeout: float = 10.0  # a request's headers must arrive within this
+    keepalive_timeout: float = 75.0  # an idle kept-alive connection closes after this
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,9 @@ SERVER_KEYS: dict[str, Parser] = {
     "port": _int(0, 65535),
     "base_url": _url,
     "cache_max_age": parse_duration,
+    "max_connections": _int(1, 100_000),
+    "header_timeout": parse_duration,
+    "keepalive_timeout": parse_duration,
 }
 STORAGE_KEYS: dict[str, Parser] = {"path": _str}
 FEED_SETTINGS: dict[str, Parser] = {

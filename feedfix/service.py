@@ -21,6 +21,7 @@ from feedfix import __version__
 from feedfix.board import Board
 from feedfix.config import Config, parse_config
 from feedfix.errors import ConfigError
+from feedfix.guard import Limits, guarded
 from feedfix.logs import log
 from feedfix.metrics import Metrics
 from feedfix.poll import Poller
@@ -28,6 +29,9 @@ from feedfix.server import make_app
 from feedfix.store import open_store
 
 SHUTDOWN_TIMEOUT = 3.0
+MAX_LINE = 4096  # request line and each header line; a feed URL is far shorter
+MAX_FIELD = 8190
+MAX_HEADERS = 64
 
 
 def config_path(given: str | None, environ: Mapping[str, str]) -> str:
@@ -60,13 +64,26 @@ async def run(path: str, environ: Mapping[str, str]) -> None:
     poller.load()
     log("loaded from storage", feeds=len(board.served), storage=config.storage.path)
     runner = web.AppRunner(
-        make_app(board, metrics), access_log=None, handle_signals=False,
+        make_app(board, metrics),
+        access_log=None,
+        handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
-    )  # fmt: skip
+        keepalive_timeout=config.server.keepalive_timeout,
+        max_line_size=MAX_LINE,
+        max_field_size=MAX_FIELD,
+        max_headers=MAX_HEADERS,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
+    limits = Limits(config.server.max_connections, config.server.header_timeout)
+    loop = asyncio.get_running_loop()
     try:
-        await site.start()
+        listener = await loop.create_server(
+            guarded(runner.server, limits),  # type: ignore[arg-type]
+            config.server.host,
+            config.server.port,
+            backlog=1024,
+            reuse_address=True,
+        )
     except OSError as exc:
         await runner.cleanup()
         store.close()
@@ -76,7 +93,6 @@ async def run(path: str, environ: Mapping[str, str]) -> None:
     log("listening", url=f"http://{config.server.host}:{config.server.port}/", version=__version__)
     await poller.start()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(
@@ -84,6 +100,7 @@ async def run(path: str, environ: Mapping[str, str]) -> None:
     )
     await stop.wait()
     log("stopping")
+    listener.close()
     await poller.stop()
     await runner.cleanup()
     store.close()

@@ -1,0 +1,92 @@
+"""The service's own HTTP limits: slow clients, too many connections, oversized requests.
+
+Real sockets against the service started as a user starts it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from service_helpers import Service
+from upstream import Upstream, feed, zaker_rss
+
+
+def _service(tmp_path: Path, upstream: Upstream, **server: object) -> Service:
+    upstream.script("/f.xml", feed(zaker_rss(range(3))))
+    return Service(
+        tmp_path, [{"name": "f", "url": upstream.url("/f.xml"), "interval": "60s"}], server=server
+    )
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.settimeout(5)
+    return sock
+
+
+def _closed_by_peer(sock: socket.socket, within: float) -> bool:
+    """True if the server closes the connection within ``within`` seconds."""
+    sock.settimeout(within)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_slowloris_clients_are_cut_off_and_do_not_starve_others(tmp_path: Path) -> None:
+    """Clients that dribble their headers are closed after header_timeout; others get served."""
+    with Upstream() as upstream, _service(tmp_path, upstream, header_timeout="2s") as service:
+        service.start()
+        service.wait_served("f")
+        slow = [_connect(service.port) for _ in range(50)]
+        for sock in slow:
+            sock.sendall(b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        response = service.feed("f")
+        assert response.status == 200
+        assert time.monotonic() - started < 2
+        time.sleep(1)
+        for sock in slow:
+            sock.sendall(b"X-Slow: 1\r\n")  # still not finished
+        assert all(_closed_by_peer(sock, within=4) for sock in slow)
+        for sock in slow:
+            sock.close()
+
+
+def test_connections_over_the_cap_are_closed_at_once(tmp_path: Path) -> None:
+    """With max_connections = 5, a sixth open connection is closed straight away."""
+    with Upstream() as upstream, _service(tmp_path, upstream, max_connections=5) as service:
+        service.start()
+        service.wait_served("f")
+        held = [_connect(service.port) for _ in range(5)]
+        time.sleep(0.3)
+        extra = _connect(service.port)
+        assert _closed_by_peer(extra, within=2)
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert service.feed("f").status == 200  # capacity comes back as connections close
+
+
+def test_oversized_request_line_and_headers_are_refused(tmp_path: Path) -> None:
+    """A request line or header over the limits gets a 4xx, never a crash or a hang."""
+    with Upstream() as upstream, _service(tmp_path, upstream) as service:
+        service.start()
+        service.wait_served("f")
+        for request in (
+            b"GET /feeds/" + b"a" * 10_000 + b".atom HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n",
+            b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-%d: 1\r\n" % i for i in range(200))
+            + b"\r\n",
+        ):
+            sock = _connect(service.port)
+            sock.sendall(request)
+            status_line = sock.recv(1024).split(b"\r\n", 1)[0]
+            sock.close()
+            assert status_line.split(b" ")[1].startswith(b"4"), status_line
+        assert service.feed("f").status == 200
