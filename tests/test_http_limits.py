@@ -90,3 +90,25 @@ def test_oversized_request_line_and_headers_are_refused(tmp_path: Path) -> None:
             sock.close()
             assert status_line.split(b" ")[1].startswith(b"4"), status_line
         assert service.feed("f").status == 200
+
+
+def test_nothing_in_a_request_is_ever_fetched(tmp_path: Path) -> None:
+    """URLs in paths, queries and headers never make feedfix fetch anything (no open proxy)."""
+    with Upstream() as upstream, _service(tmp_path, upstream) as service:
+        service.start()
+        service.wait_served("f")
+        upstream.script("/secret", feed(zaker_rss(range(1))))
+        target = upstream.url("/secret")
+        attempts = [
+            f"/feeds/{target}.atom",
+            f"/feeds/f.atom?url={target}",
+            f"/?url={target}",
+            f"/feeds/..%2F..%2Fsecret.atom?feed={target}",
+            "/feeds/%2e%2e/%2e%2e/etc/passwd",
+        ]
+        statuses = [service.get(path).status for path in attempts]
+        headers = {"X-Forwarded-Host": target, "Referer": target, "Host": "127.0.0.1"}
+        statuses.append(service.get("/feeds/f.atom", headers=headers).status)
+        time.sleep(0.5)
+        assert upstream.requests_for("/secret") == []
+        assert all(status in {200, 404} for status in statuses), statuses
