@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import html
 import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiohttp import web
 
 from feedfix import __version__
-from feedfix.board import Board, Served, http_date
+from feedfix.board import Board, http_date
 from feedfix.metrics import CONTENT_TYPE, Metrics
 
 BOARD = web.AppKey("board", Board)
@@ -22,43 +21,12 @@ METRICS = web.AppKey("metrics", Metrics)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 
-def _etag_matches(header: str, served: Served) -> bool:
-    if header.strip() == "*":
-        return True
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    etag = served.published.etag
-    return etag in tags or (etag[:-1] + '-gz"') in tags
-
-
-def _not_modified_since(header: str, served: Served) -> bool:
-    try:
-        since = parsedate_to_datetime(header).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return False
-    return int(served.published.last_modified) <= since
-
-
-def accepts_gzip(header: str) -> bool:
-    """Whether ``Accept-Encoding`` allows gzip: named (or ``*``) with a q-value above zero."""
-    if "gzip" not in header and "*" not in header:
-        return False
-    allowed: dict[str, bool] = {}
-    for part in header.lower().split(","):
-        coding, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        allowed[coding.strip()] = q > 0
-    return allowed.get("gzip", allowed.get("x-gzip", allowed.get("*", False)))
-
-
 async def feed(request: web.Request) -> web.Response:
-    """``GET /feeds/{name}.atom``: the cleaned feed, 304 when the client has it."""
+    """``GET /feeds/{name}.atom``: the cleaned feed, 304 when the client has it.
+
+    The service answers most of these before aiohttp sees them (``front.py``); this handler
+    is the same logic for what the fast path hands over (404, 503, unusual requests).
+    """
     board, metrics = request.app[BOARD], request.app[METRICS]
     name = request.match_info["name"]
     served = board.served.get(name)
@@ -66,23 +34,15 @@ async def feed(request: web.Request) -> web.Response:
         status = 503 if name in board.status else 404
         text = "no good copy of this feed yet; try again later" if status == 503 else "no such feed"
         metrics.requests.labels("feed", str(status)).inc()
-        return web.Response(status=status, text=text + "\n",
-                            headers={"Retry-After": "60"} if status == 503 else None)  # fmt: skip
-    gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding", ""))
-    headers = served.gzip_headers if gzip_ok else served.identity_headers
-    inm = request.headers.get("If-None-Match")
-    ims = request.headers.get("If-Modified-Since")
-    if (inm is not None and _etag_matches(inm, served)) or (
-        inm is None and ims is not None and _not_modified_since(ims, served)
-    ):
-        metrics.requests.labels("feed", "304").inc()
-        not_modified = {
-            k: v for k, v in headers.items() if k not in {"Content-Type", "Content-Encoding"}
-        }
-        return web.Response(status=304, headers=not_modified)
-    metrics.requests.labels("feed", "200").inc()
-    body = served.published.gzip if gzip_ok else served.published.body
-    return web.Response(body=body, headers=headers)
+        headers = {"Retry-After": "60"} if status == 503 else None
+        return web.Response(status=status, text=text + "\n", headers=headers)
+    reply = served.answer(
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        request.headers.get("Accept-Encoding"),
+    )
+    metrics.requests.labels("feed", str(reply.status)).inc()
+    return web.Response(status=reply.status, body=reply.body or None, headers=reply.headers)
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from feedfix import __version__
 from feedfix.board import Board
 from feedfix.config import Config, parse_config
 from feedfix.errors import ConfigError
-from feedfix.guard import Limits, guarded
+from feedfix.front import MAX_FIELD, MAX_HEADERS, MAX_LINE, Front, Limits
 from feedfix.logs import log
 from feedfix.metrics import Metrics
 from feedfix.poll import Poller
@@ -29,9 +29,6 @@ from feedfix.server import make_app
 from feedfix.store import open_store
 
 SHUTDOWN_TIMEOUT = 3.0
-MAX_LINE = 4096  # request line and each header line; a feed URL is far shorter
-MAX_FIELD = 8190
-MAX_HEADERS = 64
 
 
 def config_path(given: str | None, environ: Mapping[str, str]) -> str:
@@ -75,10 +72,13 @@ async def run(path: str, environ: Mapping[str, str]) -> None:
     )
     await runner.setup()
     limits = Limits(config.server.max_connections, config.server.header_timeout)
+    if runner.server is None:
+        raise RuntimeError("aiohttp runner has no server after setup()")
+    front = Front(runner.server, limits, board, _feed_counter(metrics))
     loop = asyncio.get_running_loop()
     try:
         listener = await loop.create_server(
-            guarded(runner.server, limits),  # type: ignore[arg-type]
+            front,
             config.server.host,
             config.server.port,
             backlog=1024,
@@ -105,6 +105,12 @@ async def run(path: str, environ: Mapping[str, str]) -> None:
     await runner.cleanup()
     store.close()
     log("stopped")
+
+
+def _feed_counter(metrics: Metrics) -> Callable[[int], None]:
+    """Count feed requests answered by the front, with the labelled counters bound once."""
+    children = {status: metrics.requests.labels("feed", str(status)) for status in (200, 304)}
+    return lambda status: children[status].inc()
 
 
 async def _reload(path: str, environ: Mapping[str, str], poller: Poller) -> None:

@@ -1,0 +1,399 @@
+"""How fast ``feedfix serve`` answers ``GET /feeds/{name}.atom``, against nginx serving the same
+bytes as a static file, while feedfix's poll loop is busy.
+
+For each upstream mode (``--modes``, default ``same,new-entry``) it starts:
+
+- ``serve_upstream.py`` with 100 generated ZAKER-shaped feeds (50 items, ~250 KB each); feed
+  ``f0`` never changes (``--static 1``), the others behave as the mode says (``same``: every
+  poll a 304; ``new-entry``: every poll a 200 with one new item, so one entry cleaned, the feed
+  rendered, compressed and stored again);
+- ``feedfix serve`` on a temporary config: 100 feeds, intervals 2, 3, 4, 5 s (cycled),
+  ``keep_entries = 50``, SQLite in a temporary folder;
+- once every feed is served, the exact bytes of ``/feeds/f0.atom`` (50 entries, no gzip) are
+  saved to a file, and nginx (``worker_processes 1``: one process, like feedfix's single event
+  loop; ``sendfile on``; ``keepalive_requests`` raised so neither side closes wrk's
+  connections; access log off) serves that file with the same Content-Type;
+
+then runs ``wrk -t2 -c64 -d15s --latency`` against (a) nginx, 200; (b) feedfix, 200;
+(c) feedfix with ``If-None-Match: <served ETag>``, 304; (d) nginx with its own ETag, 304 (for
+information). Everything runs on the same machine at the same time, so nginx's figure is the
+baseline for this machine and this background load: the ratios are what counts (with
+``--repeat R`` the four runs are repeated R times, interleaved, and each ratio is the median of
+the rounds' ratios). feedfix's ``/metrics`` request counters are read around each feedfix run
+to confirm the statuses.
+
+Targets (reported, not enforced): feedfix 200 >= 0.8x nginx 200; feedfix 304 >= 2x nginx 200.
+
+Usage: ``bench_serve.py [--modes same,new-entry] [--duration 15] [--connections 64]
+[--threads 2] [--repeat 1] [--nginx-workers 1|auto] [--save FILE] [--json]``. Needs ``wrk``
+and ``nginx`` (Debian: ``apt-get install wrk nginx-light``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import serve_upstream as su  # noqa: E402
+
+FEEDS = 100
+ITEMS = 50
+INTERVALS = [2.0, 3.0, 4.0, 5.0]
+TARGET_200 = 0.8
+TARGET_304 = 2.0
+NGINX_CONF = """\
+worker_processes {workers};
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ }}
+    default_type "{content_type}";
+    server {{
+        listen 127.0.0.1:{port};
+        root {tmp}/www;
+    }}
+}}
+"""
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class WrkResult:
+    """One wrk run."""
+
+    target: str
+    round: int = 1
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    transfer: str = ""
+    errors: str = ""
+    statuses: dict[str, int] = field(default_factory=dict)  # from feedfix's metrics
+    service_cpu_s: float = 0.0  # feedfix CPU during the run, user + system
+    service_sys_s: float = 0.0  # of which system (kernel)
+    polls: int = 0  # polls feedfix completed during the run
+
+
+@dataclass
+class ModeResult:
+    """Everything measured with one upstream mode."""
+
+    mode: str
+    body_bytes: int = 0
+    entries: int = 0
+    etag: str = ""
+    nginx_etag: str = ""
+    runs: list[WrkResult] = field(default_factory=list)
+    vm_rss_mb: float = 0.0
+    vm_hwm_mb: float = 0.0
+    polls_total: int = 0
+    ratios: dict[str, list[float]] = field(default_factory=dict)  # one per round
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def latency_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def parse_wrk(target: str, out: str) -> WrkResult:
+    """The figures of ``wrk --latency`` output."""
+    result = WrkResult(target)
+    if m := re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out):
+        result.requests = int(m.group(1))
+        result.seconds = float(m.group(2)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", out):
+        result.rps = float(m.group(1))
+    if m := re.search(r"^\s+50%\s+(\S+)", out, re.M):
+        result.p50_ms = latency_ms(m.group(1))
+    if m := re.search(r"^\s+99%\s+(\S+)", out, re.M):
+        result.p99_ms = latency_ms(m.group(1))
+    if m := re.search(r"Transfer/sec:\s+(\S+)", out):
+        result.transfer = m.group(1)
+    errors = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses:.*)", out)
+    result.errors = "; ".join(e.strip() for e in errors)
+    return result
+
+
+def run_wrk(url: str, target: str, args: argparse.Namespace, headers: list[str]) -> WrkResult:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+               "--latency", "--timeout", "5s"]  # fmt: skip
+    for header in headers:
+        command += ["-H", header]
+    command.append(url)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=args.duration + 60, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+    return parse_wrk(target, done.stdout)
+
+
+def feed_requests(service: su.Service) -> dict[str, int]:
+    """``feedfix_http_requests_total{route="feed",status=…}`` from /metrics."""
+    status, _, body = su.http_get(f"{service.url}/metrics")
+    assert status == 200, status
+    counts: dict[str, int] = {}
+    pattern = r'^feedfix_http_requests_total\{route="feed",status="(\d+)"\} ([\d.e+]+)$'
+    for m in re.finditer(pattern, body.decode(), re.M):
+        counts[m.group(1)] = int(float(m.group(2)))
+    return counts
+
+
+def start_nginx(tmp: Path, port: int, workers: str, content_type: str) -> subprocess.Popen[bytes]:
+    """nginx in the foreground on its own config, serving ``tmp/www``."""
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(workers=workers, tmp=tmp, port=port, content_type=content_type),
+        encoding="utf-8",
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return subprocess.Popen(
+        [nginx, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "nginx-error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def serve_static(
+    tmp: Path, body: bytes, content_type: str, workers: str
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """nginx serving ``body`` at ``/feeds/f0.atom``: its process, URL and ETag."""
+    www = tmp / "www" / "feeds"
+    www.mkdir(parents=True)
+    for folder in (tmp, tmp / "www", www):
+        folder.chmod(0o755)  # nginx's worker runs as nobody when started as root
+    static = www / "f0.atom"
+    static.write_bytes(body)
+    static.chmod(0o644)
+    port = su.free_port()
+    nginx = start_nginx(tmp, port, workers, content_type)
+    url = f"http://127.0.0.1:{port}/feeds/f0.atom"
+
+    def nginx_ok() -> tuple[int, dict[str, str], bytes] | None:
+        if nginx.poll() is not None:
+            raise RuntimeError(f"nginx exited; see {tmp / 'nginx-error.log'}")
+        try:
+            got = su.http_get(url, timeout=2)
+        except OSError:
+            return None
+        return got if got[0] == 200 else None
+
+    _, headers, served = su.wait_until(nginx_ok, 20, "nginx")
+    assert served == body, "nginx serves other bytes"
+    assert headers["Content-Type"] == content_type, headers
+    return nginx, url, headers.get("ETag", "")
+
+
+def measure(
+    service: su.Service, name: str, url: str, headers: list[str], args: argparse.Namespace
+) -> WrkResult:
+    """One wrk run, with feedfix's CPU, polls and response statuses around it."""
+    before = feed_requests(service)
+    service.log.update()
+    polls0, (user0, sys0) = len(service.log.polls), su.cpu_times(service.pid)
+    run = run_wrk(url, name, args, headers)
+    user1, sys1 = su.cpu_times(service.pid)
+    run.service_cpu_s = round(user1 + sys1 - user0 - sys0, 2)
+    run.service_sys_s = round(sys1 - sys0, 2)
+    service.log.update()
+    run.polls = len(service.log.polls) - polls0
+    after = feed_requests(service)
+    run.statuses = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+    return run
+
+
+def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
+    """Upstream, feedfix and nginx up; the wrk runs; everything down."""
+    result = ModeResult(mode)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=workdir))
+    upstream = su.spawn_upstream(FEEDS, ITEMS, mode, static=1, extra=100)
+    service = nginx = None
+    try:
+        progress(f"[{mode}] upstream: {upstream.banner}")
+        port = su.free_port()
+        config = tmp / "feedfix.toml"
+        su.write_config(
+            config,
+            port=port,
+            upstream=upstream.url,
+            feeds=FEEDS,
+            intervals=INTERVALS,
+            storage=tmp / "feedfix.db",
+            extra_poll="keep_entries = 50",
+        )
+        service = su.spawn_feedfix(config, port, tmp / "feedfix.log")
+        su.wait_until(lambda: su.served(service), 60, "/feeds/f0.atom")
+
+        def all_polled() -> bool:
+            service.log.update()
+            return len({p["feed"] for p in service.log.polls}) == FEEDS
+
+        su.wait_until(all_polled, 120, "every feed polled once", step=0.5)
+        status, headers, body = su.http_get(f"{service.url}/feeds/f0.atom")
+        assert status == 200 and "Content-Encoding" not in headers, (status, headers)
+        result.body_bytes, result.etag = len(body), headers["ETag"]
+        result.entries = body.count(b"<entry>")
+        if args.save:
+            Path(args.save).write_bytes(body)
+        nginx, nginx_url, result.nginx_etag = serve_static(
+            tmp, body, headers["Content-Type"], args.nginx_workers
+        )
+        progress(
+            f"[{mode}] f0: {len(body):,} bytes, {result.entries} entries, ETag {result.etag}; "
+            f"Content-Type {headers['Content-Type']!r} on both"
+        )
+        feed_url = f"{service.url}/feeds/f0.atom"
+        plan = [
+            ("nginx 200", nginx_url, [], None),
+            ("feedfix 200", feed_url, [], "200"),
+            ("feedfix 304", feed_url, [f"If-None-Match: {result.etag}"], "304"),
+        ]
+        if result.nginx_etag:
+            plan.append(("nginx 304", nginx_url, [f"If-None-Match: {result.nginx_etag}"], None))
+        for round_no in range(1, args.repeat + 1):
+            for name, url, extra_headers, expect in plan:
+                progress(f"[{mode}] round {round_no}: wrk {name} ...")
+                run = measure(service, name, url, extra_headers, args)
+                run.round = round_no
+                if expect is not None and run.statuses.get(expect, 0) < run.requests:
+                    progress(f"[{mode}] WARNING {name}: {run.statuses} for {run.requests}")
+                result.runs.append(run)
+                time.sleep(1)
+        memory = su.memory_mb(service.pid)
+        result.vm_rss_mb, result.vm_hwm_mb = round(memory["VmRSS"], 1), round(memory["VmHWM"], 1)
+        service.log.update()
+        result.polls_total = len(service.log.polls)
+        result.ratios = ratios(result.runs)
+    finally:
+        su.stop_process(nginx, signal.SIGQUIT)
+        if service is not None:
+            service.stop()
+        su.stop_process(upstream.proc)
+    return result
+
+
+def ratios(runs: list[WrkResult]) -> dict[str, list[float]]:
+    """Each round's feedfix/nginx throughput ratios (same round: same background)."""
+    out: dict[str, list[float]] = {}
+    pairs = [
+        ("feedfix 200", "nginx 200"),
+        ("feedfix 304", "nginx 200"),
+        ("feedfix 304", "nginx 304"),
+    ]
+    for round_no in sorted({r.round for r in runs}):
+        rps = {r.target: r.rps for r in runs if r.round == round_no}
+        for top, bottom in pairs:
+            if rps.get(top) and rps.get(bottom):
+                name = top.replace(" ", "") + "/" + bottom.replace(" ", "")
+                out.setdefault(name, []).append(round(rps[top] / rps[bottom], 3))
+    return out
+
+
+def report(results: list[ModeResult], args: argparse.Namespace) -> None:
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, loopback; "
+        f"nginx worker_processes {args.nginx_workers}; feedfix: {FEEDS} feeds polled every "
+        f"{'/'.join(f'{i:g}' for i in INTERVALS)} s"
+    )
+    for r in results:
+        print(
+            f"\nupstream mode {r.mode!r}: f0 = {r.body_bytes:,} bytes, {r.entries} entries; "
+            f"feedfix VmRSS {r.vm_rss_mb} MB, VmHWM {r.vm_hwm_mb} MB at the end "
+            f"({r.polls_total} polls done)"
+        )
+        head = (
+            f"{'target':<15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'transfer/s':>11} "
+            f"{'ff CPU s':>8} {'ff sys s':>8} {'polls':>6}  statuses / errors"
+        )
+        print(head)
+        print("-" * len(head))
+        for run in r.runs:
+            label = f"{run.target} #{run.round}" if args.repeat > 1 else run.target
+            print(
+                f"{label:<15} {run.rps:>9.0f} {run.p50_ms:>8.2f} {run.p99_ms:>8.2f} "
+                f"{run.transfer:>11} {run.service_cpu_s:>8} {run.service_sys_s:>8} {run.polls:>6}  "
+                f"{run.statuses or ''} {run.errors}"
+            )
+        targets = {"feedfix200/nginx200": TARGET_200, "feedfix304/nginx200": TARGET_304}
+        for name, values in r.ratios.items():
+            median = statistics.median(values)
+            rounds = ", ".join(f"{v:.2f}" for v in values)
+            target = targets.get(name)
+            verdict = (
+                f"(target >= {target:g}x): {'PASS' if median >= target else 'FAIL'}"
+                if target
+                else "(information)"
+            )
+            each = f" [rounds: {rounds}]" if len(values) > 1 else ""
+            print(f"{name}: {median:.2f}x{each} {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="same,new-entry", help="upstream modes, in order")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the four runs, interleaved; ratios are medians",
+    )
+    parser.add_argument("--nginx-workers", default="1", help="worker_processes: 1 or auto")
+    parser.add_argument("--save", metavar="FILE", help="keep a copy of the served f0 bytes")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    args = parser.parse_args(argv)
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            parser.error(f"{tool} not found (Debian: apt-get install wrk nginx-light)")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in su.MODES:
+            parser.error(f"unknown mode {mode!r} (choose from {', '.join(su.MODES)})")
+    su.exit_on_sigterm()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_serve-") as tmp:
+        Path(tmp).chmod(0o755)
+        for mode in modes:
+            results.append(run_mode(mode, args, Path(tmp)))
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        report(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

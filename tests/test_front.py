@@ -1,0 +1,105 @@
+"""The fast path in front of aiohttp, over raw sockets: it must speak HTTP/1.x correctly."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+from pathlib import Path
+
+import pytest
+
+from service_helpers import Service
+from upstream import Upstream, feed, zaker_rss
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Service:
+    """One served feed, f."""
+    with Upstream() as upstream:
+        upstream.script("/f.xml", feed(zaker_rss(range(5))))
+        tmp: Path = tmp_path_factory.mktemp("front")
+        with Service(tmp, [{"name": "f", "url": upstream.url("/f.xml"), "interval": "60s"}]) as svc:
+            svc.start()
+            svc.wait_served("f")
+            yield svc
+
+
+def _exchange(
+    port: int, data: bytes, responses: int = 1
+) -> list[tuple[bytes, dict[str, str], bytes]]:
+    """Send ``data``; read ``responses`` HTTP responses (by Content-Length)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(data)
+    buffer = b""
+    out = []
+    while len(out) < responses:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(out)} responses"
+            buffer += chunk
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        status, *lines = head.split(b"\r\n")
+        headers = {
+            k.decode().lower(): v.decode().strip()
+            for k, _, v in (line.partition(b":") for line in lines)
+        }
+        length = int(headers.get("content-length", "0"))
+        is_head = data.split(b"\r\n\r\n")[len(out)].startswith(b"HEAD")
+        if is_head or status.split(b" ")[1] == b"304":
+            length = 0
+        while len(buffer) < length:
+            chunk = sock.recv(65536)
+            assert chunk
+            buffer += chunk
+        body, buffer = buffer[:length], buffer[length:]
+        out.append((status, headers, body))
+    sock.close()
+    return out
+
+
+def _get(path: str = "/feeds/f.atom", extra: str = "", version: str = "1.1") -> bytes:
+    return f"GET {path} HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode()
+
+
+def test_pipelined_requests_each_get_a_full_answer(service: Service) -> None:
+    """Three pipelined GETs on one connection: three complete, identical 200s in order."""
+    replies = _exchange(service.port, _get() * 3, responses=3)
+    bodies = {body for _, _, body in replies}
+    assert [s for s, _, _ in replies] == [b"HTTP/1.1 200 OK"] * 3
+    assert len(bodies) == 1 and next(iter(bodies)).startswith(b"<?xml")
+    assert all(
+        "date" in h and h["content-type"].startswith("application/atom+xml") for _, h, _ in replies
+    )
+
+
+def test_conditional_gzip_head_and_http10(service: Service) -> None:
+    """304 on the ETag, gzip when asked, HEAD without a body, HTTP/1.0 closes by default."""
+    ((status, headers, body),) = _exchange(service.port, _get())
+    etag = headers["etag"]
+    ((status, h304, body304),) = _exchange(service.port, _get(extra=f"If-None-Match: {etag}\r\n"))
+    assert status == b"HTTP/1.1 304 Not Modified" and body304 == b"" and h304["etag"] == etag
+    ((_, hgz, bgz),) = _exchange(service.port, _get(extra="Accept-Encoding: gzip\r\n"))
+    assert hgz["content-encoding"] == "gzip" and gzip.decompress(bgz) == body
+    head = b"HEAD /feeds/f.atom HTTP/1.1\r\nHost: x\r\n\r\n"
+    ((status, hh, bh),) = _exchange(service.port, head)
+    assert status == b"HTTP/1.1 200 OK" and bh == b"" and hh["content-length"] == str(len(body))
+    ((_, h10, b10),) = _exchange(service.port, _get(version="1.0"))
+    assert h10["connection"] == "close" and b10 == body
+
+
+def test_other_requests_go_to_aiohttp(service: Service) -> None:
+    """Unknown feeds, other routes and other methods are answered by the full server."""
+    ((s404, _, _),) = _exchange(service.port, _get("/feeds/nope.atom"))
+    ((s_health, _, b_health),) = _exchange(service.port, _get("/healthz"))
+    post = b"POST /feeds/f.atom HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+    ((s_post, _, _),) = _exchange(service.port, post)
+    assert s404.split(b" ")[1] == b"404"
+    assert s_health.split(b" ")[1] == b"200" and b'"status": "ok"' in b_health
+    assert s_post.split(b" ")[1] == b"405"
+
+
+def test_fast_path_then_hand_over_on_one_connection(service: Service) -> None:
+    """A feed request, then /healthz on the same kept-alive connection: both answered."""
+    replies = _exchange(service.port, _get() + _get("/healthz"), responses=2)
+    assert [s.split(b" ")[1] for s, _, _ in replies] == [b"200", b"200"]
+    assert replies[0][2].startswith(b"<?xml") and b"feeds" in replies[1][2]
