@@ -252,9 +252,9 @@ class Poller:
                 state.fingerprint = fingerprint(feed)
                 self.metrics.upstream_bytes.labels(feed.name).inc(len(result.body))
             if made is not None:
-                archive = made.archive
                 old = runtime.published
                 changed = old is None or old.body != made.atom
+                archive = made.archive if changed else None
                 published = (
                     make_published(made.atom, len(made.feed.entries), now) if changed else old
                 )

@@ -277,12 +277,17 @@ class SqliteStore:
                 ),
             )
         if archive is not None:
-            db.execute("DELETE FROM entries WHERE name = ?", (name,))
+            stored = dict(
+                db.execute("SELECT entry_id, source_hash FROM entries WHERE name = ?", (name,))
+            )
+            gone = [(name, key) for key in stored if key not in archive]
+            db.executemany("DELETE FROM entries WHERE name = ? AND entry_id = ?", gone)
             db.executemany(
-                "INSERT INTO entries VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
                 [
                     (name, a.id, a.source_hash, entry_to_json(a.entry), a.first_seen)
                     for a in archive.values()
+                    if stored.get(a.id) != a.source_hash  # unchanged rows stay as they are
                 ],
             )
 

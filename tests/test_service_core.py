@@ -12,6 +12,7 @@ import pytest
 from atomcheck import assert_valid_atom, entries
 from feedfix.config import parse_config
 from feedfix.errors import ConfigError, DamagedInput, InputError
+from feedfix.render import render_atom
 from feedfix.republish import republish
 from feedfix.schedule import (
     Hints,
@@ -126,6 +127,16 @@ def test_republish_cleans_and_reuses_unchanged_entries() -> None:
     assert len(entries(root)) == 50
     second = republish(_feed(range(1, 51)), feed, first.archive, NOW + 600)
     assert (second.cleaned, second.reused) == (1, 49)
+
+
+def test_cached_entry_rendering_matches_a_full_render() -> None:
+    """Reusing rendered entries gives exactly the bytes a full render of the feed gives."""
+    feed = parse_config(_config()).feeds[0]
+    first = republish(_feed(range(10)), feed, {}, NOW)
+    second = republish(_feed(range(3, 14)), feed, first.archive, NOW + 60)
+    assert second.reused == 7
+    assert second.atom == render_atom(second.feed)
+    assert first.atom == render_atom(first.feed)
 
 
 def test_archive_keeps_rotated_entries_within_limits() -> None:
