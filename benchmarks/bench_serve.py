@@ -145,11 +145,19 @@ def parse_wrk(target: str, out: str) -> WrkResult:
     return result
 
 
-def run_wrk(url: str, target: str, args: argparse.Namespace, headers: list[str]) -> WrkResult:
+def run_wrk(
+    url: str,
+    target: str,
+    args: argparse.Namespace,
+    headers: list[str],
+    script: Path | None = None,
+) -> WrkResult:
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
                "--latency", "--timeout", "5s"]  # fmt: skip
     for header in headers:
         command += ["-H", header]
+    if script is not None:
+        command += ["-s", str(script)]
     command.append(url)
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=args.duration + 60, check=False
