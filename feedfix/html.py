@@ -29,6 +29,7 @@ VOID_ELEMENTS = (
     "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr",
     "img", "input", "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr",
 )  # fmt: skip
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command)>")
 _PARSER = etree.HTMLParser(
     remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
@@ -36,9 +37,20 @@ _PARSER = etree.HTMLParser(
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
+def xml_chars(value: str) -> str:
+    """``value`` without the characters XML 1.0 cannot carry (lxml refuses to store them)."""
+    return _INVALID_XML.sub("", value)
+
+
+def set_attr(el: etree._Element, name: str, value: str) -> None:
+    """Set an attribute, dropping characters XML cannot carry (a character reference can
+    bring a control character into a parsed value)."""
+    el.set(name, xml_chars(value))
+
+
 def parse_fragment(markup: str) -> etree._Element:
     """The fragment as the children of a ``<body>`` element (the container)."""
-    doc = etree.fromstring(f"<html><body>{markup}</body></html>", _PARSER)
+    doc = etree.fromstring(f"<html><body>{xml_chars(markup)}</body></html>", _PARSER)
     body = doc.find("body")
     if body is None:  # libxml2 always makes one, but never trust it blindly
         body = etree.SubElement(doc, "body")
@@ -174,7 +186,7 @@ def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
             else:
                 continue
             if new != value:
-                el.set(name, new)
+                set_attr(el, name, new)
                 changed += 1
     return changed
 

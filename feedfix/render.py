@@ -9,24 +9,21 @@ a function of the model: the same feed always renders to the same bytes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feedfix import __version__
+from feedfix.html import xml_chars
 from feedfix.model import Category, Entry, Feed, Link, Media, Person
 
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA = "http://search.yahoo.com/mrss/"
 FALLBACK_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 """``updated`` for a feed and entries with no date anywhere: fixed, so output never drifts."""
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-def xml_text(value: str) -> str:
-    """Text with the characters XML 1.0 cannot carry removed."""
-    return _INVALID_XML.sub("", value)
+xml_text = xml_chars
 
 
 def _text(value: str) -> str:

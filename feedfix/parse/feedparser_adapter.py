@@ -12,6 +12,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
+from feedfix.errors import InputError
 from feedfix.html import html_to_text
 from feedfix.model import Category, Entry, Feed, Link, Media, Person
 
@@ -134,12 +135,17 @@ def parse_with_feedparser(data: bytes, base_url: str | None = None) -> tuple[Fee
     import feedparser  # noqa: PLC0415 - slow import, needed only for odd feeds
 
     headers = {"content-location": base_url} if base_url else None
-    parsed = feedparser.parse(
-        io.BytesIO(data),
-        sanitize_html=False,
-        resolve_relative_uris=False,
-        response_headers=headers,
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(data),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers=headers,
+        )
+    except Exception as exc:  # feedparser's own bugs on broken input (e.g. int(None))
+        raise InputError(
+            f"not well-formed, and the lenient parser failed on it too ({exc!r})"
+        ) from None
     meta = parsed.get("feed") or {}
     image = meta.get("image") or {}
     feed = Feed(

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from lxml import etree
 
-from feedfix.html import elements
+from feedfix.html import elements, set_attr
 from feedfix.proxies import DEFAULT_TEMPLATES, Unwrapper
 from feedfix.rules.base import Rule, string_list
 
@@ -60,7 +60,7 @@ class FixLazyImages(Rule):
             real = (img.get(real_attr) or "").strip()
             src = (img.get("src") or "").strip()
             if self._is_placeholder(src) or self._same_image(src, real):
-                img.set("src", real)
+                set_attr(img, "src", real)
                 del img.attrib[real_attr]
                 touched = True
             elif src == real:
@@ -68,21 +68,21 @@ class FixLazyImages(Rule):
                 touched = True
         srcset = (img.get("data-srcset") or "").strip()
         if srcset and not img.get("srcset"):
-            img.set("srcset", srcset)
+            set_attr(img, "srcset", srcset)
             del img.attrib["data-srcset"]
             touched = True
         for size in ("width", "height"):
             value = (img.get(f"data-{size}") or "").strip()
             if value and not img.get(size):
                 if value.isdigit():
-                    img.set(size, value)
+                    set_attr(img, size, value)
                 del img.attrib[f"data-{size}"]
                 touched = True
         classes = (img.get("class") or "").split()
         kept = [c for c in classes if c not in self.classes]
         if len(kept) != len(classes):
             if kept:
-                img.set("class", " ".join(kept))
+                set_attr(img, "class", " ".join(kept))
             else:
                 del img.attrib["class"]
             touched = True

@@ -16,6 +16,7 @@ from feedfix.html import (
     drop_tag,
     drop_tree,
     elements,
+    set_attr,
     srcset_urls,
 )
 from feedfix.rules.base import Rule, string_list
@@ -176,7 +177,7 @@ class Sanitize(Rule):
         src = (el.get("src") or "").strip()
         changed = 0
         if src.startswith("//"):
-            el.set("src", "https:" + src)
+            set_attr(el, "src", "https:" + src)
             changed += 1
         if el.get("sandbox") != IFRAME_SANDBOX:
             el.set("sandbox", IFRAME_SANDBOX)

@@ -9,7 +9,14 @@ from typing import ClassVar
 
 from lxml import etree
 
-from feedfix.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, elements, map_srcset
+from feedfix.html import (
+    SRCSET_ATTRIBUTES,
+    URL_ATTRIBUTES,
+    elements,
+    map_srcset,
+    set_attr,
+    xml_chars,
+)
 from feedfix.model import Entry, Feed, Link, Media
 from feedfix.proxies import DEFAULT_TEMPLATES, Unwrapper
 from feedfix.rules.base import Rule, string_list
@@ -91,7 +98,7 @@ class UnwrapProxies(Rule):
                 else:
                     continue
                 if new != value:
-                    el.set(name, new)
+                    set_attr(el, name, new)
                     changed += 1
         for node in (container, *elements(container)):
             changed += self._text(node, "text") + self._text(node, "tail")
@@ -109,5 +116,5 @@ class UnwrapProxies(Rule):
             count += new != match.group(0)
             return new
 
-        setattr(node, attr, _URL_IN_TEXT.sub(sub, text))
+        setattr(node, attr, xml_chars(_URL_IN_TEXT.sub(sub, text)))
         return count
