@@ -9,6 +9,7 @@ a function of the model: the same feed always renders to the same bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,18 @@ FALLBACK_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 xml_text = xml_chars
+
+
+MAX_URL = 64 * 1024  # longer "URLs" are junk, and would push a reader's parser past its limits
+_LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+def language_tag(value: str | None) -> str | None:
+    """A BCP 47-shaped tag for ``xml:lang`` (``zh_CN`` becomes ``zh-CN``), else ``None``."""
+    if not value:
+        return None
+    tag = value.strip().replace("_", "-")
+    return tag if _LANG.match(tag) else None
 
 
 def _text(value: str) -> str:
@@ -76,6 +89,8 @@ def _links(indent: str, links: Iterable[Link]) -> str:
     alternates: set[tuple[str, str]] = set()
     out = []
     for link in links:
+        if len(link.href) > MAX_URL:
+            continue
         rel = link.rel
         if rel == "hub":
             continue  # the upstream's WebSub hub does not publish this feed
@@ -121,7 +136,8 @@ def _media(indent: str, media: Media) -> str:
 def render_entry(entry: Entry, feed_lang: str | None, when: datetime) -> str:
     """One ``<entry>``; ``when`` stands in for an entry with no date at all."""
     i = "    "
-    lang = entry.lang if entry.lang and entry.lang != feed_lang else None
+    lang = language_tag(entry.lang)
+    lang = lang if lang and lang != language_tag(feed_lang) else None
     parts = [
         f"  <entry{_attrs({'xml:lang': lang})}>\n",
         _el(i, "id", entry.id or ""),
@@ -139,7 +155,7 @@ def render_entry(entry: Entry, feed_lang: str | None, when: datetime) -> str:
         parts.append(_el(i, "content", entry.content or "", type="html"))
     if entry.rights:
         parts.append(_el(i, "rights", entry.rights))
-    parts.extend(_media(i, media) for media in entry.media)
+    parts.extend(_media(i, media) for media in entry.media if len(media.url) <= MAX_URL)
     parts.append("  </entry>\n")
     return "".join(parts)
 
@@ -169,7 +185,7 @@ def render_header(feed: Feed, facts: FeedFacts, self_url: str | None = None) -> 
     root_attrs = {
         "xmlns": ATOM,
         "xmlns:media": MEDIA if facts.has_media else None,
-        "xml:lang": feed.lang,
+        "xml:lang": language_tag(feed.lang),
     }
     parts = [
         "<?xml version='1.0' encoding='utf-8'?>\n",
@@ -189,9 +205,9 @@ def render_header(feed: Feed, facts: FeedFacts, self_url: str | None = None) -> 
     parts.extend(_person(i, person) for person in authors)
     parts.extend(_category(i, category) for category in feed.categories)
     parts.append(_el(i, "generator", "feedfix", version=__version__))
-    if feed.icon:
+    if feed.icon and len(feed.icon) <= MAX_URL:
         parts.append(_el(i, "icon", feed.icon))
-    if feed.logo:
+    if feed.logo and len(feed.logo) <= MAX_URL:
         parts.append(_el(i, "logo", feed.logo))
     if feed.rights:
         parts.append(_el(i, "rights", feed.rights))

@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use: a real feed reader (newsboat). Installed when this can be
-# done (root with apt, as in CI); otherwise the tests that need it skip and say why.
+# System packages the tests use: a real feed reader (newsboat) and a real browser (chromium,
+# for the XSS corpus). Installed when this can be done (root with apt, as in CI); otherwise
+# the tests that need them skip and say why.
 need=()
 command -v newsboat >/dev/null || need+=(newsboat)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== apt-get install ${need[*]}"
   apt-get update -qq

@@ -210,3 +210,9 @@ def test_atom_xhtml_content_and_html_title() -> None:
     feed = parse_document(data, "x")
     assert feed.entries[0].title == "A bold move"
     assert feed.entries[0].content == "<p>Hi <b>there</b></p>"
+
+
+def test_jekyll_date_without_time() -> None:
+    """`date: 2024-01-01` (YAML reads a date, not a datetime) is midnight in the given zone."""
+    entry = parse_post("---\ntitle: t\ndate: 2024-01-01\n---\nbody\n", "p.md", CST)
+    assert entry.published == datetime(2023, 12, 31, 16, 0, tzinfo=UTC)

@@ -37,6 +37,8 @@ _FEED_LINK = re.compile(r"<link[^>]+type=[\"']application/(?:rss|atom)\+xml[\"']
 _HREF = re.compile(r"href=[\"']([^\"']+)[\"']", re.I)
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
 _XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
+_BARE_AMP = re.compile(r"&(?!#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][\w.-]*;)")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 HEAD = 65536  # enough of the input to tell a post, a page and a feed apart
 
 
@@ -125,6 +127,11 @@ def _plain_utf8(data: bytes, hint: str | None) -> bool:
     return declared is None or declared.replace("_", "-") in {"utf-8", "utf8"}
 
 
+def _repair(text: str) -> str:
+    """The two commonest breakages made well-formed: a bare ``&`` and a control character."""
+    return _BARE_AMP.sub("&amp;", _CONTROL.sub("", _replace_html_entities(text)))
+
+
 def _stream(data: bytes, options: ParseOptions, *, recover: bool) -> Streamed | None:
     try:
         return stream_feed(data, options.timezone, recover=recover)
@@ -149,6 +156,12 @@ def _read_xml(
             found = _stream(_replace_html_entities(text).encode("utf-8"), options, recover=False)
             if found is not None and found.feed is not None:
                 warnings.append("feed uses HTML entities that XML does not define; replaced them")
+        if found is None:
+            found = _stream(_repair(text).encode("utf-8"), options, recover=False)
+            if found is not None and found.feed is not None:
+                warnings.append(
+                    "feed has bare '&' or control characters that XML forbids; repaired them"
+                )
         if found is None:
             return _read_damaged(text, options, warnings)
     if found.feed is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import email.utils
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 
 _SPACE = re.compile(r"\s+")
 _YEAR_RANGE = range(1900, 10000)
@@ -18,6 +18,8 @@ def parse_date(value: object, default_tz: tzinfo = UTC) -> datetime | None:
     """Parse a feed or front-matter date; ``None`` when it is missing or unreadable."""
     if isinstance(value, datetime):
         return _to_utc(value, default_tz)
+    if isinstance(value, date):  # YAML reads `date: 2024-01-01` as a date: midnight that day
+        return _to_utc(datetime.combine(value, time()), default_tz)
     if not isinstance(value, str):
         return None
     text = _SPACE.sub(" ", value).strip()

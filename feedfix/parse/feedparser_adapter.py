@@ -17,6 +17,11 @@ from feedfix.html import html_to_text
 from feedfix.model import Category, Entry, Feed, Link, Media, Person
 
 
+def _str(value: Any) -> str | None:
+    """A field feedparser should have given as text; on broken input it can be a dict."""
+    return value if isinstance(value, str) and value else None
+
+
 def _date(value: Any) -> datetime | None:
     if not value:
         return None
@@ -126,7 +131,7 @@ def _entry(raw: Any) -> Entry:
         published=published,
         updated=_date(raw.get("updated_parsed")) or published,
         media=_media(raw),
-        lang=(raw.get("title_detail") or {}).get("language") or None,
+        lang=_str((raw.get("title_detail") or {}).get("language")),
     )
 
 
@@ -150,16 +155,16 @@ def parse_with_feedparser(data: bytes, base_url: str | None = None) -> tuple[Fee
     image = meta.get("image") or {}
     feed = Feed(
         title=_as_text(meta.get("title_detail"), meta.get("title")),
-        id=meta.get("id") or None,
+        id=_str(meta.get("id")),
         links=_links(meta),
         subtitle=_as_text(meta.get("subtitle_detail"), meta.get("subtitle")),
         updated=_date(meta.get("updated_parsed")) or _date(meta.get("published_parsed")),
         authors=_authors(meta),
         categories=_categories(meta),
-        logo=image.get("href") or meta.get("logo") or None,
-        icon=meta.get("icon") or None,
-        rights=meta.get("rights") or None,
-        lang=meta.get("language") or None,
+        logo=_str(image.get("href")) or _str(meta.get("logo")),
+        icon=_str(meta.get("icon")),
+        rights=_str(meta.get("rights")),
+        lang=_str(meta.get("language")),
         ttl_minutes=_int(meta.get("ttl")),
         entries=tuple(_entry(e) for e in parsed.get("entries") or []),
     )
