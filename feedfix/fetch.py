@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -95,14 +96,18 @@ async def fetch(session: aiohttp.ClientSession, request: FetchRequest) -> FetchR
             return await _follow(session, request, started)
     except FetchError:
         raise
+    except aiohttp.ConnectionTimeoutError:
+        raise FetchError(
+            "timeout", f"{request.url}: could not connect within {request.connect_timeout:g} s"
+        ) from None
     except TimeoutError:
         raise FetchError(
             "timeout", f"{request.url}: no complete answer within {request.timeout:g} s"
         ) from None
     except aiohttp.ClientConnectorError as exc:
-        raise FetchError(
-            "connect", f"{request.url}: cannot connect: {exc.os_error or exc}"
-        ) from None
+        err = exc.os_error
+        reason = os.strerror(err.errno) if err.errno and err.errno > 0 else str(err or exc)
+        raise FetchError("connect", f"{request.url}: cannot connect: {reason}") from None
     except aiohttp.ClientResponseError as exc:
         raise FetchError("http", f"{request.url}: bad response: {exc.message}") from None
     except aiohttp.ClientPayloadError as exc:

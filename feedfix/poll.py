@@ -40,6 +40,7 @@ class FeedRuntime:
     published: Published | None
     archive: dict[str, Archived]
     task: asyncio.Task[None] | None = None
+    unsaved: bool = False  # the served output could not be stored: store it with the next poll
 
 
 def fingerprint(feed: FeedConfig) -> str:
@@ -242,15 +243,7 @@ class Poller:
         changed = False
         if error is None and result is not None:
             outcome = "not_modified" if result.status == 304 else "ok"
-            state.failures = 0
-            state.last_success = now
-            state.stale_since = None
-            state.permanent_redirect = result.permanent_redirect
-            if result.status == 200:
-                state.upstream_etag = result.etag
-                state.upstream_last_modified = result.last_modified
-                state.fingerprint = fingerprint(feed)
-                self.metrics.upstream_bytes.labels(feed.name).inc(len(result.body))
+            self._succeeded(runtime, result, now)
             if made is not None:
                 old = runtime.published
                 changed = old is None or old.body != made.atom
@@ -262,13 +255,7 @@ class Poller:
                 self._count_rules(made)
         else:
             outcome = "error"
-            state.failures += 1
-            state.last_error = str(error)
-            state.last_error_at = now
-            if runtime.published is not None and state.stale_since is None:
-                state.stale_since = now
-            kind = error.kind if isinstance(error, FetchError) else "bad-feed"
-            self.metrics.poll_errors.labels(feed.name, kind).inc()
+            self._failed(runtime, error, now)
         delay = next_delay(
             interval=feed.interval,
             ok=error is None,
@@ -289,7 +276,14 @@ class Poller:
             changed=changed,
             http_status=result.status if result else getattr(error, "status", None),
         )
-        await self._store(feed.name, state, record, published if changed else None, archive)
+        to_store = published if changed else None
+        if runtime.unsaved and to_store is None:
+            to_store = runtime.published
+        if await self._store(feed.name, state, record, to_store, archive):
+            runtime.unsaved = False
+        else:
+            runtime.unsaved = True
+            state.upstream_etag = state.upstream_last_modified = None
         if published is not None:
             runtime.published = published
         self._publish(runtime)
@@ -310,6 +304,28 @@ class Poller:
         )
         return delay
 
+    def _succeeded(self, runtime: FeedRuntime, result: FetchResult, now: float) -> None:
+        feed, state = runtime.config, runtime.state
+        state.failures = 0
+        state.last_success = now
+        state.stale_since = None
+        state.permanent_redirect = result.permanent_redirect
+        if result.status == 200:
+            state.upstream_etag = result.etag
+            state.upstream_last_modified = result.last_modified
+            state.fingerprint = fingerprint(feed)
+            self.metrics.upstream_bytes.labels(feed.name).inc(len(result.body))
+
+    def _failed(self, runtime: FeedRuntime, error: FeedfixError | None, now: float) -> None:
+        state = runtime.state
+        state.failures += 1
+        state.last_error = str(error)
+        state.last_error_at = now
+        if runtime.published is not None and state.stale_since is None:
+            state.stale_since = now
+        kind = error.kind if isinstance(error, FetchError) else "bad-feed"
+        self.metrics.poll_errors.labels(runtime.config.name, kind).inc()
+
     def _count_rules(self, made: Republished) -> None:
         for name, count in made.report.counts.items():
             if count.changes:
@@ -324,17 +340,19 @@ class Poller:
         record: PollRecord,
         published: Published | None,
         archive: dict[str, Archived] | None,
-    ) -> None:
+    ) -> bool:
         """Write the poll; a storage failure is reported and the in-memory copy still served."""
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
                 self.storage, self.store.save, name, state, record, published, archive
             )
+            return True
         except StoreError as exc:
             state.last_error = f"storage: {exc}"
             state.last_error_at = self.clock()
             log("storage failed", logging.ERROR, feed=name, error=str(exc))
+            return False
 
     def _publish(self, runtime: FeedRuntime) -> None:
         feed, state = runtime.config, runtime.state

@@ -236,7 +236,8 @@ class SqliteStore:
                 try:
                     self._write(name, state, record, published, archive)
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # SQLite may have rolled back already
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -4,7 +4,8 @@
 `python -m feedfix serve --config FILE` as a subprocess, waits until `/healthz` answers, and
 stops it with SIGTERM (asserting exit 0 within 10 s and that every stderr line is a JSON log
 record). Its stderr goes to a file, read back as parsed JSON lines, so tests can wait for poll
-events. Every wait polls a condition against a deadline; nothing sleeps blindly.
+events (the log is read incrementally and may be read from several threads at once). Every
+wait polls a condition against a deadline; nothing sleeps blindly.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -175,6 +178,10 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
         self.log_path = tmp / "service-0.log"
+        # Run in the child before it execs (e.g. to set a resource limit); None: nothing.
+        self.preexec_fn: Callable[[], None] | None = None
+        self._log_lock = threading.Lock()
+        self._log_read: tuple[Path, int, list[dict[str, Any]]] = (self.log_path, 0, [])
 
     # -- config
 
@@ -210,6 +217,7 @@ class Service:
                     stderr=log,
                     cwd=REPO,
                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+                    preexec_fn=self.preexec_fn,  # noqa: PLW1509  # a test hook (setrlimit)
                 )
             if self._wait_healthy(timeout):
                 return self
@@ -337,12 +345,26 @@ class Service:
             return ""
 
     def logs(self) -> list[dict[str, Any]]:
-        """This run's JSON log records so far (a partly written last line is skipped)."""
-        records = []
-        for line in self.log_text().splitlines():
-            if _is_json_object(line):
-                records.append(json.loads(line))
-        return records
+        """This run's JSON log records so far (a partly written last line is skipped).
+
+        Read incrementally: only the bytes added since the last call are parsed."""
+        with self._log_lock:
+            path, offset, records = self._log_read
+            if path != self.log_path:
+                path, offset, records = self.log_path, 0, []
+            try:
+                with path.open("rb") as log:
+                    log.seek(offset)
+                    data = log.read()
+            except FileNotFoundError:
+                data = b""
+            end = data.rfind(b"\n") + 1  # complete lines only
+            for raw in data[:end].splitlines():
+                line = raw.decode("utf-8", "replace")
+                if _is_json_object(line):
+                    records.append(json.loads(line))
+            self._log_read = (path, offset + end, records)
+            return list(records)
 
     def events(self, event: str) -> list[dict[str, Any]]:
         """Log records with this ``event``."""
@@ -373,6 +395,20 @@ class Service:
 
         label = f"a poll of {feed!r}" + (f" with status {status!r}" if status else "")
         return wait_for(found, timeout, label)
+
+    # -- storage
+
+    def history(self, feed: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The poll records the service stored for ``feed`` (newest first), read from its
+        SQLite file: ``started`` (epoch seconds), ``status``, ``duration``, ``error``…"""
+        db = sqlite3.connect(self.db, timeout=10)
+        try:
+            rows = db.execute(
+                "SELECT record FROM polls WHERE name = ? ORDER BY id DESC LIMIT ?", (feed, limit)
+            ).fetchall()
+        finally:
+            db.close()
+        return [json.loads(row[0]) for row in rows]
 
     def __enter__(self) -> Service:
         return self.start()

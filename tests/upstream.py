@@ -5,7 +5,9 @@ with its own event loop, so a test can point a `feedfix serve` subprocess at it.
 for each path is a `Reply`, set (and changed between polls) with `Upstream.script`; the helpers
 below build the replies the tests need: a feed with a strong ETag that answers 304 to a
 matching If-None-Match, 5xx, 429 with Retry-After, a slow or hanging answer, RSSHub's HTML
-error page sent as a 200, truncated XML, an oversize body, a gzip-encoded body, a redirect.
+error page sent as a 200, truncated XML, an oversize body, a gzip-encoded body, a redirect;
+and for the fault tests a body that drips a byte at a time, a transfer cut short of its
+Content-Length, a gzip bomb, a redirect to an absolute URL, XML that is not a feed.
 Every request is recorded (method, path, headers, time), so tests can assert on conditional
 headers, the User-Agent, configured extra headers and the number of polls.
 
@@ -20,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gzip
 import hashlib
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
@@ -52,7 +56,9 @@ class Reply:
     delay: float = 0.0  # seconds to wait before sending the status line and headers
     hang: float = 0.0  # after the headers and the body, keep the connection open this long
     chunked: bool = False  # no Content-Length: the body goes out in chunks
-    redirect: str | None = None  # a path of this upstream, sent as Location
+    redirect: str | None = None  # a path of this upstream (or an absolute URL), as Location
+    drip: float = 0.0  # seconds between the body's bytes, sent one at a time
+    cut: int | None = None  # send this many body bytes of a full Content-Length, then close
 
 
 def strong_etag(body: bytes) -> str:
@@ -99,9 +105,28 @@ RSSHUB_ERROR_PAGE = b"""<!DOCTYPE html>
 """
 
 
-def html_error_page() -> Reply:
-    """RSSHub's error page, served with status 200 (the failure that looks like a success)."""
-    return Reply(body=RSSHUB_ERROR_PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
+# RSSHub's answer when a route produced no items ("this route is empty"), as sent with a 404.
+RSSHUB_EMPTY_ROUTE_PAGE = b"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Error | RSSHub</title></head>
+<body><div class="container"><h1>Looks like something went wrong in RSSHub!</h1>
+<p class="message">Error message: <code>this route is empty, please check the original site
+or create an issue</code></p><p>Route: /zaker/channel/13</p></div></body></html>
+"""
+
+
+def html_error_page(status: int = 200, page: bytes = RSSHUB_ERROR_PAGE) -> Reply:
+    """RSSHub's error page, by default with status 200 (the failure that looks like a success);
+    ``status=404, page=RSSHUB_EMPTY_ROUTE_PAGE`` is its "this route is empty" answer."""
+    return Reply(status=status, body=page, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def not_a_feed() -> Reply:
+    """Well-formed XML served as a feed that is not one (a ``<note>`` document)."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b"<note><to>Tove</to><from>Jani</from><body>Not a feed.</body></note>\n"
+    )
+    return Reply(body=body, headers={"Content-Type": RSS_TYPE}, etag=strong_etag(body))
 
 
 def truncated(body: bytes, keep: float = 0.6) -> Reply:
@@ -127,8 +152,40 @@ def gzipped(body: bytes) -> Reply:
 
 
 def redirect(to_path: str, status: int = 301) -> Reply:
-    """A redirect to another path of this upstream."""
+    """A redirect to another path of this upstream, or to an absolute ``http://…`` URL."""
     return Reply(status=status, redirect=to_path)
+
+
+def drip(reply: Reply, per_byte: float = 1.0) -> Reply:
+    """``reply`` with its body sent one byte every ``per_byte`` seconds (a slow drip)."""
+    return dataclasses.replace(reply, drip=per_byte, chunked=True)
+
+
+def cut_short(body: bytes, keep: float = 0.5) -> Reply:
+    """A response that declares ``len(body)`` in Content-Length, sends part of it and closes
+    the connection (a transfer cut short, unlike `truncated`, whose HTTP is complete)."""
+    return Reply(body=body, headers={"Content-Type": RSS_TYPE}, cut=int(len(body) * keep))
+
+
+def gzip_bomb(expanded: int = 32 * 1000 * 1000) -> Reply:
+    """A gzip body that is small on the wire and ``expanded`` bytes once decompressed: the start
+    of an RSS document and then one long comment of spaces."""
+    head = b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><!-- '
+    return Reply(
+        body=_bomb(head, expanded),
+        headers={"Content-Type": RSS_TYPE, "Content-Encoding": "gzip"},
+    )
+
+
+@functools.cache
+def _bomb(head: bytes, expanded: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    parts = [packer.compress(head)]
+    block = b" " * (1024 * 1024)
+    for _ in range(max(0, expanded - len(head)) // len(block)):
+        parts.append(packer.compress(block))
+    parts.append(packer.flush())
+    return b"".join(parts)
 
 
 def slow(reply: Reply, seconds: float) -> Reply:
@@ -164,8 +221,8 @@ class Recorded:
 class Upstream:
     """A scripted HTTP upstream in a thread of its own; use as a context manager."""
 
-    def __init__(self) -> None:
-        self.port = 0
+    def __init__(self, port: int = 0) -> None:
+        self.port = port  # 0: a free port, chosen at start (a stopped one's port to restart it)
         self.requests: list[Recorded] = []
         self._routes: dict[str, Reply] = {}
         self._lock = threading.Lock()
@@ -209,7 +266,7 @@ class Upstream:
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
@@ -304,7 +361,8 @@ class Upstream:
             await self._sleep(reply.delay)
         headers = dict(reply.headers)
         if reply.redirect is not None:
-            headers["Location"] = self.url(reply.redirect)
+            target = reply.redirect
+            headers["Location"] = target if "://" in target else self.url(target)
         if reply.etag:
             headers["ETag"] = reply.etag
         if reply.last_modified:
@@ -314,16 +372,37 @@ class Upstream:
             kept = {k: v for k, v in headers.items() if k in {"ETag", "Last-Modified"}}
             return web.Response(status=304, headers=kept)
         record.status = reply.status
+        if reply.cut is not None:
+            return await self._cut(request, reply, headers)
         if not (reply.chunked or reply.hang):
             return web.Response(status=reply.status, body=reply.body, headers=headers)
         response = web.StreamResponse(status=reply.status, headers=headers)
         response.enable_chunked_encoding()
         await response.prepare(request)
-        for start in range(0, len(reply.body), 16 * 1024):
-            await response.write(reply.body[start : start + 16 * 1024])
-        if reply.hang:
-            await self._sleep(reply.hang)
-        await response.write_eof()
+        try:
+            step = 1 if reply.drip else 16 * 1024
+            for start in range(0, len(reply.body), step):
+                await response.write(reply.body[start : start + step])
+                if reply.drip:
+                    await self._sleep(reply.drip)
+            if reply.hang:
+                await self._sleep(reply.hang)
+            await response.write_eof()
+        except ConnectionError:  # the client gave up (a timeout): nothing more to send
+            pass
+        return response
+
+    async def _cut(
+        self, request: web.Request, reply: Reply, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """Promise the whole body in Content-Length, send ``reply.cut`` bytes, then close."""
+        response = web.StreamResponse(status=reply.status, headers=headers)
+        response.content_length = len(reply.body)
+        await response.prepare(request)
+        await response.write(reply.body[: reply.cut])
+        await asyncio.sleep(0.05)  # let the partial body leave before the connection closes
+        if request.transport is not None:
+            request.transport.close()
         return response
 
 

@@ -2,7 +2,8 @@
 
 Order of attempts for XML: the hardened lxml fast path; the same after fixing what breaks most
 real feeds (a wrong encoding, HTML entities such as ``&nbsp;``); lxml in recover mode; feedparser.
-Anything read only in part carries a warning, which ``strict`` turns into an error.
+Repairs that lose nothing (encoding, entities, a bare ``&``) carry a warning; reading only part
+of a damaged feed carries one too, and ``strict`` turns that one into an error.
 """
 
 from __future__ import annotations
@@ -109,8 +110,6 @@ def parse_document(data: bytes, name: str, options: ParseOptions | None = None) 
         raise InputError("not a feed: neither XML nor a post with front matter")
     warnings: list[str] = []
     feed = _read_xml(data, decoded, options, warnings)
-    if warnings and options.strict:
-        raise DamagedInput(warnings[0])
     return replace(feed, warnings=tuple(warnings))
 
 
@@ -170,6 +169,8 @@ def _read_xml(
 
 
 def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed:
+    """The last resort, which can lose content: ``strict`` refuses it (the other repairs
+    above lose nothing, so they only warn)."""
     recovered = _stream(text.encode("utf-8"), options, recover=True)
     feed = recovered.feed if recovered is not None else None
     if feed is None or not feed.entries:
@@ -182,7 +183,10 @@ def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed
         if recovered is not None and recovered.root.lower() == "html":
             raise InputError(_html_page_problem(text))
         raise InputError("not well-formed XML and no feed could be read from it")
-    warnings.append(f"feed is not well-formed XML; read {len(feed.entries)} entries from it")
+    damage = f"feed is not well-formed XML; read {len(feed.entries)} entries from it"
+    if options.strict:
+        raise DamagedInput(damage)
+    warnings.append(damage)
     return _with_base(feed, options.base_url)
 
 
