@@ -133,7 +133,7 @@ class FeedSettings:
     max_size: int = 10 * 1000 * 1000
     user_agent: str = f"feedfix/{__version__}"
     headers: tuple[tuple[str, str], ...] = ()
-    keep_entries: int = 200
+    keep_entries: int = 100
     keep_days: float = 30.0
 
 
