@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from feedfix import __version__
@@ -367,8 +367,3 @@ def effective(config: Config) -> dict[str, Any]:
         "rules": list(config.rules.names),
         "feeds": feeds,
     }
-
-
-def with_feeds(config: Config, feeds: tuple[FeedConfig, ...]) -> Config:
-    """A copy with other feeds (for tests and reloads)."""
-    return replace(config, feeds=feeds)

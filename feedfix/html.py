@@ -156,11 +156,6 @@ def map_srcset(value: str, fn: Callable[[str], str]) -> str:
     return ", ".join(out)
 
 
-def is_absolute(url: str) -> bool:
-    """True for URLs with a scheme (``http:``, ``data:``…) or protocol-relative ones."""
-    return bool(_SCHEME.match(url)) or url.startswith("//")
-
-
 def resolve(url: str, base: str | None) -> str:
     """``url`` made absolute against ``base``; unchanged when either makes that impossible."""
     url = url.strip()
