@@ -11,6 +11,7 @@ import contextlib
 import html
 from dataclasses import dataclass
 
+import lxml.html
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -147,3 +148,42 @@ def test_xml_like_text_converts_or_fails_cleanly(text: str) -> None:
     except FeedfixError:
         return
     assert_valid_atom(result.atom)
+
+
+tags = st.sampled_from(["p", "div", "img", "a", "script", "svg", "iframe", "b", "picture",
+                        "source", "embed", "form", "style", "wbr", "object"])  # fmt: skip
+attributes = st.sampled_from([
+    'src="https://cors.zfour.workers.dev/?http://a.example/x.jpg"', 'onclick', 'onerror="x()"',
+    'href="javascript:alert(1)"', 'data-original="http://a.example/y.jpg"', 'class="lazy"',
+    'id="article_bottom"', 'style="width:expression(1)"', 'srcset="//wsrv.nl/?url=a.example%2Fz"',
+])  # fmt: skip
+html_pieces = st.one_of(
+    st.builds(lambda t, a, x: f"<{t} {a}>{x}", tags, attributes, words),
+    st.builds(lambda t: f"</{t}>", tags),
+    words,
+    st.sampled_from(["&amp;", "&nbsp;", "&#106;", "<!--", "-->", "<![CDATA[", "]]>", "\x0b"]),
+)
+
+
+@SETTINGS
+@given(st.lists(html_pieces, max_size=25).map("".join))
+def test_rules_over_arbitrary_html_are_safe_and_idempotent(markup: str) -> None:
+    """Any tag soup: valid Atom out, no handler or script survives, a second pass changes
+    nothing."""
+    data = (
+        '<rss version="2.0"><channel><title>t</title><item><title>x</title>'
+        f"<link>http://a.example/1</link><description>{html.escape(markup)}</description>"
+        "</item></channel></rss>"
+    ).encode()
+    first = convert(data).atom
+    root = assert_valid_atom(first)
+    content = entries(root)[0].content_html
+    if content.strip():
+        tree = lxml.html.fragment_fromstring(content, create_parent="div")
+        for el in tree.iter():
+            assert el.tag not in {"script", "style", "iframe", "embed", "form"}, el.tag
+            for name, value in el.attrib.items():
+                assert not name.lower().startswith("on"), name
+                assert not value.strip().lower().startswith("javascript:"), value
+                assert "cors.zfour" not in value, value
+    assert convert(first).atom == first
