@@ -47,18 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_load-") as tmp_name:
         tmp = Path(tmp_name)
         upstream = su.spawn_upstream(args.feeds, args.items, "new-entry", fail_every=3)
-        port = su.free_port()
-        config = tmp / "feedfix.toml"
-        su.write_config(
-            config,
-            port=port,
-            upstream=upstream.url,
+        service = su.start_feedfix(
+            tmp,
+            upstream.url,
             feeds=args.feeds,
             intervals=[2, 3, 4, 5],
-            storage=tmp / "feedfix.db",
             extra_poll=f"keep_entries = {args.items}\nmax_backoff = 10\njitter = 0.1",
         )
-        service = su.spawn_feedfix(config, port, tmp / "feedfix.log")
         try:
             su.wait_until(
                 lambda: all(su.served(service, f"f{i}") for i in range(args.feeds)),

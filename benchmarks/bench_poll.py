@@ -87,18 +87,13 @@ def run_phase(mode: str, rounds: int, workdir: Path, timeout: float, items: int)
     service = None
     try:
         progress(f"[{mode}] upstream: {upstream.banner}")
-        port = su.free_port()
-        config = folder / "feedfix.toml"
-        su.write_config(
-            config,
-            port=port,
-            upstream=upstream.url,
+        service = su.start_feedfix(
+            folder,
+            upstream.url,
             feeds=FEEDS,
             intervals=[INTERVAL],
-            storage=folder / "feedfix.db",
             extra_poll=f"keep_entries = {items}",
         )
-        service = su.spawn_feedfix(config, port, folder / "feedfix.log")
         log = service.log
 
         def warmed() -> bool:

@@ -249,18 +249,9 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
     service = nginx = None
     try:
         progress(f"[{mode}] upstream: {upstream.banner}")
-        port = su.free_port()
-        config = tmp / "feedfix.toml"
-        su.write_config(
-            config,
-            port=port,
-            upstream=upstream.url,
-            feeds=FEEDS,
-            intervals=INTERVALS,
-            storage=tmp / "feedfix.db",
-            extra_poll="keep_entries = 50",
+        service = su.start_feedfix(
+            tmp, upstream.url, feeds=FEEDS, intervals=INTERVALS, extra_poll="keep_entries = 50"
         )
-        service = su.spawn_feedfix(config, port, tmp / "feedfix.log")
         su.wait_until(lambda: su.served(service), 60, "/feeds/f0.atom")
 
         def all_polled() -> bool:

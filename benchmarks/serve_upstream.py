@@ -405,6 +405,24 @@ def spawn_feedfix(config: Path, port: int, log_path: Path) -> Service:
     return Service(proc, f"http://127.0.0.1:{port}", log_path, log_file)
 
 
+def start_feedfix(
+    folder: Path, upstream: str, *, feeds: int, intervals: list[float], extra_poll: str = ""
+) -> Service:
+    """Write a config for ``feeds`` feeds on ``upstream`` in ``folder`` and start feedfix."""
+    port = free_port()
+    config = folder / "feedfix.toml"
+    write_config(
+        config,
+        port=port,
+        upstream=upstream,
+        feeds=feeds,
+        intervals=intervals,
+        storage=folder / "feedfix.db",
+        extra_poll=extra_poll,
+    )
+    return spawn_feedfix(config, port, folder / "feedfix.log")
+
+
 def wait_until(check: Any, timeout: float, what: str, step: float = 0.2) -> Any:
     """Call ``check()`` until it returns something true, for at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
