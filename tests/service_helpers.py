@@ -203,7 +203,13 @@ class Service:
     # -- life cycle
 
     def start(self, timeout: float = 20.0) -> Service:
-        """Start the process and wait until /healthz answers (a new port if it was taken)."""
+        """Start the process and wait until /healthz answers (a new port if it was taken).
+
+        Already running (``with Service(...)`` starts it): nothing to do. Starting a second
+        process would orphan the first, polling the same database on another port.
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         for _attempt in range(3):
             self.write_config()
             self.runs += 1
