@@ -21,12 +21,15 @@ def http_date(epoch: float) -> str:
     return formatdate(epoch, usegmt=True)
 
 
-def make_published(body: bytes, entries: int, now: float) -> Published:
+def strong_etag(body: bytes) -> str:
+    """The ETag of these exact bytes: equal tags mean equal bytes."""
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def make_published(body: bytes, entries: int, now: float, etag: str | None = None) -> Published:
     """Bytes made ready to serve: strong ETag from the content, gzip made once."""
-    digest = hashlib.sha256(body).hexdigest()[:32]
     compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes, same gzip
-    return Published(body=body, gzip=compressed, etag=f'"{digest}"', last_modified=now,
-                     entries=entries)  # fmt: skip
+    return Published(body, compressed, etag or strong_etag(body), now, entries)
 
 
 def _head(status: str, headers: dict[str, str], length: int | None) -> bytes:

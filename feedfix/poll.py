@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from feedfix.board import Board, Served, Status, make_published
+from feedfix.board import Board, Served, Status, make_published, strong_etag
 from feedfix.config import Config, FeedConfig
 from feedfix.errors import FeedfixError
 from feedfix.fetch import FetchError, FetchRequest, FetchResult, fetch
@@ -63,6 +63,7 @@ class Attempt:
     began: float  # monotonic, for the duration
     result: FetchResult | None
     made: Republished | None
+    fresh: Published | None  # new bytes to serve, when the output changed
     error: FeedfixError | None
     hints: Hints
 
@@ -201,27 +202,32 @@ class Poller:
         hints = Hints()
         result: FetchResult | None = None
         made: Republished | None = None
+        fresh: Published | None = None
         error: FeedfixError | None = None
         try:
             result = await fetch(self._session, request)
             now = self.clock()
             hints = Hints(max_age=max_age_seconds(result.cache_control))
             if result.status == 200:
-                made = await asyncio.get_running_loop().run_in_executor(
+                made, fresh = await asyncio.get_running_loop().run_in_executor(
                     self.workers, self._republish, runtime, result, now
                 )
-                if made.ttl_minutes:
+                if made is not None and made.ttl_minutes:
                     hints = replace(hints, ttl=made.ttl_minutes * 60.0)
         except FetchError as exc:
             error = exc
             hints = Hints(retry_after=retry_after_seconds(exc.retry_after, self.clock()))
         except FeedfixError as exc:
             error = exc
-        attempt = Attempt(started, began, result, made, error, hints)
+        attempt = Attempt(started, began, result, made, fresh, error, hints)
         return await self._finish(runtime, attempt)
 
-    def _republish(self, runtime: FeedRuntime, result: FetchResult, now: float) -> Republished:
-        return republish(
+    def _republish(
+        self, runtime: FeedRuntime, result: FetchResult, now: float
+    ) -> tuple[Republished, Published | None]:
+        """In a worker thread: clean, and when the bytes changed, hash and compress them there
+        too (zlib and hashlib let go of the GIL; on the event loop they stalled serving)."""
+        made = republish(
             result.body,
             runtime.config,
             runtime.archive,
@@ -229,6 +235,10 @@ class Poller:
             self_url=self._self_url(runtime.config.name),
             encoding_hint=result.charset,
         )
+        etag = strong_etag(made.atom)
+        if runtime.published is not None and runtime.published.etag == etag:
+            return made, None
+        return made, make_published(made.atom, len(made.feed.entries), now, etag)
 
     def _self_url(self, name: str) -> str | None:
         base = self.config.server.base_url
@@ -245,12 +255,9 @@ class Poller:
             outcome = "not_modified" if result.status == 304 else "ok"
             self._succeeded(runtime, result, now)
             if made is not None:
-                old = runtime.published
-                changed = old is None or old.body != made.atom
+                changed = attempt.fresh is not None
                 archive = made.archive if changed else None
-                published = (
-                    make_published(made.atom, len(made.feed.entries), now) if changed else old
-                )
+                published = attempt.fresh or runtime.published
                 runtime.archive = made.archive
                 self._count_rules(made)
         else:
