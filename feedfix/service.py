@@ -71,7 +71,11 @@ async def run(path: str, environ: Mapping[str, str]) -> None:
         max_headers=MAX_HEADERS,
     )
     await runner.setup()
-    limits = Limits(config.server.max_connections, config.server.header_timeout)
+    limits = Limits(
+        config.server.max_connections,
+        config.server.header_timeout,
+        config.server.keepalive_timeout,
+    )
     if runner.server is None:
         raise RuntimeError("aiohttp runner has no server after setup()")
     front = Front(runner.server, limits, board, _feed_counter(metrics))
@@ -101,6 +105,7 @@ async def run(path: str, environ: Mapping[str, str]) -> None:
     await stop.wait()
     log("stopping")
     listener.close()
+    front.close()
     await poller.stop()
     await runner.cleanup()
     store.close()

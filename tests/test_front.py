@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
 from pathlib import Path
 
 import pytest
 
-from service_helpers import Service
+from service_helpers import Service, wait_for
 from upstream import Upstream, feed, zaker_rss
 
 
@@ -103,3 +104,75 @@ def test_fast_path_then_hand_over_on_one_connection(service: Service) -> None:
     replies = _exchange(service.port, _get() + _get("/healthz"), responses=2)
     assert [s.split(b" ")[1] for s, _, _ in replies] == [b"200", b"200"]
     assert replies[0][2].startswith(b"<?xml") and b"feeds" in replies[1][2]
+
+
+def _read_reply(sock: socket.socket, buffer: bytes) -> tuple[dict[str, str], bytes, bytes]:
+    """One 200 from ``sock``: headers, body, and what was read past it."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed mid-reply"
+        buffer += chunk
+    head, buffer = buffer.split(b"\r\n\r\n", 1)
+    headers = {
+        k.decode().lower(): v.decode().strip()
+        for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+    }
+    length = int(headers["content-length"])
+    while len(buffer) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed mid-body"
+        buffer += chunk
+    return headers, buffer[:length], buffer[length:]
+
+
+def test_a_slow_reader_gets_every_byte_in_order(tmp_path: Path) -> None:
+    """A reader with a tiny receive window pipelines ten GETs and a HEAD (5 MB of replies),
+    then reads late: the socket takes part of a body, the rest is queued, later replies queue
+    behind it, and nothing is lost, reordered or interleaved."""
+    with Upstream() as upstream:
+        upstream.script("/big.xml", feed(zaker_rss(range(400))))
+        feeds = [{"name": "big", "url": upstream.url("/big.xml"), "interval": "60s"}]
+        with Service(tmp_path, feeds) as svc:
+            whole = svc.wait_served("big").body
+            assert len(whole) > 400_000
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", svc.port))
+            head = b"HEAD /feeds/big.atom HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(_get("/feeds/big.atom") * 10 + head)
+            time.sleep(1.0)  # the server has written what it could and queued the rest
+            bodies, rest = [], b""
+            for _ in range(10):
+                _, body, rest = _read_reply(sock, rest)
+                bodies.append(body)
+            while not rest.endswith(b"\r\n\r\n"):
+                rest += sock.recv(65536)
+            sock.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)  # nothing follows the HEAD reply's headers
+            sock.close()
+    assert all(body == whole for body in bodies)
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n") and rest.count(b"HTTP/1.1") == 1
+    assert f"Content-Length: {len(whole)}\r\n".encode() in rest
+
+
+def test_a_repeated_request_sees_the_feed_change(tmp_path: Path) -> None:
+    """The same request head on one kept-alive connection, before and after the upstream
+    changed: the second answer is the new feed, not a remembered one."""
+    with Upstream() as upstream:
+        upstream.script("/c.xml", feed(zaker_rss(range(3))))
+        feeds = [{"name": "c", "url": upstream.url("/c.xml"), "interval": "1s"}]
+        with Service(tmp_path, feeds) as svc:
+            svc.start()
+            svc.wait_served("c")
+            sock = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+            sock.sendall(_get("/feeds/c.atom"))
+            first, body, rest = _read_reply(sock, b"")
+            upstream.script("/c.xml", feed(zaker_rss(range(4))))
+            wait_for(lambda: svc.feed("c").header("ETag") != first["etag"], 10, "the new feed")
+            sock.sendall(_get("/feeds/c.atom"))
+            second, new_body, _ = _read_reply(sock, rest)
+            sock.close()
+    assert first["etag"] != second["etag"]
+    assert body.count(b"<entry") == 3 and new_body.count(b"<entry") == 4

@@ -57,6 +57,36 @@ def test_slowloris_clients_are_cut_off_and_do_not_starve_others(tmp_path: Path) 
             sock.close()
 
 
+def test_idle_connections_are_closed_after_keepalive_timeout(tmp_path: Path) -> None:
+    """A kept-alive connection left idle is closed after keepalive_timeout, one that keeps
+    asking stays open, and one that never sends a byte is closed after header_timeout."""
+    with (
+        Upstream() as upstream,
+        _service(tmp_path, upstream, keepalive_timeout="2s", header_timeout="3s") as service,
+    ):
+        service.start()
+        service.wait_served("f")
+        silent = _connect(service.port)
+        idle, busy = _connect(service.port), _connect(service.port)
+        request = b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\n\r\n"
+        for sock in (idle, busy):
+            sock.sendall(request)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        assert not _closed_by_peer(idle, within=1.0), "closed before keepalive_timeout"
+        for _ in range(6):  # 3 s of requests every half second: never idle for 2 s
+            time.sleep(0.5)
+            busy.sendall(request)
+            reply = b""
+            while b"</feed>" not in reply:
+                chunk = busy.recv(65536)
+                assert chunk, "a busy connection was closed"
+                reply += chunk
+        assert _closed_by_peer(idle, within=1.0), "idle for 4 s: should be closed by now"
+        assert _closed_by_peer(silent, within=2.0), "no request after header_timeout"
+        for sock in (silent, idle, busy):
+            sock.close()
+
+
 def test_connections_over_the_cap_are_closed_at_once(tmp_path: Path) -> None:
     """With max_connections = 5, a sixth open connection is closed straight away."""
     with Upstream() as upstream, _service(tmp_path, upstream, max_connections=5) as service:
