@@ -26,6 +26,7 @@ from feedfix.errors import FeedfixError
 from feedfix.fetch import FetchError, FetchRequest, FetchResult, fetch
 from feedfix.logs import log
 from feedfix.metrics import Metrics
+from feedfix.render import Rendering
 from feedfix.republish import Archived, Republished, republish, rules_fingerprint
 from feedfix.schedule import Hints, first_delay, max_age_seconds, next_delay, retry_after_seconds
 from feedfix.store import FeedState, PollRecord, Published, Store, StoreError
@@ -39,6 +40,7 @@ class FeedRuntime:
     state: FeedState
     published: Published | None
     archive: dict[str, Archived]
+    rendering: Rendering | None = None  # the last poll's output, reused by the next one
     task: asyncio.Task[None] | None = None
     unsaved: bool = False  # the served output could not be stored: store it with the next poll
 
@@ -234,6 +236,7 @@ class Poller:
             now,
             self_url=self._self_url(runtime.config.name),
             encoding_hint=result.charset,
+            last=runtime.rendering,
         )
         etag = strong_etag(made.atom)
         if runtime.published is not None and runtime.published.etag == etag:
@@ -259,6 +262,9 @@ class Poller:
                 archive = made.archive if changed else None
                 published = attempt.fresh or runtime.published
                 runtime.archive = made.archive
+                runtime.rendering = made.rendering
+                if not changed and published is not None:  # equal bytes: keep one copy
+                    runtime.rendering = replace(made.rendering, body=published.body)
                 self._count_rules(made)
         else:
             outcome = "error"
@@ -305,6 +311,7 @@ class Poller:
             entries=runtime.published.entries if runtime.published else 0,
             window=made.window if made else None,
             cleaned=made.cleaned if made else None,
+            rendered=made.rendering.rendered if made else None,
             changed=changed,
             next_in_s=round(delay, 1),
             error=record.error,

@@ -10,7 +10,7 @@ a function of the model: the same feed always renders to the same bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -227,3 +227,47 @@ def render_chunks(
 def render_atom(feed: Feed, *, self_url: str | None = None) -> bytes:
     """The whole feed as Atom 1.0 bytes."""
     return b"".join(render_chunks(feed, FeedFacts.of(feed), feed.entries, self_url))
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A rendered feed and where each entry's bytes lie in it.
+
+    The service renders the same feed again on every poll that brings anything new, and all
+    but the new entries render to the bytes they had: ``rerender`` copies those instead
+    (rendering was nearly half the work of a poll that brought one new entry). The spans
+    cost a few integers per entry; the body is the one already being served.
+    """
+
+    body: bytes
+    lang: str | None  # the feed's language, which an entry's xml:lang is rendered against
+    updated: datetime  # what entries without a date of their own were rendered with
+    spans: Mapping[str, tuple[Entry, int, int]]  # entry id -> (the entry, start, end)
+    rendered: int  # entries rendered anew; the others were copied from the previous body
+
+
+def rerender(feed: Feed, previous: Rendering | None, self_url: str | None = None) -> Rendering:
+    """``render_atom(feed)``, copying the bytes of each entry that is the very same (immutable)
+    entry object as in ``previous`` and would render the same way."""
+    facts = FeedFacts.of(feed)
+    header = render_header(feed, facts, self_url).encode("utf-8")
+    old = previous.spans if previous is not None and previous.lang == feed.lang else {}
+    same_fallback = previous is not None and previous.updated == facts.updated
+    view = memoryview(previous.body) if previous is not None else memoryview(b"")
+    chunks: list[bytes | memoryview] = [header]
+    spans: dict[str, tuple[Entry, int, int]] = {}
+    offset, rendered = len(header), 0
+    for entry in feed.entries:
+        key = entry.id or ""
+        seen = old.get(key)
+        chunk: bytes | memoryview
+        if seen is not None and seen[0] is entry and (entry.date or same_fallback):
+            chunk = view[seen[1] : seen[2]]
+        else:
+            chunk = render_entry(entry, feed.lang, facts.updated).encode("utf-8")
+            rendered += 1
+        spans.setdefault(key, (entry, offset, offset + len(chunk)))
+        offset += len(chunk)
+        chunks.append(chunk)
+    chunks.append(b"</feed>\n")
+    return Rendering(b"".join(chunks), feed.lang, facts.updated, spans, rendered)

@@ -23,7 +23,7 @@ from feedfix.pipeline import (
     clean_entry,
     with_metadata,
 )
-from feedfix.render import render_atom
+from feedfix.render import Rendering, rerender
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Republished:
     """What one successful poll produced."""
 
     atom: bytes
+    rendering: Rendering  # the atom bytes with each entry's place, for the next poll to reuse
     feed: Feed  # as published: window plus archive
     archive: dict[str, Archived]
     report: Report
@@ -89,8 +90,12 @@ def republish(
     *,
     self_url: str | None = None,
     encoding_hint: str | None = None,
+    last: Rendering | None = None,
 ) -> Republished:
-    """Parse strictly (a damaged feed is an error here: it must not replace a good copy)."""
+    """Parse strictly (a damaged feed is an error here: it must not replace a good copy).
+
+    ``last`` is the last poll's rendering: entries that did not change are copied from it.
+    """
     options = ConvertOptions(
         rules=feed_config.rules,
         parse=ParseOptions(base_url=feed_config.url, encoding_hint=encoding_hint, strict=True),
@@ -139,8 +144,10 @@ def republish(
     # moves on every build): the bytes, and so the ETag, change only when an entry does.
     newest = max((e.date for e in merged.entries if e.date), default=None)
     published = replace(merged, updated=newest or feed.updated, warnings=())
+    rendering = rerender(published, last, self_url)
     return Republished(
-        atom=render_atom(published, self_url=self_url),
+        atom=rendering.body,
+        rendering=rendering,
         feed=published,
         archive=kept,
         report=report,

@@ -8,12 +8,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atomcheck import assert_valid_atom, entries
 from feedfix.config import parse_config
 from feedfix.errors import ConfigError, DamagedInput, InputError
-from feedfix.render import render_atom
-from feedfix.republish import republish
+from feedfix.render import Rendering, render_atom
+from feedfix.republish import Archived, republish
 from feedfix.schedule import (
     Hints,
     first_delay,
@@ -137,6 +139,68 @@ def test_cached_entry_rendering_matches_a_full_render() -> None:
     assert second.reused == 7
     assert second.atom == render_atom(second.feed)
     assert first.atom == render_atom(first.feed)
+
+
+DE = '<dc:language xmlns:dc="http://purl.org/dc/elements/1.1/">de</dc:language>'
+
+
+def _mixed_feed(items: list[int], *, dated: frozenset[int], lang: str) -> bytes:
+    """Items some with and some without a date, in a channel of language ``lang``; item 7
+    carries a language of its own."""
+    body = "".join(
+        f"<item><title>item {i}</title><guid>urn:item:{i}</guid>"
+        + (f"<pubDate>Mon, {1 + i % 27:02d} Aug 2022 10:00:00 GMT</pubDate>" if i in dated else "")
+        + (DE if i == 7 else "")
+        + f"<description>&lt;p&gt;text {i}&lt;/p&gt;</description></item>"
+        for i in items
+    )
+    return (
+        f'<rss version="2.0"><channel><title>T</title><link>http://a.example/</link>'
+        f"<language>{lang}</language>{body}</channel></rss>"
+    ).encode()
+
+
+def test_rerendering_copies_unchanged_entries_and_matches_a_full_render() -> None:
+    """With the last poll's rendering, one new dated entry is the only one rendered, and the
+    bytes are exactly those of a full render."""
+    feed = parse_config(_config()).feeds[0]
+    first = republish(_feed(range(50)), feed, {}, NOW)
+    assert first.rendering.rendered == 50
+    second = republish(_feed(range(1, 51)), feed, first.archive, NOW + 60, last=first.rendering)
+    assert second.rendering.rendered == 1
+    assert second.atom == render_atom(second.feed)
+    rules_changed = parse_config(_config("[feeds.rules.limit]\ncount = 20\n")).feeds[0]
+    third = republish(_feed(range(1, 51)), rules_changed, second.archive, NOW + 120,
+                      last=second.rendering)  # fmt: skip
+    assert third.rendering.rendered == 20  # re-cleaned entries are new objects: rendered again
+    assert third.atom == render_atom(third.feed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sets(st.integers(0, 14), min_size=1, max_size=10),
+            st.sets(st.integers(0, 14)),
+            st.sampled_from(["zh-cn", "en", "de"]),
+        ),
+        min_size=2,
+        max_size=5,
+    )
+)
+def test_rerendering_always_equals_a_full_render(
+    polls: list[tuple[set[int], set[int], str]],
+) -> None:
+    """Whatever comes and goes between polls (entries, dates, so the fallback date of
+    undated entries, the feed's language), copying never changes a byte."""
+    feed = parse_config(_config()).feeds[0]
+    archive: dict[str, Archived] = {}
+    last: Rendering | None = None
+    for step, (items, dated, lang) in enumerate(polls):
+        data = _mixed_feed(sorted(items), dated=frozenset(dated), lang=lang)
+        made = republish(data, feed, archive, NOW + 60 * step, last=last)
+        assert made.atom == render_atom(made.feed)
+        archive, last = made.archive, made.rendering
 
 
 def test_archive_keeps_rotated_entries_within_limits() -> None:
