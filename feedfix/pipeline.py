@@ -113,11 +113,13 @@ def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
         links=links,
         id=feed.id or options.id,
     )
-    return replace(
-        feed,
-        id=feed_id(feed),
-        entries=tuple(replace(e, id=entry_id(e)) for e in feed.entries),
-    )
+    return replace(feed, id=feed_id(feed), entries=tuple(map(_with_id, feed.entries)))
+
+
+def _with_id(entry: Entry) -> Entry:
+    """The entry with its id settled (itself when it had one: ``replace`` copies)."""
+    settled = entry_id(entry)
+    return entry if settled == entry.id else replace(entry, id=settled)
 
 
 def _resolve_entry_urls(entry: Entry, base: str | None) -> Entry:
