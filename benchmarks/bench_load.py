@@ -69,13 +69,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             bs.run_wrk(url, "warm-up", warm, [], script=script)
             before_requests = bs.feed_requests(service)
-            rss_warm = su.memory_mb(service.pid)["VmRSS"]
+            rss_warm = su.memory_mb(service.pid)["Rss"]
             polls_before = len(service.log.update())
             bs.progress(f"load {args.duration} s ...")
             started = time.monotonic()
             result = bs.run_wrk(url, "feedfix", args, [], script=script)
             elapsed = time.monotonic() - started
-            rss_end = su.memory_mb(service.pid)["VmRSS"]
+            rss_end = su.memory_mb(service.pid)["Rss"]
             polls = service.log.update()[polls_before:]
             after_requests = bs.feed_requests(service)
             upstream_stats = upstream.stats()
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({failed_polls} failed upstream); upstream answers: {upstream_stats}"
     )
     print(
-        f"resident memory: {rss_warm:.1f} MB after warm-up, {rss_end:.1f} MB at the end "
-        f"({drift:+.1%})"
+        f"resident memory (RSS of the service): {rss_warm:.1f} MB after warm-up, "
+        f"{rss_end:.1f} MB at the end ({drift:+.1%})"
     )
     ok_status = not bad and not result.errors
     print(f"only 200/304 for known feeds: {'PASS' if ok_status else 'FAIL ' + str(bad)}")

@@ -111,8 +111,8 @@ class ModeResult:
     etag: str = ""
     nginx_etag: str = ""
     runs: list[WrkResult] = field(default_factory=list)
-    vm_rss_mb: float = 0.0
-    vm_hwm_mb: float = 0.0
+    rss_sum_mb: float = 0.0  # over feedfix's processes
+    pss_mb: float = 0.0
     polls_total: int = 0
     ratios: dict[str, list[float]] = field(default_factory=dict)  # one per round
 
@@ -290,7 +290,7 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
                 result.runs.append(run)
                 time.sleep(1)
         memory = su.memory_mb(service.pid)
-        result.vm_rss_mb, result.vm_hwm_mb = round(memory["VmRSS"], 1), round(memory["VmHWM"], 1)
+        result.pss_mb, result.rss_sum_mb = round(memory["Pss"], 1), round(memory["Rss"], 1)
         service.log.update()
         result.polls_total = len(service.log.polls)
         result.ratios = ratios(result.runs)
@@ -328,7 +328,7 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
     for r in results:
         print(
             f"\nupstream mode {r.mode!r}: f0 = {r.body_bytes:,} bytes, {r.entries} entries; "
-            f"feedfix VmRSS {r.vm_rss_mb} MB, VmHWM {r.vm_hwm_mb} MB at the end "
+            f"feedfix RSS {r.rss_sum_mb} MB (PSS {r.pss_mb} MB) at the end "
             f"({r.polls_total} polls done)"
         )
         head = (

@@ -475,15 +475,30 @@ class PollLog:
         return new
 
 
+def processes(pid: int) -> list[int]:
+    """``pid`` and its descendants (a service that forks is measured whole)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo.extend(int(child) for child in task.read_text(encoding="ascii").split())
+    return found
+
+
 def cpu_times(pid: int) -> tuple[float, float]:
-    """User and system CPU time of a process, all its threads, in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime (fields 14, 15)
+    """User and system CPU time of a process and its descendants, all threads, in seconds."""
+    user = system = 0.0
+    for each in processes(pid):
+        stat = Path(f"/proc/{each}/stat").read_text(encoding="ascii")
+        fields = stat[stat.rindex(")") + 2 :].split()
+        user += int(fields[11]) / CLK_TCK  # utime, stime: fields 14 and 15
+        system += int(fields[12]) / CLK_TCK
+    return user, system
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all its threads, in seconds."""
+    """User plus system CPU time of a process and its descendants, in seconds."""
     return sum(cpu_times(pid))
 
 
@@ -498,13 +513,27 @@ def exit_on_sigterm() -> None:
 
 
 def memory_mb(pid: int) -> dict[str, float]:
-    """``VmRSS`` and ``VmHWM`` (peak RSS) of a process, in MB (10^6 bytes)."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        key, _, value = line.partition(":")
-        if key in {"VmRSS", "VmHWM"}:
-            out[key] = int(value.split()[0]) * 1024 / 1e6
-    return out
+    """Memory of a process and its descendants, in MB (10^6 bytes).
+
+    ``Rss``: the resident sizes added up (an upper bound: pages processes share count once
+    per process). ``Pss``: proportional set sizes added up, shared pages split between their
+    sharers. ``VmRSS``/``VmHWM``: the main process alone, now and at its peak.
+    """
+
+    def fields(path: str, keys: set[str]) -> dict[str, float]:
+        out = {}
+        for line in Path(path).read_text(encoding="ascii").splitlines():
+            key, _, value = line.partition(":")
+            if key in keys:
+                out[key] = int(value.split()[0]) * 1024 / 1e6
+        return out
+
+    result = fields(f"/proc/{pid}/status", {"VmRSS", "VmHWM"})
+    tree = [fields(f"/proc/{each}/smaps_rollup", {"Rss", "Pss"}) for each in processes(pid)]
+    result["Pss"] = sum(t["Pss"] for t in tree)
+    result["Rss"] = sum(t["Rss"] for t in tree)
+    result["processes"] = len(tree)
+    return result
 
 
 if __name__ == "__main__":

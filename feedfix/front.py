@@ -94,7 +94,8 @@ class FrontProtocol(asyncio.Protocol):
         self.front.enter(self)
         self.counted = True
         sock = transport.get_extra_info("socket")
-        self.fd = sock.fileno() if sock is not None else -1
+        plain = transport.get_extra_info("sslcontext") is None  # never write around TLS
+        self.fd = sock.fileno() if sock is not None and plain else -1
         self._wait(self.front.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
