@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 
@@ -55,6 +56,7 @@ class Served:
 
     published: Published
     stale_since: float | None
+    max_age: float
     ok_identity: Reply
     ok_gzip: Reply
     not_modified_identity: Reply
@@ -84,6 +86,7 @@ class Served:
         return cls(
             published=published,
             stale_since=stale_since,
+            max_age=max_age,
             ok_identity=reply(200, identity, published.body, len(published.body)),
             ok_gzip=reply(200, gz, published.gzip, len(published.gzip)),
             not_modified_identity=reply(304, not_modified, b"", None),
@@ -164,14 +167,22 @@ class Board:
 
     served: dict[str, Served] = field(default_factory=dict)
     status: dict[str, Status] = field(default_factory=dict)
+    # Told the name of a feed whose responses were replaced or removed (caches drop theirs).
+    listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     def publish(self, name: str, served: Served | None, status: Status) -> None:
         """Replace a feed's response (when there is one) and its status."""
-        if served is not None:
+        if served is not None and self.served.get(name) is not served:
             self.served[name] = served
+            self._changed(name)
         self.status[name] = status
 
     def remove(self, name: str) -> None:
         """Forget a feed that left the config."""
         self.served.pop(name, None)
         self.status.pop(name, None)
+        self._changed(name)
+
+    def _changed(self, name: str) -> None:
+        for listener in self.listeners:
+            listener(name)

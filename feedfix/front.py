@@ -181,9 +181,7 @@ class FrontProtocol(asyncio.Protocol):
             known = self._read(head)
             if known is None:
                 return None
-            if len(front.known) >= KNOWN_HEADS:
-                front.known.clear()
-            front.known[head] = known
+            front.remember(head, known)
         reply = known.reply
         head_out = reply.head + b"Date: " + _Clock.date() + b"\r\n" + known.extra + b"\r\n"
         if known.body and reply.body:
@@ -298,6 +296,8 @@ class Front:
         self.count = count
         self.connections: set[FrontProtocol] = set()
         self.known: dict[bytes, _Known] = {}
+        self._heads: dict[str, list[bytes]] = {}  # the known heads by feed name
+        board.listeners.append(self.forget)
         self.now = 0.0
         self._sweeper: asyncio.TimerHandle | None = None
         self.tick = min(SWEEP, limits.header_timeout / 4, limits.keepalive_timeout / 4)
@@ -305,6 +305,20 @@ class Front:
     def __call__(self) -> FrontProtocol:
         """A protocol for one new connection."""
         return FrontProtocol(self)
+
+    def remember(self, head: bytes, known: _Known) -> None:
+        """Keep a head's answer (forgetting them all when there are too many)."""
+        if len(self.known) >= KNOWN_HEADS:
+            self.known.clear()
+            self._heads.clear()
+        self.known[head] = known
+        self._heads.setdefault(known.name, []).append(head)
+
+    def forget(self, name: str) -> None:
+        """A feed's replies changed: drop what was remembered for it, which would hold the old
+        bytes in memory."""
+        for head in self._heads.pop(name, ()):
+            self.known.pop(head, None)
 
     def enter(self, protocol: FrontProtocol) -> None:
         """Count a connection; the sweep runs while there are any."""
