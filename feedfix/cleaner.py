@@ -17,6 +17,7 @@ changed. ``[poll] cleaner`` says where the worker runs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import gc
 import multiprocessing
@@ -24,6 +25,7 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -154,6 +156,7 @@ class Cleaner:
 
     def __init__(self, *, process: bool = False) -> None:
         self.process = process
+        self.generation = 0  # how many times the worker was replaced
         self._pool = self._start()
 
     def _start(self) -> Executor:
@@ -173,20 +176,27 @@ class Cleaner:
         """A new worker process after the old one died (its archives must be seeded again)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start()
+        self.generation += 1
 
     async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
     async def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
-        """Hand the worker the archives the store holds."""
-        await self._call(_seed, dict(archives))
+        """Hand the worker the archives the store holds (a dead worker is replaced, and
+        seeded from the store, at the next ``clean``)."""
+        with contextlib.suppress(BrokenProcessPool):
+            await self._call(_seed, dict(archives))
 
     async def forget(self, name: str) -> None:
         """Drop a feed that left the config."""
-        await self._call(_forget, name)
+        with contextlib.suppress(BrokenProcessPool):
+            await self._call(_forget, name)
 
     async def clean(self, job: Job) -> Cleaned:
-        """Republish one response (``job.feed``'s rules are rebuilt in the worker)."""
+        """Republish one response (``job.feed``'s rules are rebuilt in the worker).
+
+        Raises ``BrokenProcessPool`` when the worker process died.
+        """
         bare = replace(job, feed=replace(job.feed, rules=_NO_RULES))
         result: Cleaned = await self._call(_clean, bare)
         return result

@@ -79,6 +79,16 @@ def _bool(value: object, key: str) -> bool:
     return value
 
 
+def _choice(*allowed: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if value not in allowed:
+            names = ", ".join(map(repr, allowed))
+            raise ConfigError(f"{key}: expected one of {names}, got {value!r}")
+        return str(value)
+
+    return check
+
+
 def _number(value: object, key: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ConfigError(f"{key}: expected a number from {low:g} to {high:g}, got {value!r}")
@@ -147,6 +157,7 @@ class PollConfig(FeedSettings):
     max_backoff: float = 6 * 3600.0
     max_redirects: int = 5
     allow_private_redirects: bool = False  # a redirect may lead from the feed's host inward
+    cleaner: str = "thread"  # where parsing and cleaning run: "thread" or "process"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,6 +212,7 @@ POLL_KEYS: dict[str, Parser] = {
     "max_backoff": parse_duration,
     "max_redirects": _int(0, 20),
     "allow_private_redirects": _bool,
+    "cleaner": _choice("thread", "process"),
 }
 
 

@@ -2,9 +2,9 @@
 
 Conditional GETs with the stored validators (a 304 costs no parsing), a per-feed schedule with
 jitter, bounded concurrency overall and per upstream host, the upstream's Retry-After /
-max-age / ttl honoured, exponential backoff on errors. Parsing and cleaning run in worker
-threads so serving never waits on them. Nothing that is not a good feed replaces the last
-good output.
+max-age / ttl honoured, exponential backoff on errors. Parsing, cleaning and rendering run
+in the cleaning worker (a thread or a process: ``cleaner.py``), so the event loop never
+waits on them. Nothing that is not a good feed replaces the last good output.
 """
 
 from __future__ import annotations
@@ -15,21 +15,22 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from feedfix.board import Board, Served, Status, make_published, strong_etag
+from feedfix.board import Board, Served, Status
+from feedfix.cleaner import Cleaned, Cleaner, Job
 from feedfix.config import Config, FeedConfig
 from feedfix.errors import FeedfixError
 from feedfix.fetch import FetchError, FetchRequest, FetchResult, fetch
 from feedfix.logs import log
 from feedfix.metrics import Metrics
-from feedfix.render import Rendering
-from feedfix.republish import Archived, Republished, republish, rules_fingerprint
+from feedfix.republish import Archived, rules_fingerprint
 from feedfix.schedule import Hints, first_delay, max_age_seconds, next_delay, retry_after_seconds
-from feedfix.store import FeedState, PollRecord, Published, Store, StoreError
+from feedfix.store import ArchiveUpdate, FeedState, PollRecord, Published, Store, StoreError
 
 
 @dataclass
@@ -39,10 +40,9 @@ class FeedRuntime:
     config: FeedConfig
     state: FeedState
     published: Published | None
-    archive: dict[str, Archived]
-    rendering: Rendering | None = None  # the last poll's output, reused by the next one
     task: asyncio.Task[None] | None = None
     unsaved: bool = False  # the served output could not be stored: store it with the next poll
+    resend: bool = False  # archive rows went unstored: have the worker send them all again
 
 
 def fingerprint(feed: FeedConfig) -> str:
@@ -64,8 +64,7 @@ class Attempt:
     started: float  # wall clock, for the history
     began: float  # monotonic, for the duration
     result: FetchResult | None
-    made: Republished | None
-    fresh: Published | None  # new bytes to serve, when the output changed
+    made: Cleaned | None
     error: FeedfixError | None
     hints: Hints
 
@@ -79,6 +78,7 @@ class Poller:
         store: Store,
         board: Board,
         metrics: Metrics,
+        cleaner: Cleaner,
         *,
         clock: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
@@ -89,7 +89,8 @@ class Poller:
         self.metrics = metrics
         self.clock = clock
         self.draw = draw
-        self.workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedfix-clean")
+        self.cleaner = cleaner
+        self._restarting = asyncio.Lock()
         self.storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedfix-store")
         self.feeds: dict[str, FeedRuntime] = {}
         self._global = asyncio.Semaphore(config.poll.concurrency)
@@ -98,17 +99,30 @@ class Poller:
 
     # ---- start, stop, reload -------------------------------------------------------------
 
-    def load(self) -> None:
-        """Read every feed's stored state and serve its last good copy at once."""
-        for feed in self.config.feeds:
-            self._load_feed(feed)
+    async def load(self) -> None:
+        """Read every feed's stored state, serve its last good copy at once, and hand the
+        stored archives to the cleaning worker."""
+        await self.cleaner.seed({f.name: self._load_feed(f) for f in self.config.feeds})
 
-    def _load_feed(self, feed: FeedConfig) -> None:
+    def _load_feed(self, feed: FeedConfig) -> dict[str, Archived]:
         snapshot = self.store.load(feed.name)
-        runtime = FeedRuntime(feed, snapshot.state, snapshot.published, snapshot.archive)
+        runtime = FeedRuntime(feed, snapshot.state, snapshot.published)
         _forget_validators_if_changed(runtime)
         self.feeds[feed.name] = runtime
         self._publish(runtime)
+        return snapshot.archive
+
+    async def _restart_cleaner(self) -> None:
+        """The worker died (killed, or crashed on some input): a new one, seeded from the store."""
+        log("cleaning worker died; restarting it", logging.ERROR)
+        self.cleaner.restart()
+        loop = asyncio.get_running_loop()
+        archives = {}
+        for name, runtime in self.feeds.items():
+            snapshot = await loop.run_in_executor(self.storage, self.store.load, name)
+            archives[name] = snapshot.archive
+            runtime.resend = True  # rows the old worker sent may not all have been stored
+        await self.cleaner.seed(archives)
 
     async def start(self) -> None:
         """Open the HTTP client and start one task per feed."""
@@ -132,7 +146,6 @@ class Poller:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
-        self.workers.shutdown(wait=False, cancel_futures=True)
         self.storage.shutdown(wait=True)
 
     async def reload(self, config: Config) -> None:
@@ -146,10 +159,11 @@ class Poller:
                 if runtime.task is not None:
                     runtime.task.cancel()
                 self.board.remove(name)
+                await self.cleaner.forget(name)
         for name, feed in wanted.items():
             existing = old.get(name)
             if existing is None:
-                self._load_feed(feed)
+                await self.cleaner.seed({name: self._load_feed(feed)})
                 self._start_task(self.feeds[name])
             elif existing.config != feed:
                 if existing.task is not None:
@@ -203,45 +217,43 @@ class Poller:
             raise RuntimeError("Poller.start() must run before poll()")
         hints = Hints()
         result: FetchResult | None = None
-        made: Republished | None = None
-        fresh: Published | None = None
+        made: Cleaned | None = None
         error: FeedfixError | None = None
         try:
             result = await fetch(self._session, request)
-            now = self.clock()
             hints = Hints(max_age=max_age_seconds(result.cache_control))
             if result.status == 200:
-                made, fresh = await asyncio.get_running_loop().run_in_executor(
-                    self.workers, self._republish, runtime, result, now
-                )
-                if made is not None and made.ttl_minutes:
+                made = await self._clean(runtime, result)
+                if made.ttl_minutes:
                     hints = replace(hints, ttl=made.ttl_minutes * 60.0)
         except FetchError as exc:
             error = exc
             hints = Hints(retry_after=retry_after_seconds(exc.retry_after, self.clock()))
         except FeedfixError as exc:
             error = exc
-        attempt = Attempt(started, began, result, made, fresh, error, hints)
+        attempt = Attempt(started, began, result, made, error, hints)
         return await self._finish(runtime, attempt)
 
-    def _republish(
-        self, runtime: FeedRuntime, result: FetchResult, now: float
-    ) -> tuple[Republished, Published | None]:
-        """In a worker thread: clean, and when the bytes changed, hash and compress them there
-        too (zlib and hashlib let go of the GIL; on the event loop they stalled serving)."""
-        made = republish(
-            result.body,
-            runtime.config,
-            runtime.archive,
-            now,
+    async def _clean(self, runtime: FeedRuntime, result: FetchResult) -> Cleaned:
+        """Republish in the cleaning worker (a new one if it died: this poll then fails)."""
+        job = Job(
+            feed=runtime.config,
+            data=result.body,
+            now=self.clock(),
             self_url=self._self_url(runtime.config.name),
             encoding_hint=result.charset,
-            last=runtime.rendering,
+            etag=runtime.published.etag if runtime.published is not None else None,
+            body=runtime.published.body if runtime.published is not None else b"",
+            resend=runtime.resend,
         )
-        etag = strong_etag(made.atom)
-        if runtime.published is not None and runtime.published.etag == etag:
-            return made, None
-        return made, make_published(made.atom, len(made.feed.entries), now, etag)
+        generation = self.cleaner.generation
+        try:
+            return await self.cleaner.clean(job)
+        except BrokenProcessPool:
+            async with self._restarting:  # every poll in flight sees it die: replace it once
+                if self.cleaner.generation == generation:
+                    await self._restart_cleaner()
+            raise FeedfixError("the cleaning worker died while cleaning this feed") from None
 
     def _self_url(self, name: str) -> str | None:
         base = self.config.server.base_url
@@ -252,19 +264,15 @@ class Poller:
         result, made, error = attempt.result, attempt.made, attempt.error
         now = self.clock()
         published: Published | None = None
-        archive: dict[str, Archived] | None = None
+        archive: ArchiveUpdate | None = None
         changed = False
         if error is None and result is not None:
             outcome = "not_modified" if result.status == 304 else "ok"
             self._succeeded(runtime, result, now)
             if made is not None:
-                changed = attempt.fresh is not None
-                archive = made.archive if changed else None
-                published = attempt.fresh or runtime.published
-                runtime.archive = made.archive
-                runtime.rendering = made.rendering
-                if not changed and published is not None:  # equal bytes: keep one copy
-                    runtime.rendering = replace(made.rendering, body=published.body)
+                changed = made.published is not None
+                published = made.published or runtime.published
+                archive = made.archive if changed or made.archive.changed else None
                 self._count_rules(made)
         else:
             outcome = "error"
@@ -294,8 +302,10 @@ class Poller:
             to_store = runtime.published
         if await self._store(feed.name, state, record, to_store, archive):
             runtime.unsaved = False
+            runtime.resend = runtime.resend and archive is None
         else:
             runtime.unsaved = True
+            runtime.resend = runtime.resend or archive is not None
             state.upstream_etag = state.upstream_last_modified = None
         if published is not None:
             runtime.published = published
@@ -311,7 +321,7 @@ class Poller:
             entries=runtime.published.entries if runtime.published else 0,
             window=made.window if made else None,
             cleaned=made.cleaned if made else None,
-            rendered=made.rendering.rendered if made else None,
+            rendered=made.rendered if made else None,
             changed=changed,
             next_in_s=round(delay, 1),
             error=record.error,
@@ -340,10 +350,9 @@ class Poller:
         kind = error.kind if isinstance(error, FetchError) else "bad-feed"
         self.metrics.poll_errors.labels(runtime.config.name, kind).inc()
 
-    def _count_rules(self, made: Republished) -> None:
-        for name, count in made.report.counts.items():
-            if count.changes:
-                self.metrics.rule_changes.labels(name).inc(count.changes)
+    def _count_rules(self, made: Cleaned) -> None:
+        for name, changes in made.rule_changes.items():
+            self.metrics.rule_changes.labels(name).inc(changes)
         self.metrics.entries_cleaned.labels("cleaned").inc(made.cleaned)
         self.metrics.entries_cleaned.labels("reused").inc(made.reused)
 
@@ -353,7 +362,7 @@ class Poller:
         state: FeedState,
         record: PollRecord,
         published: Published | None,
-        archive: dict[str, Archived] | None,
+        archive: ArchiveUpdate | None,
     ) -> bool:
         """Write the poll; a storage failure is reported and the in-memory copy still served."""
         loop = asyncio.get_running_loop()
@@ -371,11 +380,15 @@ class Poller:
     def _publish(self, runtime: FeedRuntime) -> None:
         feed, state = runtime.config, runtime.state
         max_age = min(feed.interval, self.config.server.cache_max_age)
-        served = (
-            Served.of(runtime.published, max_age, state.stale_since)
-            if runtime.published is not None
-            else None
-        )
+        served = self.board.served.get(feed.name)
+        if runtime.published is None:
+            served = None
+        elif served is None or (served.published, served.stale_since, served.max_age) != (
+            runtime.published,
+            state.stale_since,
+            max_age,
+        ):  # a 304 poll changes nothing that is served: the replies stay as they are
+            served = Served.of(runtime.published, max_age, state.stale_since)
         status = Status(
             name=feed.name,
             upstream=feed.url,

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from feedfix import __version__
 from feedfix.board import Board
+from feedfix.cleaner import Cleaner
 from feedfix.config import Config, parse_config
 from feedfix.errors import ConfigError
 from feedfix.front import MAX_FIELD, MAX_HEADERS, MAX_LINE, Front, Limits
@@ -50,15 +51,14 @@ def load_config(path: str, environ: Mapping[str, str]) -> Config:
     return parse_config(text, path, environ)
 
 
-async def run(path: str, environ: Mapping[str, str]) -> None:
+async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Cleaner) -> None:
     """Serve until SIGTERM or SIGINT."""
-    config = load_config(path, environ)
     for warning in config.warnings:
         log("config warning", logging.WARNING, message=warning)
     store = open_store(config.storage.path)
     board, metrics = Board(), Metrics()
-    poller = Poller(config, store, board, metrics)
-    poller.load()
+    poller = Poller(config, store, board, metrics, cleaner)
+    await poller.load()
     log("loaded from storage", feeds=len(board.served), storage=config.storage.path)
     runner = web.AppRunner(
         make_app(board, metrics),
@@ -124,8 +124,13 @@ async def _reload(path: str, environ: Mapping[str, str], poller: Poller) -> None
     except ConfigError as exc:
         log("reload refused; keeping the running config", logging.ERROR, error=str(exc))
         return
-    if (config.server, config.storage) != (poller.config.server, poller.config.storage):
-        log("reload: [server] and [storage] changes need a restart", logging.WARNING)
+    old = poller.config
+    if (config.server, config.storage, config.poll.cleaner) != (
+        old.server,
+        old.storage,
+        old.poll.cleaner,
+    ):
+        log("reload: [server], [storage] and [poll] cleaner need a restart", logging.WARNING)
     await poller.reload(config)
     log("reloaded", feeds=len(config.feeds))
 
@@ -137,5 +142,10 @@ def serve(given: str | None) -> None:
     from feedfix import logs  # noqa: PLC0415
 
     logs.setup(environ.get("FEEDFIX_LOG_LEVEL", "info"))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(path, environ))
+    config = load_config(path, environ)
+    cleaner = Cleaner(process=config.poll.cleaner == "process")  # forks before any thread
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(path, environ, config, cleaner))
+    finally:
+        cleaner.close()

@@ -67,6 +67,15 @@ class PollRecord:
     http_status: int | None = None
 
 
+@dataclass(frozen=True)
+class ArchiveUpdate:
+    """A feed's archive after a poll: the ids it keeps, and the entries new or changed since
+    the rows last sent (all of them after a write that failed)."""
+
+    kept: frozenset[str]
+    changed: Mapping[str, Archived]
+
+
 @dataclass
 class Snapshot:
     """Everything stored for one feed, as loaded at start."""
@@ -88,7 +97,7 @@ class Store(Protocol):
         state: FeedState,
         record: PollRecord,
         published: Published | None = None,
-        archive: Mapping[str, Archived] | None = None,
+        archive: ArchiveUpdate | None = None,
     ) -> None:
         """Record one poll atomically: all of it is stored, or none of it."""
 
@@ -121,7 +130,7 @@ class MemoryStore:
         state: FeedState,
         record: PollRecord,
         published: Published | None = None,
-        archive: Mapping[str, Archived] | None = None,
+        archive: ArchiveUpdate | None = None,
     ) -> None:
         """Replace the feed's stored state in one step."""
         with self._lock:
@@ -130,7 +139,8 @@ class MemoryStore:
             if published is not None:
                 snap.published = published
             if archive is not None:
-                snap.archive = dict(archive)
+                kept = {k: a for k, a in snap.archive.items() if k in archive.kept}
+                snap.archive = {**kept, **archive.changed}
             rows = self._history.setdefault(name, [])
             rows.insert(0, record)
             del rows[HISTORY_KEPT:]
@@ -227,7 +237,7 @@ class SqliteStore:
         state: FeedState,
         record: PollRecord,
         published: Published | None = None,
-        archive: Mapping[str, Archived] | None = None,
+        archive: ArchiveUpdate | None = None,
     ) -> None:
         """One transaction: state, history, and (on success) output and archive."""
         try:
@@ -249,7 +259,7 @@ class SqliteStore:
         state: FeedState,
         record: PollRecord,
         published: Published | None,
-        archive: Mapping[str, Archived] | None,
+        archive: ArchiveUpdate | None,
     ) -> None:
         db = self._db
         db.execute(
@@ -281,13 +291,13 @@ class SqliteStore:
             stored = dict(
                 db.execute("SELECT entry_id, source_hash FROM entries WHERE name = ?", (name,))
             )
-            gone = [(name, key) for key in stored if key not in archive]
+            gone = [(name, key) for key in stored if key not in archive.kept]
             db.executemany("DELETE FROM entries WHERE name = ? AND entry_id = ?", gone)
             db.executemany(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
                 [
                     (name, a.id, a.source_hash, entry_to_json(a.entry), a.first_seen)
-                    for a in archive.values()
+                    for a in archive.changed.values()
                     if stored.get(a.id) != a.source_hash  # unchanged rows stay as they are
                 ],
             )

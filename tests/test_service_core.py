@@ -23,7 +23,15 @@ from feedfix.schedule import (
     next_delay,
     retry_after_seconds,
 )
-from feedfix.store import FeedState, MemoryStore, PollRecord, Published, SqliteStore, Store
+from feedfix.store import (
+    ArchiveUpdate,
+    FeedState,
+    MemoryStore,
+    PollRecord,
+    Published,
+    SqliteStore,
+    Store,
+)
 
 NOW = 1_700_000_000.0
 
@@ -280,6 +288,7 @@ def test_config_env_overrides() -> None:
         ("[[feeds]]\nname = 'a'\nurl = 'http://x/'\nheaders = { 'Bad Header' = 'x' }\n", "headers"),
         ("[[feeds]]\nname = 'a'\nurl = 'http://x/'\n[feeds.rules.limt]\ncount = 1\n", "limt"),
         ("[poll]\nconcurrency = 0\n", "poll.concurrency"),
+        ("[poll]\ncleaner = 'fork'\n", "poll.cleaner: expected one of 'thread', 'process'"),
         ("not toml = = 1", "not valid TOML"),
     ],
 )
@@ -338,7 +347,7 @@ def test_store_round_trip(store: Store) -> None:
         state,
         PollRecord(started=NOW, status="ok", duration=0.1, changed=True),
         _published(made.atom),
-        made.archive,
+        ArchiveUpdate(frozenset(made.archive), made.archive),
     )
     store.save("z", state, PollRecord(started=NOW + 1, status="error", duration=0.2, error="boom"))
     snap = store.load("z")
@@ -346,6 +355,19 @@ def test_store_round_trip(store: Store) -> None:
     assert snap.published is not None and snap.published.body == made.atom
     assert snap.archive == made.archive
     assert [r.status for r in store.history("z")] == ["error", "ok"]
+    # A later poll sends only what changed: one entry gone, one new, the rest as they were.
+    small = parse_config(_config("keep_entries = 3\n")).feeds[0]
+    later = republish(_feed(range(1, 4)), small, made.archive, NOW + 60)
+    new = {k: a for k, a in later.archive.items() if k not in made.archive}
+    assert len(new) == 1 and len(later.archive) == 3
+    store.save(
+        "z",
+        state,
+        PollRecord(NOW + 60, "ok", 0.1),
+        None,
+        ArchiveUpdate(frozenset(later.archive), new),
+    )
+    assert store.load("z").archive == later.archive
     assert store.load("other").published is None
 
 
@@ -353,7 +375,7 @@ def test_sqlite_survives_reopen_and_keeps_old_copy_on_failed_write(tmp_path: Pat
     """A reopened file serves the last good output; a write that fails leaves it whole."""
     path = str(tmp_path / "f.db")
     first = SqliteStore(path)
-    first.save("z", FeedState(), PollRecord(NOW, "ok", 0.1), _published(b"<feed>one</feed>"), {})
+    first.save("z", FeedState(), PollRecord(NOW, "ok", 0.1), _published(b"<feed>one</feed>"))
     blocker = sqlite3.connect(path, timeout=0.1)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
     first._db.execute("PRAGMA busy_timeout = 100")
