@@ -82,7 +82,9 @@ def polls_per_feed(polls: list[dict[str, Any]]) -> Counter[str]:
     return Counter(p["feed"] for p in polls)
 
 
-def run_phase(mode: str, rounds: int, workdir: Path, timeout: float, items: int) -> Phase:
+def run_phase(
+    mode: str, rounds: int, workdir: Path, timeout: float, items: int, *, cleaner: str
+) -> Phase:
     """Start upstream and service, warm up, measure ``rounds`` rounds, stop both."""
     phase = Phase(mode)
     folder = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=workdir))
@@ -95,7 +97,7 @@ def run_phase(mode: str, rounds: int, workdir: Path, timeout: float, items: int)
             upstream.url,
             feeds=FEEDS,
             intervals=[INTERVAL],
-            extra_poll=f"keep_entries = {items}",
+            extra_poll=f'keep_entries = {items}\ncleaner = "{cleaner}"',
         )
         log = service.log
 
@@ -228,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--items", type=int, default=ITEMS, help="items per feed, and keep_entries (default 50)"
     )
+    parser.add_argument(
+        "--cleaner", choices=("thread", "process"), default="thread", help="[poll] cleaner"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.phases.split(",") if m.strip()]
@@ -239,10 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_poll-") as tmp:
         for mode in modes:
             rounds = args.rounds or DEFAULT_ROUNDS[mode]
-            phases[mode] = run_phase(mode, rounds, Path(tmp), args.timeout, args.items)
+            phases[mode] = run_phase(
+                mode, rounds, Path(tmp), args.timeout, args.items, cleaner=args.cleaner
+            )
     if args.json:
         print(json.dumps({m: asdict(p) for m, p in phases.items()}, indent=2))
     else:
+        print(f"[poll] cleaner = {args.cleaner!r}")
         report(phases, args.items)
     return 0
 

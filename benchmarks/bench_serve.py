@@ -250,7 +250,11 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
     try:
         progress(f"[{mode}] upstream: {upstream.banner}")
         service = su.start_feedfix(
-            tmp, upstream.url, feeds=FEEDS, intervals=INTERVALS, extra_poll="keep_entries = 50"
+            tmp,
+            upstream.url,
+            feeds=FEEDS,
+            intervals=INTERVALS,
+            extra_poll=f'keep_entries = 50\ncleaner = "{args.cleaner}"',
         )
         su.wait_until(lambda: su.served(service), 60, "/feeds/f0.atom")
 
@@ -322,7 +326,8 @@ def ratios(runs: list[WrkResult]) -> dict[str, list[float]]:
 def report(results: list[ModeResult], args: argparse.Namespace) -> None:
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, loopback; "
-        f"nginx worker_processes {args.nginx_workers}; feedfix: {FEEDS} feeds polled every "
+        f"nginx worker_processes {args.nginx_workers}; feedfix (cleaner = {args.cleaner}): "
+        f"{FEEDS} feeds polled every "
         f"{'/'.join(f'{i:g}' for i in INTERVALS)} s"
     )
     for r in results:
@@ -371,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         help="rounds of the four runs, interleaved; ratios are medians",
     )
     parser.add_argument("--nginx-workers", default="1", help="worker_processes: 1 or auto")
+    parser.add_argument(
+        "--cleaner", choices=("thread", "process"), default="thread", help="[poll] cleaner"
+    )
     parser.add_argument("--save", metavar="FILE", help="keep a copy of the served f0 bytes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
