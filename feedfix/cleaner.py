@@ -157,13 +157,14 @@ class Cleaner:
     def __init__(self, *, process: bool = False) -> None:
         self.process = process
         self.generation = 0  # how many times the worker was replaced
-        self._pool = self._start()
+        self._pool = self._start(first=True)
 
-    def _start(self) -> Executor:
+    def _start(self, *, first: bool = False) -> Executor:
         if not self.process:
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedfix-clean")
-        gc.collect()
-        gc.freeze()  # what exists now stays shared with the worker, untouched by its GC
+        if first:  # what exists now (the imported code) stays shared, untouched by either GC
+            gc.collect()
+            gc.freeze()
         pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("fork"),
@@ -173,7 +174,11 @@ class Cleaner:
         return pool
 
     def restart(self) -> None:
-        """A new worker process after the old one died (its archives must be seeded again)."""
+        """A new worker process after the old one died (its archives must be seeded again).
+
+        This fork happens in a running server, threads and all: only the forking thread goes
+        on in the child, which touches nothing the other threads lock (no logging, no store).
+        """
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start()
         self.generation += 1

@@ -135,6 +135,17 @@ async def _reload(path: str, environ: Mapping[str, str], poller: Poller) -> None
     log("reloaded", feeds=len(config.feeds))
 
 
+def _cleaner(process: bool) -> Cleaner:
+    """The cleaning worker; a thread when no process can be started (no /dev/shm, say)."""
+    if process:
+        try:
+            return Cleaner(process=True)
+        except (OSError, ImportError) as exc:
+            log("cannot start a cleaning process; cleaning in a thread", logging.ERROR,
+                error=str(exc))  # fmt: skip
+    return Cleaner(process=False)
+
+
 def serve(given: str | None) -> None:
     """Run the service in the foreground (the ``feedfix serve`` command)."""
     environ = dict(os.environ)
@@ -143,7 +154,7 @@ def serve(given: str | None) -> None:
 
     logs.setup(environ.get("FEEDFIX_LOG_LEVEL", "info"))
     config = load_config(path, environ)
-    cleaner = Cleaner(process=config.poll.cleaner == "process")  # forks before any thread
+    cleaner = _cleaner(config.poll.cleaner == "process")  # forks before any thread
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(path, environ, config, cleaner))

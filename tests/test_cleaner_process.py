@@ -8,11 +8,12 @@ SIGTERM stops both cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,18 @@ def _served_titles(svc: Service, name: str) -> list[str]:
     return [entry.title for entry in entries(assert_valid_atom(svc.feed(name).body))]
 
 
-def _service(tmp_path: Path, upstream: up.Upstream) -> Service:
-    feeds = [{"name": "z", "url": upstream.url("/z.xml"), "interval": "1s"}]
-    return Service(tmp_path, feeds, poll=PROCESS_POLL)
+@contextlib.contextmanager
+def _running(tmp_path: Path) -> Iterator[tuple[Service, up.Upstream, int]]:
+    """A service with a process cleaner serving feed z (items 1-3); and its worker's pid."""
+    with up.Upstream() as upstream:
+        upstream.script("/z.xml", up.feed(up.zaker_rss(range(1, 4))))
+        feeds = [{"name": "z", "url": upstream.url("/z.xml"), "interval": "1s"}]
+        with Service(tmp_path, feeds, poll=PROCESS_POLL) as svc:
+            assert svc.proc is not None
+            workers = _children(svc.proc.pid)
+            assert len(workers) == 1, workers
+            svc.wait_served("z")
+            yield svc, upstream, workers[0]
 
 
 def test_a_worker_process_cleans_incrementally_and_stops_with_the_server(
@@ -59,58 +69,42 @@ def test_a_worker_process_cleans_incrementally_and_stops_with_the_server(
 ) -> None:
     """One child process; a new entry is the only one cleaned and rendered; SIGTERM ends
     both with status 0 and nothing but JSON on stderr."""
-    with up.Upstream() as upstream:
-        upstream.script("/z.xml", up.feed(up.zaker_rss(range(1, 6))))
-        with _service(tmp_path, upstream) as svc:
-            assert svc.proc is not None
-            workers = _children(svc.proc.pid)
-            assert len(workers) == 1, workers
-            svc.wait_served("z")
-            assert _served_titles(svc, "z") == _titles(range(1, 6))
-            seen = len(svc.polls("z"))
-            upstream.script("/z.xml", up.feed(up.zaker_rss(range(1, 7))))
-            record = svc.wait_for_poll("z", after=seen, where=lambda r: r["changed"])
-            assert record["status"] == "ok"
-            poll_log = [e for e in svc.events("poll") if e.get("changed")][-1]
-            assert (poll_log["cleaned"], poll_log["rendered"]) == (1, 1)
-            assert _served_titles(svc, "z") == _titles(range(1, 7))
-            svc.stop()
-            assert not _alive(workers[0])
+    with _running(tmp_path) as (svc, upstream, worker):
+        assert _served_titles(svc, "z") == _titles(range(1, 4))
+        seen = len(svc.polls("z"))
+        upstream.script("/z.xml", up.feed(up.zaker_rss(range(1, 5))))
+        record = svc.wait_for_poll("z", after=seen, where=lambda r: r["changed"])
+        assert record["status"] == "ok"
+        assert (record["cleaned"], record["rendered"]) == (1, 1)
+        assert _served_titles(svc, "z") == _titles(range(1, 5))
+        svc.stop()
+        assert not _alive(worker)
 
 
 def test_a_killed_worker_is_replaced_and_the_archive_kept(tmp_path: Path) -> None:
     """kill -9 the worker: the feed is still served at once, a new worker takes over, and an
     entry that has since left the upstream's window is still published (the new worker was
     seeded from the store)."""
-    with up.Upstream() as upstream:
-        upstream.script("/z.xml", up.feed(up.zaker_rss(range(1, 4))))
-        with _service(tmp_path, upstream) as svc:
-            assert svc.proc is not None
-            svc.wait_served("z")
-            (worker,) = _children(svc.proc.pid)
-            os.kill(worker, signal.SIGKILL)
-            assert svc.feed("z").status == 200
-            upstream.script("/z.xml", up.feed(up.zaker_rss(range(2, 5))))  # 1 leaves, 4 comes
-            wait_for(
-                lambda: _served_titles(svc, "z") == _titles([1, 2, 3, 4]),
-                20,
-                "the new entry, with the rotated one kept",
-            )
-            (replacement,) = _children(svc.proc.pid)
-            assert replacement != worker
-            assert "cleaning worker died" in svc.log_text()
+    with _running(tmp_path) as (svc, upstream, worker):
+        assert svc.proc is not None
+        os.kill(worker, signal.SIGKILL)
+        assert svc.feed("z").status == 200
+        upstream.script("/z.xml", up.feed(up.zaker_rss(range(2, 5))))  # 1 leaves, 4 comes
+        wait_for(
+            lambda: _served_titles(svc, "z") == _titles([1, 2, 3, 4]),
+            20,
+            "the new entry, with the rotated one kept",
+        )
+        (replacement,) = _children(svc.proc.pid)
+        assert replacement != worker
+        assert "cleaning worker died" in svc.log_text()
 
 
 def test_the_worker_dies_with_the_server(tmp_path: Path) -> None:
     """kill -9 the server: its worker does not live on as an orphan."""
-    with up.Upstream() as upstream:
-        upstream.script("/z.xml", up.feed(up.zaker_rss(range(1, 4))))
-        with _service(tmp_path, upstream) as svc:
-            assert svc.proc is not None
-            svc.wait_served("z")
-            (worker,) = _children(svc.proc.pid)
-            svc.kill()
-            deadline = time.monotonic() + 5
-            while _alive(worker) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not _alive(worker), "the worker outlived the server"
+    with _running(tmp_path) as (svc, _, worker):
+        svc.kill()
+        deadline = time.monotonic() + 5
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), "the worker outlived the server"
