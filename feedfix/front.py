@@ -3,10 +3,10 @@
 Every connection is wrapped. Past ``max_connections`` a new one is closed at once; one that
 has not finished a request's headers within ``header_timeout`` is cut off (aiohttp bounds
 header sizes but not how slowly they come: slowloris), and so is one left idle longer than
-``keepalive_timeout``. Plain ``GET``/``HEAD`` requests for a
-served feed, the bulk of the traffic, are answered here from the precomputed replies, which
-is several times cheaper than aiohttp's request machinery. Anything else (other routes,
-unknown feeds, bodies, anything unusual) hands the connection to aiohttp for good.
+``keepalive_timeout``. Plain ``GET``/``HEAD`` requests for a served feed, the bulk of the
+traffic, are answered here from the precomputed replies, which is several times cheaper than
+aiohttp's request machinery. Anything else (other routes, unknown feeds, bodies, anything
+unusual) hands the connection to aiohttp for good.
 """
 
 from __future__ import annotations
