@@ -8,13 +8,16 @@ that names the URL; it never returns a half-read body.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import os
+import socket
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from feedfix.errors import FeedfixError
 
@@ -116,7 +119,49 @@ async def fetch(session: aiohttp.ClientSession, request: FetchRequest) -> FetchR
         raise FetchError("network", f"{request.url}: {type(exc).__name__}: {exc}") from None
 
 
+_STAY_OUTSIDE = contextvars.ContextVar("feedfix_stay_outside", default=False)
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, but while a redirect hop that must stay outside is connecting, its
+    loopback and private answers are dropped.
+
+    The check before such a hop resolves the name once; aiohttp resolves it again to connect,
+    and a name can answer differently the second time (DNS rebinding). Use it with
+    ``use_dns_cache=False``, so that every connection asks.
+    """
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self.inner = inner or aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The inner resolver's answers; only outside ones during an outward hop."""
+        answers = await self.inner.resolve(host, port, family)
+        if not _STAY_OUTSIDE.get():
+            return answers
+        outside = [a for a in answers if not _internal_address(a["host"])]
+        if not outside:
+            raise OSError(f"{host} now resolves to a loopback or private address: refused")
+        return outside
+
+    async def close(self) -> None:
+        """Close the inner resolver."""
+        await self.inner.close()
+
+
 async def _follow(
+    session: aiohttp.ClientSession, request: FetchRequest, started: float
+) -> FetchResult:
+    token = _STAY_OUTSIDE.set(False)  # each hop sets it for the resolver; cleared after
+    try:
+        return await _hops(session, request, started)
+    finally:
+        _STAY_OUTSIDE.reset(token)
+
+
+async def _hops(
     session: aiohttp.ClientSession, request: FetchRequest, started: float
 ) -> FetchResult:
     timeout = aiohttp.ClientTimeout(
@@ -126,6 +171,8 @@ async def _follow(
     origin = (urlsplit(request.url).hostname or "").lower()
     for hop in range(request.max_redirects + 1):
         headers = _request_headers(request) if hop == 0 else _request_headers(request, url)
+        outward = (urlsplit(url).hostname or "").lower() != origin
+        _STAY_OUTSIDE.set(outward and not request.allow_private_redirects)
         async with session.get(
             url, headers=headers, timeout=timeout, allow_redirects=False
         ) as response:

@@ -25,7 +25,7 @@ from feedfix.board import Board, Served, Status
 from feedfix.cleaner import Cleaned, Cleaner, Job
 from feedfix.config import Config, FeedConfig
 from feedfix.errors import FeedfixError
-from feedfix.fetch import FetchError, FetchRequest, FetchResult, fetch
+from feedfix.fetch import FetchError, FetchRequest, FetchResult, GuardedResolver, fetch
 from feedfix.logs import log
 from feedfix.metrics import Metrics
 from feedfix.republish import Archived, rules_fingerprint
@@ -128,7 +128,9 @@ class Poller:
         """Open the HTTP client and start one task per feed."""
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=self.config.poll.concurrency * 2, ttl_dns_cache=300
+                limit=self.config.poll.concurrency * 2,
+                resolver=GuardedResolver(),
+                use_dns_cache=False,  # each connection resolves, through the guard
             ),
             auto_decompress=True,
         )

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-from feedfix.fetch import FetchError, FetchRequest, FetchResult, fetch, is_internal
+from feedfix.fetch import (
+    FetchError,
+    FetchRequest,
+    FetchResult,
+    GuardedResolver,
+    fetch,
+    is_internal,
+)
 
+REBINDING = "rebinding.invalid"  # the check's lookup finds nothing; the connect's finds loopback
 FEED = b'<rss version="2.0"><channel><title>t</title></channel></rss>'
 BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # 64 MiB inflated, ~64 KB sent
 
@@ -29,6 +39,9 @@ def _app() -> web.Application:
         port = request.url.port
         raise web.HTTPFound(location=f"http://localhost:{port}/feed")
 
+    async def to_rebinding(request: web.Request) -> web.Response:
+        raise web.HTTPFound(location=f"http://{REBINDING}:{request.url.port}/feed")
+
     async def to_file(request: web.Request) -> web.Response:
         raise web.HTTPFound(location="file:///etc/passwd")
 
@@ -41,6 +54,7 @@ def _app() -> web.Application:
     app.router.add_get("/feed", feed)
     app.router.add_get("/moved", moved)
     app.router.add_get("/to-localhost", to_localhost)
+    app.router.add_get("/to-rebinding", to_rebinding)
     app.router.add_get("/to-file", to_file)
     app.router.add_get("/loop", loop)
     app.router.add_get("/bomb", bomb)
@@ -88,6 +102,42 @@ def test_redirect_inward_to_another_host_is_refused_unless_allowed() -> None:
             await _get(f"{base}/to-localhost")
         assert caught.value.kind == "redirect"
         result = await _get(f"{base}/to-localhost", allow_private_redirects=True)
+        assert result.body == FEED
+
+    _run(check)
+
+
+class _Rebinding(AbstractResolver):
+    """A name server that answers the connect-time lookup of REBINDING with loopback."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        assert host == REBINDING
+        return [
+            {"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
+             "proto": 0, "flags": 0}
+        ]  # fmt: skip
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_name_that_turns_inward_between_check_and_connect_is_refused() -> None:
+    """DNS rebinding: the redirect's host looks outside when checked, then resolves to
+    loopback when aiohttp connects. The resolver guard refuses it; allowed, it connects."""
+
+    async def get(url: str, **options: object) -> FetchResult:
+        guard = GuardedResolver(_Rebinding())
+        connector = aiohttp.TCPConnector(resolver=guard, use_dns_cache=False)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            return await fetch(session, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+
+    async def check(base: str) -> None:
+        assert not await is_internal(REBINDING)  # what the check before the hop sees
+        with pytest.raises(FetchError, match="loopback or private address: refused"):
+            await get(f"{base}/to-rebinding")
+        result = await get(f"{base}/to-rebinding", allow_private_redirects=True)
         assert result.body == FEED
 
     _run(check)
