@@ -27,10 +27,10 @@ def strong_etag(body: bytes) -> str:
     return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
-def make_published(body: bytes, entries: int, now: float, etag: str | None = None) -> Published:
-    """Bytes made ready to serve: strong ETag from the content, gzip made once."""
+def make_published(body: bytes, entries: int, now: float, etag: str) -> Published:
+    """Bytes made ready to serve (``etag`` is ``strong_etag(body)``): gzip made once."""
     compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes, same gzip
-    return Published(body, compressed, etag or strong_etag(body), now, entries)
+    return Published(body, compressed, etag, now, entries)
 
 
 def _head(status: str, headers: dict[str, str], length: int | None) -> bytes:

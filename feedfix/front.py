@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
-from feedfix.board import Board, Reply, Served
+from feedfix.board import Board, Reply
 
 MAX_LINE = 4096  # the request line; a feed URL is far shorter
 MAX_FIELD = 8190  # one header line
@@ -57,11 +57,10 @@ class _Clock:
 
 @dataclass(frozen=True)
 class _Known:
-    """A request head seen before, and what it was answered with (valid while ``served`` is
-    still the feed's current reply set: a poll that changes the feed makes a new one)."""
+    """A request head seen before, and what it was answered with (until the feed's replies
+    change: the board tells the front, which forgets the feed's heads)."""
 
     name: str
-    served: Served
     reply: Reply
     body: bool  # GET, not HEAD
     keep_alive: bool
@@ -177,7 +176,7 @@ class FrontProtocol(asyncio.Protocol):
         """
         front = self.front
         known = front.known.get(head)
-        if known is None or front.board.served.get(known.name) is not known.served:
+        if known is None:
             known = self._read(head)
             if known is None:
                 return None
@@ -232,7 +231,7 @@ class FrontProtocol(asyncio.Protocol):
         else:
             keep_alive = "keep-alive" in connection
             extra = b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
-        return _Known(name, served, reply, method == b"GET", keep_alive, extra)
+        return _Known(name, reply, method == b"GET", keep_alive, extra)
 
     def _send(self, transport: asyncio.Transport, head: bytes, body: bytes) -> None:
         """Head and body in one ``writev``, with no copy joining them (200 KB each time).

@@ -45,8 +45,7 @@ class Archived:
 class Republished:
     """What one successful poll produced."""
 
-    atom: bytes
-    rendering: Rendering  # the atom bytes with each entry's place, for the next poll to reuse
+    rendering: Rendering  # the Atom bytes with each entry's place, for the next poll to reuse
     feed: Feed  # as published: window plus archive
     archive: dict[str, Archived]
     report: Report
@@ -54,6 +53,11 @@ class Republished:
     cleaned: int  # entries cleaned in this poll
     reused: int  # entries whose earlier cleaning was reused
     ttl_minutes: int | None
+
+    @property
+    def atom(self) -> bytes:
+        """The Atom bytes."""
+        return self.rendering.body
 
 
 def source_hash(entry: Entry, rules_fingerprint: str) -> str:
@@ -146,7 +150,6 @@ def republish(
     published = replace(merged, updated=newest or feed.updated, warnings=())
     rendering = rerender(published, last, self_url)
     return Republished(
-        atom=rendering.body,
         rendering=rendering,
         feed=published,
         archive=kept,
