@@ -360,3 +360,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[bytes], *names: st
         )
     assert result.stdout == b"", f"stdout should be empty on error: {result.stdout[:200]!r}"
     return lines[0]
+
+
+def served_titles(body: bytes) -> list[str]:
+    """The titles of a served feed, in order (asserting it is valid Atom first)."""
+    return [entry.title for entry in entries(assert_valid_atom(body))]

@@ -13,14 +13,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import upstream as up
-from atomcheck import assert_valid_atom, entries
+from atomcheck import served_titles
 from service_helpers import TEST_POLL, Service, wait_for
+from upstream import titles
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -42,12 +43,8 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its parent has not collected it yet
 
 
-def _titles(numbers: Iterable[int]) -> list[str]:
-    return [item.title for item in up.zaker_items(numbers)]
-
-
-def _served_titles(svc: Service, name: str) -> list[str]:
-    return [entry.title for entry in entries(assert_valid_atom(svc.feed(name).body))]
+def served_titles_of(svc: Service, name: str) -> list[str]:
+    return served_titles(svc.feed(name).body)
 
 
 @contextlib.contextmanager
@@ -70,13 +67,13 @@ def test_a_worker_process_cleans_incrementally_and_stops_with_the_server(
     """One child process; a new entry is the only one cleaned and rendered; SIGTERM ends
     both with status 0 and nothing but JSON on stderr."""
     with _running(tmp_path) as (svc, upstream, worker):
-        assert _served_titles(svc, "z") == _titles(range(1, 4))
+        assert served_titles_of(svc, "z") == titles(range(1, 4))
         seen = len(svc.polls("z"))
         upstream.script("/z.xml", up.feed(up.zaker_rss(range(1, 5))))
         record = svc.wait_for_poll("z", after=seen, where=lambda r: r["changed"])
         assert record["status"] == "ok"
         assert (record["cleaned"], record["rendered"]) == (1, 1)
-        assert _served_titles(svc, "z") == _titles(range(1, 5))
+        assert served_titles_of(svc, "z") == titles(range(1, 5))
         svc.stop()
         assert not _alive(worker)
 
@@ -91,7 +88,7 @@ def test_a_killed_worker_is_replaced_and_the_archive_kept(tmp_path: Path) -> Non
         assert svc.feed("z").status == 200
         upstream.script("/z.xml", up.feed(up.zaker_rss(range(2, 5))))  # 1 leaves, 4 comes
         wait_for(
-            lambda: _served_titles(svc, "z") == _titles([1, 2, 3, 4]),
+            lambda: served_titles_of(svc, "z") == titles([1, 2, 3, 4]),
             20,
             "the new entry, with the rotated one kept",
         )

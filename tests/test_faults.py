@@ -53,6 +53,7 @@ import pytest
 import upstream as up
 from atomcheck import WRAPPER_RE, assert_valid_atom, entries
 from service_helpers import TEST_POLL, Response, Service, wait_for
+from upstream import titles
 
 INTERVAL = 1.0
 MAX_BACKOFF = 4.0
@@ -78,11 +79,6 @@ RESULTS: dict[str, bool] = {}  # scenario -> survived, for the summary at the en
 
 
 # ---- helpers --------------------------------------------------------------------------------
-
-
-def titles(numbers: Iterable[int]) -> list[str]:
-    """The expected titles, newest first."""
-    return [item.title for item in up.zaker_items(numbers)]
 
 
 def assert_entries(body: bytes, numbers: Iterable[int]) -> None:

@@ -25,15 +25,16 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Service:
             yield svc
 
 
-def _exchange(
-    port: int, data: bytes, responses: int = 1
-) -> list[tuple[bytes, dict[str, str], bytes]]:
-    """Send ``data``; read ``responses`` HTTP responses (by Content-Length)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(data)
-    buffer = b""
-    out = []
-    while len(out) < responses:
+Reply = tuple[bytes, dict[str, str], bytes]  # status line, headers, body
+
+
+def _responses(
+    sock: socket.socket, sent: bytes, count: int, buffer: bytes = b""
+) -> tuple[list[Reply], bytes]:
+    """Read ``count`` responses to the requests in ``sent`` (by Content-Length; none after a
+    HEAD or a 304), and what was read past them."""
+    out: list[Reply] = []
+    while len(out) < count:
         while b"\r\n\r\n" not in buffer:
             chunk = sock.recv(65536)
             assert chunk, f"connection closed after {len(out)} responses"
@@ -45,15 +46,23 @@ def _exchange(
             for k, _, v in (line.partition(b":") for line in lines)
         }
         length = int(headers.get("content-length", "0"))
-        is_head = data.split(b"\r\n\r\n")[len(out)].startswith(b"HEAD")
+        is_head = sent.split(b"\r\n\r\n")[len(out)].startswith(b"HEAD")
         if is_head or status.split(b" ")[1] == b"304":
             length = 0
         while len(buffer) < length:
             chunk = sock.recv(65536)
-            assert chunk
+            assert chunk, "connection closed mid-body"
             buffer += chunk
         body, buffer = buffer[:length], buffer[length:]
         out.append((status, headers, body))
+    return out, buffer
+
+
+def _exchange(port: int, data: bytes, responses: int = 1) -> list[Reply]:
+    """Send ``data`` on a new connection; read ``responses`` HTTP responses."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(data)
+    out, _ = _responses(sock, data, responses)
     sock.close()
     return out
 
@@ -106,25 +115,6 @@ def test_fast_path_then_hand_over_on_one_connection(service: Service) -> None:
     assert replies[0][2].startswith(b"<?xml") and b"feeds" in replies[1][2]
 
 
-def _read_reply(sock: socket.socket, buffer: bytes) -> tuple[dict[str, str], bytes, bytes]:
-    """One 200 from ``sock``: headers, body, and what was read past it."""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed mid-reply"
-        buffer += chunk
-    head, buffer = buffer.split(b"\r\n\r\n", 1)
-    headers = {
-        k.decode().lower(): v.decode().strip()
-        for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])
-    }
-    length = int(headers["content-length"])
-    while len(buffer) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed mid-body"
-        buffer += chunk
-    return headers, buffer[:length], buffer[length:]
-
-
 def test_a_slow_reader_gets_every_byte_in_order(tmp_path: Path) -> None:
     """A reader with a tiny receive window pipelines ten GETs and a HEAD (5 MB of replies),
     then reads late: the socket takes part of a body, the rest is queued, later replies queue
@@ -139,22 +129,20 @@ def test_a_slow_reader_gets_every_byte_in_order(tmp_path: Path) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.settimeout(10)
             sock.connect(("127.0.0.1", svc.port))
-            head = b"HEAD /feeds/big.atom HTTP/1.1\r\nHost: x\r\n\r\n"
-            sock.sendall(_get("/feeds/big.atom") * 10 + head)
+            sent = (
+                _get("/feeds/big.atom") * 10 + b"HEAD /feeds/big.atom HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            sock.sendall(sent)
             time.sleep(1.0)  # the server has written what it could and queued the rest
-            bodies, rest = [], b""
-            for _ in range(10):
-                _, body, rest = _read_reply(sock, rest)
-                bodies.append(body)
-            while not rest.endswith(b"\r\n\r\n"):
-                rest += sock.recv(65536)
+            replies, rest = _responses(sock, sent, 11)
             sock.settimeout(0.5)
             with pytest.raises(TimeoutError):
                 sock.recv(1)  # nothing follows the HEAD reply's headers
             sock.close()
-    assert all(body == whole for body in bodies)
-    assert rest.startswith(b"HTTP/1.1 200 OK\r\n") and rest.count(b"HTTP/1.1") == 1
-    assert f"Content-Length: {len(whole)}\r\n".encode() in rest
+    assert all(body == whole for _, _, body in replies[:10])
+    status, headers, body = replies[10]
+    assert status == b"HTTP/1.1 200 OK" and body == rest == b""
+    assert headers["content-length"] == str(len(whole))
 
 
 def test_a_repeated_request_sees_the_feed_change(tmp_path: Path) -> None:
@@ -164,15 +152,15 @@ def test_a_repeated_request_sees_the_feed_change(tmp_path: Path) -> None:
         upstream.script("/c.xml", feed(zaker_rss(range(3))))
         feeds = [{"name": "c", "url": upstream.url("/c.xml"), "interval": "1s"}]
         with Service(tmp_path, feeds) as svc:
-            svc.start()
             svc.wait_served("c")
             sock = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
-            sock.sendall(_get("/feeds/c.atom"))
-            first, body, rest = _read_reply(sock, b"")
+            request = _get("/feeds/c.atom")
+            sock.sendall(request)
+            [(_, first, body)], rest = _responses(sock, request, 1)
             upstream.script("/c.xml", feed(zaker_rss(range(4))))
             wait_for(lambda: svc.feed("c").header("ETag") != first["etag"], 10, "the new feed")
-            sock.sendall(_get("/feeds/c.atom"))
-            second, new_body, _ = _read_reply(sock, rest)
+            sock.sendall(request)
+            [(_, second, new_body)], _ = _responses(sock, request, 1, rest)
             sock.close()
     assert first["etag"] != second["etag"]
     assert body.count(b"<entry") == 3 and new_body.count(b"<entry") == 4

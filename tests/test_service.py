@@ -33,8 +33,10 @@ from atomcheck import (
     assert_feedfix_conventions,
     assert_valid_atom,
     entries,
+    served_titles,
 )
 from service_helpers import TEST_POLL, Response, Service, run_cli, wait_for
+from upstream import titles
 
 USER_AGENT = "feedfix-test/1.0 (+https://feedfix.invalid/tests)"
 EXTRA_HEADERS = {"Referer": "https://www.myzaker.com/", "X-Feedfix-Test": "yes"}
@@ -61,16 +63,6 @@ FAIL_RECOVER = range(1, 6)  # ... and after it recovers: one new item
 
 
 # ---- helpers --------------------------------------------------------------------------------
-
-
-def titles(numbers: Iterable[int]) -> list[str]:
-    """The expected titles, newest first."""
-    return [item.title for item in up.zaker_items(numbers)]
-
-
-def served_titles(body: bytes) -> list[str]:
-    """The titles of a served feed, in order."""
-    return [entry.title for entry in entries(assert_valid_atom(body))]
 
 
 def assert_clean_feed(body: bytes, numbers: Iterable[int]) -> None:

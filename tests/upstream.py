@@ -495,6 +495,11 @@ def zaker_items(numbers: Iterable[int]) -> list[ZakerItem]:
     return [ZakerItem(n) for n in sorted(set(numbers), reverse=True)]
 
 
+def titles(numbers: Iterable[int]) -> list[str]:
+    """The titles of items ``numbers``, newest first, as a served feed lists them."""
+    return [item.title for item in zaker_items(numbers)]
+
+
 def zaker_rss(
     numbers: Iterable[int],
     *,
