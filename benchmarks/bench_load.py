@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--cleaner", choices=("thread", "process"), default="thread", help="[poll] cleaner"
-    )
+    su.add_cleaner_option(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_load-") as tmp_name:
         tmp = Path(tmp_name)
@@ -55,10 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             upstream.url,
             feeds=args.feeds,
             intervals=[2, 3, 4, 5],
-            extra_poll=(
-                f"keep_entries = {args.items}\nmax_backoff = 10\njitter = 0.1\n"
-                f'cleaner = "{args.cleaner}"'
-            ),
+            extra_poll=f"keep_entries = {args.items}\nmax_backoff = 10\njitter = 0.1",
+            cleaner=args.cleaner,
         )
         try:
             su.wait_until(

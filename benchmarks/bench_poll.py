@@ -97,7 +97,8 @@ def run_phase(
             upstream.url,
             feeds=FEEDS,
             intervals=[INTERVAL],
-            extra_poll=f'keep_entries = {items}\ncleaner = "{cleaner}"',
+            extra_poll=f"keep_entries = {items}",
+            cleaner=cleaner,
         )
         log = service.log
 
@@ -230,9 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--items", type=int, default=ITEMS, help="items per feed, and keep_entries (default 50)"
     )
-    parser.add_argument(
-        "--cleaner", choices=("thread", "process"), default="thread", help="[poll] cleaner"
-    )
+    su.add_cleaner_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.phases.split(",") if m.strip()]

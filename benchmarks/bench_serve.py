@@ -254,7 +254,8 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
             upstream.url,
             feeds=FEEDS,
             intervals=INTERVALS,
-            extra_poll=f'keep_entries = 50\ncleaner = "{args.cleaner}"',
+            extra_poll="keep_entries = 50",
+            cleaner=args.cleaner,
         )
         su.wait_until(lambda: su.served(service), 60, "/feeds/f0.atom")
 
@@ -376,9 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         help="rounds of the four runs, interleaved; ratios are medians",
     )
     parser.add_argument("--nginx-workers", default="1", help="worker_processes: 1 or auto")
-    parser.add_argument(
-        "--cleaner", choices=("thread", "process"), default="thread", help="[poll] cleaner"
-    )
+    su.add_cleaner_option(parser)
     parser.add_argument("--save", metavar="FILE", help="keep a copy of the served f0 bytes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)

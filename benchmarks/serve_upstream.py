@@ -343,6 +343,7 @@ def write_config(
     intervals: list[float],
     storage: Path,
     extra_poll: str = "",
+    cleaner: str = "thread",
 ) -> None:
     """A feedfix config: ``feeds`` feeds ``f{i}`` on the upstream, intervals cycled."""
     lines = [
@@ -354,6 +355,7 @@ def write_config(
         f'path = "{storage}"',
         "",
         "[poll]",
+        f'cleaner = "{cleaner}"',
         extra_poll,
         "",
     ]
@@ -405,8 +407,21 @@ def spawn_feedfix(config: Path, port: int, log_path: Path) -> Service:
     return Service(proc, f"http://127.0.0.1:{port}", log_path, log_file)
 
 
+def add_cleaner_option(parser: argparse.ArgumentParser) -> None:
+    """``--cleaner``, the ``[poll] cleaner`` the benchmarked service runs with."""
+    parser.add_argument(
+        "--cleaner", choices=("thread", "process"), default="thread", help="[poll] cleaner"
+    )
+
+
 def start_feedfix(
-    folder: Path, upstream: str, *, feeds: int, intervals: list[float], extra_poll: str = ""
+    folder: Path,
+    upstream: str,
+    *,
+    feeds: int,
+    intervals: list[float],
+    extra_poll: str = "",
+    cleaner: str = "thread",
 ) -> Service:
     """Write a config for ``feeds`` feeds on ``upstream`` in ``folder`` and start feedfix."""
     port = free_port()
@@ -419,6 +434,7 @@ def start_feedfix(
         intervals=intervals,
         storage=folder / "feedfix.db",
         extra_poll=extra_poll,
+        cleaner=cleaner,
     )
     return spawn_feedfix(config, port, folder / "feedfix.log")
 
