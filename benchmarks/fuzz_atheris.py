@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of parse-and-clean (``feedfix.pipeline.convert``) with atheris.
+"""Coverage-guided fuzzing of parse-and-clean (``feedfix.core.pipeline.convert``) with atheris.
 
 A finding is any exception that is not a ``FeedfixError`` (feedfix's documented way of
 refusing input), an input slower than ``-timeout`` seconds, an output that is not well-formed
@@ -32,9 +32,9 @@ from xml.sax.saxutils import escape
 import atheris
 
 with atheris.instrument_imports(include=["feedfix"]):
-    from feedfix.errors import FeedfixError
-    from feedfix.parse.feedparser_adapter import parse_with_feedparser  # noqa: F401 - instrument
-    from feedfix.pipeline import convert
+    from feedfix.core.errors import FeedfixError
+    from feedfix.core.parse.feedparser_adapter import parse_with_feedparser  # noqa: F401 - instrument
+    from feedfix.core.pipeline import convert
 
 from lxml import etree
 

@@ -1,7 +1,7 @@
 """feedfix: clean RSS/Atom feeds and republish them as valid Atom.
 
-The core (``model``, ``parse``, ``html``, ``rules``, ``render``, ``pipeline``) is pure: bytes and
-options in, bytes out, no network, disk or clock. The CLI is the thin shell around it.
+``feedfix.core`` is pure: bytes and a clock value in, bytes out, no network, disk or clock of
+its own. ``feedfix.service`` (fetch, poll, store, serve), ``config`` and ``cli`` are the shell.
 """
 
 __version__ = "0.1.0"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feedfix import __version__
-from feedfix.errors import ConfigError
-from feedfix.rules import RULES, RuleSet, build_ruleset
+from feedfix.core.errors import ConfigError
+from feedfix.core.rules import RULES, RuleSet, build_ruleset
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
                        r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")  # fmt: skip
@@ -249,7 +249,7 @@ def _rules(value: object, where: str, base: Mapping[str, Any]) -> tuple[RuleSet,
     try:
         rules = build_ruleset(merged, disable)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from exc
     return rules, {**merged, "disable": list(disable)}
 
 
@@ -322,9 +322,9 @@ def parse_config(
         data = apply_env(tomllib.loads(text), environ or {})
         return _parse(data)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def _parse(data: Mapping[str, Any]) -> Config:

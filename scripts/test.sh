@@ -23,6 +23,8 @@ python3 -m venv .venv
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== import-linter (the layers and the pure core)"
+.venv/bin/lint-imports
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"

@@ -1,0 +1,206 @@
+"""Bytes in, ``Feed`` out: recognise what the input is and read it with the right parser.
+
+Order of attempts for XML: the hardened lxml fast path; the same after fixing what breaks most
+real feeds (a wrong encoding, HTML entities such as ``&nbsp;``); lxml in recover mode; feedparser.
+Repairs that lose nothing (encoding, entities, a bare ``&``) carry a warning; reading only part
+of a damaged feed carries one too, and ``strict`` turns that one into an error.
+"""
+
+from __future__ import annotations
+
+import html.entities
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
+from urllib.parse import urljoin
+
+from lxml import etree
+
+from feedfix.core.errors import DamagedInput, InputError
+from feedfix.core.model import Feed
+from feedfix.core.parse import encoding
+from feedfix.core.parse.post import looks_like_post, parse_post
+from feedfix.core.parse.xml_feed import Streamed, stream_feed
+
+_BINARY_SIGNATURES = {
+    b"\x1f\x8b": "gzip-compressed data (decompress it first)",
+    b"PK\x03\x04": "a zip archive",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+}
+_HTML_START = re.compile(
+    r"\A\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>])", re.I | re.S
+)
+_XML_START = re.compile(r"\A\s*<")
+_FEED_LINK = re.compile(r"<link[^>]+type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.I)
+_HREF = re.compile(r"href=[\"']([^\"']+)[\"']", re.I)
+_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
+_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
+_BARE_AMP = re.compile(r"&(?!#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][\w.-]*;)")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+HEAD = 65536  # enough of the input to tell a post, a page and a feed apart
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """How to read an input: the URL it came from, an HTTP charset, a zone for bare dates."""
+
+    base_url: str | None = None
+    encoding_hint: str | None = None
+    timezone: tzinfo = UTC
+    strict: bool = False
+
+
+def _binary_kind(data: bytes) -> str | None:
+    for signature, kind in _BINARY_SIGNATURES.items():
+        if data.startswith(signature):
+            return kind
+    if encoding.sniff_bom(data)[0] or encoding.sniff_utf16(data):
+        return None
+    head = data[:8192]
+    if b"\x00" in head:
+        return "binary data"
+    return None
+
+
+def _html_page_problem(text: str) -> str:
+    link = _FEED_LINK.search(text[:200_000])
+    href = _HREF.search(link.group(0)) if link else None
+    if href:
+        return f"an HTML page, not a feed (the page links to a feed at {href.group(1)})"
+    return "an HTML page, not a feed"
+
+
+def _replace_html_entities(text: str) -> str:
+    """``&nbsp;`` and friends are not XML: turn them into character references."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _XML_ENTITIES:
+            return match.group(0)
+        codepoint = html.entities.name2codepoint.get(name)
+        return f"&#{codepoint};" if codepoint else match.group(0)
+
+    return _NAMED_ENTITY.sub(sub, text)
+
+
+def parse_document(data: bytes, name: str, options: ParseOptions | None = None) -> Feed:
+    """Read a feed or a single post. Raises InputError (or DamagedInput under ``strict``)."""
+    options = options or ParseOptions()
+    if not data.strip():
+        raise InputError("empty input")
+    kind = _binary_kind(data)
+    if kind:
+        raise InputError(f"{kind}, not a feed")
+    utf8 = _plain_utf8(data, options.encoding_hint)
+    decoded = None if utf8 else encoding.decode(data, options.encoding_hint)
+    head = decoded.text[:HEAD] if decoded else data[:HEAD].decode("utf-8", "replace")
+    head = head.lstrip("\ufeff")
+    if not head.strip():
+        raise InputError("empty input")
+    if looks_like_post(head):
+        text = (decoded or encoding.decode(data)).text
+        entry = parse_post(text, name, options.timezone)
+        return Feed(title=entry.title, entries=(entry,), updated=entry.date)
+    if _HTML_START.match(head):
+        raise InputError(_html_page_problem(decoded.text if decoded else head))
+    if not _XML_START.match(head):
+        raise InputError("not a feed: neither XML nor a post with front matter")
+    warnings: list[str] = []
+    feed = _read_xml(data, decoded, options, warnings)
+    return replace(feed, warnings=tuple(warnings))
+
+
+def _plain_utf8(data: bytes, hint: str | None) -> bool:
+    """True when lxml can take the bytes as they are: UTF-8 by BOM, declaration or default."""
+    if hint and hint.lower().replace("_", "-") not in {"utf-8", "utf8"}:
+        return False
+    bom, _ = encoding.sniff_bom(data)
+    if bom is not None:
+        return bom == "utf-8"
+    if encoding.sniff_utf16(data):
+        return False
+    declared = encoding.declared_encoding(data)
+    return declared is None or declared.replace("_", "-") in {"utf-8", "utf8"}
+
+
+def _repair(text: str) -> str:
+    """The two commonest breakages made well-formed: a bare ``&`` and a control character."""
+    return _BARE_AMP.sub("&amp;", _CONTROL.sub("", _replace_html_entities(text)))
+
+
+def _stream(data: bytes, options: ParseOptions, *, recover: bool) -> Streamed | None:
+    try:
+        return stream_feed(data, options.timezone, recover=recover)
+    except etree.XMLSyntaxError:
+        return None
+
+
+def _read_xml(
+    data: bytes, decoded: encoding.Decoded | None, options: ParseOptions, warnings: list[str]
+) -> Feed:
+    """Strict first; then with a detected encoding and XML-safe entities; then leniently."""
+    found = _stream(data, options, recover=False) if decoded is None else None
+    if found is None:
+        decoded = decoded or encoding.decode(data, options.encoding_hint)
+        if decoded.mismatch:
+            warnings.append(
+                f"declared encoding {decoded.declared!r} is wrong; read as {decoded.encoding}"
+            )
+        text = encoding.without_encoding_declaration(decoded.text)
+        found = _stream(text.encode("utf-8"), options, recover=False)
+        if found is None:
+            found = _stream(_replace_html_entities(text).encode("utf-8"), options, recover=False)
+            if found is not None and found.feed is not None:
+                warnings.append("feed uses HTML entities that XML does not define; replaced them")
+        if found is None:
+            found = _stream(_repair(text).encode("utf-8"), options, recover=False)
+            if found is not None and found.feed is not None:
+                warnings.append(
+                    "feed has bare '&' or control characters that XML forbids; repaired them"
+                )
+        if found is None:
+            return _read_damaged(text, options, warnings)
+    if found.feed is None:
+        raise InputError(_not_a_feed(found.root, decoded.text if decoded else ""))
+    return _with_base(found.feed, options.base_url)
+
+
+def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed:
+    """The last resort, which can lose content: ``strict`` refuses it (the other repairs
+    above lose nothing, so they only warn)."""
+    recovered = _stream(text.encode("utf-8"), options, recover=True)
+    feed = recovered.feed if recovered is not None else None
+    if feed is None or not feed.entries:
+        from feedfix.core.parse.feedparser_adapter import parse_with_feedparser  # noqa: PLC0415
+
+        loose, _ = parse_with_feedparser(text.encode("utf-8"), options.base_url)
+        if loose.entries or (feed is None and (loose.title or loose.links)):
+            feed = loose
+    if feed is None:
+        if recovered is not None and recovered.root.lower() == "html":
+            raise InputError(_html_page_problem(text))
+        raise InputError("not well-formed XML and no feed could be read from it")
+    damage = f"feed is not well-formed XML; read {len(feed.entries)} entries from it"
+    if options.strict:
+        raise DamagedInput(damage)
+    warnings.append(damage)
+    return _with_base(feed, options.base_url)
+
+
+def _not_a_feed(root: str, text: str) -> str:
+    if root.lower() == "html":
+        return _html_page_problem(text)
+    return f"an XML document with root element <{root}>, not a feed"
+
+
+def _with_base(feed: Feed, base_url: str | None) -> Feed:
+    """Relative ``xml:base`` values made absolute against the document's own URL."""
+    if not base_url or not any(e.base for e in feed.entries):
+        return feed
+    entries = tuple(
+        replace(e, base=urljoin(base_url, e.base)) if e.base else e for e in feed.entries
+    )
+    return replace(feed, entries=entries)

@@ -1,0 +1,263 @@
+"""parse -> rules -> render, with a count of what every rule changed.
+
+Pure: bytes and options in, bytes and a report out. Entries are cleaned one at a time by
+``clean_entry`` so that a caller (the service) can skip entries it has cleaned before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote
+
+from feedfix.core.html import parse_fragment, resolve, resolve_relative_urls, serialize_fragment
+from feedfix.core.model import Entry, Feed, Link
+from feedfix.core.parse import ParseOptions, parse_document
+from feedfix.core.render import FeedFacts, render_atom, render_chunks
+from feedfix.core.rules import RuleSet, build_ruleset
+
+Progress = Callable[[int, int], None]
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
+
+
+@dataclass
+class RuleCount:
+    """How many things a rule changed, and in how many entries."""
+
+    changes: int = 0
+    entries: int = 0
+
+
+@dataclass
+class Report:
+    """Per-rule counts for a whole run, in rule order."""
+
+    counts: dict[str, RuleCount] = field(default_factory=dict)
+    entries: int = 0  # entries cleaned
+
+    def add(self, name: str, changes: int, *, entries: int = 1) -> None:
+        """Record ``changes`` made by rule ``name`` (in ``entries`` entries when non-zero)."""
+        count = self.counts.setdefault(name, RuleCount())
+        if changes:
+            count.changes += changes
+            count.entries += entries
+
+    def merge(self, other: Report) -> None:
+        """Add another report's counts into this one."""
+        for name, count in other.counts.items():
+            mine = self.counts.setdefault(name, RuleCount())
+            mine.changes += count.changes
+            mine.entries += count.entries
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything ``convert`` needs besides the bytes."""
+
+    rules: RuleSet = field(default_factory=build_ruleset)
+    parse: ParseOptions = field(default_factory=ParseOptions)
+    self_url: str | None = None
+    title: str | None = None
+    id: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """The Atom bytes and what it took to make them."""
+
+    atom: bytes
+    feed: Feed
+    report: Report
+    warnings: tuple[str, ...]
+
+
+def _digest(*parts: str | None) -> str:
+    basis = "\x1f".join(p or "" for p in parts)
+    return hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def entry_id(entry: Entry) -> str:
+    """guid / atom:id, else the link, else a hash of fields that do not change between polls."""
+    if entry.id and entry.id.strip():
+        raw = entry.id.strip()
+        return raw if _SCHEME.match(raw) else "urn:feedfix:guid:" + quote(raw, safe="")
+    if entry.link:
+        return entry.link
+    published = entry.published.isoformat() if entry.published else None
+    return "urn:feedfix:entry:" + _digest(entry.title, published, (entry.content or "")[:4096])
+
+
+def feed_id(feed: Feed) -> str:
+    """atom:id, else the upstream's self link, else the site link, else a hash of the title."""
+    if feed.id and feed.id.strip():
+        return feed.id.strip()
+    for rel in ("self", "alternate"):
+        for link in feed.links:
+            if link.rel == rel:
+                return link.href
+    return "urn:feedfix:feed:" + _digest(feed.title, feed.subtitle)
+
+
+def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
+    """Fill in what the input lacks from ``--title``/``--id``/``--link`` and give ids."""
+    links = feed.links
+    if options.link and feed.link is None:
+        links = (Link(href=options.link), *links)
+    feed = replace(
+        feed,
+        title=feed.title or options.title,
+        links=links,
+        id=feed.id or options.id,
+    )
+    return replace(feed, id=feed_id(feed), entries=tuple(map(_with_id, feed.entries)))
+
+
+def _with_id(entry: Entry) -> Entry:
+    """The entry with its id settled (itself when it had one: ``replace`` copies)."""
+    settled = entry_id(entry)
+    return entry if settled == entry.id else replace(entry, id=settled)
+
+
+def _resolve_entry_urls(entry: Entry, base: str | None) -> Entry:
+    if not base:
+        return entry
+    links = tuple(replace(x, href=resolve(x.href, base)) for x in entry.links)
+    media = tuple(replace(m, url=resolve(m.url, base)) for m in entry.media)
+    if links == entry.links and media == entry.media:
+        return entry
+    return replace(entry, links=links, media=media)
+
+
+def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) -> str:
+    """Run the HTML rules over one fragment; unchanged text comes back as it was."""
+    html_rules = rules.html_rules
+    if not html_rules and not base:
+        return markup
+    container = parse_fragment(markup)
+    resolve_relative_urls(container, base)
+    for rule in html_rules:
+        report.add(rule.name, rule.html(container), entries=0)
+    return serialize_fragment(container)
+
+
+def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> tuple[Entry, Report]:
+    """One entry through every rule; the report counts this entry once per rule that changed it."""
+    report = Report()
+    entry_base = entry.base or resolve(entry.link or "", feed_base) or feed_base
+    entry = _resolve_entry_urls(entry, entry.base or feed_base)
+    for rule in rules.rules:
+        entry, changes = rule.entry(entry)
+        report.add(rule.name, changes, entries=0)
+    html_report = Report()
+    content = clean_html(entry.content, rules, entry_base, html_report) if entry.content else None
+    summary = clean_html(entry.summary, rules, entry_base, html_report) if entry.summary else None
+    report.merge(html_report)
+    for count in report.counts.values():
+        count.entries = 1 if count.changes else 0
+    cleaned = replace(entry, content=content, summary=summary, base=None)
+    return cleaned, report
+
+
+def apply_feed_rules(feed: Feed, rules: RuleSet, report: Report) -> Feed:
+    """The feed-level part of every rule: choosing entries, the feed's own URLs."""
+    for rule in rules.rules:
+        report.counts.setdefault(rule.name, RuleCount())
+        feed, changes = rule.feed(feed)
+        report.add(rule.name, changes, entries=0)
+    return feed
+
+
+def clean_entries(
+    entries: Iterable[Entry],
+    rules: RuleSet,
+    feed_base: str | None,
+    report: Report,
+    *,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> Iterator[Entry]:
+    """Each entry cleaned as it is asked for, its counts added to ``report``."""
+    for index, entry in enumerate(entries, 1):
+        cleaned, entry_report = clean_entry(entry, rules, feed_base)
+        report.merge(entry_report)
+        report.entries += 1
+        if progress is not None:
+            progress(index, total)
+        yield cleaned
+
+
+def _feed_base(feed: Feed, base_url: str | None) -> str | None:
+    return resolve(feed.link or "", base_url) or base_url
+
+
+def clean_feed(
+    feed: Feed, rules: RuleSet, base_url: str | None = None, progress: Progress | None = None
+) -> tuple[Feed, Report]:
+    """Feed-level rules (selection, feed URLs), then every entry."""
+    report = Report()
+    feed = apply_feed_rules(feed, rules, report)
+    base = _feed_base(feed, base_url)
+    entries = tuple(
+        clean_entries(feed.entries, rules, base, report, progress=progress, total=len(feed.entries))
+    )
+    return replace(feed, entries=entries), report
+
+
+def convert_feed(
+    feed: Feed, options: ConvertOptions, progress: Progress | None = None
+) -> ConvertResult:
+    """A parsed feed cleaned and rendered."""
+    feed = with_metadata(feed, options)
+    cleaned, report = clean_feed(feed, options.rules, options.parse.base_url, progress)
+    atom = render_atom(cleaned, self_url=options.self_url)
+    return ConvertResult(atom=atom, feed=cleaned, report=report, warnings=feed.warnings)
+
+
+def stream_atom(
+    feed: Feed, options: ConvertOptions, report: Report, progress: Progress | None = None
+) -> Iterator[bytes]:
+    """Atom chunks for ``feed``, cleaning each entry just before it is written.
+
+    The generator takes the feed over: pass it no reference you keep, and each source entry
+    is released once written, so a large feed never sits in memory three times (source,
+    cleaned, output). ``report`` fills in as the chunks are consumed.
+    """
+    feed = apply_feed_rules(with_metadata(feed, options), options.rules, report)
+    facts = FeedFacts.of(feed)
+    base = _feed_base(feed, options.parse.base_url)
+    pending = deque(feed.entries)
+    header = replace(feed, entries=())
+    del feed
+
+    def drain() -> Iterator[Entry]:
+        while pending:
+            yield pending.popleft()
+
+    total = len(pending)
+    cleaned = clean_entries(drain(), options.rules, base, report, progress=progress, total=total)
+    yield from render_chunks(header, facts, cleaned, options.self_url)
+
+
+def convert(
+    data: bytes,
+    name: str = "-",
+    options: ConvertOptions | None = None,
+    progress: Progress | None = None,
+) -> ConvertResult:
+    """Bytes of a feed or post in, clean Atom bytes out."""
+    options = options or ConvertOptions()
+    return convert_feed(parse_document(data, name, options.parse), options, progress)
+
+
+__all__ = [
+    "ConvertOptions",
+    "ConvertResult",
+    "Report",
+    "clean_entry",
+    "convert",
+    "stream_atom",
+]

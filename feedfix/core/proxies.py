@@ -1,0 +1,186 @@
+"""Proxy wrappers around URLs, and how to take them off.
+
+Wrappers are written as RSSHub's ``HOTLINK_TEMPLATE`` values, so a user can paste the template
+their RSSHub instance used. Three families are understood:
+
+- prefix: ``https://cors.zfour.workers.dev/?${href}``: the inner URL follows raw, its own query
+  string included;
+- query parameter: ``https://images.weserv.nl/?url=${href_ue}``: the inner URL is URL-encoded;
+- host and path: ``https://i0.wp.com/${host}${pathname}``: the origin's host and path follow.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from feedfix.core.errors import ConfigError
+
+MAX_NESTING = 8
+DEFAULT_TEMPLATES: tuple[str, ...] = (
+    "https://cors.zfour.workers.dev/?${href}",
+    "https://images.weserv.nl/?url=${href_ue}",
+    "https://wsrv.nl/?url=${href_ue}",
+    "https://i0.wp.com/${host}${pathname}",
+    "https://i1.wp.com/${host}${pathname}",
+    "https://i2.wp.com/${host}${pathname}",
+    "https://i3.wp.com/${host}${pathname}",
+    "https://corsproxy.io/?${href}",
+    "https://cors-anywhere.herokuapp.com/${href}",
+    "https://api.allorigins.win/raw?url=${href_ue}",
+)
+_ENCODED_SCHEME = re.compile(r"^(?:https?%3A|%2F%2F)", re.I)
+_HOSTLIKE = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+(?::\d+)?(?:[/?#]|$)"
+)
+_SCHEME_OF = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """One wrapper: its family, host, path (prefix and query kinds) and query parameter."""
+
+    template: str
+    kind: str  # "prefix" | "query" | "host-path"
+    host: str
+    path: str = ""
+    param: str = ""
+
+    @classmethod
+    def from_template(cls, template: str) -> Wrapper:
+        """Read an RSSHub-style template; ConfigError when it is none of the three families."""
+        t = template.strip()
+        parts = urlsplit(t if "://" in t else "https://" + t.lstrip("/"))
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise ConfigError(f"wrapper {template!r} has no host")
+        if t.endswith("${href}") and t.count("${") == 1:
+            prefix = t[: -len("${href}")]
+            after_host = prefix.split(parts.netloc, 1)[1] if parts.netloc in prefix else "/"
+            return cls(template=t, kind="prefix", host=host, path=after_host or "/")
+        match = re.search(r"[?&]([^=&?]+)=\$\{href(?:_ue)?\}$", t)
+        if match:
+            return cls(template=t, kind="query", host=host, path=parts.path or "/",
+                       param=match.group(1))  # fmt: skip
+        if parts.path in {"/${host}${pathname}", "/${hostname}${pathname}"}:
+            return cls(template=t, kind="host-path", host=host)
+        raise ConfigError(
+            f"wrapper {template!r} is not a known form: use '…${{href}}' (prefix), "
+            "'…?param=${href_ue}' (query) or '…/${host}${pathname}' (host and path)"
+        )
+
+    def unwrap_once(self, tail: str) -> str | None:
+        """The inner URL, given what follows this wrapper's host; ``None`` if not wrapped."""
+        if self.kind == "prefix":
+            return self._prefix(tail)
+        if self.kind == "query":
+            return self._query(tail)
+        return self._host_path(tail)
+
+    def _prefix(self, tail: str) -> str | None:
+        if not tail.startswith(self.path):
+            return None
+        inner = tail[len(self.path) :]
+        if _ENCODED_SCHEME.match(inner):
+            inner = unquote(inner)
+        return _absolute_inner(inner)
+
+    def _query(self, tail: str) -> str | None:
+        path, _, query = tail.partition("?")
+        if path.rstrip("/") != self.path.rstrip("/"):
+            return None
+        values = parse_qs(query.split("#", 1)[0], keep_blank_values=False).get(self.param)
+        if not values:
+            return None
+        inner = values[0].strip()
+        if inner.lower().startswith("ssl:"):  # weserv's shorthand for an https origin
+            inner = "https://" + inner[4:].lstrip("/")
+        return _absolute_inner(inner)
+
+    def _host_path(self, tail: str) -> str | None:
+        path, _, query = tail.partition("?")
+        path = path.split("#", 1)[0]
+        if not _HOSTLIKE.match(path.lstrip("/")):
+            return None
+        ssl = parse_qs(query).get("ssl", ["0"])[0] == "1"
+        return ("https://" if ssl else "http://") + path.lstrip("/")
+
+
+def split_host(url: str) -> tuple[str, str] | None:
+    """``(host, rest)`` of an http(s) or protocol-relative URL; rest starts with / ? or #."""
+    scheme_match = _SCHEME_OF.match(url)
+    scheme = scheme_match.group(1).lower() if scheme_match else ""
+    if scheme not in {"", "http", "https"}:
+        return None
+    rest = url[len(scheme) + 1 :] if scheme else url
+    if not rest.startswith("//"):
+        return None
+    end = len(rest)
+    for sep in "/?#":
+        pos = rest.find(sep, 2)
+        if pos != -1 and pos < end:
+            end = pos
+    host = rest[2:end].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    return host, rest[end:] or "/"
+
+
+def _absolute_inner(inner: str) -> str | None:
+    """Accept only web URLs as inner URLs, so unwrapping can never produce ``javascript:``."""
+    inner = inner.strip()
+    if not inner:
+        return None
+    match = _SCHEME_OF.match(inner)
+    if match:
+        return inner if match.group(1).lower() in {"http", "https"} else None
+    if inner.startswith("//"):
+        return "https:" + inner
+    return "http://" + inner if _HOSTLIKE.match(inner) else None
+
+
+class Unwrapper:
+    """Takes every configured wrapper off a URL, however deeply nested."""
+
+    def __init__(self, wrappers: tuple[Wrapper, ...]) -> None:
+        self.wrappers = wrappers
+        self._by_host: dict[str, list[Wrapper]] = {}
+        for wrapper in wrappers:
+            self._by_host.setdefault(wrapper.host, []).append(wrapper)
+        hosts = sorted(self._by_host)
+        self._quick = re.compile("|".join(re.escape(h) for h in hosts), re.I) if hosts else None
+
+    @classmethod
+    def from_templates(cls, templates: tuple[str, ...] | list[str]) -> Unwrapper:
+        """Build from RSSHub-style templates (``DEFAULT_TEMPLATES`` unless configured)."""
+        return cls(tuple(Wrapper.from_template(t) for t in templates))
+
+    def might_wrap(self, text: str) -> bool:
+        """Cheap test: does ``text`` mention any wrapper host at all?"""
+        return "//" in text and self._quick is not None and self._quick.search(text) is not None
+
+    def unwrap(self, url: str) -> str:
+        """``url`` without its wrappers; unchanged when it has none."""
+        if not self.might_wrap(url):
+            return url
+        current = url.strip()
+        if "&amp;" in current or "&#" in current:
+            current = html.unescape(current)
+        changed = False
+        for _ in range(MAX_NESTING):
+            inner = self._unwrap_once(current)
+            if inner is None:
+                break
+            current, changed = inner, True
+        return current if changed else url
+
+    def _unwrap_once(self, url: str) -> str | None:
+        parts = split_host(url)
+        if parts is None:
+            return None
+        host, tail = parts
+        for wrapper in self._by_host.get(host, ()):
+            inner = wrapper.unwrap_once(tail)
+            if inner is not None:
+                return inner
+        return None

@@ -1,0 +1,102 @@
+"""drop-empty-junk and remove: take out elements chosen by CSS selectors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from lxml import etree
+from lxml.cssselect import CSSSelector
+
+from feedfix.core.html import drop_tree
+from feedfix.core.rules.base import Rule, string_list
+
+DEFAULT_JUNK = ("#recommend_bottom", "#article_bottom")
+MEDIA_TAGS = frozenset(
+    {"img", "picture", "video", "audio", "iframe", "svg", "object", "embed", "source", "canvas"}
+)
+MAX_PASSES = 64  # each pass removes at least one element, so nesting deeper than this is absurd
+
+
+def compile_selectors(option: str, selectors: tuple[str, ...]) -> CSSSelector | None:
+    """One compiled selector for the whole list (ValueError naming a bad selector)."""
+    if not selectors:
+        return None
+    for selector in selectors:
+        try:
+            CSSSelector(selector)
+        except Exception as exc:  # cssselect raises its own SelectorSyntaxError/ExpressionError
+            raise ValueError(f"option {option!r}: bad CSS selector {selector!r}: {exc}") from exc
+    return CSSSelector(", ".join(selectors))
+
+
+def is_empty(el: etree._Element) -> bool:
+    """No visible text and no media anywhere inside."""
+    if "".join(el.itertext()).strip(" \t\r\n\f\xa0\u3000\u200b"):
+        return False
+    return not any(isinstance(d.tag, str) and d.tag in MEDIA_TAGS for d in el.iter())
+
+
+class DropEmptyJunk(Rule):
+    """Remove empty trailer elements (#recommend_bottom, #article_bottom by default).
+
+    An element matched by a selector goes only when it holds no text and no media; removal
+    repeats until nothing more goes, so a trailer that is empty once its empty child is gone
+    goes too. A non-empty one stays: nothing of the article is ever lost.
+    """
+
+    name = "drop-empty-junk"
+    unit = "elements"
+    default_on = True
+    options: ClassVar[Mapping[str, str]] = {
+        "selectors": "CSS selectors of elements to remove when empty"
+    }
+
+    def __init__(self, selectors: list[str] | None = None) -> None:
+        chosen = string_list("selectors", selectors) if selectors is not None else DEFAULT_JUNK
+        self.selector = compile_selectors("selectors", chosen)
+
+    def html(self, container: etree._Element) -> int:
+        """Remove empty matches until a pass removes nothing."""
+        if self.selector is None:
+            return 0
+        removed = 0
+        for _ in range(MAX_PASSES):
+            empty = [el for el in self.selector(container) if is_empty(el)]
+            if not empty:
+                break
+            for el in empty:
+                if el.getparent() is not None:
+                    drop_tree(el)
+                    removed += 1
+        return removed
+
+
+class Remove(Rule):
+    """Remove elements matched by CSS selectors, with their content (off unless configured).
+
+    For site furniture that is not article: share bars, "related articles", ads.
+    """
+
+    name = "remove"
+    unit = "elements"
+    options: ClassVar[Mapping[str, str]] = {
+        "selectors": "CSS selectors of elements to remove, content and all"
+    }
+
+    def __init__(self, selectors: list[str] | None = None) -> None:
+        self.selector = compile_selectors("selectors", string_list("selectors", selectors or []))
+
+    def is_active(self) -> bool:
+        """Active once it has selectors."""
+        return self.selector is not None
+
+    def html(self, container: etree._Element) -> int:
+        """Remove every match."""
+        if self.selector is None:
+            return 0
+        matches = [el for el in self.selector(container) if el is not container]
+        for el in matches:
+            if el.getparent() is not None:
+                drop_tree(el)
+        return len(matches)

@@ -1,0 +1,188 @@
+"""What the service is serving right now: the precomputed responses and each feed's status.
+
+Written by the poller, read by the HTTP handlers. A response is built once, when a feed's
+bytes change (compressed once, headers formatted once), so a request costs a dict lookup.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
+
+from feedfix.service.state import Published
+
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+
+
+def http_date(epoch: float) -> str:
+    """An IMF-fixdate, as HTTP headers want it."""
+    return formatdate(epoch, usegmt=True)
+
+
+def strong_etag(body: bytes) -> str:
+    """The ETag of these exact bytes: equal tags mean equal bytes."""
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def make_published(body: bytes, entries: int, now: float, etag: str) -> Published:
+    """Bytes made ready to serve (``etag`` is ``strong_etag(body)``): gzip made once."""
+    compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes, same gzip
+    return Published(body, compressed, etag, now, entries)
+
+
+def _head(status: str, headers: dict[str, str], length: int | None) -> bytes:
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items())]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer to a feed request: status, headers, body, and the same head as raw bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes  # empty for a 304
+    head: bytes  # status line and headers, CRLF-terminated, without Date and the blank line
+
+
+@dataclass(frozen=True)
+class ServedFeed:
+    """One feed's answers, every one of them made when its bytes change, never per request."""
+
+    published: Published
+    stale_since: float | None
+    max_age: float
+    ok_identity: Reply
+    ok_gzip: Reply
+    not_modified_identity: Reply
+    not_modified_gzip: Reply
+
+    @classmethod
+    def of(cls, published: Published, max_age: float, stale_since: float | None) -> ServedFeed:
+        """Format every header once."""
+        common = {
+            "Content-Type": ATOM_TYPE,
+            "Last-Modified": http_date(published.last_modified),
+            "Cache-Control": f"public, max-age={int(max_age)}",
+            "Vary": "Accept-Encoding",
+        }
+        if stale_since is not None:
+            common["X-Feedfix-Stale"] = http_date(stale_since)
+        gz_etag = published.etag[:-1] + '-gz"'  # a strong ETag per representation
+        identity = {**common, "ETag": published.etag}
+        gz = {**common, "ETag": gz_etag, "Content-Encoding": "gzip"}
+        not_modified = {k: v for k, v in identity.items() if k != "Content-Type"}
+        not_modified_gz = {**not_modified, "ETag": gz_etag}
+
+        def reply(status: int, headers: dict[str, str], body: bytes, length: int | None) -> Reply:
+            text = "200 OK" if status == 200 else "304 Not Modified"
+            return Reply(status, headers, body, _head(text, headers, length))
+
+        return cls(
+            published=published,
+            stale_since=stale_since,
+            max_age=max_age,
+            ok_identity=reply(200, identity, published.body, len(published.body)),
+            ok_gzip=reply(200, gz, published.gzip, len(published.gzip)),
+            not_modified_identity=reply(304, not_modified, b"", None),
+            not_modified_gzip=reply(304, not_modified_gz, b"", None),
+        )
+
+    def answer(self, if_none_match: str | None, if_modified_since: str | None,
+               accept_encoding: str | None) -> Reply:  # fmt: skip
+        """The reply for a request's conditional and encoding headers (RFC 9110 13.2.2)."""
+        gzip_ok = accepts_gzip(accept_encoding or "")
+        if if_none_match is not None:
+            fresh = self._etag_matches(if_none_match)
+        else:
+            fresh = if_modified_since is not None and self._unmodified_since(if_modified_since)
+        if fresh:
+            return self.not_modified_gzip if gzip_ok else self.not_modified_identity
+        return self.ok_gzip if gzip_ok else self.ok_identity
+
+    def _etag_matches(self, header: str) -> bool:
+        if header.strip() == "*":
+            return True
+        tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+        etag = self.published.etag
+        return etag in tags or (etag[:-1] + '-gz"') in tags
+
+    def _unmodified_since(self, header: str) -> bool:
+        try:
+            since = parsedate_to_datetime(header).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return False
+        return int(self.published.last_modified) <= since
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip: named (or ``*``) with a q-value above zero."""
+    if "gzip" not in header and "*" not in header:
+        return False
+    allowed: dict[str, bool] = {}
+    for part in header.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        allowed[coding.strip()] = q > 0
+    return allowed.get("gzip", allowed.get("x-gzip", allowed.get("*", False)))
+
+
+@dataclass
+class Status:
+    """A feed's row in the index and in /healthz."""
+
+    name: str
+    upstream: str
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    entries: int = 0
+    next_poll: float | None = None
+    stale_since: float | None = None
+    permanent_redirect: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """A poll has succeeded, and none has failed since."""
+        if self.last_success is None:
+            return False
+        return self.last_error_at is None or self.last_success >= self.last_error_at
+
+
+@dataclass
+class Catalog:
+    """The served responses and statuses, by feed name."""
+
+    served: dict[str, ServedFeed] = field(default_factory=dict)
+    status: dict[str, Status] = field(default_factory=dict)
+    # Told the name of a feed whose responses were replaced or removed (caches drop theirs).
+    listeners: list[Callable[[str], None]] = field(default_factory=list)
+
+    def publish(self, name: str, served: ServedFeed | None, status: Status) -> None:
+        """Replace a feed's response (when there is one) and its status."""
+        if served is not None and self.served.get(name) is not served:
+            self.served[name] = served
+            self._changed(name)
+        self.status[name] = status
+
+    def remove(self, name: str) -> None:
+        """Forget a feed that left the config."""
+        self.served.pop(name, None)
+        self.status.pop(name, None)
+        self._changed(name)
+
+    def _changed(self, name: str) -> None:
+        for listener in self.listeners:
+            listener(name)

@@ -1,0 +1,133 @@
+"""The HTTP side: precomputed feeds, an index, health and metrics.
+
+Handlers only read the Catalog: no rendering, no database, no upstream request ever happens
+because of a request, so nothing a client sends can make feedfix fetch anything.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from aiohttp import web
+
+from feedfix import __version__
+from feedfix.service.catalog import Catalog, http_date
+from feedfix.service.metrics import CONTENT_TYPE, Metrics
+
+CATALOG = web.AppKey("catalog", Catalog)
+METRICS = web.AppKey("metrics", Metrics)
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+
+
+async def feed(request: web.Request) -> web.Response:
+    """``GET /feeds/{name}.atom``: the cleaned feed, 304 when the client has it.
+
+    The service answers most of these before aiohttp sees them (``front.py``); this handler
+    is the same logic for what the fast path hands over (404, 503, unusual requests).
+    """
+    catalog, metrics = request.app[CATALOG], request.app[METRICS]
+    name = request.match_info["name"]
+    served = catalog.served.get(name)
+    if served is None:
+        status = 503 if name in catalog.status else 404
+        text = "no good copy of this feed yet; try again later" if status == 503 else "no such feed"
+        metrics.requests.labels("feed", str(status)).inc()
+        headers = {"Retry-After": "60"} if status == 503 else None
+        return web.Response(status=status, text=text + "\n", headers=headers)
+    reply = served.answer(
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        request.headers.get("Accept-Encoding"),
+    )
+    metrics.requests.labels("feed", str(reply.status)).inc()
+    return web.Response(status=reply.status, body=reply.body or None, headers=reply.headers)
+
+
+def _iso(epoch: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
+
+
+def _rows(catalog: Catalog, request: web.Request) -> list[dict[str, Any]]:
+    base = f"{request.scheme}://{request.host}"
+    return [
+        {
+            "name": s.name,
+            "url": f"{base}/feeds/{s.name}.atom",
+            "upstream": s.upstream,
+            "ok": s.ok,
+            "stale": s.stale_since is not None,
+            "stale_since": _iso(s.stale_since),
+            "last_success": _iso(s.last_success),
+            "last_error": s.last_error,
+            "last_error_at": _iso(s.last_error_at),
+            "entries": s.entries,
+            "next_poll": _iso(s.next_poll),
+            "permanent_redirect": s.permanent_redirect,
+        }
+        for s in sorted(catalog.status.values(), key=lambda s: s.name)
+    ]
+
+
+async def index(request: web.Request) -> web.Response:
+    """``GET /``: the feeds as an HTML table, or JSON with ``?format=json``."""
+    rows = _rows(request.app[CATALOG], request)
+    request.app[METRICS].requests.labels("index", "200").inc()
+    if request.query.get("format") == "json":
+        return web.json_response({"version": __version__, "feeds": rows})
+    cells = "".join(
+        "<tr>"
+        f'<td><a href="{html.escape(r["url"])}">{html.escape(r["name"])}</a></td>'
+        f"<td>{html.escape(r['upstream'])}</td>"
+        f"<td>{html.escape(r['last_success'] or '—')}</td>"
+        f"<td>{html.escape(r['last_error'] or '—')}"
+        f"{' (stale since ' + html.escape(r['stale_since']) + ')' if r['stale'] else ''}</td>"
+        f"<td>{r['entries']}</td>"
+        f"<td>{html.escape(r['next_poll'] or '—')}</td>"
+        "</tr>"
+        for r in rows
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>feedfix</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font:15px/1.4 system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border-bottom:1px solid #ddd;padding:.4em .8em;text-align:left}}</style></head>
+<body><h1>feedfix</h1><p>{len(rows)} feeds. <a href="?format=json">JSON</a> ·
+<a href="/healthz">health</a> · <a href="/metrics">metrics</a></p>
+<table><thead><tr><th>feed</th><th>upstream</th><th>last success</th><th>last error</th>
+<th>entries</th><th>next poll</th></tr></thead><tbody>{cells}</tbody></table></body></html>
+"""
+    return web.Response(text=page, content_type="text/html")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: 200 while serving, with a row per feed."""
+    rows = [
+        {k: r[k] for k in ("name", "ok", "stale", "last_success", "last_error")}
+        for r in _rows(request.app[CATALOG], request)
+    ]
+    request.app[METRICS].requests.labels("healthz", "200").inc()
+    return web.json_response({"status": "ok", "feeds": rows})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text format."""
+    metrics = request.app[METRICS]
+    metrics.requests.labels("metrics", "200").inc()
+    return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def make_app(catalog: Catalog, metrics: Metrics) -> web.Application:
+    """The application, with its routes (GET and HEAD)."""
+    app = web.Application(client_max_size=1024)
+    app[CATALOG] = catalog
+    app[METRICS] = metrics
+    app.router.add_get(f"/feeds/{{name:{NAME_PATTERN}}}.atom", feed)
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
+    return app
+
+
+__all__ = ["http_date", "make_app"]

@@ -1,0 +1,130 @@
+"""Reading inputs from the file system and standard input (the shell side of ``convert``).
+
+Every limit is checked before the bytes are read, and every failure becomes an InputError
+that names the problem, so the CLI can print one line.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+
+from feedfix.core.errors import InputError, InputTooLarge
+from feedfix.core.model import Entry, Feed
+from feedfix.core.parse import encoding
+from feedfix.core.parse.post import looks_like_post, newest_first, parse_post
+
+DEFAULT_MAX_SIZE = 50 * 1000 * 1000
+MAX_FOLDER_FILES = 100_000
+MAX_FOLDER_DEPTH = 32
+
+
+def _describe(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "no such file or directory"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    if exc.errno == errno.EISDIR:
+        return "is a directory"
+    return exc.strerror or str(exc)
+
+
+def _too_large(size: int, limit: int) -> InputTooLarge:
+    return InputTooLarge(f"input is {size:,} bytes, over the {limit:,}-byte limit (--max-size)")
+
+
+def read_bytes(path: str, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
+    """A file's bytes, or stdin's for ``-``; refuses anything over ``max_size``."""
+    if path == "-":
+        data = sys.stdin.buffer.read(max_size + 1)
+        if len(data) > max_size:
+            raise _too_large(len(data), max_size)
+        return data
+    try:
+        with Path(path).open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_size:
+                raise _too_large(size, max_size)
+            data = handle.read(max_size + 1)
+    except OSError as exc:
+        raise InputError(_describe(exc)) from exc
+    if len(data) > max_size:  # a file that grew, or a device that reports no size
+        raise _too_large(len(data), max_size)
+    return data
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Files below ``root`` in a stable order, hidden ones and symlink loops left out."""
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            stat = folder.stat()
+            if (stat.st_dev, stat.st_ino) in seen or depth > MAX_FOLDER_DEPTH:
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
+            children = sorted(folder.iterdir(), key=lambda p: p.name)
+        except OSError:
+            continue
+        subfolders = []
+        for child in children:
+            if child.name.startswith("."):
+                continue
+            if child.is_dir():
+                subfolders.append((child, depth + 1))
+            elif child.is_file():
+                yield child
+        stack.extend(reversed(subfolders))
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """How to read a folder of posts."""
+
+    max_size: int = DEFAULT_MAX_SIZE
+    timezone: tzinfo | None = None
+    strict: bool = False
+
+
+def read_posts_folder(
+    folder: str,
+    options: FolderOptions,
+    warn: Callable[[str], None],
+    progress: Callable[[int, int], None] | None = None,
+) -> Feed:
+    """Every post below ``folder`` as one feed, newest first; other files skipped with a warning."""
+    from datetime import UTC  # noqa: PLC0415
+
+    root = Path(folder)
+    files = []
+    for index, path in enumerate(_walk(root)):
+        if index >= MAX_FOLDER_FILES:
+            raise InputError(f"more than {MAX_FOLDER_FILES:,} files below the folder")
+        files.append(path)
+    entries: list[Entry] = []
+    for done, path in enumerate(files, 1):
+        name = str(path.relative_to(root))
+        try:
+            data = read_bytes(str(path), options.max_size)
+            text = encoding.decode(data).text if data.strip() else ""
+            if not looks_like_post(text):
+                warn(f"{name}: skipped, not a post (no front matter)")
+                continue
+            entries.append(parse_post(text, name, options.timezone or UTC))
+        except InputError as exc:
+            if options.strict:
+                raise InputError(f"{name}: {exc}") from exc
+            warn(f"{name}: skipped, {exc}")
+        finally:
+            if progress is not None:
+                progress(done, len(files))
+    if not entries:
+        raise InputError("no posts found in the folder (files with YAML front matter)")
+    ordered = newest_first(entries)
+    return Feed(entries=tuple(ordered))  # a folder has no title: --title, else its name

@@ -1,0 +1,55 @@
+"""A Store in a dict: for tests and for running without a disk."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+
+from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
+from feedfix.service.store import HISTORY_KEPT
+
+
+class MemoryStore:
+    """A Store in a dict: nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[str, Snapshot] = {}
+        self._history: dict[str, list[PollRecord]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, name: str) -> Snapshot:
+        """A copy of what is kept for ``name``."""
+        with self._lock:
+            snap = self._feeds.get(name)
+            if snap is None:
+                return Snapshot()
+            return Snapshot(FeedState(**asdict(snap.state)), snap.published, dict(snap.archive))
+
+    def save(
+        self,
+        name: str,
+        state: FeedState,
+        record: PollRecord,
+        published: Published | None = None,
+        archive: ArchiveUpdate | None = None,
+    ) -> None:
+        """Replace the feed's stored state in one step."""
+        with self._lock:
+            snap = self._feeds.setdefault(name, Snapshot())
+            snap.state = FeedState(**asdict(state))
+            if published is not None:
+                snap.published = published
+            if archive is not None:
+                kept = {k: a for k, a in snap.archive.items() if k in archive.kept}
+                snap.archive = {**kept, **archive.changed}
+            rows = self._history.setdefault(name, [])
+            rows.insert(0, record)
+            del rows[HISTORY_KEPT:]
+
+    def history(self, name: str, limit: int = 20) -> list[PollRecord]:
+        """Newest first."""
+        with self._lock:
+            return list(self._history.get(name, [])[:limit])
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,180 @@
+"""A Store in one SQLite file: WAL, one transaction per poll, so a kill at any moment leaves
+the previous good state whole."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from feedfix.core.archive import Archived
+from feedfix.service.codec import entry_from_json, entry_to_json
+from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
+from feedfix.service.store import HISTORY_KEPT, StoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feed_state (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS published (
+    name TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    gzip BLOB NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    entries INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    name TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    source_hash TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    PRIMARY KEY (name, entry_id)
+);
+CREATE TABLE IF NOT EXISTS polls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS polls_by_feed ON polls (name, id);
+"""
+SCHEMA_VERSION = 1
+
+
+class SqliteStore:
+    """A Store in one SQLite file. Calls are serialized; run them off the event loop."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process kills
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{path}: made by a newer feedfix (schema {version})")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def load(self, name: str) -> Snapshot:
+        """Everything stored for ``name``."""
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT state FROM feed_state WHERE name = ?", (name,)
+                ).fetchone()
+                pub = self._db.execute(
+                    "SELECT body, gzip, etag, last_modified, entries FROM published WHERE name = ?",
+                    (name,),
+                ).fetchone()
+                rows = self._db.execute(
+                    "SELECT entry_id, source_hash, entry, first_seen FROM entries WHERE name = ?",
+                    (name,),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        state = FeedState(**json.loads(row[0])) if row else FeedState()
+        published = Published(bytes(pub[0]), bytes(pub[1]), pub[2], pub[3], pub[4]) if pub else None
+        archive = {
+            r[0]: Archived(id=r[0], source_hash=r[1], entry=entry_from_json(r[2]), first_seen=r[3])
+            for r in rows
+        }
+        return Snapshot(state, published, archive)
+
+    def save(
+        self,
+        name: str,
+        state: FeedState,
+        record: PollRecord,
+        published: Published | None = None,
+        archive: ArchiveUpdate | None = None,
+    ) -> None:
+        """One transaction: state, history, and (on success) output and archive."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._write(name, state, record, published, archive)
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite may have rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot write: {exc}") from exc
+
+    def _write(
+        self,
+        name: str,
+        state: FeedState,
+        record: PollRecord,
+        published: Published | None,
+        archive: ArchiveUpdate | None,
+    ) -> None:
+        db = self._db
+        db.execute(
+            "INSERT INTO feed_state (name, state) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET state = excluded.state",
+            (name, json.dumps(asdict(state))),
+        )
+        db.execute(
+            "INSERT INTO polls (name, record) VALUES (?, ?)", (name, json.dumps(asdict(record)))
+        )
+        db.execute(
+            "DELETE FROM polls WHERE name = ? AND id <= "
+            "(SELECT id FROM polls WHERE name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (name, name, HISTORY_KEPT),
+        )
+        if published is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO published VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    published.body,
+                    published.gzip,
+                    published.etag,
+                    published.last_modified,
+                    published.entries,
+                ),
+            )
+        if archive is not None:
+            stored = dict(
+                db.execute("SELECT entry_id, source_hash FROM entries WHERE name = ?", (name,))
+            )
+            gone = [(name, key) for key in stored if key not in archive.kept]
+            db.executemany("DELETE FROM entries WHERE name = ? AND entry_id = ?", gone)
+            db.executemany(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
+                [
+                    (name, a.id, a.source_hash, entry_to_json(a.entry), a.first_seen)
+                    for a in archive.changed.values()
+                    if stored.get(a.id) != a.source_hash  # unchanged rows stay as they are
+                ],
+            )
+
+    def history(self, name: str, limit: int = 20) -> list[PollRecord]:
+        """Newest first."""
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT record FROM polls WHERE name = ? ORDER BY id DESC LIMIT ?",
+                    (name, limit),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        return [PollRecord(**json.loads(r[0])) for r in rows]
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        with self._lock:
+            self._db.close()

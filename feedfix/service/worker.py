@@ -1,0 +1,212 @@
+"""Where parsing, cleaning and rendering run, and where the entry archives live.
+
+One worker does it all, one job at a time, and keeps every feed's entry archive and last
+rendering (seeded from the store at start), so a job carries only the upstream's bytes and
+the output being served, and its answer only the new output and the archive rows that
+changed. ``[poll] cleaner`` says where the worker runs:
+
+- ``thread`` (the default): a thread of the server. Least memory. The work holds the GIL,
+  so while many feeds change at once serving slows down: each time the event loop gives up
+  the GIL for a socket call it may wait for the worker to hand it back.
+- ``process``: a child process, forked at start before the event loop, threads or sockets
+  exist (it shares the imported code's pages); it dies with the server (``PR_SET_PDEATHSIG``),
+  ignores Ctrl-C (the server stops it), and is started again if it dies. Serving keeps its
+  pace; it costs a second interpreter's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from typing import Any
+
+from feedfix.config import FeedConfig
+from feedfix.core.archive import Archived
+from feedfix.core.render import Rendering
+from feedfix.core.republish import republish, rules_fingerprint
+from feedfix.core.rules import RuleSet, build_ruleset
+from feedfix.service.catalog import make_published, strong_etag
+from feedfix.service.state import ArchiveUpdate, Published
+
+_NO_RULES = RuleSet(())
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    """One upstream response to republish."""
+
+    feed: FeedConfig  # without its rules (compiled selectors do not pickle): rebuilt there
+    data: bytes
+    now: float
+    self_url: str | None
+    encoding_hint: str | None
+    etag: str | None  # of the output being served: equal bytes are not sent back
+    body: bytes  # the output being served (its unchanged entries are copied from it)
+    resend: bool  # the last archive rows sent were not stored: send every row
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """What a job made."""
+
+    published: Published | None  # new bytes to serve, when the output changed
+    entries: int
+    rule_changes: dict[str, int]  # per rule, the changes it made
+    window: int  # entries in the upstream's response
+    cleaned: int
+    reused: int
+    rendered: int
+    ttl_minutes: int | None
+    archive: ArchiveUpdate
+
+
+# ---- in the worker ----------------------------------------------------------------------
+
+_archives: dict[str, dict[str, Archived]] = {}
+_renderings: dict[str, tuple[str, Rendering]] = {}  # by feed: (etag, rendering without body)
+_rulesets: dict[str, RuleSet] = {}
+
+
+def _start_worker() -> None:
+    """Die with the server; leave Ctrl-C to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the pool's own pipes end the worker
+        pass
+    if os.getppid() == 1:  # the server died before prctl took effect
+        os._exit(0)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _seed(archives: Mapping[str, dict[str, Archived]]) -> None:
+    _archives.update(archives)
+
+
+def _forget(name: str) -> None:
+    _archives.pop(name, None)
+    _renderings.pop(name, None)
+
+
+def _with_rules(feed: FeedConfig) -> FeedConfig:
+    fingerprint = rules_fingerprint(feed)
+    rules = _rulesets.get(fingerprint)
+    if rules is None:
+        options = dict(feed.rule_options)
+        disabled = options.pop("disable", [])
+        rules = _rulesets[fingerprint] = build_ruleset(options, disabled)
+    return replace(feed, rules=rules)
+
+
+def _clean(job: Job) -> Cleaned:
+    name = job.feed.name
+    archive = _archives.get(name, {})
+    kept = _renderings.get(name)  # its spans fit only the very bytes being served
+    last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
+    made = republish(
+        job.data,
+        _with_rules(job.feed),
+        archive,
+        job.now,
+        self_url=job.self_url,
+        encoding_hint=job.encoding_hint,
+        last=last,
+    )
+    etag = strong_etag(made.atom)
+    _archives[name] = made.archive
+    _renderings[name] = (etag, replace(made.rendering, body=b""))  # the server keeps the bytes
+    entries = len(made.feed.entries)
+    published = None if etag == job.etag else make_published(made.atom, entries, job.now, etag)
+    changed = {
+        key: entry
+        for key, entry in made.archive.items()
+        if job.resend or archive.get(key) is not entry
+    }
+    return Cleaned(
+        published=published,
+        entries=entries,
+        rule_changes={n: c.changes for n, c in made.report.counts.items() if c.changes},
+        window=made.window,
+        cleaned=made.cleaned,
+        reused=made.reused,
+        rendered=made.rendering.rendered,
+        ttl_minutes=made.ttl_minutes,
+        archive=ArchiveUpdate(frozenset(made.archive), changed),
+    )
+
+
+# ---- in the server ----------------------------------------------------------------------
+
+
+class Worker:
+    """The server's handle on the worker."""
+
+    def __init__(self, *, process: bool = False) -> None:
+        self.process = process
+        self.generation = 0  # how many times the worker was replaced
+        self._pool = self._start(first=True)
+
+    def _start(self, *, first: bool = False) -> Executor:
+        if not self.process:
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedfix-clean")
+        if first:  # what exists now (the imported code) stays shared, untouched by either GC
+            gc.collect()
+            gc.freeze()
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+        )
+        pool.submit(_ready).result()  # fork now, not at the first poll
+        return pool
+
+    def restart(self) -> None:
+        """A new worker process after the old one died (its archives must be seeded again).
+
+        This fork happens in a running server, threads and all: only the forking thread goes
+        on in the child, which touches nothing the other threads lock (no logging, no store).
+        """
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
+        self.generation += 1
+
+    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
+    async def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
+        """Hand the worker the archives the store holds (a dead worker is replaced, and
+        seeded from the store, at the next ``clean``)."""
+        with contextlib.suppress(BrokenProcessPool):
+            await self._call(_seed, dict(archives))
+
+    async def forget(self, name: str) -> None:
+        """Drop a feed that left the config."""
+        with contextlib.suppress(BrokenProcessPool):
+            await self._call(_forget, name)
+
+    async def republish(self, job: Job) -> Cleaned:
+        """Republish one response (``job.feed``'s rules are rebuilt in the worker).
+
+        Raises ``BrokenProcessPool`` when the worker process died.
+        """
+        bare = replace(job, feed=replace(job.feed, rules=_NO_RULES))
+        result: Cleaned = await self._call(_clean, bare)
+        return result
+
+    def close(self) -> None:
+        """Stop the worker."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

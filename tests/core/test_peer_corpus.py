@@ -1,0 +1,247 @@
+"""feedfix over feedparser's own test feeds: thousands of odd, old and broken real-world shapes.
+
+feedparser's source distribution ships its test suite: about 2,242 small feeds under
+``tests/`` (wellformed, illformed, encoding, entities, http…). The sdist is fetched once with
+``pip download --no-binary :all: --no-deps`` into ``~/.cache/feedfix-tests/`` (or
+``$FEEDFIX_TEST_CACHE``) and unpacked there. Every feed-looking file goes through
+``convert()`` in a pool of two worker processes with a per-file time limit; anything raised
+that is not a ``FeedfixError`` is a traceback, anything slower than the limit is a hang, and
+every output must be schema-valid Atom. A spread-out sample also goes through the real command
+line. The test skips when PyPI cannot be reached, unless ``FEEDFIX_REQUIRE_NETWORK=1``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from atomcheck import assert_valid_atom, run_feedfix, stderr_text
+
+FEEDPARSER_SDIST = "feedparser==6.0.14"  # pinned, so the file count and results are stable
+FEED_SUFFIXES = {".xml", ".rdf", ".atom", ".rss"}
+PER_FILE_SECONDS = 10
+TOTAL_SECONDS = 600
+WORKERS = 2
+CLI_SAMPLE = 100
+MIN_CONVERTED_SHARE = 0.95
+
+
+def cache_dir() -> Path:
+    """Where the sdist is kept between runs."""
+    configured = os.environ.get("FEEDFIX_TEST_CACHE")
+    base = Path(configured) if configured else Path.home() / ".cache" / "feedfix-tests"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _no_network(reason: str) -> None:
+    if os.environ.get("FEEDFIX_REQUIRE_NETWORK") == "1":
+        pytest.fail(f"FEEDFIX_REQUIRE_NETWORK=1 but {reason}")
+    pytest.skip(reason)
+
+
+def feedparser_tests_dir() -> Path:
+    """The unpacked ``tests/`` folder of feedparser's sdist, downloading it when needed."""
+    base = cache_dir()
+    version = FEEDPARSER_SDIST.split("==")[1]
+    unpacked = base / f"feedparser-{version}"
+    if (unpacked / "tests").is_dir():
+        return unpacked / "tests"
+    archive = base / f"feedparser-{version}.tar.gz"
+    if not archive.exists():
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
+                   "--no-deps", "--disable-pip-version-check", "-d", str(base),
+                   FEEDPARSER_SDIST]  # fmt: skip
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            _no_network("pip download of the feedparser sdist timed out (PyPI unreachable?)")
+        if done.returncode != 0 or not archive.exists():
+            tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+            _no_network(f"cannot download the feedparser sdist from PyPI: {tail}")
+    partial = base / f".unpacking-{os.getpid()}"
+    with tarfile.open(archive) as tar:
+        tar.extractall(partial, filter="data")
+    (partial / f"feedparser-{version}").replace(unpacked)
+    partial.rmdir()
+    return unpacked / "tests"
+
+
+def feed_files(root: Path) -> list[Path]:
+    """Every file that looks like a feed, sorted for a stable order."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in FEED_SUFFIXES)
+
+
+# ---- in-process, in worker processes ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What convert() did with one file."""
+
+    path: str
+    status: str  # "ok", "error" (a FeedfixError), "traceback", "invalid" (bad Atom), "hang"
+    detail: str
+    seconds: float
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: FrameType | None) -> None:
+    raise _Timeout
+
+
+def convert_one(path: str) -> FileResult:
+    """Convert one file in this (worker) process; never raises."""
+    from feedfix.core.errors import FeedfixError  # noqa: PLC0415 - imported in the worker
+    from feedfix.core.pipeline import convert  # noqa: PLC0415
+
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, PER_FILE_SECONDS)
+    started = time.monotonic()
+    try:
+        result = convert(Path(path).read_bytes(), path)
+        status, detail = "ok", ""
+        try:
+            assert_valid_atom(result.atom)
+        except AssertionError as exc:
+            status, detail = "invalid", str(exc)[:500]
+    except _Timeout:
+        status, detail = "hang", f"over {PER_FILE_SECONDS}s"
+    except FeedfixError as exc:
+        status, detail = "error", str(exc)[:200]
+    except BaseException as exc:
+        status, detail = "traceback", f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    seconds = time.monotonic() - started
+    if seconds > PER_FILE_SECONDS and status != "hang":
+        status, detail = "hang", f"took {seconds:.1f}s"
+    return FileResult(path, status, detail, seconds)
+
+
+def convert_all(paths: list[Path]) -> list[FileResult]:
+    """Every file through convert() in a pool; files left when time runs out count as hangs."""
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded pytest process
+    results: dict[str, FileResult] = {}
+    deadline = time.monotonic() + TOTAL_SECONDS
+    with context.Pool(WORKERS, maxtasksperchild=500) as pool:
+        # chunksize 1, so that the iterator has next(timeout)
+        pending = pool.imap_unordered(convert_one, [str(p) for p in paths])
+        try:
+            while len(results) < len(paths):
+                item = pending.next(timeout=max(1.0, deadline - time.monotonic()))
+                results[item.path] = item
+        except multiprocessing.TimeoutError:
+            pool.terminate()
+    for path in map(str, paths):
+        results.setdefault(path, FileResult(path, "hang", "not done in time", TOTAL_SECONDS))
+    return [results[str(p)] for p in paths]
+
+
+# ---- the test ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[Path, list[Path]]:
+    """The feedparser tests folder and its feed files."""
+    root = feedparser_tests_dir()
+    files = feed_files(root)
+    assert len(files) > 2000, f"only {len(files)} feed files under {root}"
+    return root, files
+
+
+def _in_illformed(root: Path, path: Path | str) -> bool:
+    return "illformed" in Path(path).relative_to(root).parts
+
+
+def test_feedparser_corpus_in_process(corpus: tuple[Path, list[Path]]) -> None:
+    """Every file: no traceback, no hang, valid Atom; 95% outside illformed/ convert."""
+    root, files = corpus
+    started = time.monotonic()
+    results = convert_all(files)
+    elapsed = time.monotonic() - started
+    counts = Counter(r.status for r in results)
+    outside = [r for r in results if not _in_illformed(root, r.path)]
+    converted_outside = sum(1 for r in outside if r.status in {"ok", "invalid"})
+    share = converted_outside / len(outside)
+    converted = counts["ok"] + counts["invalid"]
+    line = (
+        f"feedparser corpus: {len(results)} files, converted {converted} "
+        f"({share:.1%} outside illformed), {counts['traceback']} tracebacks, "
+        f"{counts['hang']} hangs, {counts['invalid']} invalid Atom, "
+        f"{counts['error']} refused ({elapsed:.0f}s)"
+    )
+    print(line)
+    for result in results:
+        if result.status in {"traceback", "hang", "invalid"}:
+            print(f"  {result.status}: {Path(result.path).relative_to(root)}: {result.detail}")
+    assert counts["traceback"] == 0, line
+    assert counts["hang"] == 0, line
+    assert counts["invalid"] == 0, line
+    assert share >= MIN_CONVERTED_SHARE, line
+
+
+def test_feedparser_corpus_through_the_cli(corpus: tuple[Path, list[Path]]) -> None:
+    """A spread-out sample through ``python -m feedfix convert``: exit 0/2, never a traceback."""
+    root, files = corpus
+    step = max(1, len(files) // CLI_SAMPLE)
+    sample = files[::step][:CLI_SAMPLE]
+
+    def run(path: Path) -> tuple[Path, subprocess.CompletedProcess[bytes]]:
+        return path, run_feedfix("convert", path, timeout=60)
+
+    problems = []
+    with ThreadPoolExecutor(WORKERS) as workers:
+        outcomes = list(workers.map(run, sample))
+    codes = Counter(result.returncode for _, result in outcomes)
+    for path, result in outcomes:
+        name = str(path.relative_to(root))
+        err = stderr_text(result)
+        if result.returncode not in (0, 2) or "Traceback" in err:
+            problems.append(f"{name}: exit {result.returncode}: {err[-300:]!r}")
+        elif result.returncode == 2 and len(err.splitlines()) != 1:
+            problems.append(f"{name}: exit 2 with {len(err.splitlines())} stderr lines")
+        elif result.returncode == 0:
+            try:
+                assert_valid_atom(result.stdout)
+            except AssertionError as exc:
+                problems.append(f"{name}: invalid Atom: {str(exc)[:200]}")
+    print(f"feedparser corpus via CLI: {len(sample)} files, exit codes {dict(codes)}")
+    assert not problems, "\n".join(problems)
+
+
+# ---- offline regressions for what the corpus found --------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en_US", "English (US)", "zh_CN"])
+def test_unusual_language_tag_still_gives_valid_atom(lang: str) -> None:
+    """An RSS <language> that is not an RFC 3066 tag (feedparser's lang/*underscore*.xml).
+
+    Atom's grammar only allows ``[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*`` in ``xml:lang``; copying
+    ``en_US`` verbatim makes the whole feed invalid.
+    """
+    from feedfix.core.pipeline import convert  # noqa: PLC0415
+
+    rss = (
+        '<rss version="2.0"><channel><title>t</title><link>https://l.example.org/</link>'
+        f"<language>{lang}</language><item><title>i</title><guid>https://l.example.org/1</guid>"
+        "<description>d</description></item></channel></rss>"
+    )
+    assert_valid_atom(convert(rss.encode()).atom)
+    atom03 = f'<feed version="0.3" xmlns="http://purl.org/atom/ns#" xml:lang="{lang}"></feed>'
+    assert_valid_atom(convert(atom03.encode()).atom)
