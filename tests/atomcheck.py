@@ -5,8 +5,9 @@ and, in code, the two Schematron rules that lxml's RelaxNG ignores. The small he
 parts of an entry the tests compare (id, title, links by rel, authors, categories, dates, content
 HTML and the img srcs in it) without depending on anything in the feedfix package.
 
-`unwrap` is the tests' own oracle for the known image-proxy wrappers, written from the contract in
-DESIGN.md so the corpus test can compute the origin URL of every wrapped image in the source.
+`unwrap` is the tests' own oracle for the known image-proxy wrappers, written from the wrapper
+families the README lists, so the corpus test can compute the origin URL of every wrapped image
+in the source.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ NS = {"a": ATOM_NS}
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "atom.rng"
 EPOCH = "1970-01-01T00:00:00Z"
 
-# Hosts of the wrapper families in DESIGN.md; none of them may survive in feedfix's output.
+# Hosts of the wrapper families the README lists; none of them may survive in feedfix's output.
 WRAPPER_HOSTS = (
     "cors.zfour.workers.dev",
     "images.weserv.nl",

@@ -524,7 +524,7 @@ def test_no_rule_with_an_unknown_name_is_a_usage_error() -> None:
 
 
 def test_config_with_an_unknown_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
-    """`--config` with an unknown key exits 2 with one line naming the key (DESIGN.md)."""
+    """`--config` with an unknown key exits 2 with one line naming the key (a public contract)."""
     config = tmp_path / "feedfix.toml"
     config.write_text('[server]\nport = 8080\nsurprise_key = "x"\n', encoding="utf-8")
     result = run_feedfix("convert", DATA / "zaker-modern.rss.xml", "--config", config)
