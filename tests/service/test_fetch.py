@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from feedfix.service.fetch import (
+    AiohttpTransport,
     FetchError,
     FetchRequest,
     FetchResult,
@@ -79,8 +81,11 @@ def _run(check: Callable[[str], Awaitable[None]]) -> None:
 
 
 async def _get(url: str, **options: object) -> FetchResult:
-    async with aiohttp.ClientSession() as session:
-        return await fetch(session, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+    transport = AiohttpTransport()
+    try:
+        return await fetch(transport, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+    finally:
+        await transport.close()
 
 
 def test_permanent_redirect_on_the_same_host_is_followed_and_reported() -> None:
@@ -131,7 +136,8 @@ def test_a_name_that_turns_inward_between_check_and_connect_is_refused() -> None
         guard = GuardedResolver(_Rebinding())
         connector = aiohttp.TCPConnector(resolver=guard, use_dns_cache=False)
         async with aiohttp.ClientSession(connector=connector) as session:
-            return await fetch(session, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+            request = FetchRequest(url=url, **options)  # type: ignore[arg-type]
+            return await fetch(AiohttpTransport(session), request)
 
     async def check(base: str) -> None:
         assert not await is_internal(REBINDING)  # what the check before the hop sees
@@ -191,3 +197,98 @@ def test_gzip_bomb_stops_at_the_size_cap() -> None:
 def test_internal_addresses(host: str, internal: bool) -> None:
     """Loopback, private, link-local (cloud metadata) addresses and names for them are internal."""
     assert asyncio.run(is_internal(host)) is internal
+
+
+SECRETS = (("Cookie", "session=s3cret"), ("Authorization", "Bearer t0ken"))
+PLAIN = (("Referer", "https://www.myzaker.com/"),)
+
+
+def _recording_app(seen: list[tuple[str, dict[str, str]]], away: str | None) -> web.Application:
+    """An upstream that records every request's headers; /away redirects to ``away``, /home
+    to its own /feed, /back-home to the URL in its ``to`` query; anything else is the feed."""
+    app = web.Application()
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append((request.path, {k.lower(): v for k, v in request.headers.items()}))
+        if request.path == "/away" and away is not None:
+            raise web.HTTPFound(location=away)
+        if request.path == "/home":
+            raise web.HTTPFound(location="/feed")
+        if request.path == "/back-home":
+            raise web.HTTPFound(location=request.query["to"])
+        return web.Response(body=FEED, content_type="application/rss+xml")
+
+    app.router.add_get("/{tail:.*}", handle)
+    return app
+
+
+def _two_origins(check: Callable[[str, str, list[Any], list[Any]], Awaitable[None]]) -> None:
+    """Two upstreams on 127.0.0.1, on two ports (two origins): A redirects /away to B."""
+
+    async def main() -> None:
+        seen_a: list[tuple[str, dict[str, str]]] = []
+        seen_b: list[tuple[str, dict[str, str]]] = []
+        runner_b = web.AppRunner(_recording_app(seen_b, None))
+        await runner_b.setup()
+        site_b = web.TCPSite(runner_b, "127.0.0.1", 0)
+        await site_b.start()
+        base_b = f"http://127.0.0.1:{runner_b.addresses[0][1]}"
+        runner_a = web.AppRunner(_recording_app(seen_a, f"{base_b}/feed"))
+        await runner_a.setup()
+        site_a = web.TCPSite(runner_a, "127.0.0.1", 0)
+        await site_a.start()
+        base_a = f"http://127.0.0.1:{runner_a.addresses[0][1]}"
+        try:
+            await check(base_a, base_b, seen_a, seen_b)
+        finally:
+            await runner_a.cleanup()
+            await runner_b.cleanup()
+
+    asyncio.run(main())
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_origin() -> None:
+    """A feed's Cookie and Authorization go to its own origin; a redirect to another port of
+    the same host is another origin: the hop there gets neither, only the plain headers."""
+
+    async def check(base_a: str, base_b: str, seen_a: list[Any], seen_b: list[Any]) -> None:
+        result = await _get(f"{base_a}/away", headers=SECRETS + PLAIN)
+        assert result.body == FEED
+        assert [path for path, _ in seen_a] == ["/away"]
+        assert seen_a[0][1]["cookie"] == "session=s3cret"
+        assert seen_a[0][1]["authorization"] == "Bearer t0ken"
+        assert [path for path, _ in seen_b] == ["/feed"]
+        hop = seen_b[0][1]
+        assert "cookie" not in hop, hop
+        assert "authorization" not in hop, hop
+        assert hop["referer"] == "https://www.myzaker.com/"
+
+    _two_origins(check)
+
+
+def test_credentials_follow_a_redirect_within_the_origin() -> None:
+    """A redirect to another path of the same scheme, host and port keeps the credentials."""
+
+    async def check(base_a: str, base_b: str, seen_a: list[Any], seen_b: list[Any]) -> None:
+        await _get(f"{base_a}/home", headers=SECRETS)
+        assert [path for path, _ in seen_a] == ["/home", "/feed"]
+        assert seen_a[1][1]["cookie"] == "session=s3cret"
+        assert seen_a[1][1]["authorization"] == "Bearer t0ken"
+
+    _two_origins(check)
+
+
+def test_credentials_stay_off_once_a_redirect_has_left_the_origin() -> None:
+    """Sent elsewhere and back (B redirects to A again), the hop home carries no credentials:
+    the other origin chose where it leads."""
+
+    async def check(base_a: str, base_b: str, seen_a: list[Any], seen_b: list[Any]) -> None:
+        start = f"{base_b}/back-home?to={base_a}/feed"
+        result = await _get(start, headers=SECRETS)
+        assert result.body == FEED
+        assert "cookie" in seen_b[0][1]
+        assert [path for path, _ in seen_a] == ["/feed"]
+        assert "cookie" not in seen_a[0][1]
+        assert "authorization" not in seen_a[0][1]
+
+    _two_origins(check)
