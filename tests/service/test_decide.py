@@ -68,31 +68,45 @@ class Made:
     ttl_minutes: int | None = None
 
 
-def answer(status: int = 200, body: bytes = b"<rss/>", **headers: str | None) -> FetchResult:
+def answer(
+    status: int = 200,
+    body: bytes = b"<rss/>",
+    *,
+    etag: str | None = '"up-new"',
+    last_modified: str | None = "Tue, 02 Jan 2024 00:00:00 GMT",
+    cache_control: str | None = None,
+    permanent_redirect: str | None = None,
+) -> FetchResult:
     """An upstream answer as the fetcher returns it."""
     return FetchResult(
         status=status,
         body=body if status == 200 else b"",
-        etag=headers.get("etag", '"up-new"'),
-        last_modified=headers.get("last_modified", "Tue, 02 Jan 2024 00:00:00 GMT"),
+        etag=etag,
+        last_modified=last_modified,
         charset="utf-8",
         content_type="application/rss+xml",
-        cache_control=headers.get("cache_control"),
+        cache_control=cache_control,
         retry_after=None,
         final_url="http://127.0.0.1:9/feed",
-        permanent_redirect=headers.get("permanent_redirect"),
+        permanent_redirect=permanent_redirect,
         elapsed=0.1,
     )
 
 
-def ok(made: Made | None = None, **headers: str | None) -> Attempt:
+def ok(
+    made: Made | None = None,
+    *,
+    cache_control: str | None = None,
+    permanent_redirect: str | None = None,
+) -> Attempt:
     """A 200 and what it made."""
-    return Attempt(NOW - 1, 0.25, answer(200, **headers), made or Made(NEW, ROWS))
+    result = answer(200, cache_control=cache_control, permanent_redirect=permanent_redirect)
+    return Attempt(NOW - 1, 0.25, result, made or Made(NEW, ROWS))
 
 
-def not_modified(**headers: str | None) -> Attempt:
-    """A 304."""
-    return Attempt(NOW - 1, 0.05, answer(304, **headers))
+def not_modified() -> Attempt:
+    """A 304 (which carries no new validators here)."""
+    return Attempt(NOW - 1, 0.05, answer(304, etag=None, last_modified=None))
 
 
 def failed(error: FeedfixError, result: FetchResult | None = None) -> Attempt:
@@ -159,7 +173,7 @@ CASES: list[tuple[str, Memory, Attempt, float, dict[str, Any]]] = [
     (
         "304: the validators stay, the failures and the stale mark go",
         served(replace(KNOWN, failures=3, stale_since=NOW - 100)),
-        not_modified(etag=None, last_modified=None),
+        not_modified(),
         MIDDLE,
         {
             "outcome": "not_modified",

@@ -19,8 +19,17 @@ from feedfix.service.fetch import (
     FetchRequest,
     FetchResult,
     GuardedResolver,
+    MockResponse,
+    MockTransport,
     fetch,
     is_internal,
+)
+from feedfix.service.fetch_types import (
+    ConnectFailed,
+    HttpStatusError,
+    RedirectRefused,
+    TooLarge,
+    TooManyRedirects,
 )
 
 REBINDING = "rebinding.invalid"  # the check's lookup finds nothing; the connect's finds loopback
@@ -292,3 +301,84 @@ def test_credentials_stay_off_once_a_redirect_has_left_the_origin() -> None:
         assert "authorization" not in seen_a[0][1]
 
     _two_origins(check)
+
+
+def _mock(replies: dict[str, MockResponse]) -> MockTransport:
+    """A transport that answers each URL from ``replies`` (404 for any other)."""
+    return MockTransport(lambda hop: replies.get(hop.url, MockResponse(404)))
+
+
+def _moved(to: str, status: int = 302) -> MockResponse:
+    return MockResponse(status, {"Location": to})
+
+
+FOUND = MockResponse(200, {"Content-Type": "application/rss+xml"}, FEED)
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "keeps"),
+    [
+        ("https://127.0.0.1/feed", "http://127.0.0.1/feed", False),  # a downgrade: another origin
+        ("http://127.0.0.1/feed", "http://127.0.0.1:8080/feed", False),  # another port
+        ("http://127.0.0.1/feed", "http://127.0.0.1:80/new", True),  # the default port, spelt out
+        ("http://127.0.0.1/feed", "HTTP://127.0.0.1/new", True),  # scheme case does not matter
+    ],
+)
+def test_what_counts_as_the_same_origin(start: str, target: str, keeps: bool) -> None:
+    """Origin is scheme, host and port, with the scheme's default port filled in."""
+    transport = _mock({start: _moved(target), target.replace("HTTP", "http"): FOUND})
+    request = FetchRequest(url=start, headers=SECRETS + PLAIN)
+    assert asyncio.run(fetch(transport, request)).body == FEED
+    last = transport.hops[-1].headers
+    assert ("Cookie" in last, "Authorization" in last) == (keeps, keeps)
+    assert last["Referer"] == "https://www.myzaker.com/"
+    assert transport.hops[0].headers["Cookie"] == "session=s3cret"
+
+
+def test_validators_go_to_the_configured_url_only() -> None:
+    """If-None-Match and If-Modified-Since belong to the configured URL, not to where it led."""
+    start, target = "http://127.0.0.1/feed", "http://127.0.0.1/new"
+    transport = _mock({start: _moved(target), target: FOUND})
+    request = FetchRequest(url=start, etag='"e"', last_modified="Mon, 01 Jan 2024 00:00:00 GMT")
+    asyncio.run(fetch(transport, request))
+    first, second = (hop.headers for hop in transport.hops)
+    assert first["If-None-Match"] == '"e"' and "If-Modified-Since" in first
+    assert "If-None-Match" not in second and "If-Modified-Since" not in second
+
+
+@pytest.mark.parametrize(
+    ("replies", "error", "kind"),
+    [
+        (
+            {"http://127.0.0.1/feed": MockResponse(503, {"Retry-After": "120"})},
+            HttpStatusError,
+            "http",
+        ),
+        ({"http://127.0.0.1/feed": _moved("http://127.0.0.1/feed")}, TooManyRedirects, "redirects"),
+        ({"http://127.0.0.1/feed": _moved("ftp://127.0.0.1/f")}, RedirectRefused, "redirect"),
+        ({"http://127.0.0.1/feed": _moved("http://[::1/f")}, RedirectRefused, "redirect"),
+        ({"http://127.0.0.1/feed": MockResponse(200, {}, b"x" * 2000)}, TooLarge, "too-large"),
+    ],
+    ids=["503", "loop", "ftp", "not-a-url", "too-large"],
+)
+def test_each_failure_has_its_class_and_kind(
+    replies: dict[str, MockResponse], error: type[FetchError], kind: str
+) -> None:
+    """The class says what happened, and sets the kind counted in the metrics."""
+    request = FetchRequest(url="http://127.0.0.1/feed", max_size=1000, max_redirects=2)
+    with pytest.raises(error) as caught:
+        asyncio.run(fetch(_mock(replies), request))
+    assert caught.value.kind == kind
+    if error is HttpStatusError:
+        assert (caught.value.status, caught.value.retry_after) == (503, "120")
+
+
+def test_a_refused_connection_keeps_its_cause() -> None:
+    """The typed error is raised from aiohttp's, so a traceback shows what the OS said."""
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectFailed, match="cannot connect") as caught:
+        asyncio.run(_get(f"http://127.0.0.1:{port}/feed"))
+    assert caught.value.kind == "connect"
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
