@@ -59,7 +59,12 @@ class Upstream:
         etag = up.strong_etag(self.body)
         if hop.headers.get("If-None-Match") == etag:
             return MockResponse(304, {"ETag": etag})
-        headers = {"Content-Type": up.RSS_TYPE, "ETag": etag, **self.headers}
+        headers = {
+            "Content-Type": up.RSS_TYPE,
+            "ETag": etag,
+            "Last-Modified": up.UPSTREAM_LAST_MODIFIED,
+            **self.headers,
+        }
         return MockResponse(200, headers, self.body)
 
 
@@ -182,6 +187,7 @@ def test_a_304_keeps_the_output_without_cleaning_again() -> None:
             hops = rig.transport.hops
             assert "If-None-Match" not in hops[0].headers
             assert hops[1].headers["If-None-Match"] == up.strong_etag(GOOD)
+            assert hops[1].headers["If-Modified-Since"] == up.UPSTREAM_LAST_MODIFIED
             assert rig.catalog.served["z"] is first  # not even rebuilt
             assert [r.status for r in rig.store.history("z")] == ["not_modified", "ok"]
             assert rig.sample("feedfix_polls_total", outcome="ok") == 1
