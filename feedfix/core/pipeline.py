@@ -190,7 +190,9 @@ def clean_entries(
         yield cleaned
 
 
-def _feed_base(feed: Feed, base_url: str | None) -> str | None:
+def feed_base_url(feed: Feed, base_url: str | None) -> str | None:
+    """What the feed's relative URLs are relative to: its site link, resolved, else the URL
+    it was read from."""
     return resolve(feed.link or "", base_url) or base_url
 
 
@@ -200,7 +202,7 @@ def clean_feed(
     """Feed-level rules (selection, feed URLs), then every entry."""
     report = Report()
     feed = apply_feed_rules(feed, rules, report)
-    base = _feed_base(feed, base_url)
+    base = feed_base_url(feed, base_url)
     entries = tuple(
         clean_entries(feed.entries, rules, base, report, progress=progress, total=len(feed.entries))
     )
@@ -228,7 +230,7 @@ def stream_atom(
     """
     feed = apply_feed_rules(with_metadata(feed, options), options.rules, report)
     facts = FeedFacts.of(feed)
-    base = _feed_base(feed, options.parse.base_url)
+    base = feed_base_url(feed, options.parse.base_url)
     pending = deque(feed.entries)
     header = replace(feed, entries=())
     del feed

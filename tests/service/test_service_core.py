@@ -17,6 +17,7 @@ from feedfix.core.archive import Archived
 from feedfix.core.errors import ConfigError, DamagedInput, InputError
 from feedfix.core.render import Rendering, render_atom
 from feedfix.core.republish import republish
+from feedfix.core.rules import ruleset
 from feedfix.core.schedule import (
     Hints,
     first_delay,
@@ -308,8 +309,8 @@ def test_per_feed_rules_override_global_rules() -> None:
         '[feeds.rules]\ndisable = ["sanitize"]\n[feeds.rules.limit]\ncount = 2\n'
     )
     feed = parse_config(text).feeds[0]
-    assert "sanitize" not in feed.rules.names and "limit" in feed.rules.names
-    assert feed.rule_options["limit"] == {"count": 2}
+    assert "sanitize" not in ruleset(feed.rules).names and "limit" in ruleset(feed.rules).names
+    assert feed.rules.table()["limit"] == {"count": 2}
 
 
 def test_example_config_is_valid() -> None:
