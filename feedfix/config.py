@@ -294,12 +294,14 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if key not in SECTION_KEYS.get(section, {}):
+        check = SECTION_KEYS.get(section, {}).get(key)
+        if check is None:
             raise ConfigError(f"environment variable {name}: no such setting [{section}] {key}")
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
+        check(value, f"{section}.{key} (set by {name})")  # a bad value names the variable
         out.setdefault(section, {})
         if not isinstance(out[section], dict):
             raise ConfigError(f"{section}: expected a table")
