@@ -22,7 +22,7 @@ from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, Report, stream_atom
-from feedfix.core.rules import RULE_CLASSES, RULES, build_ruleset
+from feedfix.core.rules import RULE_CLASSES, RULES, RuleSpec, ruleset
 from feedfix.service.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -166,8 +166,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         raise UsageError("convert: give an INPUT (a file, a folder, or - for stdin)")
     tz = _timezone(args.timezone)
     max_size = _max_size(args.max_size)
-    rule_options: dict[str, object] = {}
-    disabled: list[str] = list(args.no_rule)
+    spec = RuleSpec()
     if args.config:
         from feedfix.config import parse_config  # noqa: PLC0415
 
@@ -175,11 +174,9 @@ def _run_convert(args: argparse.Namespace) -> int:
             text = Path(args.config).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{args.config}: cannot read: {exc}") from exc
-        configured = parse_config(text, args.config, os.environ).rule_options
-        rule_options = {k: v for k, v in configured.items() if k != "disable"}
-        disabled += configured.get("disable", [])
+        spec = parse_config(text, args.config, os.environ).rules
     try:
-        rules = build_ruleset(rule_options, disabled)
+        rules = ruleset(spec.disabling(args.no_rule))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     options = ConvertOptions(

@@ -15,6 +15,8 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from feedfix.core.urls import SCHEME
+
 # Attributes whose whole value is one URL.
 URL_ATTRIBUTES = frozenset(
     {
@@ -34,7 +36,6 @@ _VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command
 _PARSER = etree.HTMLParser(
     remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
 )
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def xml_chars(value: str) -> str:
@@ -159,7 +160,7 @@ def map_srcset(value: str, fn: Callable[[str], str]) -> str:
 def resolve(url: str, base: str | None) -> str:
     """``url`` made absolute against ``base``; unchanged when either makes that impossible."""
     url = url.strip()
-    if not base or not url or _SCHEME.match(url) or url.startswith("#"):
+    if not base or not url or SCHEME.match(url) or url.startswith("#"):
         return url
     try:
         return urljoin(base, url)

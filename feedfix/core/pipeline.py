@@ -7,7 +7,6 @@ Pure: bytes and options in, bytes and a report out. Entries are cleaned one at a
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -18,9 +17,9 @@ from feedfix.core.model import Entry, Feed, Link
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.render import FeedFacts, render_atom, render_chunks
 from feedfix.core.rules import RuleSet, build_ruleset
+from feedfix.core.urls import has_scheme
 
 Progress = Callable[[int, int], None]
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 
 
 @dataclass
@@ -84,7 +83,7 @@ def entry_id(entry: Entry) -> str:
     """guid / atom:id, else the link, else a hash of fields that do not change between polls."""
     if entry.id and entry.id.strip():
         raw = entry.id.strip()
-        return raw if _SCHEME.match(raw) else "urn:feedfix:guid:" + quote(raw, safe="")
+        return raw if has_scheme(raw) else "urn:feedfix:guid:" + quote(raw, safe="")
     if entry.link:
         return entry.link
     published = entry.published.isoformat() if entry.published else None
@@ -190,7 +189,9 @@ def clean_entries(
         yield cleaned
 
 
-def _feed_base(feed: Feed, base_url: str | None) -> str | None:
+def feed_base_url(feed: Feed, base_url: str | None) -> str | None:
+    """What the feed's relative URLs are relative to: its site link, resolved, else the URL
+    it was read from."""
     return resolve(feed.link or "", base_url) or base_url
 
 
@@ -200,7 +201,7 @@ def clean_feed(
     """Feed-level rules (selection, feed URLs), then every entry."""
     report = Report()
     feed = apply_feed_rules(feed, rules, report)
-    base = _feed_base(feed, base_url)
+    base = feed_base_url(feed, base_url)
     entries = tuple(
         clean_entries(feed.entries, rules, base, report, progress=progress, total=len(feed.entries))
     )
@@ -228,7 +229,7 @@ def stream_atom(
     """
     feed = apply_feed_rules(with_metadata(feed, options), options.rules, report)
     facts = FeedFacts.of(feed)
-    base = _feed_base(feed, options.parse.base_url)
+    base = feed_base_url(feed, options.parse.base_url)
     pending = deque(feed.entries)
     header = replace(feed, entries=())
     del feed

@@ -14,7 +14,8 @@ from typing import Any
 
 from feedfix.core.errors import InputError
 from feedfix.core.html import html_to_text
-from feedfix.core.model import Category, Entry, Feed, Link, Media, Person
+from feedfix.core.model import Category, Entry, Feed, Link, Media, MediaKind, Person
+from feedfix.core.parse.values import whole_number as _int
 
 
 def _str(value: Any) -> str | None:
@@ -29,11 +30,6 @@ def _date(value: Any) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError, TypeError):
         return None
-
-
-def _int(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
 
 
 def _person(detail: Any) -> Person | None:
@@ -96,7 +92,11 @@ def _as_text(detail: Any, fallback: Any) -> str | None:
 
 def _media(entry: Any) -> tuple[Media, ...]:
     out: list[Media] = []
-    for kind, key in (("content", "media_content"), ("thumbnail", "media_thumbnail")):
+    kinds: tuple[tuple[MediaKind, str], ...] = (
+        ("content", "media_content"),
+        ("thumbnail", "media_thumbnail"),
+    )
+    for kind, key in kinds:
         for item in entry.get(key) or []:
             url = (item.get("url") or "").strip()
             if url:

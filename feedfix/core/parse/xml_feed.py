@@ -19,8 +19,9 @@ from datetime import datetime, tzinfo
 from lxml import etree
 
 from feedfix.core.html import html_to_text
-from feedfix.core.model import Category, Entry, Feed, Link, Media, Person
+from feedfix.core.model import MEDIA_KINDS, Category, Entry, Feed, Link, Media, MediaKind, Person
 from feedfix.core.parse.dates import parse_date
+from feedfix.core.parse.values import whole_number as _int
 
 ATOM = "http://www.w3.org/2005/Atom"
 ATOM03 = "http://purl.org/atom/ns#"
@@ -64,13 +65,6 @@ def _text(el: etree._Element) -> str:
 
 def _opt(el: etree._Element) -> str | None:
     return _text(el) or None
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _lang(el: etree._Element) -> str | None:
@@ -148,7 +142,7 @@ def _atom_person(el: etree._Element) -> Person | None:
     return Person(name=name, email=fields.get("email") or None, uri=fields.get("uri") or None)
 
 
-def _media(el: etree._Element, kind: str) -> Media | None:
+def _media(el: etree._Element, kind: MediaKind) -> Media | None:
     url = (el.get("url") or "").strip()
     if not url:
         return None
@@ -170,8 +164,8 @@ def _media_children(el: etree._Element) -> list[Media]:
             continue
         if local == "group":
             found.extend(_media_children(child))
-        elif local in {"content", "thumbnail"}:
-            media = _media(child, local)
+        elif local in MEDIA_KINDS:
+            media = _media(child, MEDIA_KINDS[local])
             if media is not None:
                 found.append(media)
     return found
@@ -214,8 +208,8 @@ def _common_extension(ns: str, local: str, child: etree._Element, acc: _Extras) 
         acc.categories.append(Category(term=_text(child)))
     elif ns == DC and local == "language":
         acc.lang.append(_text(child))
-    elif ns == MEDIA and local in {"content", "thumbnail"}:
-        media = _media(child, local)
+    elif ns == MEDIA and local in MEDIA_KINDS:
+        media = _media(child, MEDIA_KINDS[local])
         if media:
             acc.media.append(media)
     elif ns == MEDIA and local == "group":
