@@ -25,7 +25,7 @@ ENV VIRTUAL_ENV=/opt/venv \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY feedfix ./feedfix
 
 # pip check: the installed set is consistent. Then pip and setuptools leave the venv: the

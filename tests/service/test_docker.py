@@ -281,6 +281,7 @@ print(json.dumps({
     "dists": sorted(re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in m.distributions()),
     "venv_bin": sorted(os.listdir(os.path.join(venv, "bin"))),
     "compilers": [c for c in sys.argv[1:] if shutil.which(c)],
+    "licence": [str(f) for f in m.distribution("feedfix").files if "LICENSE" in str(f)],
 }))
 """
 
@@ -288,7 +289,8 @@ print(json.dumps({
 def test_image_builds_runs_as_10001_and_holds_runtime_dependencies_only(image: str) -> None:
     """The Dockerfile builds; the image's user is 10001:10001 and a process in it runs with
     that UID; its venv holds feedfix and its runtime dependencies (aiohttp, lxml) but no pip,
-    setuptools or test and development tool, and no compiler is on its PATH."""
+    setuptools or test and development tool, and no compiler is on its PATH; feedfix's LICENSE
+    comes with it."""
     user = docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
     assert user == f"{UID}:{UID}"
     probe = docker(
@@ -301,6 +303,7 @@ def test_image_builds_runs_as_10001_and_holds_runtime_dependencies_only(image: s
     assert NOT_IN_VENV.isdisjoint(found["dists"]), found["dists"]
     assert not [name for name in found["venv_bin"] if name.startswith(("pip", "pytest"))]
     assert found["compilers"] == []
+    assert found["licence"], "the wheel in the image carries no LICENSE"
     version = docker("run", "--rm", "--network", "host", image, "--version").stdout
     assert "0." in version  # the ENTRYPOINT is the venv's feedfix
 
