@@ -31,6 +31,8 @@ fi
 # shellcheck source=scripts/docker-base.sh
 source scripts/docker-base.sh
 trap docker_engine_down EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if command -v docker >/dev/null; then
   echo "== docker engine and the stand-in base image"
   docker_engine_up && docker_standin_base >/dev/null || echo "(the Docker tests will say why)"
