@@ -69,7 +69,9 @@ docker_host_ca_bundle() {
 }
 
 # The pip.conf of the stand-in: the CA bundle, and the host's index settings that a container
-# can reach (http/https; file:// indexes are this host's folders and stay out).
+# can reach (http/https; file:// indexes are this host's folders and stay out). It is made at
+# build time and lives only in this machine's local image, never in the repository; an index
+# URL with credentials in it would be in that image too.
 docker_pip_conf() {
     python3 - <<'EOF'
 import os, subprocess

@@ -29,6 +29,7 @@ import yaml
 
 import upstream as up
 from atomcheck import WRAPPER_RE, assert_valid_atom, entries
+from feedfix import __version__
 from service_helpers import Response, free_port, http_request, render_config, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,7 +306,7 @@ def test_image_builds_runs_as_10001_and_holds_runtime_dependencies_only(image: s
     assert found["compilers"] == []
     assert found["licence"], "the wheel in the image carries no LICENSE"
     version = docker("run", "--rm", "--network", "host", image, "--version").stdout
-    assert "0." in version  # the ENTRYPOINT is the venv's feedfix
+    assert version.strip() == f"feedfix {__version__}"  # the ENTRYPOINT: this build's feedfix
 
 
 def test_read_only_container_serves_clean_feed_is_healthy_stops_and_restarts_from_storage(
@@ -455,7 +456,8 @@ def test_compose_runs_feedfix_beside_a_standin_rsshub(
     """The example compose file with a test override (this session's images, host networking,
     ``rsshub`` mapped to 127.0.0.1 by extra_hosts, a healthcheck without curl) comes up with
     its own config.docker.toml: once the stand-in RSSHub is healthy, feedfix serves its ZAKER
-    channel clean."""
+    channel clean, in a container that is read-only, has an init, no capabilities and
+    no-new-privileges, as the example file says."""
     if not port_is_free(1200):
         pytest.fail("port 1200 (RSSHub's, which config.docker.toml names) is in use here")
     port = free_port()
@@ -493,5 +495,14 @@ def test_compose_runs_feedfix_beside_a_standin_rsshub(
     try:
         run_compose(compose, *files, "up", "--detach", "--no-build")
         assert_clean(wait_served(port, timeout=60).body, NUMBERS)
+        labels = [f"label=com.docker.compose.{k}" for k in (f"project={RUN}", "service=feedfix")]
+        found = docker("ps", "--quiet", "--filter", labels[0], "--filter", labels[1]).stdout
+        host = json.loads(
+            docker("inspect", "--format", "{{json .HostConfig}}", *found.split()).stdout
+        )
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert host["Init"] is True
+        assert "no-new-privileges:true" in host["SecurityOpt"]
     finally:
         run_compose(compose, *files, "down", "--volumes", "--timeout", "10", check=False)
