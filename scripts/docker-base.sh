@@ -12,14 +12,14 @@
 #   and passwd (useradd), `docker import` turns it into an image, and a two-line derived image
 #   adds the CA bundle that pip on this host trusts, a pip.conf naming it (and the host's
 #   http(s) package indexes, if it sets any) and /usr/local/bin/python, as in python:3.11-slim.
-#   It is tagged $FEEDFIX_PYTHON_IMAGE (default below) and the Dockerfile builds from it with
+#   It is tagged $STANDIN_PYTHON_IMAGE (below) and the Dockerfile builds from it with
 #   --build-arg PYTHON_IMAGE=...; the Dockerfile itself is what real users build on the real
 #   base. Both images carry a hash of their recipe (and of the CA bundle and pip settings), so
 #   they are made once per machine and again only when one of these changes.
 set -euo pipefail
 
 STANDIN_ROOTFS_REPO=feedfix-standin/debian-bookworm-python
-FEEDFIX_PYTHON_IMAGE=${FEEDFIX_PYTHON_IMAGE:-feedfix-standin/python:3.11-slim}
+STANDIN_PYTHON_IMAGE=feedfix-standin/python:3.11-slim
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 STANDIN_PACKAGES=python3,python3-venv,ca-certificates,passwd
 docker_started_pid=""
@@ -114,19 +114,19 @@ docker_standin_base() {
     docker_pip_conf >"$context/pip.conf"
     want=$(cat "$context/ca-certificates.crt" "$context/pip.conf" <(echo "$rootfs") | sha256sum | cut -c1-16)
     have=$(docker image inspect --format '{{ index .Config.Labels "org.feedfix.standin" }}' \
-        "$FEEDFIX_PYTHON_IMAGE" 2>/dev/null || true)
+        "$STANDIN_PYTHON_IMAGE" 2>/dev/null || true)
     if [ "$want" != "$have" ]; then
-        docker_say "deriving $FEEDFIX_PYTHON_IMAGE (CA bundle from $ca)"
+        docker_say "deriving $STANDIN_PYTHON_IMAGE (CA bundle from $ca)"
         cat >"$context/Dockerfile" <<EOF
 FROM $rootfs
 COPY ca-certificates.crt pip.conf /etc/
 RUN mv /etc/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt && ln -s /usr/bin/python3 /usr/local/bin/python
 EOF
         DOCKER_BUILDKIT=0 docker build --quiet --network host --label "org.feedfix.standin=$want" \
-            -t "$FEEDFIX_PYTHON_IMAGE" "$context" >/dev/null
+            -t "$STANDIN_PYTHON_IMAGE" "$context" >/dev/null
     fi
     rm -rf "$context"
-    echo "$FEEDFIX_PYTHON_IMAGE"
+    echo "$STANDIN_PYTHON_IMAGE"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -87,10 +87,12 @@ def engine() -> None:
 
 @pytest.fixture(scope="session")
 def python_image(engine: None) -> str:
-    """The base the Dockerfile builds from: FEEDFIX_PYTHON_IMAGE if it is there, else the
-    stand-in made (or found cached) by scripts/docker-base.sh."""
+    """The base the Dockerfile builds from: FEEDFIX_PYTHON_IMAGE (a real python:3.11-slim,
+    pulled) when it is set, else the stand-in made (or found cached) by scripts/docker-base.sh."""
     named = os.environ.get("FEEDFIX_PYTHON_IMAGE")
-    if named and docker("image", "inspect", named, check=False).returncode == 0:
+    if named:
+        if docker("image", "inspect", named, check=False).returncode != 0:
+            missing(f"FEEDFIX_PYTHON_IMAGE={named} is not in the engine (docker pull it first)")
         return named
     made = subprocess.run(
         ["bash", str(ROOT / "scripts" / "docker-base.sh"), "base"],
