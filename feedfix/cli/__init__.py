@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,6 +32,32 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zaker-channel.rss.
 
 class UsageError(FeedfixError):
     """A bad command line (reported like argparse's own errors, exit 2)."""
+
+
+EXPLAIN_STYLES = ("text", "json")
+
+
+class _ExplainAction(argparse.Action):
+    """``--explain`` with an optional style, in any order with INPUT.
+
+    argparse gives an optional-value option the next word, so ``--explain feed.xml`` would
+    read the input as a style; a word that is not a style is kept for INPUT instead (main
+    checks ``--explain=STYLE``, whose value is never INPUT).
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        value = values if isinstance(values, str) else None
+        if value is None or value in EXPLAIN_STYLES:
+            setattr(namespace, self.dest, value or "text")
+            return
+        setattr(namespace, self.dest, "text")
+        namespace.input_after_explain = value
 
 
 def _timezone(value: str) -> tzinfo:
@@ -84,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--explain",
         nargs="?",
-        const="text",
-        choices=["text", "json"],
+        action=_ExplainAction,
+        metavar="{text,json}",
         help="print what each rule changed to stderr (text, or json)",
     )
     convert.add_argument(
@@ -149,6 +176,9 @@ def _write_output(chunks: Iterable[bytes], output: str | None) -> None:
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
     try:
+        # mkstemp makes the file 0600; the result gets the mode any new file would (or keeps
+        # the one it had), so a web server can still read a feed a cron job rewrites.
+        os.fchmod(fd, _output_mode(target))
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
@@ -157,6 +187,16 @@ def _write_output(chunks: Iterable[bytes], output: str | None) -> None:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _output_mode(target: Path) -> int:
+    """The mode the output file gets: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -262,7 +302,17 @@ def _run_check_config(given: str | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    for word in words:
+        style = word.removeprefix("--explain=")
+        if style != word and style not in EXPLAIN_STYLES:
+            parser.error(f"argument --explain: invalid choice: {style!r} (choose text or json)")
+    args = parser.parse_args(words)
+    stray = getattr(args, "input_after_explain", None)
+    if stray is not None:  # `convert --explain INPUT`: the word after --explain was INPUT
+        if args.input is not None:
+            parser.error(f"unrecognized arguments: {stray}")
+        args.input = stray
     try:
         if args.command == "convert":
             return _run_convert(args)

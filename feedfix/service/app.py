@@ -57,6 +57,13 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         log("config warning", logging.WARNING, message=warning)
     store = open_store(config.storage.path)
     catalog, metrics = Catalog(), Metrics()
+
+    def forget_removed(name: str) -> None:
+        """A feed that a reload removed (it left the catalog) loses its /metrics series."""
+        if name not in catalog.status:
+            metrics.forget_feed(name)
+
+    catalog.listeners.append(forget_removed)
     poller = Poller(config, store, catalog, metrics, cleaner)
     await poller.load()
     log("loaded from storage", feeds=len(catalog.served), storage=config.storage.path)
