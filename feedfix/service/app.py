@@ -16,13 +16,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from feedfix import __version__
 from feedfix.config import Config, parse_config
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
-from feedfix.service.logs import log
+from feedfix.service.logs import LOGGER, log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
 from feedfix.service.server import make_app
@@ -30,6 +31,35 @@ from feedfix.service.store import open_store
 from feedfix.service.worker import Worker
 
 SHUTDOWN_TIMEOUT = 3.0
+REFUSAL_TEXT = 200  # characters of aiohttp's reason for a 400 kept in the debug log line
+
+
+class _ClientFaults(logging.Filter):
+    """aiohttp logs every malformed request it refuses (its 400s) as an error with the whole
+    traceback: noise anyone on the network can make, and not a fault of the service. Those
+    become one debug line; anything else it logs (a handler that crashed) stays an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote a client's malformed request to debug (dropped unless debug is on)."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if not (isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500):
+            return True
+        if not LOGGER.isEnabledFor(logging.DEBUG):
+            return False
+        peer = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        reason = " ".join(str(exc.message).split())[:REFUSAL_TEXT]
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args, record.exc_info = "bad request refused", (), None
+        record.fields = {"status": exc.code, "peer": peer, "reason": reason}
+        return True
+
+
+def _http_logger() -> logging.Logger:
+    """The logger aiohttp's server writes to: feedfix's JSON log, client faults demoted."""
+    logger = LOGGER.getChild("http")
+    if not any(isinstance(f, _ClientFaults) for f in logger.filters):
+        logger.addFilter(_ClientFaults())
+    return logger
 
 
 def config_path(given: str | None, environ: Mapping[str, str]) -> str:
@@ -63,6 +93,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
     runner = web.AppRunner(
         make_app(catalog, metrics),
         access_log=None,
+        logger=_http_logger(),
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         keepalive_timeout=config.server.keepalive_timeout,

@@ -164,3 +164,135 @@ def test_a_repeated_request_sees_the_feed_change(tmp_path: Path) -> None:
             sock.close()
     assert first["etag"] != second["etag"]
     assert body.count(b"<entry") == 3 and new_body.count(b"<entry") == 4
+
+
+# ---- heads that attackers and broken clients send: never a hang, never a wrong 200 --------
+
+
+def _first_answer(port: int, data: bytes, within: float = 3.0) -> bytes:
+    """The status line the service sends for ``data`` within ``within`` seconds (a hang is
+    a failure, not a wait for the header timeout)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=within)
+    try:
+        sock.sendall(data)
+        started, got = time.monotonic(), b""
+        while b"\r\n" not in got:
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                pytest.fail(f"no answer within {within:g} s to {data!r}")
+            if not chunk:
+                break
+            got += chunk
+        assert time.monotonic() - started < within
+        return got.split(b"\r\n", 1)[0]
+    finally:
+        sock.close()
+
+
+def _status(line: bytes) -> int:
+    return int(line.split(b" ")[1])
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        b"GET /feeds/f.atom HTTP/1.1\r\n\r\n",
+        b"GET /feeds/f.atom HTTP/1.1\r\nAccept: */*\r\n\r\n",
+        b"HEAD /feeds/f.atom HTTP/1.1\r\nHost: x\r\nhost: x\r\n\r\n",
+    ],
+    ids=["two-hosts", "no-host", "no-host-with-headers", "two-hosts-head"],
+)
+def test_a_bad_host_is_refused_with_400(service: Service, head: bytes) -> None:
+    """RFC 9112 3.2: an HTTP/1.1 request with no Host, or with two, gets a 400, not the feed."""
+    assert _status(_first_answer(service.port, head)) == 400
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /feeds/f.atom HTTP/1.1\nHost: x\n\n",
+        b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\n\n",
+        b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\n\r\n",
+        b"GET /feeds/f.atom HTTP/1.1\rHost: x\r\r",
+    ],
+    ids=["bare-lf", "bare-lf-end", "bare-lf-then-crlf", "bare-cr"],
+)
+def test_bare_line_endings_are_answered_at_once(service: Service, head: bytes) -> None:
+    """A head ending in bare LFs (or CRs) is answered, a 400, straight away: not left waiting
+    for a CRLF CRLF that never comes until the header timeout (10 s here)."""
+    assert _status(_first_answer(service.port, head)) == 400
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (
+            b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0"
+            b"\r\n\r\n",
+            400,
+        ),
+        (b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", 400),
+        (b"GET /feeds/f\x00.atom HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400),
+        (b"GET /feeds/%2e%2e.atom HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        (b"GET /feeds/%2e%2e%2f%2e%2e%2fetc%2fpasswd.atom HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        (
+            b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            200,
+        ),
+        (b"GET http://x/feeds/f.atom HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+        (b"GET /feeds/f.atom HTTP/1.0\r\n\r\n", 200),
+    ],
+    ids=[
+        "two-content-lengths",
+        "obs-fold",
+        "nul-in-path",
+        "nul-in-a-value",
+        "dot-dot-name",
+        "dot-dot-path",
+        "chunked-get",
+        "absolute-form",
+        "http10-no-host",
+    ],
+)
+def test_unusual_heads_get_aiohttps_answer(service: Service, head: bytes, status: int) -> None:
+    """Heads the fast path does not answer itself are aiohttp's, which answers them at once:
+    400 for the malformed, 404 for names that are no feed, 200 for what HTTP allows."""
+    assert _status(_first_answer(service.port, head)) == status
+    assert service.feed("f").status == 200  # and the service is none the worse
+
+
+def test_a_refused_head_does_not_poison_the_next_connection(service: Service) -> None:
+    """After a 400 for two Host headers, the same feed with one Host is served as usual."""
+    bad = b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"
+    assert _status(_first_answer(service.port, bad)) == 400
+    ((status, _, body),) = _exchange(service.port, _get())
+    assert status == b"HTTP/1.1 200 OK" and body.startswith(b"<?xml")
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_refused_heads_leave_only_json_in_the_log(tmp_path: Path, level: str) -> None:
+    """aiohttp's 400s for malformed heads never put a traceback on stderr (``Service.stop``
+    checks every line is JSON) nor an error in the log: one debug line each, when asked."""
+    with Upstream() as upstream:
+        upstream.script("/f.xml", feed(zaker_rss(range(2))))
+        feeds = [{"name": "f", "url": upstream.url("/f.xml"), "interval": "60s"}]
+        env = {"FEEDFIX_LOG_LEVEL": level}
+        with Service(tmp_path, feeds, env=env) as svc:
+            svc.wait_served("f")
+            for head in (
+                b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+                b"GET /feeds/f.atom HTTP/1.1\nHost: x\n\n",
+                b"GET /feeds/f\x00.atom HTTP/1.1\r\nHost: x\r\n\r\n",
+            ):
+                assert _status(_first_answer(svc.port, head)) == 400
+            svc.stop()
+            refused = svc.events("bad request refused")
+            assert not [r for r in svc.logs() if r["level"] == "error"]
+    if level == "debug":
+        assert [(r["level"], r["status"]) for r in refused] == [("debug", 400)] * 3
+        assert "Host" in refused[0]["reason"]
+    else:
+        assert refused == []
