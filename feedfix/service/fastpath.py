@@ -198,6 +198,8 @@ class FastPathProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         plain = transport.get_extra_info("sslcontext") is None  # never write around TLS
         self.fd = sock.fileno() if sock is not None and plain else -1
+        if not self.front.answer_feeds:
+            self._hand_over()
         self._wait(self.front.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -355,8 +357,13 @@ class FastPath:
         limits: Limits,
         catalog: Catalog,
         count: Callable[[int], None],
+        *,
+        answer_feeds: bool = True,
     ) -> None:
         self.factory = factory  # aiohttp's protocol factory (the runner's server)
+        # False: every connection is aiohttp's from its first byte, the limits still hold
+        # (``FEEDFIX_FASTPATH=0``, to measure what answering feeds here saves).
+        self.answer_feeds = answer_feeds
         self.limits = limits
         self.catalog = catalog
         self.count = count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from upstream import Upstream, feed, zaker_rss
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Service:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """One served feed, f."""
     with Upstream() as upstream:
         upstream.script("/f.xml", feed(zaker_rss(range(5))))
@@ -296,3 +297,39 @@ def test_refused_heads_leave_only_json_in_the_log(tmp_path: Path, level: str) ->
         assert "Host" in refused[0]["reason"]
     else:
         assert refused == []
+
+
+def test_feed_replies_come_from_the_fast_path(service: Service) -> None:
+    """By default a feed is answered by the fast path (no ``Server`` header: aiohttp sends
+    one), other routes by aiohttp."""
+    ((_, feed_headers, _),) = _exchange(service.port, _get())
+    ((_, health_headers, _),) = _exchange(service.port, _get("/healthz"))
+    assert "server" not in feed_headers
+    assert "aiohttp" in health_headers["server"]
+
+
+def test_fastpath_off_leaves_every_request_to_aiohttp(tmp_path: Path) -> None:
+    """``FEEDFIX_FASTPATH=0`` (the benchmarks' switch): the same feed bytes, answered by
+    aiohttp, said once in the log; the connection limits still hold (a silent connection is
+    closed after header_timeout)."""
+    with Upstream() as upstream:
+        upstream.script("/f.xml", feed(zaker_rss(range(3))))
+        feeds = [{"name": "f", "url": upstream.url("/f.xml"), "interval": "60s"}]
+        server = {"header_timeout": "1s"}
+        with Service(tmp_path, feeds, server=server, env={"FEEDFIX_FASTPATH": "0"}) as svc:
+            body = svc.wait_served("f").body
+            silent = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+            ((status, headers, again),) = _exchange(svc.port, _get())
+            etag = headers["etag"]
+            ((status304, _, _),) = _exchange(svc.port, _get(extra=f"If-None-Match: {etag}\r\n"))
+            started = time.monotonic()
+            assert silent.recv(1) == b"", "a silent connection stays open without the fast path"
+            waited = time.monotonic() - started
+            silent.close()
+            warned = svc.events("fast path off (FEEDFIX_FASTPATH=0): aiohttp answers every request")
+            svc.stop()
+    assert status == b"HTTP/1.1 200 OK" and again == body
+    assert "aiohttp" in headers["server"]
+    assert status304 == b"HTTP/1.1 304 Not Modified"
+    assert waited < 3
+    assert len(warned) == 1
