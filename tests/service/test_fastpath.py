@@ -333,3 +333,13 @@ def test_fastpath_off_leaves_every_request_to_aiohttp(tmp_path: Path) -> None:
     assert status304 == b"HTTP/1.1 304 Not Modified"
     assert waited < 3
     assert len(warned) == 1
+
+
+def test_gzip_asked_in_capitals_is_sent(service: Service) -> None:
+    """``Accept-Encoding: GZIP`` is gzip (content-codings are case-insensitive), on the fast
+    path and on aiohttp's (where a request with a field given twice goes)."""
+    ((_, fast, body),) = _exchange(service.port, _get(extra="Accept-Encoding: GZIP\r\n"))
+    twice = "Accept-Encoding: GZIP\r\nX-A: 1\r\nX-A: 2\r\n"
+    ((_, slow, _),) = _exchange(service.port, _get(extra=twice))
+    assert fast["content-encoding"] == "gzip" and gzip.decompress(body).startswith(b"<?xml")
+    assert slow["content-encoding"] == "gzip" and "aiohttp" in slow["server"]
