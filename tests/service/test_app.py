@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +21,9 @@ import pytest
 from feedfix.config import parse_config
 from feedfix.core.errors import ConfigError
 from feedfix.service.app import run
+from feedfix.service.state import FeedState, PollRecord, Published
 from feedfix.service.store import StoreError
+from feedfix.service.store.sqlite import SqliteStore
 from feedfix.service.worker import Worker
 from service_helpers import (
     REPO,
@@ -200,12 +201,16 @@ def test_a_busy_port_stops_what_had_started(
 
 
 def test_a_store_that_cannot_be_read_is_closed_again(upstream: Upstream, tmp_path: Path) -> None:
-    """Loading the feeds fails (a ``published`` table of another shape): the error is the
-    store's, and the store it opened is closed."""
+    """Loading the feeds fails (the file's pages were damaged on disk: it opens, but reading
+    the feed's rows fails): the error is the store's, and the store it opened is closed."""
     db = tmp_path / "feedfix.db"
-    with sqlite3.connect(db) as made:
-        made.execute("CREATE TABLE published (name TEXT PRIMARY KEY)")
+    made = SqliteStore(str(db))
+    big = Published(bytes(range(256)) * 800, b"gz", '"e"', 1.0, 1)
+    made.save("a", FeedState(), PollRecord(started=1.0, status="ok", duration=0.1), big)
     made.close()
+    with db.open("r+b") as raw:
+        raw.seek(4096 * 2)  # past the header and the schema: the file still opens
+        raw.write(b"\xff" * 4096 * 40)
     path, config = _config(tmp_path, 0, upstream)
     with pytest.raises(StoreError, match="cannot read"):
         _run_in_process(path, config)
