@@ -78,11 +78,11 @@ def head_end(buffer: bytes | bytearray) -> int:
     """Where the first request head in ``buffer`` ends (just past its blank line), else
     ``INCOMPLETE`` or ``UNUSUAL``.
 
-    A head ends at CRLF CRLF. A bare LF or CR anywhere in an unfinished head (``\n\n`` is
-    how some clients and many attackers end one) makes it ``UNUSUAL``, so aiohttp answers it
-    at once instead of it waiting, unanswered, for the header timeout; so does a head over
-    ``MAX_HEAD``. Cost: one ``find`` over the buffer when the head is complete (the usual
-    case, ~0.2 µs); the counts run only while a head is unfinished.
+    A head ends at CRLF CRLF. A bare LF or CR anywhere in an unfinished head (LF LF is how
+    some clients and many attackers end one) makes it ``UNUSUAL``, so aiohttp answers it at
+    once instead of it waiting, unanswered, for the header timeout; so does a head over
+    ``MAX_HEAD``. Cost: one ``find`` when the head is complete (the usual case, ~0.2 µs,
+    which ``data_received`` inlines); the counts run only on an unfinished head.
     """
     end = buffer.find(b"\r\n\r\n")
     if end >= 0:
