@@ -343,3 +343,21 @@ def test_gzip_asked_in_capitals_is_sent(service: Service) -> None:
     ((_, slow, _),) = _exchange(service.port, _get(extra=twice))
     assert fast["content-encoding"] == "gzip" and gzip.decompress(body).startswith(b"<?xml")
     assert slow["content-encoding"] == "gzip" and "aiohttp" in slow["server"]
+
+
+def test_a_bad_head_after_a_good_one_on_one_connection(service: Service) -> None:
+    """Pipelined: a feed request the fast path answers, then a bare-LF head: the 200 in full,
+    then aiohttp's 400 at once, then the connection closes."""
+    good = _get()
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=3)
+    sock.sendall(good + b"GET /feeds/f.atom HTTP/1.1\nHost: x\n\n")
+    [(status, _, body)], rest = _responses(sock, good, 1)
+    while b"\r\n" not in rest:
+        chunk = sock.recv(4096)
+        assert chunk, "closed without answering the second head"
+        rest += chunk
+    while sock.recv(4096):
+        pass
+    sock.close()
+    assert status == b"HTTP/1.1 200 OK" and body.startswith(b"<?xml")
+    assert rest.startswith((b"HTTP/1.1 400", b"HTTP/1.0 400")), rest[:40]
