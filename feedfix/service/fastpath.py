@@ -31,6 +31,10 @@ MAX_HEAD = 16 * 1024  # a request head larger than this goes to aiohttp, which r
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
 SWEEP = 0.25  # seconds between timeout sweeps: timeouts are enforced to within this
 _FEED_PATH = re.compile(rb"/feeds/([A-Za-z0-9][A-Za-z0-9._-]{0,99})\.atom")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a field name (RFC 9110 5.6.2)
+# Control characters a head may not hold anywhere: all but HTAB, and CR LF as line ends
+# (a bare CR or LF is counted apart). aiohttp refuses them with a 400.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HANDED_OVER = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
 
 
@@ -101,8 +105,9 @@ def parse_head(head: bytes) -> FeedRequest | None:
     HTTP/1.0 or 1.1, with well-formed CRLF-separated fields is answered here. Anything else
     is ``None``, and aiohttp's parser answers it (a 400 for what is malformed; the 404 and
     503 pages and other routes are its handlers'): another method or target form, an
-    encoded or odd feed name, a line over a limit, a bare CR or LF, a NUL, an obs-fold
-    continuation, a field without a colon or with space before it, a body
+    encoded or odd feed name, a line over a limit, a bare CR or LF, a control character (NUL,
+    ESC, DEL...; a tab is fine), an obs-fold continuation, a field without a colon or whose
+    name is not a token (space before the colon, parentheses, non-ASCII), a body
     (``Content-Length`` other than one ``0``, ``Transfer-Encoding``), ``Upgrade``/``Expect``,
     any field given twice (two ``Host``, two ``Content-Length``: request smuggling's
     material), and an HTTP/1.1 request without ``Host`` (RFC 9112 3.2: a 400).
@@ -118,7 +123,7 @@ def parse_head(head: bytes) -> FeedRequest | None:
         or newlines > MAX_HEADERS
         or head.count(b"\n") != newlines  # a bare LF
         or head.count(b"\r") != newlines  # a bare CR
-        or b"\0" in head
+        or _CONTROL.search(head) is not None  # a NUL, an escape, DEL...
     ):
         return None
     parts = lines[0].split(b" ")
@@ -133,8 +138,8 @@ def parse_head(head: bytes) -> FeedRequest | None:
         if len(line) > MAX_FIELD:
             return None
         key, colon, value = line.partition(b":")
-        if not colon or not key or key[:1] in b" \t" or key.strip() != key:
-            return None  # folded or malformed: aiohttp's stricter parser decides
+        if not colon or _TOKEN.fullmatch(key) is None:
+            return None  # folded (leading space), no name, not a token: aiohttp refuses it
         key = key.lower()
         if key in fields:
             return None  # repeated: aiohttp refuses a second Host or Content-Length

@@ -75,6 +75,12 @@ def test_method_and_connection(head: bytes, body: bool, keep_alive: bool, extra:
     assert (request.body, request.keep_alive, request.extra) == (body, keep_alive, extra)
 
 
+def test_tabs_and_non_ascii_bytes_in_values_are_allowed() -> None:
+    """A tab inside a value and bytes over 0x7f (obs-text) are legal field content."""
+    request = parse_head(_head(GET, "Host: x", "User-Agent: a\tb \xe9"))
+    assert request is not None
+
+
 def test_field_names_are_case_insensitive_and_values_trimmed() -> None:
     """``HOST`` is Host, ``accept-encoding`` with padding is read without it."""
     request = parse_head(_head(GET, "HOST: x", "accept-encoding:   gzip  "))
@@ -120,6 +126,12 @@ HANDED_OVER = {
     "empty-name": _head(GET, "Host: x", ": value"),
     "leading-blank-line": _head("", GET, "Host: x"),
     "nul-in-value": _head(GET, "Host: x", "X-A: a\0b"),
+    "control-in-value": _head(GET, "Host: x", "X-A: a\x01b"),
+    "escape-in-value": _head(GET, "Host: x", "X-A: \x1b[31m"),
+    "del-in-value": _head(GET, "Host: x", "X-A: a\x7fb"),
+    "space-in-name": _head(GET, "Host: x", "X A: 1"),
+    "paren-in-name": _head(GET, "Host: x", "X(A): 1"),
+    "non-ascii-name": _head(GET, "Host: x", "X-\xe9: 1"),
     # the request line
     "nul-in-path": _head("GET /feeds/f\0.atom HTTP/1.1", "Host: x"),
     "absolute-form": _head("GET http://x/feeds/f.atom HTTP/1.1", "Host: x"),
