@@ -1,0 +1,196 @@
+"""The image cache: each origin image fetched once, kept on disk, served even when the
+origin later fails.
+
+- Single flight: concurrent requests for one image share one fetch (a task, so that a
+  reader hanging up does not cancel it for the others).
+- On disk: the body in ``{cache_dir}/{key[:2]}/{key}``, written to a temporary file, fsynced
+  and renamed, so that a crash never leaves half an image under its name; its type, size
+  and ETag in the metadata index (``meta.py``). The total stays under ``cache_size``, least
+  recently used out first.
+- Failures are remembered for ``negative_seconds`` so a broken image does not hammer its
+  origin: a bounded table, since each entry expires quickly anyway.
+- Memory stays flat as the cache grows: uses are batched before they reach the index, and
+  the only per-image tables (recent entries, failures, uses) are capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedfix.core.imagesign import Verified
+from feedfix.service.images.fetch import FetchedImage, ImageFetcher, ImageFetchError
+from feedfix.service.images.meta import CacheEntry, CacheMeta, CacheStats
+from feedfix.service.images.settings import ImageSettings
+
+RECENT = 1024  # index rows kept in memory for the hottest images
+FAILURES = 4096  # remembered failures at most
+TOUCH_BATCH = 256  # uses written to the index together
+TOUCH_SECONDS = 30.0  # ... or at least this often
+
+
+def cache_key(verified: Verified) -> str:
+    """The file name for an image: the policy is part of it (another Referer, another answer)."""
+    return hashlib.sha256(f"{verified.policy}\x00{verified.url}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the handler serves: the entry and its file; ``outcome`` is hit, miss or
+    coalesced (waited for another request's fetch)."""
+
+    entry: CacheEntry
+    path: Path
+    outcome: str
+    fetched: FetchedImage | None = None
+
+
+class ImageCache:
+    """Images by signed URL, from disk or fetched once from their origin."""
+
+    def __init__(
+        self,
+        settings: ImageSettings,
+        meta: CacheMeta,
+        fetcher: ImageFetcher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.meta = meta
+        self.fetcher = fetcher
+        self.clock = clock
+        self.root = Path(settings.cache_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._recent: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._failures: OrderedDict[str, tuple[float, ImageFetchError]] = OrderedDict()
+        self._uses: dict[str, float] = {}
+        self._last_flush = clock()
+        self._flights: dict[str, asyncio.Task[Lookup]] = {}
+        self.origin_fetches = 0
+        self._sweep_temporaries()
+
+    def path(self, key: str) -> Path:
+        """Where the body of ``key`` lives."""
+        return self.root / key[:2] / key
+
+    def stats(self) -> CacheStats:
+        """Entries and bytes on disk."""
+        return self.meta.stats()
+
+    async def get(self, verified: Verified) -> Lookup:
+        """The cached image, or the one fetch of it; ImageFetchError (possibly remembered)."""
+        key = cache_key(verified)
+        entry = self._entry(key)
+        if entry is not None:
+            self._used(key)
+            return Lookup(entry, self.path(key), "hit")
+        failure = self._failures.get(key)
+        if failure is not None:
+            if failure[0] > self.clock():
+                raise failure[1]
+            del self._failures[key]
+        flight = self._flights.get(key)
+        if flight is not None:
+            lookup = await asyncio.shield(flight)
+            return Lookup(lookup.entry, lookup.path, "coalesced")
+        flight = asyncio.ensure_future(self._fetch(key, verified))
+        self._flights[key] = flight
+        flight.add_done_callback(lambda _: self._flights.pop(key, None))
+        return await asyncio.shield(flight)
+
+    def forget(self, key: str) -> None:
+        """Drop an entry whose file has gone (removed by hand, disk trouble)."""
+        self._recent.pop(key, None)
+        self.meta.discard(key)
+
+    async def close(self) -> None:
+        """Write pending uses, wait for fetches under way, close the fetcher and the index."""
+        if self._flights:
+            await asyncio.gather(*self._flights.values(), return_exceptions=True)
+        self.flush()
+        await self.fetcher.close()
+        self.meta.close()
+
+    def flush(self) -> None:
+        """Write the batched uses to the index."""
+        if self._uses:
+            uses, self._uses = self._uses, {}
+            self.meta.touch(uses.items())
+        self._last_flush = self.clock()
+
+    def _entry(self, key: str) -> CacheEntry | None:
+        entry = self._recent.get(key)
+        if entry is not None:
+            self._recent.move_to_end(key)
+            return entry
+        entry = self.meta.get(key)
+        if entry is not None:
+            self._remember(key, entry)
+        return entry
+
+    def _remember(self, key: str, entry: CacheEntry) -> None:
+        self._recent[key] = entry
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+
+    def _used(self, key: str) -> None:
+        now = self.clock()
+        self._uses[key] = now
+        if len(self._uses) >= TOUCH_BATCH or now - self._last_flush >= TOUCH_SECONDS:
+            self.flush()
+
+    async def _fetch(self, key: str, verified: Verified) -> Lookup:
+        self.origin_fetches += 1
+        try:
+            fetched = await self.fetcher.fetch(verified)
+        except ImageFetchError as exc:
+            self._failures[key] = (self.clock() + self.settings.negative_seconds, exc)
+            if len(self._failures) > FAILURES:
+                self._failures.popitem(last=False)
+            raise
+        path = self.path(key)
+        await asyncio.to_thread(_write_atomically, path, fetched.body)
+        now = self.clock()
+        entry = CacheEntry(
+            key=key,
+            media_type=fetched.media_type,
+            size=len(fetched.body),
+            etag='"' + hashlib.sha256(fetched.body).hexdigest()[:32] + '"',
+            url=verified.url,
+            stored_at=now,
+            used_at=now,
+        )
+        self.meta.put(entry)
+        self._remember(key, entry)
+        for old in self.meta.evict(self.settings.cache_size, keep=key):
+            self._recent.pop(old.key, None)
+            self._uses.pop(old.key, None)
+            self.path(old.key).unlink(missing_ok=True)
+        return Lookup(entry, path, "miss", fetched)
+
+    def _sweep_temporaries(self) -> None:
+        """Remove temporary files a crash left behind (they were never renamed into use)."""
+        for leftover in self.root.glob("*/.*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    """Write ``body`` to ``path`` so that readers see all of it or nothing."""
+    path.parent.mkdir(exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temporary.open("wb") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
