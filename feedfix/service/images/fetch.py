@@ -137,6 +137,8 @@ class ImageFetcher:
                 raise origin_error(f"cannot connect to {host}") from exc
             except RefusedAddress as exc:
                 raise refused(str(exc)) from exc
+            except aiohttp.InvalidURL as exc:
+                raise refused(f"{host}: not a URL the proxy fetches") from exc
             except (aiohttp.ClientError, ValueError) as exc:
                 raise origin_error(f"{host}: {type(exc).__name__}") from exc
 
