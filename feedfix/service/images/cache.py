@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import time
 from collections import OrderedDict
@@ -25,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedfix.core.imagesign import Verified
-from feedfix.service.images.fetch import FetchedImage, ImageFetcher, ImageFetchError
+from feedfix.service.images.fetch import ImageFetcher, ImageFetchError
 from feedfix.service.images.meta import CacheEntry, CacheMeta, CacheStats
 from feedfix.service.images.settings import ImageSettings
 
+log = logging.getLogger(__name__)
 RECENT = 1024  # index rows kept in memory for the hottest images
 FAILURES = 4096  # remembered failures at most
 TOUCH_BATCH = 256  # uses written to the index together
@@ -42,13 +44,15 @@ def cache_key(verified: Verified) -> str:
 
 @dataclass(frozen=True)
 class Lookup:
-    """What the handler serves: the entry and its file; ``outcome`` is hit, miss or
-    coalesced (waited for another request's fetch)."""
+    """What the handler serves: the entry, and its body in memory (just fetched, while it is
+    being written) or else its file. ``outcome``: hit, miss, or coalesced (served by another
+    request's fetch); ``fetched``: origin bytes this request caused (the miss only)."""
 
     entry: CacheEntry
     path: Path
     outcome: str
-    fetched: FetchedImage | None = None
+    body: bytes | None = None
+    fetched: int = 0
 
 
 class ImageCache:
@@ -72,6 +76,7 @@ class ImageCache:
         self._uses: dict[str, float] = {}
         self._last_flush = clock()
         self._flights: dict[str, asyncio.Task[Lookup]] = {}
+        self._stores: set[asyncio.Task[None]] = set()
         self.origin_fetches = 0
         self._sweep_temporaries()
 
@@ -98,11 +103,21 @@ class ImageCache:
         flight = self._flights.get(key)
         if flight is not None:
             lookup = await asyncio.shield(flight)
-            return Lookup(lookup.entry, lookup.path, "coalesced")
+            return Lookup(lookup.entry, lookup.path, "coalesced", lookup.body)
         flight = asyncio.ensure_future(self._fetch(key, verified))
-        self._flights[key] = flight
-        flight.add_done_callback(lambda _: self._flights.pop(key, None))
+        self._flights[key] = flight  # kept until the body is on disk (see _store)
+
+        def landed(done: asyncio.Task[Lookup]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                self._flights.pop(key, None)  # a failure frees the key at once
+
+        flight.add_done_callback(landed)
         return await asyncio.shield(flight)
+
+    async def settle(self) -> None:
+        """Wait until every fetched image is on disk and in the index."""
+        while self._stores:
+            await asyncio.gather(*self._stores, return_exceptions=True)
 
     def forget(self, key: str) -> None:
         """Drop an entry whose file has gone (removed by hand, disk trouble)."""
@@ -113,6 +128,7 @@ class ImageCache:
         """Write pending uses, wait for fetches under way, close the fetcher and the index."""
         if self._flights:
             await asyncio.gather(*self._flights.values(), return_exceptions=True)
+        await self.settle()
         self.flush()
         await self.fetcher.close()
         self.meta.close()
@@ -154,8 +170,6 @@ class ImageCache:
             if len(self._failures) > FAILURES:
                 self._failures.popitem(last=False)
             raise
-        path = self.path(key)
-        await asyncio.to_thread(_write_atomically, path, fetched.body)
         now = self.clock()
         entry = CacheEntry(
             key=key,
@@ -166,13 +180,28 @@ class ImageCache:
             stored_at=now,
             used_at=now,
         )
+        store = asyncio.ensure_future(self._store(entry, fetched.body))
+        self._stores.add(store)
+        store.add_done_callback(self._stores.discard)
+        return Lookup(entry, self.path(key), "miss", fetched.body, len(fetched.body))
+
+    async def _store(self, entry: CacheEntry, body: bytes) -> None:
+        """Write the body (off the event loop: fsync takes milliseconds), then index it and
+        evict what no longer fits. Readers are served from memory meanwhile, so a cold
+        fetch does not wait for the disk."""
+        try:
+            await asyncio.to_thread(_write_atomically, self.path(entry.key), body)
+        except OSError as exc:
+            log.warning("image cache: cannot write %s: %s", self.path(entry.key), exc)
+            return
+        finally:
+            self._flights.pop(entry.key, None)
         self.meta.put(entry)
-        self._remember(key, entry)
-        for old in self.meta.evict(self.settings.cache_size, keep=key):
+        self._remember(entry.key, entry)
+        for old in self.meta.evict(self.settings.cache_size, keep=entry.key):
             self._recent.pop(old.key, None)
             self._uses.pop(old.key, None)
             self.path(old.key).unlink(missing_ok=True)
-        return Lookup(entry, path, "miss", fetched)
 
     def _sweep_temporaries(self) -> None:
         """Remove temporary files a crash left behind (they were never renamed into use)."""

@@ -108,17 +108,16 @@ class ImageHandler:
 
     async def _send(self, request: web.Request, lookup: Lookup) -> web.StreamResponse:
         entry = lookup.entry
-        fetched = lookup.fetched.body if lookup.fetched is not None else b""
         headers = self._headers(entry)
         inm = request.headers.get("If-None-Match")
         if inm is not None and _etag_listed(inm, entry.etag):
-            self.metrics.count(lookup.outcome, fetched=len(fetched))
+            self.metrics.count(lookup.outcome, fetched=lookup.fetched)
             return web.Response(status=304, headers=headers)
         if_range = request.headers.get("If-Range")
         wanted = None if if_range not in (None, entry.etag) else request.headers.get("Range")
         span = byte_range(wanted, entry.size)
         if span is False:
-            self.metrics.count(lookup.outcome, fetched=len(fetched))
+            self.metrics.count(lookup.outcome, fetched=lookup.fetched)
             refusal = _error(416, "range not satisfiable")
             refusal.headers["Content-Range"] = f"bytes */{entry.size}"
             return refusal
@@ -127,10 +126,15 @@ class ImageHandler:
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{start + count - 1}/{entry.size}"
         served = 0 if request.method == "HEAD" else count
-        sent = await _send_file(
-            request, lookup.path, start=start, count=count, status=status, headers=headers
-        )
-        self.metrics.count(lookup.outcome, served=served, fetched=len(fetched))
+        if lookup.body is not None:  # just fetched: from memory while it is being written
+            sent: web.StreamResponse = web.Response(
+                status=status, body=lookup.body[start : start + count], headers=headers
+            )
+        else:
+            sent = await _send_file(
+                request, lookup.path, start=start, count=count, status=status, headers=headers
+            )
+        self.metrics.count(lookup.outcome, served=served, fetched=lookup.fetched)
         return sent
 
     @staticmethod
@@ -155,15 +159,16 @@ async def _send_file(
     with path.open("rb") as body:
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = count
-        await response.prepare(request)
-        if request.method != "HEAD" and count:
+        try:
+            await response.prepare(request)
             transport = request.transport
-            if transport is None:
-                raise ConnectionResetError("connection lost")
-            try:
-                await asyncio.get_running_loop().sendfile(transport, body, start, count)
-            except NotImplementedError:  # a transport without sendfile (TLS)
-                body.seek(start)
-                await response.write(body.read(count))
-        await response.write_eof()
+            if request.method != "HEAD" and count and transport is not None:
+                try:
+                    await asyncio.get_running_loop().sendfile(transport, body, start, count)
+                except NotImplementedError:  # a transport without sendfile (TLS)
+                    body.seek(start)
+                    await response.write(body.read(count))
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the reader hung up mid-image (asyncio says "Transport is closing")
     return response

@@ -1,0 +1,308 @@
+"""How fast the image proxy serves, against nginx serving the same file, and what it costs.
+
+Starts nginx (``worker_processes 1``, sendfile, access log off) serving a 200 KB JPEG from a
+temporary folder; nginx is also the origin. Starts the proxy (``ImageService`` routed in a
+small aiohttp app, as the service wires it) as a subprocess of this script, with its cache
+and SQLite index in the same temporary folder and ``allow_private = ["127.0.0.1"]``. Then:
+
+1. wrk (``-t2 -c64``) against nginx 200, the proxy 200 (cached), the proxy 304
+   (``If-None-Match``), nginx 304, one after the other in the same run: the ratios count,
+   since the machine and its background load are the same for both.
+2. Cold fetch: median time of a GET through the proxy for an image it has not cached (a new
+   query string each time, which nginx ignores), minus the median of the same GET straight
+   from nginx; each over fresh connections, loopback.
+3. Memory: the proxy's RSS before and after it caches ``--images`` (10,000) small images,
+   and after serving all of them once more from the cache.
+
+Targets (reported, not enforced): 200 >= 0.8x nginx; 304 >= 2x nginx 200; cold fetch
+< 5 ms added; RSS growth small and not proportional to the number of images.
+
+Usage: ``bench_images.py [--duration 10] [--connections 64] [--images 10000] [--json]``.
+Needs ``wrk``, ``nginx`` (Debian ``wrk``, ``nginx-light``) and Pillow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from PIL import Image
+from prometheus_client import CollectorRegistry
+
+from feedfix.core.imagesign import proxied
+from feedfix.service.images import ImageService, ImageSettings
+
+KEY = b"bench-key"
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ image/jpeg jpg; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {tmp}/www;
+    }}
+}}
+"""
+
+
+def progress(text: str) -> None:
+    """A line on stderr, so that --json output stays clean."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def jpeg(target: int) -> bytes:
+    """A real JPEG of about ``target`` bytes (noise compresses badly, so size ~ pixels)."""
+    side = 64
+    while True:
+        pixels = os.urandom(side * side * 3)
+        out = io.BytesIO()
+        Image.frombytes("RGB", (side, side), pixels).save(out, format="JPEG", quality=90)
+        if out.tell() >= target:
+            return out.getvalue()
+        side = int(side * 1.1) + 1
+
+
+def wait_port(port: int, seconds: float = 15.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def wrk(url: str, args: argparse.Namespace, headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run wrk; requests/s, p50/p99 and any errors."""
+    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=args.duration + 60
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    errors = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses:.*)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": p50.group(1) if p50 else "",
+        "p99": p99.group(1) if p99 else "",
+        "errors": "; ".join(e.strip() for e in errors),
+    }
+
+
+def head(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One GET over a fresh connection (urllib: no pooling, like a cold reader)."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def signed(base: str, url: str) -> str:
+    """The proxy URL for ``url``."""
+    return proxied(base, KEY, url)
+
+
+def cold_fetch(proxy: str, origin: str, samples: int) -> dict[str, float]:
+    """Median ms of a direct origin GET and of a proxied cold GET, and the difference."""
+    direct, proxied_ms = [], []
+    for i in range(samples):
+        started = time.perf_counter()
+        status, _, _ = head(f"{origin}/photo.jpg?direct={i}")
+        direct.append((time.perf_counter() - started) * 1000)
+        assert status == 200
+        url = signed(proxy, f"{origin}/photo.jpg?cold={i}")
+        started = time.perf_counter()
+        status, _, _ = head(url)
+        proxied_ms.append((time.perf_counter() - started) * 1000)
+        assert status == 200, status
+    origin_ms, proxy_ms = statistics.median(direct), statistics.median(proxied_ms)
+    return {"origin_ms": origin_ms, "proxy_ms": proxy_ms, "added_ms": proxy_ms - origin_ms}
+
+
+async def fill(proxy: str, origin: str, count: int, concurrency: int = 32) -> int:
+    """Request ``count`` distinct small images through the proxy; how many were 200."""
+    ok = 0
+    queue = iter(range(count))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal ok
+        for i in queue:
+            async with session.get(signed(proxy, f"{origin}/small.jpg?n={i}")) as response:
+                await response.read()
+                ok += response.status == 200
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return ok
+
+
+def serve_proxy(port: int, tmp: Path) -> None:
+    """The proxy app (run in the subprocess)."""
+    settings = ImageSettings(
+        keys=(KEY,), cache_dir=tmp / "cache", allow_private=("127.0.0.1",), per_host=32
+    )
+    images = ImageService.open(settings, tmp / "feedfix.db", CollectorRegistry())
+
+    async def close(_app: web.Application) -> None:
+        await images.close()
+
+    app = web.Application()
+    app.router.add_route("*", "/img/{rest:.*}", images.handler)
+    app.on_cleanup.append(close)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Start nginx and the proxy in ``tmp``, run the three measurements, stop both."""
+    tmp.chmod(0o755)  # nginx's workers may run as another user
+    (tmp / "www").mkdir(mode=0o755)
+    photo = jpeg(200_000)
+    (tmp / "www" / "photo.jpg").write_bytes(photo)
+    (tmp / "www" / "small.jpg").write_bytes(jpeg(2_000))
+    nginx_port, proxy_port = free_port(), free_port()
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port), "utf-8")
+    nginx = subprocess.Popen(
+        [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
+         "-e", str(tmp / "nginx-error.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    proxy = subprocess.Popen(
+        [sys.executable, __file__, "--serve-proxy", str(proxy_port), "--tmp", str(tmp)]
+    )
+    results: dict[str, Any] = {"image_bytes": len(photo)}
+    try:
+        wait_port(nginx_port)
+        wait_port(proxy_port)
+        origin, base = f"http://127.0.0.1:{nginx_port}", f"http://127.0.0.1:{proxy_port}"
+        results["rss_start_mb"] = rss_mb(proxy.pid)
+        url = signed(base, f"{origin}/photo.jpg")
+        status, headers, body = head(url)
+        assert status == 200 and body == photo, (status, body[:200])
+        etag, nginx_etag = headers["ETag"], head(f"{origin}/photo.jpg")[1]["ETag"]
+        assert head(url, {"If-None-Match": etag})[0] == 304
+        progress(f"wrk {args.duration}s x4 (nginx 200, proxy 200, proxy 304, nginx 304)")
+        runs = {
+            "nginx_200": wrk(f"{origin}/photo.jpg", args),
+            "proxy_200": wrk(url, args),
+            "proxy_304": wrk(url, args, (f"If-None-Match: {etag}",)),
+            "nginx_304": wrk(f"{origin}/photo.jpg", args, (f"If-None-Match: {nginx_etag}",)),
+        }
+        results["wrk"] = runs
+        results["ratio_200"] = runs["proxy_200"]["rps"] / runs["nginx_200"]["rps"]
+        results["ratio_304"] = runs["proxy_304"]["rps"] / runs["nginx_200"]["rps"]
+        progress(f"cold fetch, {args.samples} samples")
+        results["cold"] = cold_fetch(base, origin, args.samples)
+        results["rss_before_fill_mb"] = rss_mb(proxy.pid)
+        progress(f"caching {args.images} images")
+        started = time.monotonic()
+        results["filled"] = asyncio.run(fill(base, origin, args.images))
+        results["fill_seconds"] = time.monotonic() - started
+        results["rss_after_fill_mb"] = rss_mb(proxy.pid)
+        asyncio.run(fill(base, origin, args.images))  # all hits now
+        results["rss_after_hits_mb"] = rss_mb(proxy.pid)
+        results["cache_files"] = sum(1 for p in (tmp / "cache").rglob("*") if p.is_file())
+    finally:
+        proxy.terminate()
+        nginx.terminate()
+        proxy.wait(10)
+        nginx.wait(10)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    """The figures, one line each, beside their targets."""
+    print(json.dumps(results["wrk"], indent=2))
+    print(f"200: proxy/nginx = {results['ratio_200']:.2f} (target >= 0.8)")
+    print(f"304: proxy 304 / nginx 200 = {results['ratio_304']:.2f} (target >= 2)")
+    cold = results["cold"]
+    print(
+        f"cold fetch: origin {cold['origin_ms']:.2f} ms, proxy {cold['proxy_ms']:.2f} ms, "
+        f"added {cold['added_ms']:.2f} ms (target < 5)"
+    )
+    print(
+        f"RSS: start {results['rss_start_mb']:.1f} MB, before fill "
+        f"{results['rss_before_fill_mb']:.1f} MB, after {results['filled']} images "
+        f"{results['rss_after_fill_mb']:.1f} MB ({results['fill_seconds']:.0f} s), after "
+        f"serving them again {results['rss_after_hits_mb']:.1f} MB; "
+        f"{results['cache_files']} files on disk"
+    )
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_proxy:
+        serve_proxy(args.serve_proxy, args.tmp)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench-images-"))
+    try:
+        results = measure(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        report(results)
+
+
+if __name__ == "__main__":
+    main()
