@@ -411,3 +411,40 @@ def test_metrics_count_bytes_and_cache_size(tmp_path: Path) -> None:
         await origin.stop()
 
     run(check)
+
+
+def test_the_fast_path_seam_answers_hits_only(tmp_path: Path) -> None:
+    """``ImageHandler.cached`` gives a complete reply for a cached image (200, 304, 206,
+    HEAD) without awaiting, counted as a hit, and None for a miss, a forged signature or
+    another method, which stay aiohttp's to answer."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        async with serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy:
+            handler = proxy.service.http
+            path = sign(origin.url("/plain/a.png"))
+            assert handler.cached("GET", path, {}) is None  # not cached yet
+            await get(proxy, path)
+            await proxy.service.cache.settle()
+            reply = handler.cached("GET", path, {})
+            assert reply is not None and reply.status == 200
+            assert reply.path.read_bytes()[reply.start : reply.count] == IMAGES["a.png"][0]
+            assert reply.headers["Content-Type"] == "image/png"
+            assert reply.headers["X-Content-Type-Options"] == "nosniff"
+            etag = reply.headers["ETag"]
+            not_modified = handler.cached("GET", path, {"If-None-Match": etag})
+            assert not_modified is not None and not_modified.status == 304
+            assert not_modified.count == 0
+            partial = handler.cached("GET", path, {"Range": "bytes=1-4"})
+            assert partial is not None and (partial.status, partial.start, partial.count) == (
+                206, 1, 4,
+            )  # fmt: skip
+            head = handler.cached("HEAD", path, {})
+            assert head is not None and head.count == 0
+            assert head.headers["Content-Length"] == str(len(IMAGES["a.png"][0]))
+            assert handler.cached("POST", path, {}) is None
+            assert handler.cached("GET", path[:-2] + "xx", {}) is None
+            assert proxy.count("hit") == 4
+        await origin.stop()
+
+    run(check)

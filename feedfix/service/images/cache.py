@@ -88,13 +88,21 @@ class ImageCache:
         """Entries and bytes on disk."""
         return self.meta.stats()
 
-    async def get(self, verified: Verified) -> Lookup:
-        """The cached image, or the one fetch of it; ImageFetchError (possibly remembered)."""
+    def peek(self, verified: Verified) -> Lookup | None:
+        """The image if it is on disk (a use is recorded), else None; never fetches."""
         key = cache_key(verified)
         entry = self._entry(key)
-        if entry is not None:
-            self._used(key)
-            return Lookup(entry, self.path(key), "hit")
+        if entry is None:
+            return None
+        self._used(key)
+        return Lookup(entry, self.path(key), "hit")
+
+    async def get(self, verified: Verified) -> Lookup:
+        """The cached image, or the one fetch of it; ImageFetchError (possibly remembered)."""
+        hit = self.peek(verified)
+        if hit is not None:
+            return hit
+        key = cache_key(verified)
         failure = self._failures.get(key)
         if failure is not None:
             if failure[0] > self.clock():

@@ -4,19 +4,25 @@ The signature is checked before anything else, so a forged URL costs one HMAC an
 fetch. Cached bodies go out with ``sendfile`` (no copy through Python); conditional and
 range requests are answered from the index row alone. Every answer, errors included, carries
 ``nosniff`` and a CSP that forbids everything (SVG, when allowed, can't run scripts).
+
+``ImageHandler.cached`` answers a request for a cached image without aiohttp and without
+awaiting anything: it is the seam for a fast path in front of aiohttp (``fastpath.py``),
+which then sends ``CachedReply.path`` itself; anything else (a miss, an error) it leaves
+to ``handle``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from feedfix.core.imagesign import BadSignature, ImageURLError, verify
-from feedfix.service.images.cache import ImageCache, Lookup
+from feedfix.service.images.cache import ImageCache
 from feedfix.service.images.fetch import ImageFetchError
 from feedfix.service.images.meta import CacheEntry
 from feedfix.service.images.metrics import ImageMetrics
@@ -73,6 +79,45 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     return start, end - start + 1
 
 
+@dataclass(frozen=True)
+class CachedReply:
+    """An answer for an image in the cache: status and headers, then ``count`` bytes of the
+    body from ``start`` (none for 304, 416 and HEAD)."""
+
+    key: str
+    status: int
+    headers: dict[str, str]
+    path: Path
+    start: int = 0
+    count: int = 0
+
+
+def reply_for(
+    entry: CacheEntry, path: Path, method: str, headers: Mapping[str, str]
+) -> CachedReply:
+    """The answer to a GET/HEAD for ``entry``: 200, 206, 304 or 416, from the row alone."""
+    base = _security(entry.media_type == "image/svg+xml") | {
+        "ETag": entry.etag,
+        "Cache-Control": IMMUTABLE,
+    }
+    inm = headers.get("If-None-Match")
+    if inm is not None and _etag_listed(inm, entry.etag):
+        return CachedReply(entry.key, 304, base, path)
+    if_range = headers.get("If-Range")
+    wanted = None if if_range not in (None, entry.etag) else headers.get("Range")
+    span = byte_range(wanted, entry.size)
+    if span is False:
+        base |= {"Content-Range": f"bytes */{entry.size}", "Cache-Control": "no-store"}
+        return CachedReply(entry.key, 416, base, path)
+    start, count = span if isinstance(span, tuple) else (0, entry.size)
+    base |= {"Content-Type": entry.media_type, "Accept-Ranges": "bytes",
+             "Content-Length": str(count)}  # fmt: skip
+    if isinstance(span, tuple):
+        base["Content-Range"] = f"bytes {start}-{start + count - 1}/{entry.size}"
+    status = 206 if isinstance(span, tuple) else 200
+    return CachedReply(entry.key, status, base, path, start, 0 if method == "HEAD" else count)
+
+
 class ImageHandler:
     """The aiohttp handler; ``keys``: the signing key first, then old ones still accepted."""
 
@@ -81,12 +126,37 @@ class ImageHandler:
         self.keys = tuple(keys)
         self.metrics = metrics
 
+    def cached(self, method: str, path: str, headers: Mapping[str, str]) -> CachedReply | None:
+        """The answer for a cached image (counted as a hit), or None for anything else."""
+        if method not in ("GET", "HEAD"):
+            return None
+        try:
+            lookup = self.cache.peek(verify(path, self.keys))
+        except ImageURLError:
+            return None
+        if lookup is None:
+            return None
+        reply = reply_for(lookup.entry, lookup.path, method, headers)
+        self.metrics.count("hit", served=reply.count)
+        return reply
+
+    def missing(self, reply: CachedReply) -> None:
+        """Tell the cache that a reply's file has gone (a fast path calls this, then hands
+        the request to ``handle``, which fetches the image again)."""
+        self.cache.forget(reply.key)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one image request (route this bound method: aiohttp wants a coroutine)."""
         if request.method not in ("GET", "HEAD"):
             response = _error(405, "method not allowed")
             response.headers["Allow"] = "GET, HEAD"
             return response
+        reply = self.cached(request.method, request.path, request.headers)
+        if reply is not None:
+            try:
+                return await _send(request, reply)
+            except FileNotFoundError:
+                self.missing(reply)
         try:
             verified = verify(request.path, self.keys)
         except BadSignature:
@@ -97,77 +167,47 @@ class ImageHandler:
             return _error(400, str(exc))
         try:
             lookup = await self.cache.get(verified)
-            try:
-                return await self._send(request, lookup)
-            except FileNotFoundError:
-                self.cache.forget(lookup.entry.key)  # the file went away: fetch it again
-                return await self._send(request, await self.cache.get(verified))
         except ImageFetchError as exc:
             self.metrics.count(exc.outcome)
             return _error(exc.status, str(exc))
-
-    async def _send(self, request: web.Request, lookup: Lookup) -> web.StreamResponse:
-        entry = lookup.entry
-        headers = self._headers(entry)
-        inm = request.headers.get("If-None-Match")
-        if inm is not None and _etag_listed(inm, entry.etag):
-            self.metrics.count(lookup.outcome, fetched=lookup.fetched)
-            return web.Response(status=304, headers=headers)
-        if_range = request.headers.get("If-Range")
-        wanted = None if if_range not in (None, entry.etag) else request.headers.get("Range")
-        span = byte_range(wanted, entry.size)
-        if span is False:
-            self.metrics.count(lookup.outcome, fetched=lookup.fetched)
-            refusal = _error(416, "range not satisfiable")
-            refusal.headers["Content-Range"] = f"bytes */{entry.size}"
-            return refusal
-        start, count = span if isinstance(span, tuple) else (0, entry.size)
-        status = 206 if isinstance(span, tuple) else 200
-        if status == 206:
-            headers["Content-Range"] = f"bytes {start}-{start + count - 1}/{entry.size}"
-        served = 0 if request.method == "HEAD" else count
-        if lookup.body is not None:  # just fetched: from memory while it is being written
-            sent: web.StreamResponse = web.Response(
-                status=status, body=lookup.body[start : start + count], headers=headers
-            )
-        else:
-            sent = await _send_file(
-                request, lookup.path, start=start, count=count, status=status, headers=headers
-            )
-        self.metrics.count(lookup.outcome, served=served, fetched=lookup.fetched)
-        return sent
-
-    @staticmethod
-    def _headers(entry: CacheEntry) -> dict[str, str]:
-        return _security(entry.media_type == "image/svg+xml") | {
-            "Content-Type": entry.media_type,
-            "ETag": entry.etag,
-            "Cache-Control": IMMUTABLE,
-            "Accept-Ranges": "bytes",
-        }
+        reply = reply_for(lookup.entry, lookup.path, request.method, request.headers)
+        self.metrics.count(lookup.outcome, served=reply.count, fetched=lookup.fetched)
+        if lookup.body is None:
+            return await _send(request, reply)
+        body = lookup.body[reply.start : reply.start + reply.count] if reply.count else None
+        return _memory(reply, body)  # just fetched: from memory while it is being written
 
 
-async def _send_file(
-    request: web.Request, path: Path, *, start: int, count: int, status: int,
-    headers: dict[str, str],
-) -> web.StreamResponse:  # fmt: skip
-    """Send ``count`` bytes of ``path`` from ``start`` with the kernel's sendfile.
+def _memory(reply: CachedReply, body: bytes | None) -> web.Response:
+    headers = dict(reply.headers)
+    length = headers.pop("Content-Length", None)
+    response = web.Response(status=reply.status, body=body, headers=headers)
+    if length is not None and body is None:  # HEAD: the length of what GET would send
+        response.headers["Content-Length"] = length
+    return response
+
+
+async def _send(request: web.Request, reply: CachedReply) -> web.StreamResponse:
+    """Send a reply, its body with the kernel's sendfile.
 
     The file is opened before anything is sent, so a missing file raises FileNotFoundError
     while the handler can still fetch the image again.
     """
-    with path.open("rb") as body:
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = count
+    if reply.status in (304, 416):
+        return web.Response(status=reply.status, headers=reply.headers)
+    with reply.path.open("rb") as body:
+        response = web.StreamResponse(status=reply.status, headers=reply.headers)
         try:
             await response.prepare(request)
             transport = request.transport
-            if request.method != "HEAD" and count and transport is not None:
+            if reply.count and transport is not None:
                 try:
-                    await asyncio.get_running_loop().sendfile(transport, body, start, count)
+                    await asyncio.get_running_loop().sendfile(
+                        transport, body, reply.start, reply.count
+                    )
                 except NotImplementedError:  # a transport without sendfile (TLS)
-                    body.seek(start)
-                    await response.write(body.read(count))
+                    body.seek(reply.start)
+                    await response.write(body.read(reply.count))
             await response.write_eof()
         except (ConnectionError, RuntimeError):
             pass  # the reader hung up mid-image (asyncio says "Transport is closing")
