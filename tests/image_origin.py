@@ -260,14 +260,20 @@ class Proxy:
 
 @contextlib.asynccontextmanager
 async def serving(
-    config: ImageSettings, metadata: Path | None, resolver: AbstractResolver | None = None
+    config: ImageSettings,
+    metadata: Path | None,
+    resolver: AbstractResolver | None = None,
+    cancel_on_disconnect: bool = False,
 ) -> AsyncIterator[Proxy]:
-    """The image handler in a real aiohttp app on 127.0.0.1, as the service will wire it."""
+    """The image handler in a real aiohttp app on 127.0.0.1, as the service will wire it
+    (``cancel_on_disconnect``: aiohttp cancels a handler whose reader hangs up)."""
     registry = CollectorRegistry()
     service = ImageService.open(config, metadata, registry, resolver=resolver)
     app = web.Application()
     app.router.add_route("*", "/img/{rest:.*}", service.handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=0.1, handler_cancellation=cancel_on_disconnect
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

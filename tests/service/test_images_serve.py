@@ -448,3 +448,27 @@ def test_the_fast_path_seam_answers_hits_only(tmp_path: Path) -> None:
         await origin.stop()
 
     run(check)
+
+
+def test_a_reader_hanging_up_does_not_cancel_the_fetch_for_the_others(tmp_path: Path) -> None:
+    """The first reader of a slow image gives up (and aiohttp cancels its handler); the one
+    fetch goes on, the second reader gets the image, and the origin was asked once."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        config = settings(tmp_path / "c")
+        async with serving(config, tmp_path / "m.db", cancel_on_disconnect=True) as proxy:
+            path = sign(origin.url("/slow/a.png?s=0.4"))
+            first = asyncio.ensure_future(get(proxy, path))
+            await asyncio.sleep(0.1)
+            second = asyncio.ensure_future(get(proxy, path))
+            await asyncio.sleep(0.1)
+            first.cancel()
+            status, _, body = await second
+            assert (status, body) == (200, IMAGES["a.png"][0])
+            assert origin.hits["/slow/a.png"] == 1
+            await proxy.service.cache.settle()
+            assert proxy.service.stats().entries == 1
+        await origin.stop()
+
+    run(check)
