@@ -118,3 +118,9 @@ def test_settings_refuse_impossible_limits(tmp_path: Path) -> None:
         settings(tmp_path, timeout=0)
     with pytest.raises(ValueError, match="max_redirects"):
         settings(tmp_path, max_redirects=-1)
+
+
+def test_an_image_may_not_be_larger_than_the_whole_cache(tmp_path: Path) -> None:
+    """max_size over cache_size could never be cached: refused when the settings are made."""
+    with pytest.raises(ValueError, match="max_size can't exceed cache_size"):
+        settings(tmp_path, max_size=2_000, cache_size=1_000)

@@ -348,7 +348,7 @@ def test_the_cache_stays_under_its_size_least_recently_used_out_first(tmp_path: 
     async def check() -> None:
         origin = await ImageOrigin().start()
         big = len(IMAGES["big.jpg"][0])
-        config = settings(tmp_path / "c", cache_size=2 * big + 10)
+        config = settings(tmp_path / "c", cache_size=2 * big + 10, max_size=big + 10)
         async with serving(config, tmp_path / "m.db") as proxy:
             paths = [sign(origin.url(f"/plain/big.jpg?v={i}")) for i in range(3)]
             cache = proxy.service.cache
@@ -469,6 +469,28 @@ def test_a_reader_hanging_up_does_not_cancel_the_fetch_for_the_others(tmp_path: 
             assert origin.hits["/slow/a.png"] == 1
             await proxy.service.cache.settle()
             assert proxy.service.stats().entries == 1
+        await origin.stop()
+
+    run(check)
+
+
+def test_memory_tables_stay_capped_as_the_cache_grows(tmp_path: Path) -> None:
+    """With small caps (8 recent rows, 8 failures), 30 cached images and 30 failing ones
+    leave every in-memory table at or under its cap; the index on disk holds all 30."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        async with serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy:
+            cache = proxy.service.cache
+            cache.limits |= {"recent": 8, "failures": 8}
+            for i in range(30):
+                assert (await get(proxy, sign(origin.url(f"/plain/a.png?v={i}"))))[0] == 200
+                assert (await get(proxy, sign(origin.url(f"/status/404?v={i}"))))[0] == 502
+            await cache.settle()
+            sizes = cache.resident()
+            assert sizes["recent"] <= 8 and sizes["failures"] <= 8
+            assert sizes["uses"] <= cache.limits["uses"] and sizes["flights"] == 0
+            assert proxy.service.stats().entries == 30
         await origin.stop()
 
     run(check)

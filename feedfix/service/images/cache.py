@@ -33,7 +33,7 @@ from feedfix.service.images.settings import ImageSettings
 log = logging.getLogger(__name__)
 RECENT = 1024  # index rows kept in memory for the hottest images
 FAILURES = 4096  # remembered failures at most
-TOUCH_BATCH = 256  # uses written to the index together
+TOUCH_BATCH = 256  # uses written to the index together (so also the most held)
 TOUCH_SECONDS = 30.0  # ... or at least this often
 
 
@@ -64,11 +64,15 @@ class ImageCache:
         meta: CacheMeta,
         fetcher: ImageFetcher,
         clock: Callable[[], float] = time.time,
+        *,
+        recent: int = RECENT,
+        failures: int = FAILURES,
     ) -> None:
         self.settings = settings
         self.meta = meta
         self.fetcher = fetcher
         self.clock = clock
+        self.limits = {"recent": recent, "failures": failures, "uses": TOUCH_BATCH}
         self.root = Path(settings.cache_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self._recent: OrderedDict[str, CacheEntry] = OrderedDict()
@@ -87,6 +91,16 @@ class ImageCache:
     def stats(self) -> CacheStats:
         """Entries and bytes on disk."""
         return self.meta.stats()
+
+    def resident(self) -> dict[str, int]:
+        """The sizes of the in-memory tables, each capped (see ``limits``) whatever the
+        number of images cached: what keeps memory flat as the cache grows."""
+        return {
+            "recent": len(self._recent),
+            "failures": len(self._failures),
+            "uses": len(self._uses),
+            "flights": len(self._flights),
+        }
 
     def peek(self, verified: Verified) -> Lookup | None:
         """The image if it is on disk (a use is recorded), else None; never fetches."""
@@ -160,7 +174,7 @@ class ImageCache:
 
     def _remember(self, key: str, entry: CacheEntry) -> None:
         self._recent[key] = entry
-        if len(self._recent) > RECENT:
+        if len(self._recent) > self.limits["recent"]:
             self._recent.popitem(last=False)
 
     def _used(self, key: str) -> None:
@@ -175,7 +189,7 @@ class ImageCache:
             fetched = await self.fetcher.fetch(verified)
         except ImageFetchError as exc:
             self._failures[key] = (self.clock() + self.settings.negative_seconds, exc)
-            if len(self._failures) > FAILURES:
+            if len(self._failures) > self.limits["failures"]:
                 self._failures.popitem(last=False)
             raise
         now = self.clock()

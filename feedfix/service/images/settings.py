@@ -43,5 +43,7 @@ class ImageSettings:
         for name in ("connect_timeout", "timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"images: {name} must be positive")
+        if self.max_size > self.cache_size:
+            raise ValueError("images: max_size can't exceed cache_size")
         if self.max_redirects < 0 or self.negative_seconds < 0:
             raise ValueError("images: max_redirects and negative_seconds can't be negative")
