@@ -216,13 +216,13 @@ class FastPath(asyncio.Protocol):
             method, target, _ = lines[0].split(" ", 2)
             fields = CIMultiDict(line.split(": ", 1) for line in lines[1:] if ": " in line)
             assert self.transport is not None
-            self.transport.write(self.answer(method, target, fields))
+            self.transport.writelines(self.answer(method, target, fields))
 
-    def answer(self, method: str, target: str, fields: CIMultiDict[str]) -> bytes:
-        """The whole response for one request."""
+    def answer(self, method: str, target: str, fields: CIMultiDict[str]) -> list[bytes]:
+        """The whole response for one request: head and body."""
         reply = self.images.http.cached(method, target, fields)
         if reply is None:
-            return b"HTTP/1.1 503 Not cached\r\nContent-Length: 0\r\n\r\n"
+            return [b"HTTP/1.1 503 Not cached\r\nContent-Length: 0\r\n\r\n"]
         head = f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
         if "Content-Length" not in reply.headers:
@@ -234,7 +234,7 @@ class FastPath(asyncio.Protocol):
                 body = os.pread(fd, reply.count, reply.start)
             finally:
                 os.close(fd)
-        return head.encode("latin-1") + b"\r\n" + body
+        return [head.encode("latin-1") + b"\r\n", body]
 
 
 def serve_proxy(port: int, tmp: Path, fast_port: int) -> None:
