@@ -14,10 +14,12 @@ to ``handle``.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -201,14 +203,39 @@ async def _send(request: web.Request, reply: CachedReply) -> web.StreamResponse:
             await response.prepare(request)
             transport = request.transport
             if reply.count and transport is not None:
-                try:
-                    await asyncio.get_running_loop().sendfile(
-                        transport, body, reply.start, reply.count
-                    )
-                except NotImplementedError:  # a transport without sendfile (TLS)
-                    body.seek(reply.start)
-                    await response.write(body.read(reply.count))
+                await _sendfile(response, transport, body, reply.start, reply.count)
             await response.write_eof()
         except (ConnectionError, RuntimeError):
             pass  # the reader hung up mid-image (asyncio says "Transport is closing")
     return response
+
+
+async def _sendfile(
+    response: web.StreamResponse, transport: asyncio.Transport, body: BinaryIO, start: int,
+    count: int,
+) -> None:  # fmt: skip
+    """What the socket takes at once goes straight from the page cache (one ``sendfile``
+    call, no event-loop round: most images fit in a loopback or LAN send buffer); the rest,
+    if any, through asyncio's sendfile, which waits for the socket."""
+    sent = _send_now(transport, body.fileno(), start, count)
+    if sent == count:
+        return
+    try:
+        await asyncio.get_running_loop().sendfile(transport, body, start + sent, count - sent)
+    except NotImplementedError:  # a transport without sendfile
+        body.seek(start + sent)
+        await response.write(body.read(count - sent))
+
+
+def _send_now(transport: asyncio.Transport, fd: int, start: int, count: int) -> int:
+    """Bytes sent right now; 0 unless the transport is a plain socket with nothing queued
+    (anything queued must go first; a TLS transport must encrypt)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.get_extra_info("sslcontext") is not None:
+        return 0
+    if transport.get_write_buffer_size() or transport.is_closing():
+        return 0
+    try:
+        return os.sendfile(sock.fileno(), fd, start, count)
+    except (BlockingIOError, InterruptedError):
+        return 0
