@@ -173,7 +173,9 @@ def cold_fetch(proxy: str, origin: str, samples: int) -> dict[str, float]:
         proxied_ms.append((time.perf_counter() - started) * 1000)
         assert status == 200, status
     origin_ms, proxy_ms = statistics.median(direct), statistics.median(proxied_ms)
-    return {"origin_ms": origin_ms, "proxy_ms": proxy_ms, "added_ms": proxy_ms - origin_ms}
+    p90 = statistics.quantiles(proxied_ms, n=10)[-1] if samples >= 10 else float("nan")
+    return {"origin_ms": origin_ms, "proxy_ms": proxy_ms, "added_ms": proxy_ms - origin_ms,
+            "proxy_p90_ms": p90}  # fmt: skip
 
 
 async def fill(proxy: str, origin: str, count: int, first: int = 0, concurrency: int = 32) -> int:
@@ -266,6 +268,23 @@ def serve_proxy(port: int, tmp: Path, fast_port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def memory(base: str, origin: str, pid: int, images: int) -> dict[str, Any]:
+    """The proxy's RSS before, half-way and after caching ``images`` images, and after
+    serving them all once more from the cache."""
+    results: dict[str, Any] = {"rss_before_fill_mb": rss_mb(pid)}
+    progress(f"caching {images} images")
+    started = time.monotonic()
+    half = images // 2
+    results["filled"] = asyncio.run(fill(base, origin, half))
+    results["rss_half_fill_mb"] = rss_mb(pid)
+    results["filled"] += asyncio.run(fill(base, origin, images - half, first=half))
+    results["fill_seconds"] = time.monotonic() - started
+    results["rss_after_fill_mb"] = rss_mb(pid)
+    asyncio.run(fill(base, origin, images))  # all hits now
+    results["rss_after_hits_mb"] = rss_mb(pid)
+    return results
+
+
 def median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
     """Each target's rate over nginx's 200 rate in the same round, median over rounds."""
     over = {"ratio_200": "proxy_200", "ratio_304": "proxy_304"}
@@ -328,17 +347,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         results |= median_ratios(rounds)
         progress(f"cold fetch, {args.samples} samples")
         results["cold"] = cold_fetch(base, origin, args.samples)
-        results["rss_before_fill_mb"] = rss_mb(proxy.pid)
-        progress(f"caching {args.images} images")
-        started = time.monotonic()
-        half = args.images // 2
-        results["filled"] = asyncio.run(fill(base, origin, half))
-        results["rss_half_fill_mb"] = rss_mb(proxy.pid)
-        results["filled"] += asyncio.run(fill(base, origin, args.images - half, first=half))
-        results["fill_seconds"] = time.monotonic() - started
-        results["rss_after_fill_mb"] = rss_mb(proxy.pid)
-        asyncio.run(fill(base, origin, args.images))  # all hits now
-        results["rss_after_hits_mb"] = rss_mb(proxy.pid)
+        results |= memory(base, origin, proxy.pid, args.images)
         results["cache_files"] = sum(1 for p in (tmp / "cache").rglob("*") if p.is_file())
     finally:
         proxy.terminate()
@@ -361,7 +370,7 @@ def report(results: dict[str, Any]) -> None:
     cold = results["cold"]
     print(
         f"cold fetch: origin {cold['origin_ms']:.2f} ms, proxy {cold['proxy_ms']:.2f} ms, "
-        f"added {cold['added_ms']:.2f} ms (target < 5)"
+        f"added {cold['added_ms']:.2f} ms (target < 5); proxy p90 {cold['proxy_p90_ms']:.2f} ms"
     )
     print(
         f"RSS: start {results['rss_start_mb']:.1f} MB, before fill "
