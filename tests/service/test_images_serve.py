@@ -428,7 +428,7 @@ def test_the_fast_path_seam_answers_hits_only(tmp_path: Path) -> None:
             await proxy.service.cache.settle()
             reply = handler.cached("GET", path, {})
             assert reply is not None and reply.status == 200
-            assert reply.path.read_bytes()[reply.start : reply.count] == IMAGES["a.png"][0]
+            assert Path(reply.path).read_bytes()[reply.start : reply.count] == IMAGES["a.png"][0]
             assert reply.headers["Content-Type"] == "image/png"
             assert reply.headers["X-Content-Type-Options"] == "nosniff"
             etag = reply.headers["ETag"]

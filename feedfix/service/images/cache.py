@@ -49,7 +49,7 @@ class Lookup:
     request's fetch); ``fetched``: origin bytes this request caused (the miss only)."""
 
     entry: CacheEntry
-    path: Path
+    path: str
     outcome: str
     body: bytes | None = None
     fetched: int = 0
@@ -75,6 +75,7 @@ class ImageCache:
         self.limits = {"recent": recent, "failures": failures, "uses": TOUCH_BATCH}
         self.root = Path(settings.cache_dir)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = str(self.root)
         self._recent: OrderedDict[str, CacheEntry] = OrderedDict()
         self._failures: OrderedDict[str, tuple[float, ImageFetchError]] = OrderedDict()
         self._uses: dict[str, float] = {}
@@ -86,7 +87,11 @@ class ImageCache:
 
     def path(self, key: str) -> Path:
         """Where the body of ``key`` lives."""
-        return self.root / key[:2] / key
+        return Path(self.file(key))
+
+    def file(self, key: str) -> str:
+        """``path`` as a string, made cheaply (it is needed for every hit)."""
+        return f"{self._root}/{key[:2]}/{key}"
 
     def stats(self) -> CacheStats:
         """Entries and bytes on disk."""
@@ -109,7 +114,7 @@ class ImageCache:
         if entry is None:
             return None
         self._used(key)
-        return Lookup(entry, self.path(key), "hit")
+        return Lookup(entry, self.file(key), "hit")
 
     async def get(self, verified: Verified) -> Lookup:
         """The cached image, or the one fetch of it; ImageFetchError (possibly remembered)."""
@@ -205,7 +210,7 @@ class ImageCache:
         store = asyncio.ensure_future(self._store(entry, fetched.body))
         self._stores.add(store)
         store.add_done_callback(self._stores.discard)
-        return Lookup(entry, self.path(key), "miss", fetched.body, len(fetched.body))
+        return Lookup(entry, self.file(key), "miss", fetched.body, len(fetched.body))
 
     async def _store(self, entry: CacheEntry, body: bytes) -> None:
         """Write the body (off the event loop: fsync takes milliseconds), then index it and

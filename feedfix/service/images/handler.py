@@ -18,12 +18,12 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from functools import lru_cache
 from typing import BinaryIO
 
 from aiohttp import web
 
-from feedfix.core.imagesign import BadSignature, ImageURLError, verify
+from feedfix.core.imagesign import BadSignature, ImageURLError, Verified, verify
 from feedfix.service.images.cache import ImageCache
 from feedfix.service.images.fetch import ImageFetchError
 from feedfix.service.images.meta import CacheEntry
@@ -32,6 +32,8 @@ from feedfix.service.images.metrics import ImageMetrics
 IMMUTABLE = "public, max-age=31536000, immutable"  # the signed URL names the content
 CSP = "default-src 'none'"
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+VERIFIED = 1024  # recently verified paths remembered (each at most VERIFIED_PATH characters)
+VERIFIED_PATH = 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -89,14 +91,12 @@ class CachedReply:
     key: str
     status: int
     headers: dict[str, str]
-    path: Path
+    path: str
     start: int = 0
     count: int = 0
 
 
-def reply_for(
-    entry: CacheEntry, path: Path, method: str, headers: Mapping[str, str]
-) -> CachedReply:
+def reply_for(entry: CacheEntry, path: str, method: str, headers: Mapping[str, str]) -> CachedReply:
     """The answer to a GET/HEAD for ``entry``: 200, 206, 304 or 416, from the row alone."""
     base = _security(entry.media_type == "image/svg+xml") | {
         "ETag": entry.etag,
@@ -127,13 +127,23 @@ class ImageHandler:
         self.cache = cache
         self.keys = tuple(keys)
         self.metrics = metrics
+        self._verified = lru_cache(maxsize=VERIFIED)(self._verify)
+
+    def _verify(self, path: str) -> Verified:
+        return verify(path, self.keys)
+
+    def verified(self, path: str) -> Verified:
+        """``verify`` with the keys, remembered for recent paths: the same path under the
+        same keys always verifies the same way, and hot images are asked for again and
+        again. Failures are not remembered (they raise); long paths are not kept."""
+        return self._verified(path) if len(path) <= VERIFIED_PATH else self._verify(path)
 
     def cached(self, method: str, path: str, headers: Mapping[str, str]) -> CachedReply | None:
         """The answer for a cached image (counted as a hit), or None for anything else."""
         if method not in ("GET", "HEAD"):
             return None
         try:
-            lookup = self.cache.peek(verify(path, self.keys))
+            lookup = self.cache.peek(self.verified(path))
         except ImageURLError:
             return None
         if lookup is None:
@@ -160,7 +170,7 @@ class ImageHandler:
             except FileNotFoundError:
                 self.missing(reply)
         try:
-            verified = verify(request.path, self.keys)
+            verified = self.verified(request.path)
         except BadSignature:
             self.metrics.count("bad_signature")
             return _error(403, "bad signature")
@@ -197,7 +207,7 @@ async def _send(request: web.Request, reply: CachedReply) -> web.StreamResponse:
     """
     if reply.status in (304, 416):
         return web.Response(status=reply.status, headers=reply.headers)
-    with reply.path.open("rb") as body:
+    with open(reply.path, "rb") as body:  # noqa: PTH123 (a str path: no Path per request)
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         try:
             await response.prepare(request)

@@ -20,8 +20,8 @@ class ImageMetrics:
             "feedfix_image_requests", "Image proxy requests by outcome", ["outcome"],
             registry=registry,
         )  # fmt: skip
-        for outcome in OUTCOMES:
-            self.requests.labels(outcome)  # every series exists from the start, at 0
+        # every series exists from the start, at 0; bound once (labels() takes a lock)
+        self._by_outcome = {outcome: self.requests.labels(outcome) for outcome in OUTCOMES}
         self.served_bytes = Counter(
             "feedfix_image_served_bytes", "Image body bytes sent to readers", registry=registry
         )
@@ -43,7 +43,8 @@ class ImageMetrics:
 
     def count(self, outcome: str, served: int = 0, fetched: int = 0) -> None:
         """Count one request."""
-        self.requests.labels(outcome).inc()
+        counter = self._by_outcome.get(outcome) or self.requests.labels(outcome)
+        counter.inc()
         if served:
             self.served_bytes.inc(served)
         if fetched:
