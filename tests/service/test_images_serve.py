@@ -494,3 +494,26 @@ def test_memory_tables_stay_capped_as_the_cache_grows(tmp_path: Path) -> None:
         await origin.stop()
 
     run(check)
+
+
+def test_a_restart_removes_what_a_crash_left_behind(tmp_path: Path) -> None:
+    """A temporary file and a body that never reached the index are removed when the cache
+    opens again; indexed images stay and are served."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        path = sign(origin.url("/plain/a.png"))
+        async with serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy:
+            await get(proxy, path)
+        shard = next(p for p in (tmp_path / "c").iterdir() if p.is_dir())
+        stray = [shard / ("f" * 64), shard / f".{'e' * 64}.123.tmp"]
+        for file in stray:
+            file.write_bytes(b"left by a crash")
+        async with serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy:
+            assert not any(file.exists() for file in stray)
+            status, _, body = await get(proxy, path)
+            assert (status, body) == (200, IMAGES["a.png"][0])
+            assert origin.hits["/plain/a.png"] == 1
+        await origin.stop()
+
+    run(check)

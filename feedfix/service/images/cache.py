@@ -9,6 +9,7 @@ origin later fails.
   recently used out first.
 - Failures are remembered for ``negative_seconds`` so a broken image does not hammer its
   origin: a bounded table, since each entry expires quickly anyway.
+- A crash leaves at most stray files, removed at the next start.
 - Memory stays flat as the cache grows: uses are batched before they reach the index, and
   the only per-image tables (recent entries, failures, uses) are capped.
 """
@@ -83,7 +84,7 @@ class ImageCache:
         self._flights: dict[str, asyncio.Task[Lookup]] = {}
         self._stores: set[asyncio.Task[None]] = set()
         self.origin_fetches = 0
-        self._sweep_temporaries()
+        self._sweep_leftovers()
 
     def path(self, key: str) -> Path:
         """Where the body of ``key`` lives."""
@@ -230,10 +231,16 @@ class ImageCache:
             self._uses.pop(old.key, None)
             self.path(old.key).unlink(missing_ok=True)
 
-    def _sweep_temporaries(self) -> None:
-        """Remove temporary files a crash left behind (they were never renamed into use)."""
-        for leftover in self.root.glob("*/.*.tmp"):
-            leftover.unlink(missing_ok=True)
+    def _sweep_leftovers(self) -> None:
+        """Remove what a crash left behind: temporary files never renamed into use, and
+        bodies written but never indexed (they would escape ``cache_size``). One pass over
+        the folder at start-up; rows whose file is gone are dropped when first asked for."""
+        for shard in self.root.iterdir():
+            if not shard.is_dir() or len(shard.name) != 2:
+                continue
+            for leftover in shard.iterdir():
+                if leftover.name.endswith(".tmp") or self.meta.get(leftover.name) is None:
+                    leftover.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, body: bytes) -> None:
