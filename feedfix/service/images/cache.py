@@ -83,7 +83,6 @@ class ImageCache:
         self._last_flush = clock()
         self._flights: dict[str, asyncio.Task[Lookup]] = {}
         self._stores: set[asyncio.Task[None]] = set()
-        self.origin_fetches = 0
         self._sweep_leftovers()
 
     def path(self, key: str) -> Path:
@@ -190,7 +189,6 @@ class ImageCache:
             self.flush()
 
     async def _fetch(self, key: str, verified: Verified) -> Lookup:
-        self.origin_fetches += 1
         try:
             fetched = await self.fetcher.fetch(verified)
         except ImageFetchError as exc:
