@@ -253,6 +253,10 @@ def test_svg_when_allowed_is_served_with_a_csp_that_forbids_scripts(tmp_path: Pa
             csp = headers["Content-Security-Policy"]
             assert csp.startswith("default-src 'none'") and "sandbox" in csp
             assert "script-src" not in csp
+            await proxy.service.cache.settle()  # from the file, the same headers
+            status, headers, body = await get(proxy, sign(origin.url("/svg")))
+            assert (status, body) == (200, SVG_WITH_SCRIPT)
+            assert headers["Content-Security-Policy"] == csp
             status, _, _ = await get(proxy, sign(origin.url("/svg-as-png")))
             assert status == 502
         await origin.stop()
