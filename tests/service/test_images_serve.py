@@ -4,6 +4,7 @@ exact bytes, one fetch for many readers, HTTP caching answers, restarts, and sig
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -521,3 +522,27 @@ def test_a_restart_removes_what_a_crash_left_behind(tmp_path: Path) -> None:
         await origin.stop()
 
     run(check)
+
+
+def test_a_broken_index_degrades_to_fetching_not_to_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If the index table can't be read or written (here: dropped behind the cache's back),
+    images are still fetched and served exactly, with a warning naming the file, never a 500."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        async with serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy:
+            with sqlite3.connect(tmp_path / "m.db") as db:
+                db.execute("DROP TABLE image_cache")
+            path = sign(origin.url("/plain/a.png"))
+            for _ in range(2):
+                status, _, body = await get(proxy, path)
+                assert (status, body) == (200, IMAGES["a.png"][0])
+                await proxy.service.cache.settle()
+            assert origin.hits["/plain/a.png"] == 2
+            assert any("m.db: image cache index" in r.getMessage() for r in caplog.records)
+        await origin.stop()
+
+    with caplog.at_level("WARNING"):
+        run(check)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from feedfix.core.imagesign import Verified
 from feedfix.service.images.fetch import ImageFetcher, ImageFetchError
-from feedfix.service.images.meta import CacheEntry, CacheMeta, CacheStats
+from feedfix.service.images.meta import CacheEntry, CacheMeta, CacheStats, MetaError
 from feedfix.service.images.settings import ImageSettings
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,10 @@ class ImageCache:
     def forget(self, key: str) -> None:
         """Drop an entry whose file has gone (removed by hand, disk trouble)."""
         self._recent.pop(key, None)
-        self.meta.discard(key)
+        try:
+            self.meta.discard(key)
+        except MetaError as exc:
+            log.warning("%s", exc)
 
     async def close(self) -> None:
         """Write pending uses, wait for fetches under way, close the fetcher and the index."""
@@ -161,10 +164,13 @@ class ImageCache:
         self.meta.close()
 
     def flush(self) -> None:
-        """Write the batched uses to the index."""
+        """Write the batched uses to the index (lost, not fatal, if it can't be written)."""
         if self._uses:
             uses, self._uses = self._uses, {}
-            self.meta.touch(uses.items())
+            try:
+                self.meta.touch(uses.items())
+            except MetaError as exc:
+                log.warning("%s", exc)
         self._last_flush = self.clock()
 
     def _entry(self, key: str) -> CacheEntry | None:
@@ -172,7 +178,11 @@ class ImageCache:
         if entry is not None:
             self._recent.move_to_end(key)
             return entry
-        entry = self.meta.get(key)
+        try:
+            entry = self.meta.get(key)
+        except MetaError as exc:
+            log.warning("%s", exc)  # served as a miss: fetched (once) and answered anyway
+            return None
         if entry is not None:
             self._remember(key, entry)
         return entry
@@ -215,16 +225,18 @@ class ImageCache:
         """Write the body (off the event loop: fsync takes milliseconds), then index it and
         evict what no longer fits. Readers are served from memory meanwhile, so a cold
         fetch does not wait for the disk."""
+        path = self.path(entry.key)
         try:
-            await asyncio.to_thread(_write_atomically, self.path(entry.key), body)
-        except OSError as exc:
-            log.warning("image cache: cannot write %s: %s", self.path(entry.key), exc)
-            return
+            await asyncio.to_thread(_write_atomically, path, body)
+            self.meta.put(entry)
+            evicted = self.meta.evict(self.settings.cache_size, keep=entry.key)
+        except (OSError, MetaError) as exc:
+            log.warning("image cache: cannot keep %s: %s", path, exc)
+            return  # a body without its row is removed at the next start
         finally:
             self._flights.pop(entry.key, None)
-        self.meta.put(entry)
         self._remember(entry.key, entry)
-        for old in self.meta.evict(self.settings.cache_size, keep=entry.key):
+        for old in evicted:
             self._recent.pop(old.key, None)
             self._uses.pop(old.key, None)
             self.path(old.key).unlink(missing_ok=True)

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
+
+from feedfix.core.errors import FeedfixError
+
+
+class MetaError(FeedfixError):
+    """The index can't be read or written (disk full, locked, corrupt); names the file."""
 
 
 @dataclass(frozen=True)
@@ -90,27 +97,37 @@ class SQLiteMeta:
     """The index in an SQLite table; only the totals are kept in memory."""
 
     def __init__(self, path: Path | str) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        count, total = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM image_cache"
-        ).fetchone()
+        self.path = str(path)
+        with self._errors():
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            count, total = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM image_cache"
+            ).fetchone()
         self._entries, self._bytes = int(count), int(total)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise MetaError(f"{self.path}: image cache index: {exc}") from exc
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry for ``key``, if cached."""
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM image_cache WHERE key = ?",  # noqa: S608 (constant)
-            (key,),
-        ).fetchone()
+        with self._errors():
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM image_cache WHERE key = ?",  # noqa: S608 (constant)
+                (key,),
+            ).fetchone()
         return CacheEntry(*row) if row else None
 
     def put(self, entry: CacheEntry) -> None:
         """Add or replace an entry, keeping the totals right."""
-        with self._db:
+        with self._errors(), self._db:
             old = self._db.execute("SELECT size FROM image_cache WHERE key = ?", (entry.key,))
             previous = old.fetchone()
             self._db.execute(
@@ -126,7 +143,7 @@ class SQLiteMeta:
 
     def touch(self, uses: Iterable[tuple[str, float]]) -> None:
         """Record last uses, in one transaction."""
-        with self._db:
+        with self._errors(), self._db:
             self._db.executemany(
                 "UPDATE image_cache SET used_at = MAX(used_at, ?) WHERE key = ?",
                 [(when, key) for key, when in uses],
@@ -135,35 +152,39 @@ class SQLiteMeta:
     def evict(self, limit: int, keep: str | None = None) -> list[CacheEntry]:
         """Remove the least recently used entries until at most ``limit`` bytes remain."""
         removed: list[CacheEntry] = []
-        while self._bytes > limit:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM image_cache WHERE key != ? "  # noqa: S608
-                "ORDER BY used_at LIMIT 64",
-                (keep or "",),
-            ).fetchall()
-            if not rows:
-                break
-            batch: list[CacheEntry] = []
-            for row in rows:
-                if self._bytes <= limit:
+        with self._errors():
+            while self._bytes > limit:
+                batch = self._evict_batch(limit, keep)
+                if not batch:
                     break
-                entry = CacheEntry(*row)
-                batch.append(entry)
-                self._bytes -= entry.size
-                self._entries -= 1
-            with self._db:
-                self._db.executemany(
-                    "DELETE FROM image_cache WHERE key = ?", [(e.key,) for e in batch]
-                )
-            removed += batch
+                removed += batch
         return removed
+
+    def _evict_batch(self, limit: int, keep: str | None) -> list[CacheEntry]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM image_cache WHERE key != ? "  # noqa: S608 (constant)
+            "ORDER BY used_at LIMIT 64",
+            (keep or "",),
+        ).fetchall()
+        batch: list[CacheEntry] = []
+        over = self._bytes - limit
+        for row in rows:
+            if over <= 0:
+                break
+            batch.append(CacheEntry(*row))
+            over -= batch[-1].size
+        with self._db:
+            self._db.executemany("DELETE FROM image_cache WHERE key = ?", [(e.key,) for e in batch])
+        self._entries -= len(batch)
+        self._bytes -= sum(e.size for e in batch)
+        return batch
 
     def discard(self, key: str) -> None:
         """Forget one entry."""
         entry = self.get(key)
         if entry is None:
             return
-        with self._db:
+        with self._errors(), self._db:
             self._db.execute("DELETE FROM image_cache WHERE key = ?", (key,))
         self._entries -= 1
         self._bytes -= entry.size
