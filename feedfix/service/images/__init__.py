@@ -16,9 +16,17 @@ Wiring (what ``feedfix.service.app`` does with ``[images]``)::
     images.stats()                        # CacheStats(entries, bytes) for the index page
     images.metrics.value("hit")           # request counts by outcome, for a hit rate
 
-``metadata_path`` is an SQLite file (the store's own file is fine: the index is one table,
-``image_cache``); ``metadata_path=None`` keeps the index in memory (tests, one-shots).
-``resolver=`` is the DNS seam for tests; it is always wrapped in the SSRF guard.
+    # optional, in the fast path before aiohttp (fastpath.py), for cached images only:
+    reply = images.http.cached(method, path, headers)   # CachedReply | None (None: aiohttp)
+    # write reply.status, reply.headers, then reply.count bytes of reply.path from
+    # reply.start (sendfile); if the file is gone: images.http.missing(reply), hand over.
+
+``ImageService.open`` may run before the event loop starts (the HTTP session is made on
+first use). ``metadata_path`` is an SQLite file (the store's own file is fine: the index is
+one table, ``image_cache``; its calls are short, indexed and made on the event loop, hits
+mostly from a capped in-memory table); ``metadata_path=None`` keeps the index in memory
+(tests, one-shots). ``resolver=`` is the DNS seam for tests; it is always wrapped in the SSRF
+guard. The keys are fixed for the service's life: build a new one to rotate them.
 
 Modules, one job each: ``settings`` (the frozen settings), ``guard`` (which addresses may be
 reached), ``media`` (which bodies are images), ``fetch`` (one guarded, bounded GET),
