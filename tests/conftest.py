@@ -31,13 +31,13 @@ def _loopback(address: Any) -> bool:
     return (mapped or ip).is_loopback
 
 
-def _guarded_connect(self: socket.socket, address: Any) -> None:
+def _guarded_connect(self: Any, address: Any) -> None:
     if not _loopback(address):
         raise ConnectionRefusedError(f"tests may only connect to loopback, not {address!r}")
     _connect(self, address)
 
 
-def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+def _guarded_connect_ex(self: Any, address: Any) -> int:
     if not _loopback(address):
         raise ConnectionRefusedError(f"tests may only connect to loopback, not {address!r}")
     return _connect_ex(self, address)
