@@ -165,6 +165,7 @@ def _read_xml(
             return _read_damaged(text, options, warnings)
     if found.feed is None:
         raise InputError(_not_a_feed(found.root, decoded.text if decoded else ""))
+    warnings.extend(found.warnings)
     return _with_base(found.feed, options.base_url)
 
 
@@ -173,6 +174,8 @@ def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed
     above lose nothing, so they only warn)."""
     recovered = _stream(text.encode("utf-8"), options, recover=True)
     feed = recovered.feed if recovered is not None else None
+    if feed is not None and recovered is not None:
+        warnings.extend(recovered.warnings)
     if feed is None or not feed.entries:
         from feedfix.core.parse.feedparser_adapter import parse_with_feedparser  # noqa: PLC0415
 
