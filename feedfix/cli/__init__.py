@@ -225,6 +225,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         title=args.title,
         id=args.id,
         link=args.link,
+        source=args.input,
     )
     name = "<stdin>" if args.input == "-" else args.input
     progress = TerminalProgress(sys.stderr, "feedfix")
@@ -271,6 +272,7 @@ def _open_input(
         warnings.extend(feed.warnings)
     chunks = stream_atom(feed, options, report, progress)
     del feed
+    warnings.extend(report.warnings)  # duplicate ids, found as the ids were settled
     return chunks, warnings
 
 
