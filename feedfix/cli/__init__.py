@@ -158,7 +158,7 @@ def _explain(report: Report, style: str, stream: TextIO) -> None:
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
         return
     for name, count in report.counts.items():
-        unit = RULES[name].unit
+        unit = RULES[name].unit if name in RULES else "dropped"  # not a rule: invalid-values
         print(f"{name}: {count.changes} {unit} in {count.entries} entries", file=stream)
     print(f"entries: {report.entries}", file=stream)
 

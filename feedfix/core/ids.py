@@ -30,6 +30,11 @@ _PATH_OK = re.compile(rf"(?:{_PATH_CHAR})")
 _HOST_OK = re.compile(rf"[A-Za-z0-9\-._~!$&'()*+,;={_UCS}]")
 _USERINFO_OK = re.compile(rf"[A-Za-z0-9\-._~!$&'()*+,;=:{_UCS}]")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_PLAIN = r"(?:[A-Za-z0-9\-._~:/@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
+_PLAIN_URL = re.compile(  # the common case, checked in one step: an ASCII URL with a plain host
+    rf"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/{_PLAIN})?"
+    rf"(?:\?(?:{_PLAIN}|\?)*)?(?:#(?:{_PLAIN}|\?)*)?"
+)
 
 
 def digest(*parts: str | None) -> str:
@@ -40,6 +45,8 @@ def digest(*parts: str | None) -> str:
 
 def is_absolute_iri(value: str) -> bool:
     """True when ``value`` is an absolute IRI as written (scheme, then only IRI characters)."""
+    if _PLAIN_URL.fullmatch(value):
+        return True
     return _ABSOLUTE_IRI.fullmatch(value) is not None and _authority_ok(value)
 
 
@@ -51,7 +58,9 @@ def mend_iri(value: str) -> str:
     """``value`` with every character an IRI cannot hold at its place percent-encoded: raw
     spaces and controls, ``<>"{}|\\^```, a ``%`` that starts no escape, a second ``#``,
     brackets or a port that make no host. A valid IRI (or IRI reference) comes back as it was."""
-    if not value or (_ABSOLUTE_IRI.fullmatch(value) and _authority_ok(value)):
+    if not value or _PLAIN_URL.fullmatch(value):
+        return value
+    if _ABSOLUTE_IRI.fullmatch(value) and _authority_ok(value):
         return value
     out: list[str] = []
     start = 0

@@ -14,10 +14,13 @@ from feedfix.core.html import parse_fragment, resolve, resolve_relative_urls, se
 from feedfix.core.ids import absolute_iri, as_id, digest
 from feedfix.core.model import Entry, Feed, Link
 from feedfix.core.parse import ParseOptions, parse_document
-from feedfix.core.render import FeedFacts, render_atom, render_chunks
+from feedfix.core.render import DropCounter, FeedFacts, render_atom, render_chunks
 from feedfix.core.rules import RuleSet, build_ruleset
 
 Progress = Callable[[int, int], None]
+INVALID_VALUES = "invalid-values"
+"""The ``--explain`` line for values left out of the output because they break the grammar of
+the place they go (``link@type``, ``hreflang``, ``email``, ``category@scheme``, ``xml:lang``)."""
 
 
 @dataclass
@@ -246,8 +249,17 @@ def convert_feed(
     """A parsed feed cleaned and rendered."""
     feed = with_metadata(feed, options)
     cleaned, report = clean_feed(feed, options.rules, options.parse.base_url, progress)
-    atom = render_atom(cleaned, self_url=options.self_url)
+    atom = render_atom(cleaned, self_url=options.self_url, on_dropped=_drop_counter(report))
     return ConvertResult(atom=atom, feed=cleaned, report=report, warnings=feed.warnings)
+
+
+def _drop_counter(report: Report) -> DropCounter:
+    """Counts what the renderer dropped under ``INVALID_VALUES``, by entry."""
+
+    def note(count: int, in_entry: bool) -> None:
+        report.add(INVALID_VALUES, count, entries=1 if in_entry else 0)
+
+    return note
 
 
 def stream_atom(
@@ -277,7 +289,7 @@ def stream_atom(
 
     total = len(pending)
     cleaned = clean_entries(drain(), options.rules, base, report, progress=progress, total=total)
-    return render_chunks(header, facts, cleaned, options.self_url)
+    return render_chunks(header, facts, cleaned, options.self_url, _drop_counter(report))
 
 
 def convert(

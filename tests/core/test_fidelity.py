@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from atomcheck import (
+    ATOM_NS,
+    NS,
     assert_converted,
     assert_feedfix_conventions,
     assert_valid_atom,
@@ -303,3 +305,52 @@ def test_a_repeated_atom_id_without_dates_keeps_the_first_and_the_cli_warns(
     root = assert_converted(result)
     assert [e.title for e in entries(root)] == ["first"]
     assert "tag:e.com,2006:dup" in stderr_text(result)
+
+
+# ---- 3. only valid values in constrained places ------------------------------------------------
+
+CONSTRAINED = """<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>
+  <link>http://e.com/</link><category domain="dmoz">Top/News</category>
+  <item><title>i</title><guid>http://e.com/1</guid><description>d</description>
+    <author>someone@</author>
+    <category domain="dmoz">Arts</category>
+    <category domain="http://e.com/cats">Kept</category>
+    <enclosure url="http://e.com/a b.mp3" type="mp3" length="12"/>
+    <atom:link rel="alternate" type="html" hreflang="en_US" href="http://e.com/1 page"/>
+    <atom:link rel="related" type="text/plain; charset=utf-8" hreflang="English (US)"
+      href="http://e.com/other"/>
+  </item></channel></rss>"""
+
+
+def test_values_with_a_grammar_are_mended_or_dropped_and_counted() -> None:
+    """``link@type`` is a MIME type (``html`` mapped, ``mp3`` dropped), ``hreflang`` a
+    language tag, ``email`` an address, ``category@scheme`` an IRI, raw spaces in ``href``
+    percent-encoded; each value dropped is counted for ``--explain``."""
+    result = convert(CONSTRAINED.encode())
+    root = assert_valid_atom(result.atom)
+    (entry,) = entries(root)
+    by_href = {link.href: link for link in entry.links}
+    assert by_href["http://e.com/a%20b.mp3"].type is None  # "mp3" is no media type
+    assert by_href["http://e.com/1%20page"].type == "text/html"
+    related = (
+        entry.element.find("a:link[@rel='related']", NS) if entry.element is not None else None
+    )
+    assert related is not None and related.get("hreflang") is None
+    assert related.get("type") == "text/plain; charset=utf-8"
+    alternate = [e for e in entry.element.findall("a:link", NS) if e.get("type") == "text/html"]
+    assert alternate[0].get("hreflang") == "en-US"
+    schemes = {c.get("term"): c.get("scheme") for c in root.iter(f"{{{ATOM_NS}}}category")}
+    assert schemes == {"Top/News": None, "Arts": None, "Kept": "http://e.com/cats"}
+    assert root.find(".//a:email", NS) is None
+    # mp3, "English (US)", the email, dmoz twice
+    assert result.report.counts["invalid-values"].changes == 5
+    assert result.report.counts["invalid-values"].entries == 1
+
+
+def test_explain_names_the_dropped_values(tmp_path: Path) -> None:
+    """``feedfix convert --explain`` prints the count of dropped values beside the rules'."""
+    source = tmp_path / "constrained.xml"
+    source.write_text(CONSTRAINED, encoding="utf-8")
+    result = run_feedfix("convert", "--explain", "text", source)
+    assert_converted(result)
+    assert "invalid-values: 5 dropped in 1 entries" in stderr_text(result)

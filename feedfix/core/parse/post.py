@@ -105,7 +105,7 @@ def parse_post(text: str, name: str, tz: tzinfo) -> Entry:
     for key in IMAGE_KEYS:
         images.extend(u for u in _strings(meta.get(key), 5) if u not in images)
     categories = [Category(term=c) for c in _strings(meta.get("categories"))]
-    categories += [Category(term=t, scheme="tag") for t in _strings(meta.get("tags"))]
+    categories += [Category(term=t) for t in _strings(meta.get("tags"))]  # no IRI for "tag"
     content = body_html(text[match.end() :])
     summary = _strings(meta.get("description") or meta.get("excerpt"), 1)
     entry_id = next(iter(_strings(meta.get("id"), 1)), None) or (links[0] if links else None)
