@@ -36,6 +36,36 @@ _VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command
 _PARSER = etree.HTMLParser(
     remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
 )
+# A "<" that starts no tag: not followed by a valid (ASCII) tag name and then a space, "/" or
+# ">", nor by "!" or "?". libxml2 (and an HTML5 tokenizer) would open an element named after
+# whatever follows: ZAKER's "SRAM<HMB<FTL）<p>" became <hmb<ftl）<p> and its text vanished.
+_STRAY_LT = re.compile(r"<(?!/?[A-Za-z][A-Za-z0-9_.:-]*[\s/>]|[!?])")
+_DOCUMENT_PARTS = re.compile(r"<(?:head|title)[\s>]", re.IGNORECASE)
+_HEAD = re.compile(r"<head[\s>].*?</head\s*>", re.IGNORECASE | re.DOTALL)
+_SVG = re.compile(r"<svg[\s>/]", re.IGNORECASE)
+# HTML5's case adjustments for SVG (libxml2's HTML parser lowercases every name).
+_SVG_TAG_NAMES = (
+    "altGlyph altGlyphDef altGlyphItem animateColor animateMotion animateTransform "
+    "clipPath feBlend feColorMatrix feComponentTransfer feComposite feConvolveMatrix "
+    "feDiffuseLighting feDisplacementMap feDistantLight feDropShadow feFlood feFuncA "
+    "feFuncB feFuncG feFuncR feGaussianBlur feImage feMerge feMergeNode feMorphology "
+    "feOffset fePointLight feSpecularLighting feSpotLight feTile feTurbulence "
+    "foreignObject glyphRef linearGradient radialGradient textPath"
+)
+_SVG_ATTRIBUTE_NAMES = (
+    "attributeName attributeType baseFrequency baseProfile calcMode clipPathUnits "
+    "diffuseConstant edgeMode filterUnits glyphRef gradientTransform gradientUnits "
+    "kernelMatrix kernelUnitLength keyPoints keySplines keyTimes lengthAdjust "
+    "limitingConeAngle markerHeight markerUnits markerWidth maskContentUnits maskUnits "
+    "numOctaves pathLength patternContentUnits patternTransform patternUnits pointsAtX "
+    "pointsAtY pointsAtZ preserveAlpha preserveAspectRatio primitiveUnits refX refY "
+    "repeatCount repeatDur requiredExtensions requiredFeatures specularConstant "
+    "specularExponent spreadMethod startOffset stdDeviation stitchTiles surfaceScale "
+    "systemLanguage tableValues targetX targetY textLength viewBox viewTarget "
+    "xChannelSelector yChannelSelector zoomAndPan"
+)
+_SVG_TAGS = {name.lower(): name for name in _SVG_TAG_NAMES.split()}
+_SVG_ATTRIBUTES = {name.lower(): name for name in _SVG_ATTRIBUTE_NAMES.split()}
 
 
 def xml_chars(value: str) -> str:
@@ -50,13 +80,41 @@ def set_attr(el: etree._Element, name: str, value: str) -> None:
 
 
 def parse_fragment(markup: str) -> etree._Element:
-    """The fragment as the children of a ``<body>`` element (the container)."""
-    doc = etree.fromstring(f"<html><body>{xml_chars(markup)}</body></html>", _PARSER)
+    """The fragment as the children of a ``<body>`` element (the container).
+
+    Text is not lost to broken markup: a ``<`` that starts no valid tag stays text. An HTML
+    document pasted whole loses its own ``<head>`` and ``<title>`` (not article text), and
+    SVG keeps its case-sensitive names (``viewBox``), which libxml2 lowercases.
+    """
+    markup = _STRAY_LT.sub("&lt;", xml_chars(markup))
+    document = _DOCUMENT_PARTS.search(markup) is not None
+    if document:
+        markup = _HEAD.sub("", markup)
+    doc = etree.fromstring(f"<html><body>{markup}</body></html>", _PARSER)
     body = doc.find("body")
     if body is None:  # libxml2 always makes one, but never trust it blindly
         body = etree.SubElement(doc, "body")
     _unnest_void_elements(body)
+    if document:
+        for el in list(body.iter("title", "head")):
+            drop_tree(el)
+    if _SVG.search(markup):
+        for svg in body.iter("svg"):
+            _svg_case(svg)
     return body
+
+
+def _svg_case(svg: etree._Element) -> None:
+    """Give SVG element and attribute names their case back (the HTML5 parser's table)."""
+    for el in svg.iter(etree.Element):
+        if not isinstance(el.tag, str):
+            continue
+        el.tag = _SVG_TAGS.get(el.tag, el.tag)
+        if any(name in _SVG_ATTRIBUTES for name in el.attrib):
+            items = list(el.attrib.items())
+            el.attrib.clear()
+            for name, value in items:
+                el.set(_SVG_ATTRIBUTES.get(name, name), value)
 
 
 def _unnest_void_elements(container: etree._Element) -> None:

@@ -27,6 +27,7 @@ from atomcheck import (
     feed_text,
     run_feedfix,
     stderr_text,
+    visible_text,
 )
 from feedfix.core.parse import ParseOptions, parse_document, xml_feed
 from feedfix.core.pipeline import convert
@@ -354,3 +355,71 @@ def test_explain_names_the_dropped_values(tmp_path: Path) -> None:
     result = run_feedfix("convert", "--explain", "text", source)
     assert_converted(result)
     assert "invalid-values: 5 dropped in 1 entries" in stderr_text(result)
+
+
+# ---- 4. text is not lost to broken markup ------------------------------------------------------
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+CORPUS = SHARED / "corpus"
+CORPUS_TEXT = "SRAM<HMB<FTL）"  # a "<" in ZAKER article text, followed by letters
+
+
+def html_rss(html: str) -> bytes:
+    """An RSS feed of one item whose description is ``html`` (in CDATA, as RSSHub writes it)."""
+    return rss(
+        f"<title>i</title><guid>http://e.com/1</guid><description><![CDATA[{html}]]></description>"
+    )
+
+
+def converted_text(data: bytes, name: str = "-") -> str:
+    """The visible text of the first entry's content, as a reader would show it."""
+    (entry,) = entries(assert_valid_atom(convert(data, name).atom))
+    return visible_text(entry.content_html)
+
+
+def test_a_less_than_sign_before_letters_stays_text() -> None:
+    """``主控 SRAM<HMB<FTL）<p>…`` became an element named ``hmb<ftl）<p`` and the text after
+    it vanished; a ``<`` that opens no valid tag name goes back to text."""
+    text = converted_text(html_rss("<p>延迟：主控 SRAM<HMB<FTL）<p>后文在这里</p><p>a<b</p>"))
+    assert "主控 SRAM<HMB<FTL）" in text
+    assert "后文在这里" in text
+    assert text.endswith("a<b")
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"{CORPUS} is not present")
+def test_the_corpus_feed_and_post_keep_the_text_around_the_stray_less_than() -> None:
+    """The real ZAKER feed and its post 05 show the author's ``SRAM<HMB<FTL）`` and the
+    paragraph after it."""
+    feed = (CORPUS / "feeds" / "zaker-channel-classic.rss.xml").read_bytes()
+    shown = [
+        visible_text(e.content_html)
+        for e in entries(assert_valid_atom(convert(feed, "classic.rss.xml").atom))
+    ]
+    assert [t for t in shown if CORPUS_TEXT in t], "no entry shows the text"
+    posts = sorted((CORPUS / "posts" / "新媒体" / "ZAKER" / "channel").glob("*.md"))
+    post = next(p for p in posts if CORPUS_TEXT.encode() in p.read_bytes())
+    assert CORPUS_TEXT in converted_text(post.read_bytes(), post.name)
+
+
+def test_an_html_documents_head_and_title_are_not_article_text() -> None:
+    """Content that is a whole HTML document loses its ``<head>`` (title, meta) only."""
+    page = (
+        "<!DOCTYPE html><html><head><title>Site name | page</title><meta charset='utf-8'>"
+        "</head><body><p>The article.</p></body></html>"
+    )
+    text = converted_text(html_rss(page))
+    assert text == "The article."
+
+
+def test_svg_keeps_its_case_sensitive_names() -> None:
+    """libxml2 lowercases ``viewBox`` and ``linearGradient``; SVG needs them as written."""
+    from feedfix.core.html import parse_fragment, serialize_fragment  # noqa: PLC0415
+
+    markup = (
+        '<svg viewBox="0 0 10 10" preserveAspectRatio="none"><linearGradient '
+        'gradientUnits="userSpaceOnUse"/><rect width="1"/></svg><p>after</p>'
+    )
+    html = serialize_fragment(parse_fragment(markup))
+    for name in ("viewBox", "preserveAspectRatio", "<linearGradient", "gradientUnits"):
+        assert name in html, html
+    assert html.endswith("<p>after</p>")
