@@ -90,8 +90,8 @@ def entry_id(entry: Entry, base: str | None = None) -> str:
 
 def feed_id(feed: Feed, source: str | None = None, base_url: str | None = None) -> str:
     """atom:id, else the upstream's self link, else the site link, else the address it was
-    read from; a feed with none of these gets a hash of its title, its source's name and its
-    entries' ids, so that two different feeds never share one."""
+    read from; a feed with none of these gets a hash of its source's name and of all it
+    says (metadata and entries, ids settled), so that two different feeds never share one."""
     if feed.id and feed.id.strip():
         return as_id(feed.id)
     for rel in ("self", "alternate"):
@@ -104,8 +104,7 @@ def feed_id(feed: Feed, source: str | None = None, base_url: str | None = None) 
     if found:
         return found
     name = (source or "").replace("\\", "/").rsplit("/", 1)[-1]
-    ids = (entry.id for entry in feed.entries)
-    return "urn:feedfix:feed:" + digest(feed.title, feed.subtitle, name, *ids)
+    return "urn:feedfix:feed:" + digest(name, repr(replace(feed, warnings=())))
 
 
 def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
