@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from feedfix.core.ids import mend_iri
 from feedfix.core.urls import SCHEME
 
 # Attributes whose whole value is one URL.
@@ -227,13 +228,16 @@ def resolve(url: str, base: str | None) -> str:
 
 
 def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
-    """Make every relative URL attribute absolute; returns how many changed."""
-    if not base:
-        return 0
+    """Make every relative URL attribute absolute, and percent-encode what an IRI cannot hold
+    in it (a raw space in an ``href``/``src``); returns how many changed."""
     changed = 0
     for el in elements(container):
         for name, value in el.attrib.items():
-            if name in URL_ATTRIBUTES or (name.startswith("data-") and _looks_like_path(value)):
+            if name in URL_ATTRIBUTES:
+                new = mend_iri(resolve(value, base).strip())
+            elif not base:
+                continue
+            elif name.startswith("data-") and _looks_like_path(value):
                 new = resolve(value, base)
             elif name in SRCSET_ATTRIBUTES:
                 new = map_srcset(value, lambda u: resolve(u, base))

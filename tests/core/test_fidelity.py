@@ -25,6 +25,7 @@ from atomcheck import (
     assert_valid_atom,
     entries,
     feed_text,
+    img_srcs,
     run_feedfix,
     stderr_text,
     visible_text,
@@ -86,6 +87,16 @@ def test_nested_xhtml_with_tails_and_svg_keeps_every_text() -> None:
     assert html.startswith("one <i>two <b>three</b> four</i> five<br>six")
     assert 'viewBox="0 0 1 1"' in html
     assert html.endswith(" seven")
+
+
+def test_the_lossy_reader_invents_no_links_from_tag_ids() -> None:
+    """feedparser (the last resort for damaged feeds) copies a non-URL id into ``link``; that
+    became a ``rel="alternate"`` link to ``tag:e.com,2006:1``, which no reader can open."""
+    from feedfix.core.parse.feedparser_adapter import parse_with_feedparser  # noqa: PLC0415
+
+    feed, _ = parse_with_feedparser(atom(atom_entry("tag:e.com,2006:1", MIXED_XHTML)), None)
+    hrefs = [link.href for link in feed.links] + [x.href for e in feed.entries for x in e.links]
+    assert not [href for href in hrefs if href.startswith("tag:")], hrefs
 
 
 def test_unreadable_content_is_the_entrys_problem_not_the_documents(
@@ -423,3 +434,18 @@ def test_svg_keeps_its_case_sensitive_names() -> None:
     for name in ("viewBox", "preserveAspectRatio", "<linearGradient", "gradientUnits"):
         assert name in html, html
     assert html.endswith("<p>after</p>")
+
+
+def test_raw_spaces_in_content_urls_are_percent_encoded() -> None:
+    """``href``/``src`` inside the content are IRIs too: a raw space becomes ``%20``, and a
+    URL that was valid is left exactly as it was."""
+    html = (
+        '<p><a href="http://e.com/a b.html">x</a><img src="http://e.com/i m.jpg">'
+        '<img src="http://e.com/ok%20already.jpg?x=1&amp;y=2"></p>'
+    )
+    (entry,) = entries(assert_valid_atom(convert(html_rss(html)).atom))
+    assert img_srcs(entry.content_html) == [
+        "http://e.com/i%20m.jpg",
+        "http://e.com/ok%20already.jpg?x=1&y=2",
+    ]
+    assert 'href="http://e.com/a%20b.html"' in entry.content_html
