@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from feedfix.core.ids import mend_iri
+from feedfix.core.ids import is_plain_url, mend_iri
 from feedfix.core.urls import SCHEME
 
 # Attributes whose whole value is one URL.
@@ -44,6 +44,7 @@ _STRAY_LT = re.compile(r"<(?!/?[A-Za-z][A-Za-z0-9_.:-]*[\s/>]|[!?])")
 _DOCUMENT_PARTS = re.compile(r"<(?:head|title)[\s>]", re.IGNORECASE)
 _HEAD = re.compile(r"<head[\s>].*?</head\s*>", re.IGNORECASE | re.DOTALL)
 _SVG = re.compile(r"<svg[\s>/]", re.IGNORECASE)
+_SPECIAL_PARTS = re.compile(r"<(?:head|title|svg)[\s>/]", re.IGNORECASE)  # one scan for both
 # HTML5's case adjustments for SVG (libxml2's HTML parser lowercases every name).
 _SVG_TAG_NAMES = (
     "altGlyph altGlyphDef altGlyphItem animateColor animateMotion animateTransform "
@@ -88,7 +89,8 @@ def parse_fragment(markup: str) -> etree._Element:
     SVG keeps its case-sensitive names (``viewBox``), which libxml2 lowercases.
     """
     markup = _STRAY_LT.sub("&lt;", xml_chars(markup))
-    document = _DOCUMENT_PARTS.search(markup) is not None
+    special = _SPECIAL_PARTS.search(markup) is not None
+    document = special and _DOCUMENT_PARTS.search(markup) is not None
     if document:
         markup = _HEAD.sub("", markup)
     doc = etree.fromstring(f"<html><body>{markup}</body></html>", _PARSER)
@@ -99,7 +101,7 @@ def parse_fragment(markup: str) -> etree._Element:
     if document:
         for el in list(body.iter("title", "head")):
             drop_tree(el)
-    if _SVG.search(markup):
+    if special and _SVG.search(markup):
         for svg in body.iter("svg"):
             _svg_case(svg)
     return body
@@ -234,7 +236,9 @@ def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
     for el in elements(container):
         for name, value in el.attrib.items():
             if name in URL_ATTRIBUTES:
-                new = mend_iri(resolve(value, base).strip())
+                new = resolve(value, base)
+                if not is_plain_url(new):
+                    new = mend_iri(new)
             elif not base:
                 continue
             elif name.startswith("data-") and _looks_like_path(value):

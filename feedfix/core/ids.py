@@ -43,6 +43,11 @@ def digest(*parts: str | None) -> str:
     return hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()[:32]
 
 
+def is_plain_url(value: str) -> bool:
+    """True for the common case, an ASCII URL with a plain host that needs no mending."""
+    return _PLAIN_URL.fullmatch(value) is not None
+
+
 def is_absolute_iri(value: str) -> bool:
     """True when ``value`` is an absolute IRI as written (scheme, then only IRI characters)."""
     if _PLAIN_URL.fullmatch(value):
