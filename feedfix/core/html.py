@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from feedfix.core.ids import is_plain_url, mend_iri
-from feedfix.core.urls import SCHEME
+from feedfix.core.urls import SCHEME, scheme_of
 
 # Attributes whose whole value is one URL.
 URL_ATTRIBUTES = frozenset(
@@ -230,18 +230,13 @@ def resolve(url: str, base: str | None) -> str:
 
 
 def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
-    """Make every relative URL attribute absolute, and percent-encode what an IRI cannot hold
-    in it (a raw space in an ``href``/``src``); returns how many changed."""
+    """Make every relative URL attribute absolute; returns how many changed."""
+    if not base:
+        return 0
     changed = 0
     for el in elements(container):
         for name, value in el.attrib.items():
-            if name in URL_ATTRIBUTES:
-                new = resolve(value, base)
-                if not is_plain_url(new):
-                    new = mend_iri(new)
-            elif not base:
-                continue
-            elif name.startswith("data-") and _looks_like_path(value):
+            if name in URL_ATTRIBUTES or (name.startswith("data-") and _looks_like_path(value)):
                 new = resolve(value, base)
             elif name in SRCSET_ATTRIBUTES:
                 new = map_srcset(value, lambda u: resolve(u, base))
@@ -250,6 +245,24 @@ def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
             if new != value:
                 set_attr(el, name, new)
                 changed += 1
+    return changed
+
+
+_WEB_SCHEMES = {None, "http", "https"}
+
+
+def encode_url_attributes(container: etree._Element) -> int:
+    """Percent-encode what an IRI cannot hold (a raw space) in every web ``href``/``src``;
+    returns how many changed. Run after sanitizing: an obfuscated ``java\tscript:`` must
+    meet the sanitizer as written, not as ``java%09script:``."""
+    changed = 0
+    for value in container.xpath(".//@href | .//@src"):
+        if is_plain_url(value) or scheme_of(value) not in _WEB_SCHEMES:
+            continue
+        mended = mend_iri(value.strip())
+        if mended != value:
+            value.getparent().set(value.attrname, mended)
+            changed += 1
     return changed
 
 

@@ -14,6 +14,8 @@ import ipaddress
 import re
 from urllib.parse import quote
 
+from feedfix.core.urls import SCHEME, has_scheme
+
 # RFC 3987 ucschar (iprivate is only allowed in a query, so it is encoded everywhere).
 _UCS = (
     "\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef"
@@ -22,7 +24,6 @@ _UCS = (
 )
 _PATH_CHAR = rf"[A-Za-z0-9\-._~:/?@!$&'()*+,;={_UCS}]|%[0-9A-Fa-f]{{2}}"
 _AUTH_CHAR = rf"[A-Za-z0-9\-._~:@!$&'()*+,;=\[\]{_UCS}]|%[0-9A-Fa-f]{{2}}"
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?=\S|$)")
 _ABSOLUTE_IRI = re.compile(
     rf"[A-Za-z][A-Za-z0-9+.-]*:(?://(?:{_AUTH_CHAR})*)?(?:{_PATH_CHAR})*(?:#(?:{_PATH_CHAR})*)?"
 )
@@ -69,7 +70,7 @@ def mend_iri(value: str) -> str:
         return value
     out: list[str] = []
     start = 0
-    scheme = _SCHEME.match(value)
+    scheme = SCHEME.match(value)
     if scheme:
         out.append(scheme.group(0))
         start = scheme.end()
@@ -145,7 +146,7 @@ def _mend_authority(authority: str) -> str:
 
 def _authority_ok(value: str) -> bool:
     """The authority of an IRI that matched the character grammar is a real host[:port]."""
-    scheme = _SCHEME.match(value)
+    scheme = SCHEME.match(value)
     start = scheme.end() if scheme else 0
     if not value.startswith("//", start):
         return True
@@ -157,7 +158,7 @@ def _authority_ok(value: str) -> bool:
 def absolute_iri(value: str) -> str | None:
     """``value`` mended into an absolute IRI, or ``None`` when it has no scheme."""
     value = value.strip()
-    if not _SCHEME.match(value):
+    if not has_scheme(value):
         return None
     return mend_iri(value)
 

@@ -10,7 +10,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from feedfix.core.html import parse_fragment, resolve, resolve_relative_urls, serialize_fragment
+from feedfix.core.html import (
+    encode_url_attributes,
+    parse_fragment,
+    resolve,
+    resolve_relative_urls,
+    serialize_fragment,
+)
 from feedfix.core.ids import absolute_iri, as_id, digest
 from feedfix.core.model import Entry, Feed, Link
 from feedfix.core.parse import ParseOptions, parse_document
@@ -119,7 +125,7 @@ def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
         links=links,
         id=feed.id or options.id,
     )
-    base = _feed_base(feed, options.parse.base_url)
+    base = feed_base_url(feed, options.parse.base_url)
     settled, duplicates = _unique(_with_id(entry, base) for entry in feed.entries)
     warnings = tuple(
         f"entry id {entry_id!r} appears {count} times; kept only the newest (else the first)"
@@ -174,6 +180,7 @@ def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) ->
     resolve_relative_urls(container, base)
     for rule in html_rules:
         report.add(rule.name, rule.html(container), entries=0)
+    encode_url_attributes(container)  # after the rules: the sanitizer sees URLs as written
     return serialize_fragment(container)
 
 
