@@ -174,8 +174,6 @@ def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed
     above lose nothing, so they only warn)."""
     recovered = _stream(text.encode("utf-8"), options, recover=True)
     feed = recovered.feed if recovered is not None else None
-    if feed is not None and recovered is not None:
-        warnings.extend(recovered.warnings)
     if feed is None or not feed.entries:
         from feedfix.core.parse.feedparser_adapter import parse_with_feedparser  # noqa: PLC0415
 
@@ -190,6 +188,8 @@ def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed
     if options.strict:
         raise DamagedInput(damage)
     warnings.append(damage)
+    if recovered is not None and feed is recovered.feed:  # about its entries, not feedparser's
+        warnings.extend(recovered.warnings)
     return _with_base(feed, options.base_url)
 
 
