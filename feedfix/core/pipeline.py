@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from feedfix.core.html import (
     encode_url_attributes,
+    has_unusual_url,
     parse_fragment,
     resolve,
     resolve_relative_urls,
@@ -180,8 +181,11 @@ def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) ->
     resolve_relative_urls(container, base)
     for rule in html_rules:
         report.add(rule.name, rule.html(container), entries=0)
-    encode_url_attributes(container)  # after the rules: the sanitizer sees URLs as written
-    return serialize_fragment(container)
+    html = serialize_fragment(container)
+    if has_unusual_url(html):  # after the rules: the sanitizer saw the URLs as written
+        encode_url_attributes(container)
+        html = serialize_fragment(container)
+    return html
 
 
 def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> tuple[Entry, Report]:

@@ -436,16 +436,20 @@ def test_svg_keeps_its_case_sensitive_names() -> None:
     assert html.endswith("<p>after</p>")
 
 
-def test_raw_spaces_in_content_urls_are_percent_encoded() -> None:
-    """``href``/``src`` inside the content are IRIs too: a raw space becomes ``%20``, and a
-    URL that was valid is left exactly as it was."""
+def test_content_urls_hold_only_what_an_iri_can() -> None:
+    """``href``/``src`` inside the content are IRIs too: libxml2 escapes a raw space, and
+    ``{}|^`` or a ``%`` that starts no escape are percent-encoded after it; a URL that was
+    valid is left exactly as it was."""
     html = (
-        '<p><a href="http://e.com/a b.html">x</a><img src="http://e.com/i m.jpg">'
-        '<img src="http://e.com/ok%20already.jpg?x=1&amp;y=2"></p>'
+        '<p><a href="http://e.com/a{b}|c^">x</a><img src="http://e.com/i m.jpg">'
+        '<img src="http://e.com/100%zz.jpg"><img src="http://e.com/ok%20already.jpg?x=1&amp;y=2">'
+        "</p><p>text with {braces} | and 100% stays</p>"
     )
     (entry,) = entries(assert_valid_atom(convert(html_rss(html)).atom))
     assert img_srcs(entry.content_html) == [
         "http://e.com/i%20m.jpg",
+        "http://e.com/100%25zz.jpg",
         "http://e.com/ok%20already.jpg?x=1&y=2",
     ]
-    assert 'href="http://e.com/a%20b.html"' in entry.content_html
+    assert 'href="http://e.com/a%7Bb%7D%7Cc%5E"' in entry.content_html
+    assert "text with {braces} | and 100% stays" in visible_text(entry.content_html)
