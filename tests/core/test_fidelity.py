@@ -344,12 +344,12 @@ def test_values_with_a_grammar_are_mended_or_dropped_and_counted() -> None:
     by_href = {link.href: link for link in entry.links}
     assert by_href["http://e.com/a%20b.mp3"].type is None  # "mp3" is no media type
     assert by_href["http://e.com/1%20page"].type == "text/html"
-    related = (
-        entry.element.find("a:link[@rel='related']", NS) if entry.element is not None else None
-    )
+    element = entry.element
+    assert element is not None
+    related = element.find("a:link[@rel='related']", NS)
     assert related is not None and related.get("hreflang") is None
     assert related.get("type") == "text/plain; charset=utf-8"
-    alternate = [e for e in entry.element.findall("a:link", NS) if e.get("type") == "text/html"]
+    alternate = [e for e in element.findall("a:link", NS) if e.get("type") == "text/html"]
     assert alternate[0].get("hreflang") == "en-US"
     schemes = {c.get("term"): c.get("scheme") for c in root.iter(f"{{{ATOM_NS}}}category")}
     assert schemes == {"Top/News": None, "Arts": None, "Kept": "http://e.com/cats"}
