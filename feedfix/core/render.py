@@ -152,8 +152,9 @@ def _links(indent: str, links: Iterable[Link], dropped: Dropped = _UNCOUNTED) ->
             continue  # the upstream's WebSub hub does not publish this feed
         if rel == "self":
             rel = "via"  # the upstream's own address: where this feed's content came from
+        kind, lang = media_type(link.type), language_tag(link.hreflang)
         if rel == "alternate":
-            key = (link.type or "", link.hreflang or "")
+            key = (kind or "", lang or "")  # as written: "html" and "text/html" are one type
             if key in alternates:
                 rel = "related"
             alternates.add(key)
@@ -168,8 +169,8 @@ def _links(indent: str, links: Iterable[Link], dropped: Dropped = _UNCOUNTED) ->
                 "link",
                 href=href,
                 rel=rel,
-                type=dropped.check(link.type, media_type(link.type)),
-                hreflang=dropped.check(link.hreflang, language_tag(link.hreflang)),
+                type=dropped.check(link.type, kind),
+                hreflang=dropped.check(link.hreflang, lang),
                 title=link.title,
                 length=length,
             )

@@ -359,6 +359,20 @@ def test_values_with_a_grammar_are_mended_or_dropped_and_counted() -> None:
     assert result.report.counts["invalid-values"].entries == 1
 
 
+def test_one_alternate_per_media_type_after_mapping_the_short_forms() -> None:
+    """``type="html"`` and ``type="text/html"`` name one media type: RFC 4287 allows one
+    alternate link per type and language, so the second becomes ``related``."""
+    links = (
+        '<link rel="alternate" type="html" href="http://e.com/a"/>'
+        '<link rel="alternate" type="text/html" href="http://e.com/b"/>'
+    )
+    (entry,) = entries(assert_valid_atom(convert(atom(atom_entry("tag:e.com,2006:1", links))).atom))
+    assert [(x.rel, x.type) for x in entry.links] == [
+        ("alternate", "text/html"),
+        ("related", "text/html"),
+    ]
+
+
 def test_explain_names_the_dropped_values(tmp_path: Path) -> None:
     """``feedfix convert --explain`` prints the count of dropped values beside the rules'."""
     source = tmp_path / "constrained.xml"
