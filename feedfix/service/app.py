@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from feedfix import __version__
-from feedfix.config import Config, parse_config
+from feedfix.config import NO_FEEDS, Config, parse_config
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
@@ -27,7 +28,7 @@ from feedfix.service.logs import LOGGER, log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
 from feedfix.service.server import make_app
-from feedfix.service.store import open_store
+from feedfix.service.store import Store, StoreError, open_store
 from feedfix.service.worker import Worker
 
 SHUTDOWN_TIMEOUT = 3.0
@@ -75,10 +76,12 @@ def load_config(path: str, environ: Mapping[str, str]) -> Config:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file") from exc
+        raise ConfigError(
+            f"{path}: no such file (start from config.example.toml, or give --config FILE)"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    return parse_config(text, path, environ)
+    return parse_config(text, path, environ, base_dir=str(Path(path).resolve().parent))
 
 
 async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Worker) -> None:
@@ -92,7 +95,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         log("config warning", logging.WARNING, message=warning)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as stack:
-        store = open_store(config.storage.path)
+        store = _open_store(path, config.storage.path)
         stack.callback(store.close)
         catalog, metrics = Catalog(), Metrics()
 
@@ -120,7 +123,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         stack.push_async_callback(runner.cleanup)
         front = _front(runner, config, catalog, metrics, environ)
         stack.callback(front.close)
-        listener = await _listen(front, config)
+        listener = await _listen(front, config, path)
         stack.callback(listener.close)
         log("listening", url=f"http://{config.server.host}:{config.server.port}/",
             version=__version__)  # fmt: skip
@@ -163,16 +166,16 @@ def _front(
     return FastPath(runner.server, limits, catalog, _feed_counter(metrics), answer_feeds=fast)
 
 
-async def _listen(front: FastPath, config: Config) -> asyncio.Server:
-    """Listen on ``[server] host:port``; a ConfigError naming the address when that fails."""
+async def _listen(front: FastPath, config: Config, config_file: str) -> asyncio.Server:
+    """Listen on ``[server] host:port``; a ConfigError naming the address, and what to
+    change, when that fails."""
     host, port = config.server.host, config.server.port
     try:
         return await asyncio.get_running_loop().create_server(
             front, host, port, backlog=1024, reuse_address=True
         )
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
+        raise ConfigError(_listen_error(config_file, config, exc)) from exc
 
 
 class Reloads:
@@ -216,17 +219,43 @@ class Reloads:
                 log("reload: [server], [storage] and [poll] cleaner need a restart",
                     logging.WARNING, reload=number)  # fmt: skip
             try:
-                await self.poller.reload(config)
+                changes = await self.poller.reload(config)
             except Exception:  # a bug: say so with its traceback, and keep serving
                 LOGGER.exception("reload failed", extra={"fields": {"reload": number}})
                 continue
-            log("reloaded", reload=number, feeds=len(config.feeds))
+            log("reloaded", logging.INFO, reload=number, feeds=len(config.feeds), **changes)
 
     async def close(self) -> None:
         """Stop applying (at shutdown): a reload in progress is cancelled with the polls."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def _open_store(config_file: str, path: str) -> Store:
+    """The store, or one line saying why not and what to change (a newcomer's likely
+    mistake: a storage folder feedfix may not write)."""
+    try:
+        return open_store(path)
+    except (StoreError, OSError) as exc:
+        folder = Path(path).resolve().parent
+        why = f"the folder {folder} is not writable" if not os.access(folder, os.W_OK) else exc
+        raise ConfigError(
+            f"[storage] path {path}: cannot open the store: {why}; set [storage] path in "
+            f"{config_file} (or FEEDFIX_STORAGE__PATH) to a file in a folder feedfix can write"
+        ) from exc
+
+
+def _listen_error(config_file: str, config: Config, exc: OSError) -> str:
+    """Why the server cannot listen, in one line that says what to change."""
+    where = f"{config.server.host}:{config.server.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: port {config.server.port} is already in use (another "
+            f"feedfix?); stop that program, or choose another port: [server] port in "
+            f"{config_file}, or FEEDFIX_SERVER__PORT=8081"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc} (see [server] in {config_file})"
 
 
 def _feed_counter(metrics: Metrics) -> Callable[[int], None]:
@@ -254,6 +283,8 @@ def serve(given: str | None) -> None:
 
     logs.setup(environ.get("FEEDFIX_LOG_LEVEL", "info"))
     config = load_config(path, environ)
+    if not config.feeds:
+        raise ConfigError(f"{path}: {NO_FEEDS} (see config.example.toml)")
     cleaner = _cleaner(config.poll.cleaner == "process")  # forks before any thread
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -156,6 +156,7 @@ class Status:
     next_poll: float | None = None
     stale_since: float | None = None
     permanent_redirect: str | None = None
+    advice: str | None = None  # what to do about the last failure (``advice.py``)
 
     @property
     def ok(self) -> bool:

@@ -25,6 +25,7 @@ from feedfix.config import Config, FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
 from feedfix.core.schedule import first_delay
+from feedfix.service.advice import advice
 from feedfix.service.catalog import Catalog, ServedFeed, Status
 from feedfix.service.decide import (
     Attempt,
@@ -40,6 +41,7 @@ from feedfix.service.decide import (
 )
 from feedfix.service.fetch import fetch
 from feedfix.service.fetch_types import FetchResult
+from feedfix.service.local import read_local
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import Store, StoreError
@@ -54,6 +56,7 @@ class FeedRuntime:
     config: FeedConfig
     memory: Memory
     task: asyncio.Task[None] | None = None
+    error_kind: str | None = None  # of the last poll, when it failed (for the advice shown)
 
 
 class Poller:
@@ -138,9 +141,13 @@ class Poller:
             await self.transport.close()
         self.storage.shutdown(wait=True)
 
-    async def reload(self, config: Config) -> None:
-        """Apply a new config: new feeds start, removed ones stop, changed ones restart."""
+    async def reload(self, config: Config) -> dict[str, list[str]]:
+        """Apply a new config: new feeds start, removed ones stop, changed ones restart.
+
+        Returns the names of the feeds ``added``, ``removed`` and ``changed``, for the log.
+        """
         old = self.feeds
+        changes: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
         self.config = config
         wanted = {f.name: f for f in config.feeds}
         for name in list(old):
@@ -150,17 +157,21 @@ class Poller:
                     runtime.task.cancel()
                 self.catalog.remove(name)
                 await self.cleaner.forget(name)
+                changes["removed"].append(name)
         for name, feed in wanted.items():
             existing = old.get(name)
             if existing is None:
                 await self.cleaner.seed({name: self._load_feed(feed)})
                 self._start_task(self.feeds[name])
+                changes["added"].append(name)
             elif existing.config != feed:
                 if existing.task is not None:
                     existing.task.cancel()
                 existing.config = feed
                 existing.memory = on_config(existing.memory, fingerprint(feed))
                 self._start_task(existing)
+                changes["changed"].append(name)
+        return changes
 
     # ---- the schedule ----------------------------------------------------------------------
 
@@ -171,12 +182,21 @@ class Poller:
         return self._hosts[host]
 
     async def _run(self, runtime: FeedRuntime) -> None:
-        feed = runtime.config
-        next_poll = runtime.memory.state.next_poll
-        delay = first_delay(feed.name, next_poll, self.clock(), feed.interval)
+        feed, memory = runtime.config, runtime.memory
+        # The stored next poll is kept only by a feed that is fine: one whose last poll
+        # failed, that has no good copy, or whose URL or rules changed is polled at once.
+        fine = (
+            memory.state.failures == 0
+            and memory.published is not None
+            and memory.state.fingerprint == fingerprint(feed)
+        )
+        now = self.clock()
+        delay = first_delay(feed.name, memory.state.next_poll if fine else None, now,
+                            feed.interval)  # fmt: skip
+        self._schedule(runtime, now + delay)
         while True:
             await asyncio.sleep(delay)
-            async with self._global, self._host_limit(feed.url):
+            async with self._global, self._host_limit(feed.source):
                 try:
                     delay = await self.poll(runtime)
                 except asyncio.CancelledError:
@@ -190,6 +210,13 @@ class Poller:
                         traceback=traceback.format_exc(),
                     )
                     delay = feed.interval
+                    self._schedule(runtime, self.clock() + delay)
+
+    def _schedule(self, runtime: FeedRuntime, when: float) -> None:
+        """Show the next poll as it really is (the index reads it)."""
+        state = replace(runtime.memory.state, next_poll=when)
+        runtime.memory = replace(runtime.memory, state=state)
+        self._publish(runtime)
 
     # ---- one poll --------------------------------------------------------------------------
 
@@ -204,7 +231,11 @@ class Poller:
         made: Cleaned | None = None
         error: FeedfixError | None = None
         try:
-            result = await fetch(self.transport, request)
+            if feed.path is not None:  # a local file or folder, read off the event loop
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(None, read_local, feed.path, request)
+            else:
+                result = await fetch(self.transport, request)
             if result.status == 200:
                 made = await self._clean(runtime, result)
         except FeedfixError as exc:  # every expected failure; anything else is a bug
@@ -214,6 +245,7 @@ class Poller:
         now = self.clock()
         decision = decide(runtime.memory, attempt, now, settings, self.draw())
         runtime.memory = decision.memory
+        runtime.error_kind = decision.error_kind
         failure = await self._store(feed.name, decision.write)
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
         self._publish(runtime)
@@ -233,6 +265,7 @@ class Poller:
             etag=served.etag if served is not None else None,
             body=served.body if served is not None else b"",
             resend=runtime.memory.resend,
+            posts=result.posts,
         )
         generation = self.cleaner.generation
         try:
@@ -325,7 +358,7 @@ class Poller:
             served = ServedFeed.of(published, max_age, state.stale_since)
         status = Status(
             name=feed.name,
-            upstream=feed.url,
+            upstream=feed.source,
             last_success=state.last_success,
             last_error=state.last_error,
             last_error_at=state.last_error_at,
@@ -333,6 +366,7 @@ class Poller:
             next_poll=state.next_poll,
             stale_since=state.stale_since,
             permanent_redirect=state.permanent_redirect,
+            advice=advice(feed, runtime.error_kind),
         )
         self.catalog.publish(feed.name, served, status)
         stale = sum(1 for s in self.catalog.status.values() if s.stale_since is not None)
