@@ -238,8 +238,13 @@ def _open_store(config_file: str, path: str) -> Store:
     try:
         return open_store(path)
     except (StoreError, OSError) as exc:
-        folder = Path(path).resolve().parent
-        why = f"the folder {folder} is not writable" if not os.access(folder, os.W_OK) else exc
+        folder = next(p for p in Path(path).resolve().parents if p.exists())
+        if not folder.is_dir():
+            why: object = f"{folder} is a file, not a folder"
+        elif not os.access(folder, os.W_OK):
+            why = f"the folder {folder} is not writable"
+        else:
+            why = exc
         raise ConfigError(
             f"[storage] path {path}: cannot open the store: {why}; set [storage] path in "
             f"{config_file} (or FEEDFIX_STORAGE__PATH) to a file in a folder feedfix can write"
