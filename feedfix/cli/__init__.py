@@ -296,6 +296,12 @@ def _run_check_config(given: str | None) -> int:
     config = load_config(path, os.environ)
     for warning in config.warnings:
         _warn(f"{path}: {warning}")
+    for index, feed in enumerate(config.feeds):
+        if feed.path is not None and not Path(feed.path).exists():
+            _warn(
+                f"{path}: feeds[{index}].path: {feed.path} does not exist (yet); the feed "
+                "fails until it does"
+            )
     print(json.dumps(effective(config), ensure_ascii=False, indent=2))
     print(f"feedfix: {path}: ok, {len(config.feeds)} feeds", file=sys.stderr)
     return EXIT_OK
