@@ -18,7 +18,7 @@ import upstream as up
 from atomcheck import assert_valid_atom, entries
 from feedfix.service.fetch_types import FetchRequest, SourceUnreadable, TooLarge
 from feedfix.service.local import read_local
-from service_helpers import Service, wait_for
+from service_helpers import REPO, TEST_POLL, Service, wait_for
 
 POSTS = Path(__file__).resolve().parents[1] / "data" / "posts"
 FAST = {"interval": "1s"}  # a local source may be polled often
@@ -146,12 +146,15 @@ def test_a_local_file_is_served_clean_and_a_change_is_picked_up(tmp_path: Path) 
         svc.stop()
 
 
-def test_a_folder_of_posts_is_served_as_one_feed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cleaner", ["thread", "process"])
+def test_a_folder_of_posts_is_served_as_one_feed(tmp_path: Path, cleaner: str) -> None:
     """A Hexo-style folder is served as one clean feed titled with the folder's name,
-    newest post first, with the posts' wrapped images unwrapped."""
+    newest post first, with the posts' wrapped images unwrapped, whichever the cleaner (the
+    post files travel to a worker process as they are)."""
     folder = tmp_path / "blog" / "_posts"
     shutil.copytree(POSTS, folder)
-    with Service(tmp_path / "service", [{"name": "blog", "path": str(folder), **FAST}]) as svc:
+    feeds = [{"name": "blog", "path": str(folder), **FAST}]
+    with Service(tmp_path / "service", feeds, poll={**TEST_POLL, "cleaner": cleaner}) as svc:
         served = svc.wait_served("blog")
         root = assert_valid_atom(served.body)
         titles = [e.title for e in entries(root)]
@@ -159,4 +162,15 @@ def test_a_folder_of_posts_is_served_as_one_feed(tmp_path: Path) -> None:
         assert "_posts" in served.text()  # the feed's title
         assert "cors.zfour.workers.dev" not in served.text()
         assert "images.weserv.nl" not in served.text()
+        svc.stop()
+
+
+def test_a_local_sources_own_ttl_does_not_lengthen_its_interval(tmp_path: Path) -> None:
+    """The bundled example says ``<ttl>5</ttl>`` (minutes); as a local file it is still
+    checked at its own interval, not every five minutes."""
+    example = REPO / "feedfix" / "examples" / "zaker-channel.rss.xml"
+    assert b"<ttl>5</ttl>" in example.read_bytes()
+    with Service(tmp_path, [{"name": "ex", "path": str(example), **FAST}]) as svc:
+        record = svc.wait_for_poll("ex", status="ok")
+        assert record["next_in_s"] <= 1.5
         svc.stop()
