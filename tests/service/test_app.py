@@ -251,7 +251,11 @@ def test_a_busy_port_is_one_clear_line_and_no_process_left(
     lines = done.stderr.splitlines()
     plain = [line for line in lines if not line.startswith("{")]
     assert done.returncode == 2, done.stderr
-    assert plain == [f"feedfix: cannot listen on 127.0.0.1:{busy_port}: Address already in use"]
+    assert plain == [
+        f"feedfix: cannot listen on 127.0.0.1:{busy_port}: port {busy_port} is already in use "
+        f"(another feedfix?); stop that program, or choose another port: [server] port in "
+        f"{path}, or FEEDFIX_SERVER__PORT=8081"
+    ]
     assert "Traceback" not in done.stderr
     assert not _store_left_open(tmp_path / "feedfix.db")
     assert _processes_running(str(path)) == []
