@@ -57,6 +57,7 @@ class FeedRuntime:
     memory: Memory
     task: asyncio.Task[None] | None = None
     error_kind: str | None = None  # of the last poll, when it failed (for the advice shown)
+    ttl_noted: bool = False  # said once that the upstream's ttl lengthens the interval
 
 
 class Poller:
@@ -168,6 +169,7 @@ class Poller:
                 if existing.task is not None:
                     existing.task.cancel()
                 existing.config = feed
+                existing.ttl_noted = False
                 existing.memory = on_config(existing.memory, fingerprint(feed))
                 self._start_task(existing)
                 changes["changed"].append(name)
@@ -343,6 +345,19 @@ class Poller:
             next_in_s=round(decision.delay, 1),
             error=record.error,
         )
+        ttl = made.ttl_minutes * 60 if made is not None and made.ttl_minutes else 0
+        feed = runtime.config
+        lengthens = min(ttl, self.config.poll.max_backoff) > feed.interval
+        if lengthens and feed.url is not None and not runtime.ttl_noted:
+            runtime.ttl_noted = True  # once per feed config: a reload that changes it says again
+            log(
+                "interval lengthened by the upstream's ttl",
+                logging.WARNING,
+                feed=feed.name,
+                interval_s=feed.interval,
+                ttl_s=ttl,
+                max_backoff_s=self.config.poll.max_backoff,
+            )
 
     def _publish(self, runtime: FeedRuntime) -> None:
         feed, state, published = runtime.config, runtime.memory.state, runtime.memory.published

@@ -22,7 +22,7 @@ import pytest
 
 import upstream as up
 from feedfix.core.schedule import STARTUP_SPREAD, first_delay
-from service_helpers import REPO, Service, free_port, render_config, run_cli, wait_for
+from service_helpers import REPO, TEST_POLL, Service, free_port, render_config, run_cli, wait_for
 
 EXAMPLE = REPO / "feedfix" / "examples" / "zaker-channel.rss.xml"
 
@@ -236,4 +236,22 @@ def test_a_failed_poll_is_logged_as_a_warning(tmp_path: Path) -> None:
         record = svc.wait_for_poll("gone", status="error")
         assert record["level"] == "warning"
         assert record["error"] == f"{missing}: no such file or directory"
+        svc.stop()
+
+
+def test_a_short_interval_that_the_upstreams_ttl_overrides_says_so(
+    tmp_path: Path, upstream: up.Upstream
+) -> None:
+    """``interval = "2s"`` against a feed with ``<ttl>5</ttl>``: the next poll is 5 minutes
+    away, and the log says once why (check-config could only say that it may happen)."""
+    upstream.script("/ttl", up.feed(up.zaker_rss(range(1, 4), ttl=5)))
+    feed = {"name": "ttl", "url": upstream.url("/ttl"), "interval": "2s"}
+    with Service(tmp_path, [feed], poll={**TEST_POLL, "max_backoff": "1h"}) as svc:
+        record = svc.wait_for_poll("ttl", status="ok")
+        assert record["next_in_s"] == 300
+        noted = wait_for(
+            lambda: svc.events("interval lengthened by the upstream's ttl"), 5, "the note"
+        )
+        assert (noted[0]["feed"], noted[0]["interval_s"], noted[0]["ttl_s"]) == ("ttl", 2, 300)
+        assert noted[0]["level"] == "warning"
         svc.stop()
