@@ -213,7 +213,7 @@ def decide(
         status=outcome,
         duration=round(attempt.duration, 4),
         error=str(error) if error is not None else None,
-        bytes=len(result.body) if result is not None else 0,
+        bytes=result.size if result is not None else 0,
         changed=changed,
         http_status=result.status if result is not None else getattr(error, "status", None),
     )

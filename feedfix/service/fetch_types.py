@@ -129,3 +129,8 @@ class FetchResult:
     permanent_redirect: str | None
     elapsed: float
     posts: tuple[PostFile, ...] | None = None  # a folder source's files (``body`` is empty)
+
+    @property
+    def size(self) -> int:
+        """Bytes read: the body, or a folder's post files together."""
+        return len(self.body) + sum(len(post.data) for post in self.posts or ())

@@ -318,7 +318,7 @@ class Poller:
         if decision.error_kind is not None:
             metrics.poll_errors.labels(name, decision.error_kind).inc()
         elif attempt.result is not None and attempt.result.status == 200:
-            metrics.upstream_bytes.labels(name).inc(len(attempt.result.body))
+            metrics.upstream_bytes.labels(name).inc(attempt.result.size)
         if made is not None:
             for rule, changes in made.rule_changes.items():
                 metrics.rule_changes.labels(rule).inc(changes)

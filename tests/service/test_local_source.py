@@ -69,6 +69,7 @@ def test_a_folder_gives_its_post_files_and_sees_a_new_post(tmp_path: Path) -> No
     (folder / ".draft.md").write_text("---\ntitle: hidden\n---\nx\n", "utf-8")
     first = read_local(str(folder), _request())
     assert first.status == 200 and first.body == b"" and first.posts is not None
+    assert first.size == sum(len(p.data) for p in first.posts) > 0  # counted as read
     names = sorted(p.name for p in first.posts)
     assert "cover.png" not in names and ".draft.md" not in names
     assert "2023/edge-network.md" in names and "notes/README.txt" in names
