@@ -231,6 +231,7 @@ SECTIONS: dict[str, type] = {"server": ServerConfig, "storage": StorageConfig, "
 SECTION_KEYS = {name: keys(section) for name, section in SECTIONS.items()}
 FEED_KEYS = keys(FeedSettings)
 FEED_OWN_KEYS = ("name", "url", "path", "rules")  # a feed's keys besides the [poll] defaults
+PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
 PACKAGE_DIR = str(PurePath(__file__).parent)  # where ``feedfix:`` paths point
 _TOP_KEYS = (*SECTIONS, "rules", "feeds")
 
@@ -262,9 +263,6 @@ def _section(
 
 def _load(section: type[T], data: Mapping[str, Any], name: str) -> T:
     return section(**_section(_table(data.get(name, {}), name), keys(section), name))
-
-
-PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
 
 
 def _path(value: object, key: str, base_dir: str | None) -> str:

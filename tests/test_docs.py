@@ -7,6 +7,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from feedfix.config import parse_config
+
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = re.compile(r"(?<![\d.])(?<!RSS )\d+(?:\.\d+)?x\b")  # a ratio like 4.5x (not "RSS 0.9x")
 
@@ -39,3 +41,19 @@ def test_the_example_config_serves_the_bundled_example_by_package_path() -> None
     active = [line for line in text.splitlines() if line.startswith(("path =", "url ="))]
     assert active[-1].startswith('path = "feedfix:examples/zaker-channel.rss.xml"')
     assert '# url = "http://localhost:1200/zaker/channel/13"' in text
+
+
+def test_the_commented_rsshub_feed_works_once_uncommented() -> None:
+    """What the example tells a user to uncomment is a valid feed at RSSHub's address."""
+    text = (ROOT / "config.example.toml").read_text("utf-8")
+    head, marker, tail = text.partition("# RSSHub's ZAKER channel 13")
+    assert marker, "config.example.toml has no commented RSSHub feed"
+    assert "# [[feeds]]" in tail, "no [[feeds]] table to uncomment"
+    start = tail.index("# [[feeds]]")
+    uncommented = "\n".join(
+        line.removeprefix("# ") for line in tail[start:].splitlines() if line.startswith("# ")
+    )
+    config = parse_config(head + uncommented, "config.example.toml")
+    names = {feed.name: feed for feed in config.feeds}
+    assert names["zaker-tech"].url == "http://localhost:1200/zaker/channel/13"
+    assert names["zaker-example"].path is not None
