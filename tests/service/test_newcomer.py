@@ -161,11 +161,12 @@ def test_after_a_restart_a_feed_that_failed_is_polled_at_once(
         svc.wait_for_poll(name, status="error")
         svc.stop()
         upstream.script("/zaker/channel/13", up.feed(up.zaker_rss(range(1, 4))))
-        started = time.time()
         svc.start()
-        next_poll = _epoch(_row(svc, name)["next_poll"])
-        assert next_poll <= started + STARTUP_SPREAD + 2, "the index shows the stored next poll"
-        svc.wait_for_poll(name, status="ok", timeout=STARTUP_SPREAD + 5)
+        row = _row(svc, name)
+        if row["last_success"] is None:  # not polled yet (a loaded machine may be slow)
+            next_poll = _epoch(row["next_poll"])
+            assert next_poll <= time.time() + STARTUP_SPREAD + 1, "the stored next poll shows"
+        svc.wait_for_poll(name, status="ok", timeout=STARTUP_SPREAD + 10)
         assert svc.feed(name).status == 200
         svc.stop()
 
@@ -183,8 +184,9 @@ def test_the_index_shows_the_real_next_poll_after_sighup(
         reloaded_at = time.time()
         svc.reload()
         wait_for(lambda: svc.events("reloaded"), 10, "the reload")
-        expected = reloaded_at + first_delay(added, None, 0.0, 600.0)
-        assert abs(_epoch(_row(svc, added)["next_poll"]) - expected) <= 2.5
+        delay = first_delay(added, None, 0.0, 600.0)
+        next_poll = _epoch(_row(svc, added)["next_poll"])
+        assert reloaded_at + delay - 1 <= next_poll <= time.time() + delay + 1
         svc.stop()
 
 
