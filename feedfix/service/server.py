@@ -49,8 +49,8 @@ async def feed(request: web.Request) -> web.Response:
 def _no_copy(status: Status) -> str:
     """The 503 body: why there is no copy yet, and what to do about it."""
     if status.last_error is None:
-        when = _iso(status.next_poll)
-        return f"no good copy of {status.name} yet: the first poll is due at {when}\n"
+        when = f"at {_iso(status.next_poll)}" if status.next_poll else "shortly"
+        return f"no good copy of {status.name} yet: the first poll is due {when}\n"
     lines = [f"no good copy of {status.name} yet: {status.last_error}"]
     if status.advice:
         lines.append(status.advice)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -256,4 +257,18 @@ def test_a_short_interval_that_the_upstreams_ttl_overrides_says_so(
         )
         assert (noted[0]["feed"], noted[0]["interval_s"], noted[0]["ttl_s"]) == ("ttl", 2, 300)
         assert noted[0]["level"] == "warning"
+        svc.stop()
+
+
+def test_the_503_before_the_first_poll_says_when_it_is_due(tmp_path: Path) -> None:
+    """A feed not polled yet: the 503 says so and when its first poll comes."""
+    name = late_name("unpolled")
+    with Service(tmp_path, [{"name": name, "path": str(EXAMPLE)}]) as svc:
+        answer = svc.feed(name)
+        assert answer.status == 503
+        assert re.fullmatch(
+            rf"no good copy of {name} yet: the first poll is due at "
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n",
+            answer.text(),
+        ), answer.text()
         svc.stop()
