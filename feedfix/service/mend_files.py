@@ -1,0 +1,161 @@
+"""The file side of ``fix-posts``: which files, reading them, and replacing them atomically.
+
+A mended file is written to a temporary file beside it, flushed to disk and renamed over the
+original, so a crash, a kill or a full disk leaves either the old file or the new one, never a
+partial one. A file whose bytes would not change is never opened for writing, so its
+modification time stays and ``git status`` lists only the files that were mended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedfix.core.errors import InputError
+from feedfix.service.sources import MAX_FOLDER_DEPTH, MAX_FOLDER_FILES, _describe
+
+POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+TEMP_SUFFIX = ".feedfix-tmp"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to mend: the name to show, the real file behind it, what it held when read."""
+
+    name: str
+    path: Path  # symlinks resolved: the file that is rewritten
+    data: bytes
+    mtime_ns: int
+    size: int
+    mode: int
+
+    @property
+    def is_html(self) -> bool:
+        """A plain HTML page by its name (a generated site's ``public/``)."""
+        return self.path.suffix.lower() in HTML_SUFFIXES
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Post-like files below ``root`` in a stable order; hidden files and folders left out."""
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            stat = folder.stat()
+            if (stat.st_dev, stat.st_ino) in seen or depth > MAX_FOLDER_DEPTH:
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for child in children:
+            if child.name.startswith("."):
+                continue
+            if child.is_dir():
+                subfolders.append((Path(child.path), depth + 1))
+            elif child.is_file() and Path(child.name).suffix.lower() in POST_SUFFIXES:
+                yield Path(child.path)
+        stack.extend(reversed(subfolders))
+
+
+def find_files(paths: Iterable[str]) -> list[Path]:
+    """Every file to look at: named files as given, folders searched for post-like files.
+
+    InputError (bad input, nothing is done) for a path that does not exist or a tree over
+    ``MAX_FOLDER_FILES``; the same file reached twice (a symlink) is mended once.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            raise InputError(f"{given}: no such file or directory")
+        for candidate in _walk(path) if path.is_dir() else iter([path]):
+            real = candidate.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            found.append(candidate)
+            if len(found) > MAX_FOLDER_FILES:
+                raise InputError(f"{given}: more than {MAX_FOLDER_FILES:,} files to mend")
+    return found
+
+
+def read_source(path: Path, max_size: int) -> Source:
+    """The file's bytes and the facts needed to replace it safely later."""
+    try:
+        real = path.resolve()
+        with real.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_size > max_size:
+                raise InputError(
+                    f"is {stat.st_size:,} bytes, over the {max_size:,}-byte limit (--max-size)"
+                )
+            data = handle.read(max_size + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read: {_describe(exc)}") from exc
+    if len(data) > max_size:
+        raise InputError(f"is over the {max_size:,}-byte limit (--max-size)")
+    return Source(str(path), real, data, stat.st_mtime_ns, stat.st_size, stat.st_mode)
+
+
+def replace_file(source: Source, data: bytes, backup_suffix: str | None, *, sync: bool) -> None:
+    """Put ``data`` in place of the file, atomically; InputError naming the problem.
+
+    Refuses when the file changed since it was read (someone else is editing it). With a
+    backup suffix, the original stays under ``NAME + SUFFIX`` (a hard link where possible).
+    """
+    target = source.path
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
+        )
+    except OSError as exc:
+        raise InputError(f"cannot write beside it: {_describe(exc)}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+        tmp.chmod(source.mode & 0o7777)
+        now = target.stat()
+        if (now.st_mtime_ns, now.st_size) != (source.mtime_ns, source.size):
+            raise InputError("changed while being mended; left as it is")
+        if backup_suffix:
+            _backup(target, Path(f"{target}{backup_suffix}"))
+        tmp.replace(target)
+    except OSError as exc:
+        raise InputError(f"cannot write: {_describe(exc)}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _backup(target: Path, backup: Path) -> None:
+    """Keep the original's bytes under ``backup``, replacing an older backup atomically."""
+    staging = backup.with_name(f".{backup.name}{TEMP_SUFFIX}")
+    staging.unlink(missing_ok=True)
+    try:
+        os.link(target, staging)
+    except OSError:
+        staging.write_bytes(target.read_bytes())
+    staging.replace(backup)
+
+
+def sync_folders(folders: Iterable[Path]) -> None:
+    """Flush the renames themselves (the folder entries) to disk."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
