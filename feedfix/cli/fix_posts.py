@@ -119,7 +119,7 @@ def mending_rules(
         and (name in wanted or options.get(name, {}).get("enabled", name == UNWRAP))
     ]
     tables = {n: {**options.get(n, {}), "enabled": True} for n in active}
-    built = {rule.name: rule for rule in build_ruleset(tables).rules}
+    built = {r.name: r for r in build_ruleset(tables).rules if r.name in active}
     unwrap = built.get(UNWRAP)
     lazy = built.get(LAZY)
     junk: tuple[Selector, ...] = ()
@@ -187,16 +187,26 @@ def _max_size(value: str) -> int:
     return parse_size(int(value) if value.isdigit() else value, "--max-size")
 
 
-def unified_diff(name: str, before: str, after: str, *, colour: bool) -> Iterator[str]:
-    """A ``git diff``-style patch of one file (lines keep their own line endings)."""
-    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
-    for line in difflib.unified_diff(
-        old, new, f"a/{name.lstrip('/')}", f"b/{name.lstrip('/')}", n=1
-    ):
+def unified_diff(name: str, mended: Mended, *, colour: bool) -> Iterator[bytes]:
+    """A ``git diff``-style patch of one file, its lines in the file's own encoding (as git
+    shows them), so that ``patch -p1`` applies it; lines keep their own line endings."""
+    old, new = mended.before.splitlines(keepends=True), mended.after.splitlines(keepends=True)
+    if mended.bom and old and new:
+        old[0], new[0] = "\ufeff" + old[0], "\ufeff" + new[0]
+    path = name.lstrip("/")
+    for number, line in enumerate(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", n=1)):
+        if number < 2:  # the file names
+            yield line.encode("utf-8", "surrogateescape")
+            continue
         shown = line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n"
-        if colour and shown[:1] in _COLOURS and not shown.startswith(("---", "+++")):
+        if colour and shown[:1] in _COLOURS:
             shown = f"{_COLOURS[shown[0]]}{shown.rstrip(chr(10))}\x1b[0m\n"
-        yield shown
+        yield shown.encode(_diff_codec(mended.encoding), "surrogateescape")
+
+
+def _diff_codec(codec: str) -> str:
+    """The BOM is already in the text; ``utf-8-sig``-like codecs would add another."""
+    return "utf-8" if codec.startswith("utf-8") else codec
 
 
 def _warn(message: str) -> None:
@@ -281,8 +291,7 @@ def _dry_run(paths: list[Path], job: Job, out: BinaryIO, *, colour: bool) -> Non
         result = _mend_one(path, job)
         if result is not None:
             _, mended = result
-            patch = "".join(unified_diff(str(path), mended.before, mended.after, colour=colour))
-            out.write(patch.encode("utf-8", "surrogateescape"))
+            out.write(b"".join(unified_diff(str(path), mended, colour=colour)))
         job.progress(done, len(paths))
 
 

@@ -202,7 +202,12 @@ def _tag_edits(
         if name in SRCSET_ATTRIBUTES and plan.value is None:
             if unwrapper.might_wrap(attr.raw):
                 out.counts[UNWRAP] += _srcset_edits(attr, unwrap, out.edits)
-        elif name in URL_ATTRIBUTES or name in SRCSET_ATTRIBUTES or name.startswith("data-"):
+        elif (
+            name in URL_ATTRIBUTES
+            or name in SRCSET_ATTRIBUTES
+            or name.startswith("data-")
+            or (name == "content" and tag.name == "meta")  # og:image and friends
+        ):
             current = attr.value if plan.value is None else plan.value
             if not unwrapper.might_wrap(current):
                 continue

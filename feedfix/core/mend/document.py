@@ -26,6 +26,7 @@ class Mended:
     before: str
     after: str
     encoding: str
+    bom: bytes = b""
     counts: Counter[str] = field(default_factory=Counter)
     edits: tuple[Edit, ...] = ()
 
@@ -85,13 +86,13 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
     edits.extend(found_body.edits)
     counts.update(found_body.counts)
     if not edits:
-        return Mended(data, data, text, text, codec, Counter(), ())
+        return Mended(data, data, text, text, codec, bom)
     after = splice(text, edits)
     try:
         new = bom + after.encode(codec)
     except UnicodeEncodeError as exc:
         raise InputError(f"a mended URL cannot be written in {codec}") from exc
-    return Mended(data, new, text, after, codec, +counts, tuple(sorted(edits, key=_start)))
+    return Mended(data, new, text, after, codec, bom, +counts, tuple(sorted(edits, key=_start)))
 
 
 def _start(edit: Edit) -> int:

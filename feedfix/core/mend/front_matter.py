@@ -19,9 +19,10 @@ import yaml
 from feedfix.core.errors import InputError
 from feedfix.core.mend.edits import Edit
 
-# The same block that feedfix.core.parse.post reads (tests/core/test_mend.py checks they agree).
+# The block feedfix.core.parse.post reads, except that a CRLF file's closing line is seen too
+# (post.py's ``[ \t]*$`` stops at the ``\r``); tests/core/test_mend.py checks they agree on LF.
 FRONT_MATTER = re.compile(
-    r"\A(?:[ \t]*\r?\n)*---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$\r?\n?",
+    r"\A(?:[ \t]*\r?\n)*---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*\r?$\n?",
     re.S | re.M,
 )
 _LINE = re.compile(r"[^\r\n]*")
