@@ -65,7 +65,9 @@ def segments(text: str, start: int, end: int) -> Iterator[Segment]:
         body = text[l0:l1]
         indent = len(body) - len(body.lstrip(" \t"))
         if block_indent >= 0:
-            if not body.strip() or indent > block_indent:
+            if not body.strip():
+                continue
+            if indent > block_indent:
                 yield Segment(l0 + indent, l1, "plain")
                 continue
             block_indent = -1

@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-# A comment, an end tag, or a start tag whose quoted values may hold ``>``. The name must be
+# A comment, an end tag, or a start tag whose quoted values may hold ``>``; as in the HTML
+# tokenizer, a quote opens a value only right after ``=`` (a stray one is text). The name must be
 # followed by space, ``/`` or ``>``, so a Markdown autolink ``<https://…>`` is not a tag. One
 # ``finditer`` over the text (possessive runs, a shared ``<``) is about four times faster than
 # searching token by token.
@@ -20,7 +21,7 @@ _TOKEN = re.compile(
     r"<(?:!--.*?(?:--|\Z)"
     r"|/(?P<end>[A-Za-z][A-Za-z0-9:-]*)\s*"
     r"|(?P<name>[A-Za-z][A-Za-z0-9-]*(?::[A-Za-z][A-Za-z0-9-]*)?)(?=[\s/>])"
-    r"(?P<attrs>[^>\"']*+(?:(?:\"[^\"]*+\"|'[^']*+')[^>\"']*+)*+))>",
+    r"(?P<attrs>(?:[^>=]++|=\s*+(?:\"[^\"]*+\"|'[^']*+')?+)*+))>",
     re.S,
 )
 _ATTR = re.compile(
