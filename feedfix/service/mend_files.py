@@ -40,8 +40,9 @@ class Source:
         return self.path.suffix.lower() in HTML_SUFFIXES
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Post-like files below ``root`` in a stable order; hidden files and folders left out."""
+def _walk(root: Path) -> Iterator[tuple[Path, tuple[int, int]]]:
+    """Post-like files below ``root`` in a stable order, each with its (device, inode);
+    hidden files and folders left out, symlink loops cut."""
     stack: list[tuple[Path, int]] = [(root, 0)]
     seen: set[tuple[int, int]] = set()
     while stack:
@@ -61,7 +62,11 @@ def _walk(root: Path) -> Iterator[Path]:
             if child.is_dir():
                 subfolders.append((Path(child.path), depth + 1))
             elif child.is_file() and Path(child.name).suffix.lower() in POST_SUFFIXES:
-                yield Path(child.path)
+                key = (stat.st_dev, child.inode())
+                if child.is_symlink():  # the inode above is the link's
+                    target = child.stat()
+                    key = (target.st_dev, target.st_ino)
+                yield Path(child.path), key
         stack.extend(reversed(subfolders))
 
 
@@ -72,16 +77,18 @@ def find_files(paths: Iterable[str]) -> list[Path]:
     ``MAX_FOLDER_FILES``; the same file reached twice (a symlink) is mended once.
     """
     found: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()
     for given in paths:
         path = Path(given)
-        if not path.exists():
-            raise InputError(f"{given}: no such file or directory")
-        for candidate in _walk(path) if path.is_dir() else iter([path]):
-            real = candidate.resolve()
-            if real in seen:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise InputError(f"{given}: {_describe(exc)}") from exc
+        named = [(path, (stat.st_dev, stat.st_ino))]
+        for candidate, key in _walk(path) if path.is_dir() else named:
+            if key in seen:
                 continue
-            seen.add(real)
+            seen.add(key)
             found.append(candidate)
             if len(found) > MAX_FOLDER_FILES:
                 raise InputError(f"{given}: more than {MAX_FOLDER_FILES:,} files to mend")
@@ -91,7 +98,7 @@ def find_files(paths: Iterable[str]) -> list[Path]:
 def read_source(path: Path, max_size: int) -> Source:
     """The file's bytes and the facts needed to replace it safely later."""
     try:
-        real = path.resolve()
+        real = path.resolve() if path.is_symlink() else path
         with real.open("rb") as handle:
             stat = os.fstat(handle.fileno())
             if stat.st_size > max_size:

@@ -133,7 +133,7 @@ def body_edits(
     if rules.lazy is None and not rules.junk and hits is not None:
         found, texts = locate(text, start, end, hits.positions)
         for tag in found:
-            _tag_edits(text, tag, rules, out, unwrap)
+            _tag_edits(text, tag, rules, out, unwrap, holding=hits.positions)
         for r0, r1 in texts:
             _text_edits(text, (r0, r1), out, unwrap, markdown=markdown)
         return out
@@ -186,9 +186,17 @@ def _text_edits(
 
 
 def _tag_edits(
-    text: str, tag: Tag, rules: BodyRules, out: BodyEdits, unwrap: Callable[[str], str] | None
+    text: str,
+    tag: Tag,
+    rules: BodyRules,
+    out: BodyEdits,
+    unwrap: Callable[[str], str] | None,
+    *,
+    holding: list[int] | None = None,
 ) -> None:
-    attrs = tag.attributes(text)
+    """Edits inside one start tag; with ``holding``, only attributes holding those positions
+    are looked at (unwrapping alone, where the other attributes cannot change)."""
+    attrs = tag.attributes(text, holding if rules.lazy is None else None)
     plans = {a.name: _Plan() for a in attrs}
     by_name = {a.name: a for a in attrs}
     if rules.lazy is not None and _lazy(rules.lazy, by_name, plans):

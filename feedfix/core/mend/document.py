@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from feedfix.core.errors import InputError
 from feedfix.core.mend.body import UNWRAP, BodyRules, HostHits, body_edits
 from feedfix.core.mend.edits import Edit, splice
-from feedfix.core.mend.front_matter import FRONT_MATTER, check_same_data, url_edits
+from feedfix.core.mend.front_matter import FRONT_MATTER, check_same_data, load, url_edits
 from feedfix.core.parse import encoding
 
 
@@ -74,10 +74,13 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
         body_start = front.end()
         f0, f1 = front.span(1)
         if rules.unwrapper is not None and hits is not None and hits.within(f0, f1):
-            found = url_edits(text, f0, f1, rules.unwrapper.unwrap, UNWRAP)
+            found = url_edits(text, (f0, f1), rules.unwrapper.unwrap, UNWRAP, hits.within)
+            if found.edits and found.whole_values:
+                load(text[f0:f1])  # whole scalars replaced: it reads the same if it reads
+            elif found.edits:
+                mended = splice(text[f0:f1], _shifted(found.edits, f0))
+                check_same_data(text[f0:f1], mended, found.pairs)
             if found.edits:
-                check_same_data(text[f0:f1], splice(text[f0:f1], _shifted(found.edits, f0)),
-                                found.pairs)  # fmt: skip
                 edits.extend(found.edits)
                 counts[UNWRAP] += len(found.edits)
     body = text[body_start:].lstrip()

@@ -50,18 +50,28 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A stretch of a value in one style."""
+    """A stretch of a value in one style; ``whole`` when it is all of a ``key: value`` or
+    ``- value`` line's scalar (quoted and closed on the line, or plain), nothing else."""
 
     start: int
     end: int
     style: str  # "plain" | "single" | "double" | "flow"
+    whole: bool = False
 
 
-def segments(text: str, start: int, end: int) -> Iterator[Segment]:
-    """The value stretches of the front matter ``text[start:end]``; keys and comments left out."""
+def segments(
+    text: str, start: int, end: int, wanted: Callable[[int, int], bool] | None = None
+) -> Iterator[Segment]:
+    """The value stretches of the front matter ``text[start:end]``; keys and comments left out.
+
+    ``wanted(line_start, line_end)`` lets lines without anything of interest be skipped
+    cheaply (they are still read for the start of a block scalar).
+    """
     block_indent = -1  # inside a block scalar (| or >) whose key is indented this much
     for line in _LINE.finditer(text, start, end):
         l0, l1 = line.span()
+        if l0 == l1:
+            continue
         body = text[l0:l1]
         indent = len(body) - len(body.lstrip(" \t"))
         if block_indent >= 0:
@@ -73,39 +83,51 @@ def segments(text: str, start: int, end: int) -> Iterator[Segment]:
             block_indent = -1
         if body[indent : indent + 1] in ("#", ""):
             continue
+        if wanted is not None and not wanted(l0, l1) and "|" not in body and ">" not in body:
+            continue
         item = _ITEM.match(text, l0, l1)
         v0 = item.end() if item else l0 + indent
+        keyed = v0 > l0 + indent
         first = text[v0 : v0 + 1]
         if first in ("|", ">"):
             block_indent = indent
             continue
         if first in {"'", '"'}:
             quoted = (_SINGLE if first == "'" else _DOUBLE).match(text, v0, l1)
-            close = quoted.end() if quoted else l1
-            yield Segment(
-                v0 + 1, close - 1 if quoted else l1, "single" if first == "'" else "double"
-            )
+            close = quoted.end() - 1 if quoted else l1
+            style = "single" if first == "'" else "double"
+            yield Segment(v0 + 1, close, style, keyed and quoted is not None)
             continue
         comment = _COMMENT.search(text, v0, l1)
         stop = comment.start() if comment else l1
-        yield Segment(v0, stop, "flow" if first in ("[", "{") else "plain")
+        while stop > v0 and text[stop - 1] in " \t":
+            stop -= 1
+        flow = first in ("[", "{")
+        yield Segment(v0, stop, "flow" if flow else "plain", keyed and not flow)
 
 
 @dataclass(frozen=True, slots=True)
 class FrontMatterEdits:
-    """The edits for one front matter and the URL pairs they stand for."""
+    """The edits for one front matter, the URL pairs they stand for, and whether every one
+    replaced a whole scalar (then the YAML cannot read differently, and is not re-read)."""
 
     edits: list[Edit]
     pairs: dict[str, str]
+    whole_values: bool
 
 
 def url_edits(
-    text: str, start: int, end: int, unwrap: Callable[[str], str], rule: str
+    text: str,
+    span: tuple[int, int],
+    unwrap: Callable[[str], str],
+    rule: str,
+    wanted: Callable[[int, int], bool] | None = None,
 ) -> FrontMatterEdits:
     """Edits that unwrap every wrapped URL in the front matter's values."""
     edits: list[Edit] = []
     pairs: dict[str, str] = {}
-    for segment in segments(text, start, end):
+    whole_values = True
+    for segment in segments(text, *span, wanted):
         for match in _TOKENS[segment.style].finditer(text, segment.start, segment.end):
             old = match.group(0)
             new = unwrap(old)
@@ -116,7 +138,8 @@ def url_edits(
                 written = new.replace("\\", "\\\\").replace('"', '\\"')
             edits.append(Edit(match.start(), match.end(), written, rule))
             pairs[old] = new
-    return FrontMatterEdits(edits, pairs)
+            whole_values &= segment.whole and match.span() == (segment.start, segment.end)
+    return FrontMatterEdits(edits, pairs, whole_values)
 
 
 def load(raw: str) -> object:

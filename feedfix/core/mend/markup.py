@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,11 +25,12 @@ _TOKEN = re.compile(
     r"(?P<attrs>(?:[^>=]++|=\s*+(?:\"[^\"]*+\"|'[^']*+')?+)*+))>",
     re.S,
 )
+# The space before an attribute is part of its match, so deleting it is one span.
 _ATTR = re.compile(
-    r"(?P<name>[^\s\"'>/=]+)"
-    r"(?:\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<uq>[^\s\"'=<>`]+)))?"
+    r"\s*([^\s\"'>/=]+)"
+    r"(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?"
 )
-_QUOTES = {"dq": '"', "sq": "'", "uq": ""}
+_QUOTES = ("none", "none", '"', "'", "")  # by the index of the group that matched
 RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp"})
 
 
@@ -62,28 +64,44 @@ class Tag:
     attrs_start: int = 0
     attrs_end: int = 0
 
-    def attributes(self, text: str) -> list[Attribute]:
-        """The tag's attributes in order; a repeated name keeps its first (as browsers do)."""
+    def attributes(self, text: str, holding: list[int] | None = None) -> list[Attribute]:
+        """The tag's attributes in order; a repeated name keeps its first (as browsers do).
+
+        With ``holding`` (sorted positions), only the attributes that hold one of them are
+        built: unwrapping needs those alone, and building the rest cost most of the time.
+        """
+        if holding is not None:
+            return self._holding(text, holding)
         out: list[Attribute] = []
         seen: set[str] = set()
         for match in _ATTR.finditer(text, self.attrs_start, self.attrs_end):
-            name = match.group("name").lower()
+            name = match.group(1).lower()
             if name in seen:
                 continue
             seen.add(name)
-            cut = match.start()
-            while cut > self.attrs_start and text[cut - 1].isspace():
-                cut -= 1
-            group = match.lastgroup
-            if group is None or group == "name":
-                v0 = v1 = match.end("name")
-                quote = "none"
-            else:
-                v0, v1 = match.span(group)
-                quote = _QUOTES[group]
-            out.append(
-                Attribute(name, match.start(), match.end("name"), v0, v1, quote, text[v0:v1], cut)
-            )
+            n0, n1 = match.span(1)
+            group = match.lastindex or 1
+            v0, v1 = match.span(group) if group > 1 else (n1, n1)
+            out.append(Attribute(name, n0, n1, v0, v1, _QUOTES[group], text[v0:v1], match.start()))
+        return out
+
+    def _holding(self, text: str, positions: list[int]) -> list[Attribute]:
+        out: list[Attribute] = []
+        index = bisect_left(positions, self.attrs_start)
+        count = len(positions)
+        for match in _ATTR.finditer(text, self.attrs_start, self.attrs_end):
+            if index >= count or positions[index] >= self.attrs_end:
+                break
+            start, end = match.span()
+            if positions[index] >= end:
+                continue
+            while index < count and positions[index] < end:
+                index += 1
+            n0, n1 = match.span(1)
+            group = match.lastindex or 1
+            v0, v1 = match.span(group) if group > 1 else (n1, n1)
+            name = text[n0:n1].lower()
+            out.append(Attribute(name, n0, n1, v0, v1, _QUOTES[group], text[v0:v1], start))
         return out
 
 
