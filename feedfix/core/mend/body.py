@@ -121,7 +121,14 @@ class BodyEdits:
 
 
 def body_edits(
-    text: str, start: int, end: int, rules: BodyRules, *, markdown: bool, hits: HostHits | None
+    text: str,
+    start: int,
+    end: int,
+    rules: BodyRules,
+    *,
+    markdown: bool,
+    hits: HostHits | None,
+    unwrap: Callable[[str], str] | None = None,
 ) -> BodyEdits:
     """Every edit the rules make to ``text[start:end]``; ``hits`` are the wrapper hosts in it."""
     out = BodyEdits()
@@ -129,7 +136,8 @@ def body_edits(
     wraps = hits is not None and bool(hits)
     if not wraps and rules.lazy is None and not rules.junk:
         return out
-    unwrap = _memo(unwrapper) if unwrapper is not None else None
+    if unwrap is None and unwrapper is not None:
+        unwrap = memo(unwrapper)
     if rules.lazy is None and not rules.junk and hits is not None:
         found, texts = locate(text, start, end, hits.positions)
         for tag in found:
@@ -160,7 +168,7 @@ def body_edits(
     return out
 
 
-def _memo(unwrapper: Unwrapper) -> Callable[[str], str]:
+def memo(unwrapper: Unwrapper) -> Callable[[str], str]:
     """``unwrap`` remembering its answers for one file (headimg, thumbnail and the first
     image are usually the same URL)."""
     return functools.lru_cache(maxsize=256)(unwrapper.unwrap)

@@ -7,14 +7,18 @@ mended text is encoded with that codec and the original BOM put back in front.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from feedfix.core.errors import InputError
-from feedfix.core.mend.body import UNWRAP, BodyRules, HostHits, body_edits
+from feedfix.core.mend.body import UNWRAP, BodyRules, HostHits, body_edits, memo
 from feedfix.core.mend.edits import Edit, splice
 from feedfix.core.mend.front_matter import FRONT_MATTER, check_same_data, load, url_edits
 from feedfix.core.parse import encoding
+
+
+_FIRST_CHARACTER = re.compile(r"\S")
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,13 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
     counts: Counter[str] = Counter()
     body_start = 0
     hits = HostHits(rules.unwrapper, text, 0, len(text)) if rules.unwrapper else None
+    unwrap = memo(rules.unwrapper) if rules.unwrapper else None
     front = FRONT_MATTER.match(text) if kind == "post" else None
     if front is not None:
         body_start = front.end()
         f0, f1 = front.span(1)
-        if rules.unwrapper is not None and hits is not None and hits.within(f0, f1):
-            found = url_edits(text, (f0, f1), rules.unwrapper.unwrap, UNWRAP, hits.within)
+        if unwrap is not None and hits is not None and hits.within(f0, f1):
+            found = url_edits(text, (f0, f1), unwrap, UNWRAP, hits.within)
             if found.edits and found.whole_values:
                 load(text[f0:f1])  # whole scalars replaced: it reads the same if it reads
             elif found.edits:
@@ -85,7 +90,9 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
                 counts[UNWRAP] += len(found.edits)
     body = text[body_start:].lstrip()
     markdown = kind == "post" and body[:1] != "<"
-    found_body = body_edits(text, body_start, len(text), rules, markdown=markdown, hits=hits)
+    found_body = body_edits(
+        text, body_start, len(text), rules, markdown=markdown, hits=hits, unwrap=unwrap
+    )
     edits.extend(found_body.edits)
     counts.update(found_body.counts)
     if not edits:
