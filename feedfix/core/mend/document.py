@@ -17,7 +17,6 @@ from feedfix.core.mend.edits import Edit, splice
 from feedfix.core.mend.front_matter import FRONT_MATTER, check_same_data, load, url_edits
 from feedfix.core.parse import encoding
 
-
 _FIRST_CHARACTER = re.compile(r"\S")
 
 
