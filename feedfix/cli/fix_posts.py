@@ -8,7 +8,6 @@ to stderr and a file that cannot be read or mended is reported in one line and l
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
@@ -21,8 +20,18 @@ from typing import Any, BinaryIO
 
 from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
-from feedfix.core.mend import JUNK, LAZY, MENDING_RULES, UNWRAP, BodyRules, Mended, Selector, mend
-from feedfix.core.mend.edits import OverlappingEdits
+from feedfix.core.mend import (
+    JUNK,
+    LAZY,
+    MENDING_RULES,
+    UNWRAP,
+    BodyRules,
+    Mended,
+    Selector,
+    mend,
+    patch,
+)
+from feedfix.core.mend.edits import Edit, OverlappingEdits
 from feedfix.core.rules import RULES, build_ruleset
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
 from feedfix.core.rules.junk import DEFAULT_JUNK
@@ -190,18 +199,19 @@ def _max_size(value: str) -> int:
 def unified_diff(name: str, mended: Mended, *, colour: bool) -> Iterator[bytes]:
     """A ``git diff``-style patch of one file, its lines in the file's own encoding (as git
     shows them), so that ``patch -p1`` applies it; lines keep their own line endings."""
-    old, new = mended.before.splitlines(keepends=True), mended.after.splitlines(keepends=True)
-    if mended.bom and old and new:
-        old[0], new[0] = "\ufeff" + old[0], "\ufeff" + new[0]
+    before, edits = mended.before, list(mended.edits)
+    if mended.bom:  # the BOM is part of the first line as patch sees it
+        before = "\ufeff" + before
+        edits = [Edit(e.start + 1, e.end + 1, e.new, e.rule) for e in edits]
     path = name.lstrip("/")
-    for number, line in enumerate(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", n=1)):
+    codec = _diff_codec(mended.encoding)
+    for number, line in enumerate(patch.unified_diff(before, edits, f"a/{path}", f"b/{path}")):
         if number < 2:  # the file names
             yield line.encode("utf-8", "surrogateescape")
             continue
-        shown = line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n"
-        if colour and shown[:1] in _COLOURS:
-            shown = f"{_COLOURS[shown[0]]}{shown.rstrip(chr(10))}\x1b[0m\n"
-        yield shown.encode(_diff_codec(mended.encoding), "surrogateescape")
+        if colour and line[:1] in _COLOURS:
+            line = f"{_COLOURS[line[0]]}{line[:-1]}\x1b[0m\n"  # noqa: PLW2901
+        yield line.encode(codec, "surrogateescape")
 
 
 def _diff_codec(codec: str) -> str:
