@@ -18,7 +18,7 @@ from atomcheck import WRAPPER_RE, unwrap
 from feedfix.core.errors import InputError
 from feedfix.core.mend import BodyRules, Selector, decode_exactly, mend
 from feedfix.core.mend.edits import Edit, OverlappingEdits, splice
-from feedfix.core.mend.front_matter import FRONT_MATTER, segments
+from feedfix.core.mend.front_matter import FRONT_MATTER, locate_front_matter, segments
 from feedfix.core.mend.markup import tags
 from feedfix.core.parse.post import _FRONT_MATTER as POST_FRONT_MATTER
 from feedfix.core.proxies import DEFAULT_TEMPLATES, Unwrapper
@@ -50,20 +50,28 @@ def test_splice_applies_edits_and_refuses_overlaps() -> None:
         "--- \ntitle: a\n---",
         "---\ntitle: a\n--\nbody",
         "title: a\n---\nbody",
+        "---\nk: v\n----\n---\nbody",
+        "---\na: 1\n---",
+        "\n \n---\n\n---\n",
     ],
 )
 def test_front_matter_block_is_the_one_convert_reads(text: str) -> None:
     """On LF files the mender finds the same front matter block as convert's post parser."""
     ours, theirs = FRONT_MATTER.match(text), POST_FRONT_MATTER.match(text)
     assert (ours is None) == (theirs is None)
-    if ours and theirs:
-        assert ours.span(1) == theirs.span(1) and ours.end() == theirs.end()
+    located = locate_front_matter(text)
+    assert (located is None) == (ours is None)
+    if ours and theirs and located:
+        assert ours.span(1) == theirs.span(1) == located[:2]
+        assert ours.end() == theirs.end() == located[2]
 
 
 def test_crlf_front_matter_is_found() -> None:
     """A CRLF file's closing ``---\\r\\n`` ends the block."""
-    match = FRONT_MATTER.match("---\r\ntitle: a\r\n---\r\nbody")
+    text = "---\r\ntitle: a\r\n---\r\nbody"
+    match, located = FRONT_MATTER.match(text), locate_front_matter(text)
     assert match is not None and match.group(1) == "title: a"
+    assert located == (*match.span(1), match.end())
 
 
 def test_segments_leave_out_keys_and_comments() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from feedfix.core.errors import InputError
 from feedfix.core.mend.body import UNWRAP, BodyRules, HostHits, body_edits, memo
 from feedfix.core.mend.edits import Edit, splice
-from feedfix.core.mend.front_matter import FRONT_MATTER, check_same_data, load, url_edits
+from feedfix.core.mend.front_matter import check_same_data, load, locate_front_matter, url_edits
 from feedfix.core.parse import encoding
 
 _FIRST_CHARACTER = re.compile(r"\S")
@@ -42,6 +42,11 @@ class Mended:
 def decode_exactly(data: bytes) -> tuple[str, bytes, str]:
     """``(text, bom, codec)`` such that ``bom + text.encode(codec) == data``; InputError else."""
     bom_codec, bom_length = encoding.sniff_bom(data)
+    if bom_codec is None:
+        try:  # most posts: strict UTF-8 gives the bytes back by construction
+            return data.decode("utf-8"), b"", "utf-8"
+        except UnicodeDecodeError:
+            pass
     decoded = encoding.decode(data)
     codec, bom = decoded.encoding, data[:bom_length] if bom_codec else b""
     try:
@@ -55,7 +60,7 @@ def decode_exactly(data: bytes) -> tuple[str, bytes, str]:
 
 def kind_of(text: str, *, html_file: bool) -> str | None:
     """``"post"`` (front matter), ``"html"`` (a plain HTML page), or ``None`` (neither)."""
-    if FRONT_MATTER.match(text):
+    if locate_front_matter(text) is not None:
         return "post"
     if html_file or text.lstrip()[:1] == "<":
         return "html"
@@ -73,10 +78,9 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
     body_start = 0
     hits = HostHits(rules.unwrapper, text, 0, len(text)) if rules.unwrapper else None
     unwrap = memo(rules.unwrapper) if rules.unwrapper else None
-    front = FRONT_MATTER.match(text) if kind == "post" else None
+    front = locate_front_matter(text) if kind == "post" else None
     if front is not None:
-        body_start = front.end()
-        f0, f1 = front.span(1)
+        f0, f1, body_start = front
         if unwrap is not None and hits is not None and hits.within(f0, f1):
             found = url_edits(text, (f0, f1), unwrap, UNWRAP, hits.within)
             if found.edits and found.whole_values:
