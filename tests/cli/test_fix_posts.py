@@ -363,3 +363,49 @@ def test_entry_ids_survive_mending(tmp_path: Path) -> None:
         for t in (CORPUS_POSTS, tree)
     ]
     assert ids[0] == ids[1]
+
+
+def test_progress_bar_on_a_terminal_for_a_large_tree(tmp_path: Path) -> None:
+    """With stderr a terminal (a pty here) and 300 posts, --write draws a bar on stderr;
+    with stderr a pipe, none is drawn."""
+    import pty  # noqa: PLC0415 - POSIX only, like the command's terminal detection
+
+    post = (GOLDEN / "default" / "before" / "markdown.md").read_bytes()
+    for number in range(300):
+        (tmp_path / f"{number:03d}.md").write_bytes(post)
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "feedfix", "fix-posts", str(tmp_path), "--write"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=slave, check=False, timeout=120,
+        )  # fmt: skip
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert process.returncode == 0
+    assert b"fix-posts [" in shown and b"300/300" in shown, shown[-300:]
+    piped = run_feedfix("fix-posts", tmp_path)
+    assert b"fix-posts [" not in piped.stderr
+
+
+def test_a_file_over_max_size_is_reported_and_left(tmp_path: Path) -> None:
+    """--max-size: a bigger file is one failure line; the smaller ones are still mended."""
+    tree = _tree(tmp_path, GOLDEN / "default" / "before")
+    big = tree / "quoted.md"
+    original = big.read_bytes()
+    result = run_feedfix("fix-posts", tree, "--write", "--max-size", "2KB")
+    err = stderr_text(result)
+    assert result.returncode == 2, err
+    assert any(str(big) in line and "over the 2,000-byte limit" in line for line in err.split("\n"))
+    assert big.read_bytes() == original
+    small = (tree / "markdown.md").read_bytes()
+    assert small == (GOLDEN / "default/after/markdown.md").read_bytes()
