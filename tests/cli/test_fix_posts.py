@@ -88,7 +88,7 @@ def test_dry_run_shows_a_diff_changes_nothing_and_exits_1(tmp_path: Path) -> Non
     result = run_feedfix("fix-posts", tree)
     assert result.returncode == 1, stderr_text(result)
     assert _snapshot(tree) == before, "a dry run must not touch any file"
-    diff = result.stdout.decode("utf-8", "replace")  # gbk.md's lines are GBK
+    diff = result.stdout.decode("utf-8", "replace")  # gbk.markdown's lines are GBK
     assert f"--- a/{str(tree / 'quoted.md').lstrip('/')}" in diff
     assert "-headimg: 'https://cors.zfour.workers.dev/?http://zkres2.myzaker.com" in diff
     assert "+headimg: 'http://zkres2.myzaker.com/202112/61b1befc_1024.jpg'" in diff

@@ -9,10 +9,10 @@ from pathlib import Path
 VARIANTS = {
     "crlf.md": lambda text: text.replace("\n", "\r\n").encode("utf-8"),
     "bom.md": lambda text: b"\xef\xbb\xbf" + text.encode("utf-8"),
-    "gbk.md": lambda text: text.encode("gbk"),
+    "gbk.markdown": lambda text: text.encode("gbk"),
     "bom-crlf.html": lambda text: b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"),
 }
-SOURCES = {"crlf.md": "quoted.md", "bom.md": "quoted.md", "gbk.md": "quoted.md",
+SOURCES = {"crlf.md": "quoted.md", "bom.md": "quoted.md", "gbk.markdown": "quoted.md",
            "bom-crlf.html": "page.html"}  # fmt: skip
 
 for side in ("before", "after"):
