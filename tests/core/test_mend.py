@@ -31,7 +31,15 @@ FULL_PATH = BodyRules(unwrapper=UNWRAPPER, junk=(Selector.parse("#never-there"),
 
 
 def _mend_text(text: str, rules: BodyRules = UNWRAP_ONLY) -> str:
-    return mend(text.encode("utf-8"), rules).after
+    return mend(text.encode("utf-8"), rules, html_file=not text.startswith("---")).after
+
+
+def test_only_posts_and_html_pages_are_mended() -> None:
+    """Front matter makes a post; without it only a file named .html/.htm is a page."""
+    wrapped = b'<p><img src="https://cors.zfour.workers.dev/?http://a.example/x.jpg"></p>\n'
+    assert mend(wrapped, UNWRAP_ONLY, html_file=True).changed
+    with pytest.raises(InputError, match="not a post"):
+        mend(wrapped, UNWRAP_ONLY, html_file=False)
 
 
 def test_splice_applies_edits_and_refuses_overlaps() -> None:

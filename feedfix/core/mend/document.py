@@ -59,12 +59,11 @@ def decode_exactly(data: bytes) -> tuple[str, bytes, str]:
 
 
 def kind_of(text: str, *, html_file: bool) -> str | None:
-    """``"post"`` (front matter), ``"html"`` (a plain HTML page), or ``None`` (neither)."""
+    """``"post"`` (front matter), ``"html"`` (a plain HTML page, known by its name), or
+    ``None``: a README.md that opens with ``<p align=center>`` is not a page to mend."""
     if locate_front_matter(text) is not None:
         return "post"
-    if html_file or text.lstrip()[:1] == "<":
-        return "html"
-    return None
+    return "html" if html_file else None
 
 
 def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
