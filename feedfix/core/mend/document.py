@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from feedfix.core.errors import InputError
 from feedfix.core.mend.body import UNWRAP, BodyRules, HostHits, body_edits, memo
 from feedfix.core.mend.edits import Edit, splice
-from feedfix.core.mend.front_matter import check_same_data, load, locate_front_matter, url_edits
+from feedfix.core.mend.front_matter import (
+    check_parses,
+    check_same_data,
+    locate_front_matter,
+    url_edits,
+)
 from feedfix.core.parse import encoding
 
 _FIRST_CHARACTER = re.compile(r"\S")
@@ -83,7 +88,7 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
         if unwrap is not None and hits is not None and hits.within(f0, f1):
             found = url_edits(text, (f0, f1), unwrap, UNWRAP, hits.within)
             if found.edits and found.whole_values:
-                load(text[f0:f1])  # whole scalars replaced: it reads the same if it reads
+                check_parses(text[f0:f1])  # whole scalars replaced: the same if it reads
             elif found.edits:
                 mended = splice(text[f0:f1], _shifted(found.edits, f0))
                 check_same_data(text[f0:f1], mended, found.pairs)

@@ -159,6 +159,16 @@ def url_edits(
     return FrontMatterEdits(edits, pairs, whole_values)
 
 
+def check_parses(raw: str) -> None:
+    """InputError when the front matter is not YAML; the document is parsed, not built into
+    Python values (twice as fast, and all a whole-scalar edit needs)."""
+    try:
+        yaml.compose(raw, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"front matter is not valid YAML: {problem}") from exc
+
+
 def load(raw: str) -> object:
     """The front matter's data; InputError when it is not YAML."""
     try:
