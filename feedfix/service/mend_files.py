@@ -99,13 +99,23 @@ def read_source(path: Path, max_size: int) -> Source:
     """The file's bytes and the facts needed to replace it safely later."""
     try:
         real = path.resolve() if path.is_symlink() else path
-        with real.open("rb") as handle:
-            stat = os.fstat(handle.fileno())
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            stat = os.fstat(fd)
             if stat.st_size > max_size:
                 raise InputError(
                     f"is {stat.st_size:,} bytes, over the {max_size:,}-byte limit (--max-size)"
                 )
-            data = handle.read(max_size + 1)
+            # Ask for the size it has (plus one, to see growth), not the limit: a 50 MB
+            # request would allocate 50 MB per file.
+            chunks = [os.read(fd, stat.st_size + 1)]
+            total = len(chunks[0])
+            while chunks[-1] and total <= max_size:
+                chunks.append(os.read(fd, min(1 << 20, max_size + 1 - total)))
+                total += len(chunks[-1])
+            data = b"".join(chunks)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise InputError(f"cannot read: {_describe(exc)}") from exc
     if len(data) > max_size:
