@@ -8,9 +8,10 @@ Pure: no I/O; the shell (feedfix.service.mend_files) reads, diffs and writes.
 
 from __future__ import annotations
 
-from feedfix.core.mend.body import JUNK, LAZY, UNWRAP, BodyRules, Selector
+from feedfix.core.mend.body import JUNK, LAZY, UNWRAP, BodyRules
 from feedfix.core.mend.document import Mended, decode_exactly, kind_of, mend
 from feedfix.core.mend.edits import Edit
+from feedfix.core.mend.junk import Selector
 
 MENDING_RULES = (UNWRAP, LAZY, JUNK)
 

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, VOID_ELEMENTS
+from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES
 from feedfix.core.mend.edits import Edit
+from feedfix.core.mend.junk import Selector, junk_spans
+from feedfix.core.mend.lazy import Plan, plan_lazy_image
 from feedfix.core.mend.markup import (
-    RAW_TEXT,
     TEXT_URL,
     Attribute,
     Tag,
@@ -27,48 +28,9 @@ from feedfix.core.mend.markup import (
 )
 from feedfix.core.proxies import Unwrapper
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
-from feedfix.core.rules.junk import MEDIA_TAGS
 
 UNWRAP, LAZY, JUNK = "unwrap-proxies", "fix-lazy-images", "drop-empty-junk"
-_SIMPLE_SELECTOR = re.compile(r"(?P<tag>[A-Za-z][A-Za-z0-9-]*)?(?P<rest>(?:[#.][\w-]+)*)")
 _SRCSET_URL = re.compile(r"[^\s,][^\s]*")
-_BLANK = " \t\r\n\f\xa0\u3000\u200b"
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """A simple CSS selector (``tag``, ``#id``, ``.class`` and their combinations)."""
-
-    tag: str | None
-    id: str | None
-    classes: frozenset[str]
-
-    @classmethod
-    def parse(cls, selector: str) -> Selector:
-        """ValueError for anything but a simple selector: spans cannot follow combinators."""
-        match = _SIMPLE_SELECTOR.fullmatch(selector.strip())
-        if match is None or not selector.strip():
-            raise ValueError(
-                f"fix-posts understands only simple selectors (tag, #id, .class): {selector!r}"
-            )
-        rest = match.group("rest")
-        ids = re.findall(r"#([\w-]+)", rest)
-        if len(ids) > 1:
-            raise ValueError(f"selector {selector!r} names two ids")
-        tag = match.group("tag")
-        return cls(tag.lower() if tag else None, ids[0] if ids else None,
-                   frozenset(re.findall(r"\.([\w-]+)", rest)))  # fmt: skip
-
-    def matches(self, tag: Tag, text: str) -> bool:
-        """Whether the start tag is one this selector picks."""
-        if self.tag is not None and tag.name != self.tag:
-            return False
-        if self.id is None and not self.classes:
-            return True
-        attrs = {a.name: a.value for a in tag.attributes(text)}
-        if self.id is not None and attrs.get("id") != self.id:
-            return False
-        return self.classes <= set((attrs.get("class") or "").split())
 
 
 class HostHits:
@@ -106,13 +68,6 @@ class BodyRules:
 
 
 @dataclass
-class _Plan:
-    delete: bool = False
-    rename: str | None = None
-    value: str | None = None  # the new decoded value, replacing the whole value
-
-
-@dataclass
 class BodyEdits:
     """The edits and how many things each rule changed."""
 
@@ -146,7 +101,7 @@ def body_edits(
             _text_edits(text, (r0, r1), out, unwrap, markdown=markdown)
         return out
     tokens = list(tags(text, start, end))
-    removed = _junk(text, tokens, rules.junk) if rules.junk else []
+    removed = junk_spans(text, tokens, rules.junk) if rules.junk else []
     for r0, r1 in removed:
         out.edits.append(Edit(r0, r1, "", JUNK))
     out.counts[JUNK] += len(removed)
@@ -205,9 +160,9 @@ def _tag_edits(
     """Edits inside one start tag; with ``holding``, only attributes holding those positions
     are looked at (unwrapping alone, where the other attributes cannot change)."""
     attrs = tag.attributes(text, holding if rules.lazy is None else None)
-    plans = {a.name: _Plan() for a in attrs}
+    plans = {a.name: Plan() for a in attrs}
     by_name = {a.name: a for a in attrs}
-    if rules.lazy is not None and _lazy(rules.lazy, by_name, plans):
+    if rules.lazy is not None and plan_lazy_image(rules.lazy, by_name, plans):
         out.counts[LAZY] += 1
     unwrapper = rules.unwrapper
     for attr in attrs:
@@ -267,96 +222,3 @@ def _srcset_edits(attr: Attribute, unwrap: Callable[[str], str], edits: list[Edi
             edits.append(Edit(offset + match.start(), offset + match.end(), written, UNWRAP))
             count += 1
     return count
-
-
-def _lazy(rule: FixLazyImages, attrs: dict[str, Attribute], plans: dict[str, _Plan]) -> bool:
-    """fix-lazy-images on one img, as the rule does it on a parsed tree, written as a plan."""
-
-    def value(name: str) -> str:
-        attr = attrs.get(name)
-        return attr.value.strip() if attr is not None else ""
-
-    touched = False
-    real_attr = next((a for a in rule.sources if value(a)), None)
-    if real_attr is not None:
-        real, src = value(real_attr), value("src")
-        if rule._is_placeholder(src) or rule._same_image(src, real):
-            if "src" in attrs:
-                plans["src"].value = real
-                plans[real_attr].delete = True
-            else:
-                plans[real_attr].rename = "src"
-            touched = True
-        elif src == real:
-            plans[real_attr].delete = True
-            touched = True
-    if value("data-srcset") and not value("srcset") and not plans["data-srcset"].delete:
-        if "srcset" in attrs:
-            plans["srcset"].value = value("data-srcset")
-            plans["data-srcset"].delete = True
-        else:
-            plans["data-srcset"].rename = "srcset"
-        touched = True
-    for size in ("width", "height"):
-        data = value(f"data-{size}")
-        if data and not value(size):
-            if data.isdigit() and size not in attrs:
-                plans[f"data-{size}"].rename = size
-            else:
-                if data.isdigit():
-                    plans[size].value = data
-                plans[f"data-{size}"].delete = True
-            touched = True
-    if "class" in attrs:
-        classes = attrs["class"].value.split()
-        kept = [c for c in classes if c not in rule.classes]
-        if len(kept) != len(classes):
-            if kept:
-                plans["class"].value = " ".join(kept)
-            else:
-                plans["class"].delete = True
-            touched = True
-    return touched
-
-
-def _junk(text: str, tokens: list[Tag], selectors: tuple[Selector, ...]) -> list[tuple[int, int]]:
-    """Spans of the outermost matched elements that hold no text and no media."""
-    spans: list[tuple[int, int]] = []
-    for index, tag in enumerate(tokens):
-        if tag.kind != "start" or tag.name in VOID_ELEMENTS or (spans and tag.start < spans[-1][1]):
-            continue
-        if not any(s.matches(tag, text) for s in selectors):
-            continue
-        close = _closing(tokens, index)
-        if close is not None and _empty(text, tokens, index, close):
-            spans.append((tag.start, tokens[close].end))
-    return spans
-
-
-def _closing(tokens: list[Tag], index: int) -> int | None:
-    name, depth = tokens[index].name, 0
-    for position in range(index, len(tokens)):
-        tag = tokens[position]
-        if tag.name != name:
-            continue
-        if tag.kind == "start":
-            depth += 1
-        elif tag.kind == "end":
-            depth -= 1
-            if depth == 0:
-                return position
-    return None
-
-
-def _empty(text: str, tokens: list[Tag], open_index: int, close_index: int) -> bool:
-    """No visible text and no media between the two tags (drop-empty-junk's ``is_empty``)."""
-    inner = tokens[open_index + 1 : close_index]
-    if any(t.kind == "start" and (t.name in MEDIA_TAGS or t.name in RAW_TEXT) for t in inner):
-        return False
-    position = tokens[open_index].end
-    for tag in [*inner, tokens[close_index]]:
-        chunk = text[position : tag.start]
-        if chunk and (html.unescape(chunk) if "&" in chunk else chunk).strip(_BLANK):
-            return False
-        position = tag.end
-    return True
