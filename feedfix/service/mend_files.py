@@ -9,8 +9,8 @@ modification time stays and ``git status`` lists only the files that were mended
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,11 @@ from feedfix.service.sources import MAX_FOLDER_DEPTH, MAX_FOLDER_FILES, _describ
 POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 TEMP_SUFFIX = ".feedfix-tmp"
+_SERIAL = itertools.count()  # with the pid, a temporary name nobody else is using
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# The data and what is needed to read it back (the size), not the access time: enough
+# before a rename, and cheaper where the system has it.
+_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 @dataclass(frozen=True)
@@ -128,22 +133,25 @@ def replace_file(source: Source, data: bytes, backup_suffix: str | None, *, sync
 
     Refuses when the file changed since it was read (someone else is editing it). With a
     backup suffix, the original stays under ``NAME + SUFFIX`` (a hard link where possible).
+    The temporary name is the pid and a counter (``tempfile``'s random names cost more, and
+    ``O_EXCL`` already guarantees nobody else's file is taken).
     """
     target = source.path
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{next(_SERIAL)}{TEMP_SUFFIX}")
     try:
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
-        )
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, source.mode & 0o7777)
     except OSError as exc:
         raise InputError(f"cannot write beside it: {_describe(exc)}") from exc
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, source.mode & 0o7777)  # the umask may have narrowed it
             if sync:
-                os.fsync(handle.fileno())
-        tmp.chmod(source.mode & 0o7777)
+                _datasync(fd)
+        finally:
+            os.close(fd)
         now = target.stat()
         if (now.st_mtime_ns, now.st_size) != (source.mtime_ns, source.size):
             raise InputError("changed while being mended; left as it is")

@@ -449,3 +449,17 @@ def test_a_file_over_max_size_is_reported_and_left(tmp_path: Path) -> None:
     assert big.read_bytes() == original
     small = (tree / "markdown.md").read_bytes()
     assert small == (GOLDEN / "default/after/markdown.md").read_bytes()
+
+
+def test_a_relative_path_is_written_in_its_own_folder(tmp_path: Path) -> None:
+    """`fix-posts post.md --write` run in the post's folder replaces it there."""
+    shutil.copy(GOLDEN / "default" / "before" / "markdown.md", tmp_path / "post.md")
+    result = subprocess.run(
+        [sys.executable, "-m", "feedfix", "fix-posts", "post.md", "--write"],
+        cwd=tmp_path, capture_output=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "post.md").read_bytes() == (
+        GOLDEN / "default/after/markdown.md"
+    ).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["post.md"]
