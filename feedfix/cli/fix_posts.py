@@ -46,7 +46,7 @@ from feedfix.service.mend_files import (
 from feedfix.service.sources import DEFAULT_MAX_SIZE
 
 EXIT_UNCHANGED, EXIT_WOULD_CHANGE, EXIT_FAILED = 0, 1, 2
-WRITERS = 16  # fsync waits on the disk, not the CPU: a few writers overlap those waits
+WRITERS = 4  # fsync waits on the disk, not the CPU: a few writers overlap those waits
 MAX_PENDING = 64  # mended files held in memory while they wait for a writer
 UNITS = {UNWRAP: "URLs unwrapped", LAZY: "lazy images fixed", JUNK: "junk elements removed"}
 _COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m"}
