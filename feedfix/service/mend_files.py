@@ -159,9 +159,11 @@ def replace_file(source: Source, data: bytes, backup_suffix: str | None, *, sync
             _backup(target, Path(f"{target}{backup_suffix}"))
         tmp.replace(target)
     except OSError as exc:
-        raise InputError(f"cannot write: {_describe(exc)}") from exc
-    finally:
         tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write: {_describe(exc)}") from exc
+    except BaseException:  # InputError above, or an interrupt: no temporary file stays
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _backup(target: Path, backup: Path) -> None:
