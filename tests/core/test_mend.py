@@ -166,6 +166,16 @@ def test_a_stray_quote_does_not_swallow_the_next_tag() -> None:
     )
 
 
+def test_a_repeated_attribute_is_ignored_as_browsers_do() -> None:
+    """The first ``src`` counts; a second one, wrapped, is left alone on both paths, and the
+    attribute after it is still mended."""
+    wrapped = "https://cors.zfour.workers.dev/?http://a.example/{}.jpg"
+    text = f'<img src="a.jpg" src="{wrapped.format(1)}" data-x="{wrapped.format(2)}">'
+    expected = f'<img src="a.jpg" src="{wrapped.format(1)}" data-x="http://a.example/2.jpg">'
+    assert _mend_text(text) == expected
+    assert _mend_text(text, FULL_PATH) == expected
+
+
 def test_simple_selectors_only() -> None:
     """drop-empty-junk's selectors must be simple for span matching; others are refused."""
     assert Selector.parse("div#a.b.c") == Selector("div", "a", frozenset({"b", "c"}))
@@ -380,3 +390,30 @@ def test_diff_from_edits_applies_to_give_the_mended_text(case: tuple[str, list[E
         return
     assert diff.startswith("--- a/x\n+++ b/x\n@@ ")
     assert _apply(before, diff) == after
+
+
+SNIPPETS = st.sampled_from(
+    [
+        "---\n", "<", ">", "'", '"', "=", "<img src=", "<a href='", "<!--", "-->", "<script>",
+        "</script>", "&amp;", "](", "[", "\n", "\r\n", "# ", "- ", ": ", "|\n", "[a, ",
+        "https://cors.zfour.workers.dev/?http://a.example/x.jpg",
+        "//i0.wp.com/a.example/y.png", "https://images.weserv.nl/?url=a.example%2Fz.gif",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(SNIPPETS, st.text(max_size=5)), max_size=30).map("".join))
+def test_any_text_is_mended_or_refused_never_crashes(text: str) -> None:
+    """Whatever the text, mending either works (and only wrapped URLs changed, once is
+    enough) or is refused with an InputError; no other exception escapes."""
+    for html_file in (False, True):
+        try:
+            result = mend(text.encode("utf-8", "surrogatepass"), FULL_PATH, html_file=html_file)
+        except InputError:
+            continue
+        for edit in result.edits:
+            assert WRAPPER_RE.search(result.before[edit.start : edit.end])
+        assert not mend(result.data, FULL_PATH, html_file=html_file).changed
+        fast = mend(text.encode("utf-8", "surrogatepass"), UNWRAP_ONLY, html_file=html_file)
+        assert fast.data == result.data

@@ -87,20 +87,24 @@ class Tag:
 
     def _holding(self, text: str, positions: list[int]) -> list[Attribute]:
         out: list[Attribute] = []
+        seen: set[str] = set()
         index = bisect_left(positions, self.attrs_start)
         count = len(positions)
         for match in _ATTR.finditer(text, self.attrs_start, self.attrs_end):
+            start, end = match.span()
+            while index < count and positions[index] < start:
+                index += 1
             if index >= count or positions[index] >= self.attrs_end:
                 break
-            start, end = match.span()
+            name = match.group(1).lower()
+            if name in seen:  # a repeated attribute is ignored, as by browsers
+                continue
+            seen.add(name)
             if positions[index] >= end:
                 continue
-            while index < count and positions[index] < end:
-                index += 1
             n0, n1 = match.span(1)
             group = match.lastindex or 1
             v0, v1 = match.span(group) if group > 1 else (n1, n1)
-            name = text[n0:n1].lower()
             out.append(Attribute(name, n0, n1, v0, v1, _QUOTES[group], text[v0:v1], start))
         return out
 
