@@ -16,40 +16,30 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from feedfix.cli.mend_runner import Outcome, Settings, examine_all, jobs_for
 from feedfix.cli.progress import TerminalProgress
-from feedfix.core.errors import ConfigError, FeedfixError, InputError
+from feedfix.core.errors import ConfigError, FeedfixError
 from feedfix.core.mend import (
     JUNK,
     LAZY,
     MENDING_RULES,
     UNWRAP,
     BodyRules,
-    Mended,
     Selector,
-    mend,
-    patch,
 )
-from feedfix.core.mend.edits import Edit, OverlappingEdits
 from feedfix.core.rules import RULES, build_ruleset
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
 from feedfix.core.rules.junk import DEFAULT_JUNK
 from feedfix.core.rules.unwrap_proxies import UnwrapProxies
-from feedfix.service.mend_files import (
-    Source,
-    find_files,
-    read_source,
-    replace_file,
-    sync_folders,
-)
+from feedfix.service.mend_files import Source, find_files, replace_file, sync_folders
 from feedfix.service.sources import DEFAULT_MAX_SIZE
 
 EXIT_UNCHANGED, EXIT_WOULD_CHANGE, EXIT_FAILED = 0, 1, 2
 WRITERS = 4  # fsync waits on the disk, not the CPU: a few writers overlap those waits
 MAX_PENDING = 64  # mended files held in memory while they wait for a writer
 UNITS = {UNWRAP: "URLs unwrapped", LAZY: "lazy images fixed", JUNK: "junk elements removed"}
-_COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m"}
 
 
 def add_parser(commands: Any) -> None:
@@ -90,6 +80,13 @@ def add_parser(commands: Any) -> None:
         choices=["auto", "always", "never"],
         default="auto",
         help="colour the diff (default: when stdout is a terminal)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes to mend with (default 0: one per CPU, up to 4, for 1,000+ files)",
     )
     parser.add_argument(
         "--max-size",
@@ -196,70 +193,47 @@ def _max_size(value: str) -> int:
     return parse_size(int(value) if value.isdigit() else value, "--max-size")
 
 
-def unified_diff(name: str, mended: Mended, *, colour: bool) -> Iterator[bytes]:
-    """A ``git diff``-style patch of one file, its lines in the file's own encoding (as git
-    shows them), so that ``patch -p1`` applies it; lines keep their own line endings."""
-    before, edits = mended.before, list(mended.edits)
-    if mended.bom:  # the BOM is part of the first line as patch sees it
-        before = "\ufeff" + before
-        edits = [Edit(e.start + 1, e.end + 1, e.new, e.rule) for e in edits]
-    path = name.lstrip("/")
-    codec = _diff_codec(mended.encoding)
-    for number, line in enumerate(patch.unified_diff(before, edits, f"a/{path}", f"b/{path}")):
-        if number < 2:  # the file names
-            yield line.encode("utf-8", "surrogateescape")
-            continue
-        if colour and line[:1] in _COLOURS:
-            line = f"{_COLOURS[line[0]]}{line[:-1]}\x1b[0m\n"  # noqa: PLW2901
-        yield line.encode(codec, "surrogateescape")
-
-
-def _diff_codec(codec: str) -> str:
-    """The BOM is already in the text; ``utf-8-sig``-like codecs would add another."""
-    return "utf-8" if codec.startswith("utf-8") else codec
-
-
 def _warn(message: str) -> None:
     print(f"feedfix: {message}", file=sys.stderr)
-
-
-@dataclass
-class Job:
-    """One run's settings and its running tally."""
-
-    rules: BodyRules
-    max_size: int
-    named: set[Path]
-    progress: TerminalProgress
-    backup: str | None = None
-    tally: Tally = field(default_factory=Tally)
 
 
 def run(args: argparse.Namespace) -> int:
     """The command; returns the exit status."""
     if args.backup is not None and (not args.write or not args.backup.strip()):
         raise ConfigError("--backup SUFFIX needs --write and a non-empty suffix")
+    if args.jobs < 0:
+        raise ConfigError(f"--jobs {args.jobs}: give a number of processes, or 0 for auto")
     max_size = _max_size(args.max_size)
     rules, active = mending_rules(args.config, args.rule, args.no_rule)
     paths = find_files(args.paths)
     colour = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
+    settings = Settings(
+        rules,
+        max_size,
+        frozenset(Path(p) for p in args.paths),
+        diff=not args.write,
+        colour=colour,
+        keep_data=args.write,
+    )
     progress = TerminalProgress(sys.stderr, "fix-posts")
     if not args.write and sys.stdout.isatty():
         progress.enabled = False  # the diff is on the same screen
-    job = Job(rules, max_size, {Path(p) for p in args.paths}, progress, args.backup)
-    job.tally.files = len(paths)
+    tally = Tally(files=len(paths))
+    outcomes = examine_all(paths, settings, jobs_for(args.jobs, len(paths)))
     out = sys.stdout.buffer
     try:
         if args.write:
-            _write_all(paths, job)
+            _write_all(outcomes, tally, args.backup, progress)
         else:
-            _dry_run(paths, job, out, colour=colour)
+            for done, outcome in enumerate(outcomes, 1):
+                if _count(outcome, tally):
+                    out.write(outcome.diff)
+                progress(done, tally.files)
     finally:
         progress.close()
         out.flush()
-    tally = job.tally
     if args.explain == "json":
         print(tally.as_json(active, written=args.write), file=sys.stderr)
     else:
@@ -269,43 +243,27 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_WOULD_CHANGE if tally.changed and not args.write else EXIT_UNCHANGED
 
 
-def _mend_one(path: Path, job: Job) -> tuple[Source, Mended] | None:
-    """``(source, mended)`` for a file that changes, ``None`` otherwise (counted either way)."""
-    tally = job.tally
-    try:
-        source = read_source(path, job.max_size)
-        mended = mend(source.data, job.rules, html_file=source.is_html)
-    except OverlappingEdits as exc:  # a bug: say so for this file, mend the others
+def _count(outcome: Outcome, tally: Tally) -> bool:
+    """Add one file's outcome to the tally (reporting a failure); True when it changes."""
+    if outcome.status == "failed":
         tally.failed += 1
-        _warn(f"{path}: internal error while mending, left as it is ({exc}); please report it")
-        return None
-    except InputError as exc:
-        if str(exc).startswith("not a post") and path not in job.named:
-            tally.skipped += 1
-            return None
-        tally.failed += 1
-        _warn(f"{path}: {exc}")
-        return None
-    if not mended.changed:
+        _warn(f"{outcome.path}: {outcome.message}")
+    elif outcome.status == "skipped":
+        tally.skipped += 1
+    elif outcome.status == "unchanged":
         tally.unchanged += 1
-        return None
-    tally.changed += 1
-    for name, count in mended.counts.items():
-        tally.changes[name] += count
-        tally.files_by_rule[name] += 1
-    return source, mended
+    else:
+        tally.changed += 1
+        for name, count in outcome.counts:
+            tally.changes[name] += count
+            tally.files_by_rule[name] += 1
+        return True
+    return False
 
 
-def _dry_run(paths: list[Path], job: Job, out: BinaryIO, *, colour: bool) -> None:
-    for done, path in enumerate(paths, 1):
-        result = _mend_one(path, job)
-        if result is not None:
-            _, mended = result
-            out.write(b"".join(unified_diff(str(path), mended, colour=colour)))
-        job.progress(done, len(paths))
-
-
-def _write_all(paths: list[Path], job: Job) -> None:
+def _write_all(
+    outcomes: Iterator[Outcome], tally: Tally, backup: str | None, progress: TerminalProgress
+) -> None:
     folders: set[Path] = set()
     pending: list[tuple[Source, Future[None]]] = []
 
@@ -315,19 +273,18 @@ def _write_all(paths: list[Path], job: Job) -> None:
             try:
                 future.result()
             except FeedfixError as exc:
-                job.tally.failed += 1
-                job.tally.changed -= 1
+                tally.failed += 1
+                tally.changed -= 1
                 _warn(f"{source.name}: {exc}")
 
     with ThreadPoolExecutor(max_workers=WRITERS) as writers:
-        for done, path in enumerate(paths, 1):
-            result = _mend_one(path, job)
-            if result is not None:
-                source, mended = result
-                future = writers.submit(replace_file, source, mended.data, job.backup, sync=True)
+        for done, outcome in enumerate(outcomes, 1):
+            if _count(outcome, tally) and outcome.source is not None:
+                source = outcome.source
+                future = writers.submit(replace_file, source, outcome.data, backup, sync=True)
                 pending.append((source, future))
                 folders.add(source.path.parent)
                 settle(MAX_PENDING)
-            job.progress(done, len(paths))
+            progress(done, tally.files)
         settle(0)
     sync_folders(sorted(folders))

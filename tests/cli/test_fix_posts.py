@@ -242,6 +242,19 @@ def test_stray_bytes_outside_the_urls_survive(tmp_path: Path) -> None:
     assert post.read_bytes() == head + b"http://a.example/y.jpg'>\n"
 
 
+def test_worker_processes_give_the_same_diff_and_counts(tmp_path: Path) -> None:
+    """--jobs 3 (forked workers) and --jobs 1 print the same patch, in the same order, and
+    the same summary, failures included."""
+    tree = _tree(tmp_path, GOLDEN / "default" / "before")
+    (tree / "broken.md").write_bytes(b"---\ntitle: [x\n---\n<img src='//i0.wp.com/a.b/c.jpg'>\n")
+    one = run_feedfix("fix-posts", tree, "--jobs", "1")
+    three = run_feedfix("fix-posts", tree, "--jobs", "3")
+    assert one.returncode == three.returncode == 2
+    assert one.stdout == three.stdout and b"+++ b/" in one.stdout
+    assert stderr_text(one) == stderr_text(three)
+    assert "broken.md: front matter is not valid YAML" in stderr_text(three)
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
@@ -250,8 +263,16 @@ def test_stray_bytes_outside_the_urls_survive(tmp_path: Path) -> None:
         (("fix-posts", "tests", "--rule", "sanitize"), "cannot apply 'sanitize'"),
         (("fix-posts", "tests", "--backup", ".bak"), "--backup SUFFIX needs --write"),
         (("fix-posts", "tests", "--max-size", "lots"), "--max-size"),
+        (("fix-posts", "tests", "--jobs", "-1"), "--jobs -1"),
     ],
-    ids=["missing-path", "unknown-rule", "not-a-mending-rule", "backup-without-write", "size"],
+    ids=[
+        "missing-path",
+        "unknown-rule",
+        "not-a-mending-rule",
+        "backup-without-write",
+        "size",
+        "jobs",
+    ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], problem: str) -> None:
     """Bad paths and options: exit 2, one line naming the problem, nothing done, no traceback."""

@@ -77,6 +77,7 @@ def test_kill_9_during_write_leaves_each_file_old_or_new(tmp_path: Path) -> None
     assert process.returncode == -signal.SIGKILL, "the run finished before the kill"
     old, new = _states(expected)
     assert new > 0 and old > 0, (old, new)
+    _assert_no_process_left(str(root))
     visible = {p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
     assert visible == set(expected)
     litter = [p.name for p in root.rglob(".*") if p.is_file()]
@@ -84,6 +85,24 @@ def test_kill_9_during_write_leaves_each_file_old_or_new(tmp_path: Path) -> None
     rerun = subprocess.run(_command(root), cwd=REPO, capture_output=True, check=False)
     assert rerun.returncode == 0, stderr_text(rerun)
     assert _states(expected) == (0, len(expected)), "a second run finishes the job"
+
+
+def _assert_no_process_left(marker: str) -> None:
+    """The forked workers end when their parent is killed (within a few seconds)."""
+    deadline = time.monotonic() + 10
+    while True:
+        left = []
+        for proc in Path("/proc").iterdir():
+            try:
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in command and "fix-posts" in command:
+                left.append(proc.name)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not left, f"processes left after the kill: {left}"
 
 
 def _limit_file_size() -> None:

@@ -142,6 +142,14 @@ def test_invalid_yaml_is_an_input_error() -> None:
         mend(text.encode(), UNWRAP_ONLY)
 
 
+def test_a_post_whose_front_matter_is_not_yaml_is_refused_even_if_only_its_body_changes() -> None:
+    """Mending the body of a post convert cannot read would hide the real problem."""
+    text = "---\ntitle: [x\n---\n<img src='//i0.wp.com/a.example/c.jpg'>\n"
+    with pytest.raises(InputError, match="not valid YAML"):
+        mend(text.encode(), UNWRAP_ONLY)
+    assert not mend(b"---\ntitle: [x\n---\nnothing to mend\n", UNWRAP_ONLY).changed
+
+
 def test_decode_refuses_what_it_cannot_give_back() -> None:
     """Bytes that no codec round-trips (a truncated UTF-16 file) are an InputError."""
     with pytest.raises(InputError, match="without loss"):

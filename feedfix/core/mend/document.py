@@ -83,20 +83,19 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
     hits = HostHits(rules.unwrapper, text, 0, len(text)) if rules.unwrapper else None
     unwrap = memo(rules.unwrapper) if rules.unwrapper else None
     front = locate_front_matter(text) if kind == "post" else None
+    checked = False  # whether the front matter has been read as YAML
     if front is not None:
         f0, f1, body_start = front
         if unwrap is not None and hits is not None and hits.within(f0, f1):
             found = url_edits(text, (f0, f1), unwrap, UNWRAP, hits.within)
-            if found.edits and found.whole_values:
-                check_parses(text[f0:f1])  # whole scalars replaced: the same if it reads
-            elif found.edits:
+            if found.edits and not found.whole_values:
                 mended = splice(text[f0:f1], _shifted(found.edits, f0))
                 check_same_data(text[f0:f1], mended, found.pairs)
-            if found.edits:
-                edits.extend(found.edits)
-                counts[UNWRAP] += len(found.edits)
-    body = text[body_start:].lstrip()
-    markdown = kind == "post" and body[:1] != "<"
+                checked = True
+            edits.extend(found.edits)
+            counts[UNWRAP] += len(found.edits)
+    opening = _FIRST_CHARACTER.search(text, body_start)
+    markdown = kind == "post" and (opening is None or opening.group(0) != "<")
     found_body = body_edits(
         text, body_start, len(text), rules, markdown=markdown, hits=hits, unwrap=unwrap
     )
@@ -104,6 +103,8 @@ def mend(data: bytes, rules: BodyRules, *, html_file: bool = False) -> Mended:
     counts.update(found_body.counts)
     if not edits:
         return Mended(data, data, text, text, codec, bom)
+    if front is not None and not checked:  # a post that is not YAML is reported, not mended
+        check_parses(text[front[0] : front[1]])  # (whole scalars replaced: same if it reads)
     after = splice(text, edits)
     try:
         new = bom + after.encode(codec)
