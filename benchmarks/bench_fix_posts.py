@@ -3,14 +3,15 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_fix_posts.py [--posts 10000] [--repeat 3] [--json]
-        [--feedfix PATH] [--keep DIR]
+        [--feedfix PATH] [--keep DIR] [--jobs N]
 
 Generates a tree of ZAKER-shaped Hexo posts (make_feed.py's item bodies: 8 lazy, wrapped
 images each, ~5 KB; front matter with wrapped ``headimg``/``thumbnail`` as the RSSHub-to-Hexo
 generator wrote them), then runs, interleaved, ``--repeat`` times each, every one a process of
 its own (start-up and imports included):
 
-- ``dry-run``: ``feedfix fix-posts TREE`` (the diff to /dev/null), exit 1 expected;
+- ``dry-run``: ``feedfix fix-posts TREE`` (the diff to /dev/null), exit 1 expected; feedfix
+  uses its default worker processes (one per CPU, up to 4) unless ``--jobs`` says otherwise;
 - ``write``: ``feedfix fix-posts COPY --write`` on a fresh copy (temp file, fsync, rename);
 - ``floor``: one ``re.sub`` of the wrapper prefix over the same files of a fresh copy, written
   back in place (no temp file, no fsync, no parsing): the least any tool could do.
@@ -136,8 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--feedfix", help="the feedfix executable (default: beside python)")
     parser.add_argument("--keep", type=Path, help="generate the tree here and keep it")
+    parser.add_argument(
+        "--jobs", help="pass --jobs N to feedfix (default: its own, one process per CPU up to 4)"
+    )
     args = parser.parse_args(argv)
     feedfix = _feedfix(args.feedfix)
+    jobs = ["--jobs", args.jobs] if args.jobs else []
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-fix-posts-"))
     pristine = work / "pristine"
     if pristine.exists():
@@ -148,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {"dry-run": [], "write": [], "floor": []}
     try:
         for round_ in range(args.repeat):
-            _record(times, cpu, "dry-run", _timed([*feedfix, "fix-posts", str(pristine)], 1))
+            _record(times, cpu, "dry-run", _timed([*feedfix, "fix-posts", str(pristine), *jobs], 1))
             copy = work / "write"
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(pristine, copy)
-            _record(times, cpu, "write", _timed([*feedfix, "fix-posts", str(copy), "--write"], 0))
+            _record(
+                times, cpu, "write", _timed([*feedfix, "fix-posts", str(copy), "--write", *jobs], 0)
+            )
             if round_ == 0:
                 _check_written(pristine, copy)
             floor = work / "floor"
