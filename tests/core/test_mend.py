@@ -213,6 +213,16 @@ def test_lazy_rule_on_spans_matches_the_tree_rule() -> None:
     assert _mend_text(text, rules) == '<img src="http://a.example/1.jpg" width="9">'
 
 
+def test_lazy_srcset_moved_into_srcset_is_unwrapped_per_candidate() -> None:
+    """data-srcset becomes srcset over an empty one; each wrapped candidate is unwrapped."""
+    rules = BodyRules(unwrapper=UNWRAPPER, lazy=FixLazyImages())
+    wrapped = "https://cors.zfour.workers.dev/?http://a.example/{}.jpg"
+    text = f'<img srcset="" data-srcset="{wrapped.format(1)} 1x, {wrapped.format(2)} 2x">'
+    assert _mend_text(text, rules) == (
+        '<img srcset="http://a.example/1.jpg 1x, http://a.example/2.jpg 2x">'
+    )
+
+
 # ---- properties -------------------------------------------------------------------------
 
 INNER = st.sampled_from(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES
+from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, map_srcset
 from feedfix.core.mend.edits import Edit
 from feedfix.core.mend.junk import Selector, junk_spans
 from feedfix.core.mend.lazy import Plan, plan_lazy_image
@@ -182,10 +182,8 @@ def _tag_edits(
             current = attr.value if plan.value is None else plan.value
             if not unwrapper.might_wrap(current):
                 continue
-            if name in SRCSET_ATTRIBUTES:
-                new = ", ".join(unwrap(u) for u in current.split(","))
-            else:
-                new = unwrap(current)
+            # (a srcset here is one the lazy rule moved whole from data-srcset)
+            new = map_srcset(current, unwrap) if name in SRCSET_ATTRIBUTES else unwrap(current)
             if new != current:
                 plan.value = new
                 out.counts[UNWRAP] += 1
