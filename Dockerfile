@@ -6,9 +6,10 @@
 #       -p 8080:8080 feedfix
 # Only /data is written (the SQLite store); the root filesystem can be read-only.
 #
-# scripts/docker-steps.sh replays this file without Docker: it runs the builder stage's RUN
-# lines as written and takes the runtime ENV, HEALTHCHECK and ENTRYPOINT/CMD from here. Keep
-# every path in the builder's RUN lines in a variable set by ENV so that script can relocate it.
+# tests/service/test_docker.py builds this file with a Docker engine and runs the image
+# (read-only, healthcheck, stop, restart on its volume, compose). Where no registry is
+# reachable, scripts/docker-base.sh makes a stand-in base and the build passes it as
+# --build-arg PYTHON_IMAGE=...; this file is the same for both.
 
 # One base for both stages, pinned to the minor release the project supports (add @sha256:…
 # to pin the exact digest when building for production).
@@ -24,7 +25,7 @@ ENV VIRTUAL_ENV=/opt/venv \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY feedfix ./feedfix
 
 # pip check: the installed set is consistent. Then pip and setuptools leave the venv: the

@@ -1,5 +1,9 @@
 """The TOML config: parsed and checked in full, so a typo is an error that names the key.
 
+The schema is said once: each section is a frozen dataclass whose fields carry their check
+(``setting``), and the keys a section accepts, the environment overrides and ``check-config``'s
+output are all read off those fields. Rules are a ``RuleSpec`` (see ``feedfix.core.rules``).
+
 Pure: ``parse_config`` takes the text, the file name (for messages) and an environment
 mapping (for ``FEEDFIX_SECTION__KEY`` overrides); the shell reads the file and ``os.environ``.
 """
@@ -8,13 +12,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar, get_args
 
 from feedfix import __version__
 from feedfix.core.errors import ConfigError
-from feedfix.core.rules import RULES, RuleSet, build_ruleset
+from feedfix.core.rules import RuleSpec, ruleset
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
                        r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")  # fmt: skip
@@ -23,6 +27,8 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
 ENV_PREFIX = "FEEDFIX_"
 SHORT_INTERVAL = 60.0  # below this a feed still works, but the check warns: be kind upstream
+Parser = Callable[[object, str], Any]  # (value, key for messages) -> the checked value
+T = TypeVar("T")
 
 
 def parse_duration(value: object, key: str) -> float:
@@ -58,7 +64,7 @@ def parse_size(value: object, key: str = "size") -> int:
     return size
 
 
-def _int(low: int, high: int) -> Callable[[object, str], int]:
+def _whole(low: int, high: int) -> Parser:
     def check(value: object, key: str) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise ConfigError(f"{key}: expected a whole number from {low} to {high}, got {value!r}")
@@ -79,7 +85,7 @@ def _bool(value: object, key: str) -> bool:
     return value
 
 
-def _choice(*allowed: str) -> Callable[[object, str], str]:
+def _choice(*allowed: str) -> Parser:
     def check(value: object, key: str) -> str:
         if value not in allowed:
             names = ", ".join(map(repr, allowed))
@@ -89,10 +95,17 @@ def _choice(*allowed: str) -> Callable[[object, str], str]:
     return check
 
 
-def _number(value: object, key: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ConfigError(f"{key}: expected a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
+def _number(low: float, high: float) -> Parser:
+    def check(value: object, key: str) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise ConfigError(f"{key}: expected a number from {low:g} to {high:g}, got {value!r}")
+        return float(value)
+
+    return check
 
 
 def _headers(value: object, key: str) -> tuple[tuple[str, str], ...]:
@@ -113,61 +126,84 @@ def _url(value: object, key: str) -> str:
     return text
 
 
+def setting(default: T, check: Parser) -> T:
+    """A config key: its default and the check that turns a TOML value into it."""
+    return field(default=default, metadata={"check": check})
+
+
+def keys(section: type) -> dict[str, Parser]:
+    """The keys a section's dataclass accepts, each with its check."""
+    return {f.name: f.metadata["check"] for f in fields(section) if "check" in f.metadata}
+
+
+Cleaner = Literal["thread", "process"]
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Where and how the service answers HTTP."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    base_url: str | None = None  # public URL of the service, for the feeds' self links
-    cache_max_age: float = 300.0  # Cache-Control max-age ceiling for served feeds
-    max_connections: int = 1024  # open connections; more are closed at once
-    header_timeout: float = 10.0  # a request's headers must arrive within this
-    keepalive_timeout: float = 75.0  # an idle kept-alive connection closes after this
+    host: str = setting("127.0.0.1", _str)
+    port: int = setting(8080, _whole(0, 65535))
+    # public URL of the service, for the feeds' self links
+    base_url: str | None = setting(None, _url)
+    # Cache-Control max-age ceiling for served feeds
+    cache_max_age: float = setting(300.0, parse_duration)
+    # open connections; more are closed at once
+    max_connections: int = setting(1024, _whole(1, 100_000))
+    # a request's headers must arrive within this
+    header_timeout: float = setting(10.0, parse_duration)
+    # an idle kept-alive connection closes after this
+    keepalive_timeout: float = setting(75.0, parse_duration)
 
 
 @dataclass(frozen=True)
 class StorageConfig:
     """Where the service keeps its state (``:memory:`` keeps nothing across restarts)."""
 
-    path: str = "feedfix.db"
+    path: str = setting("feedfix.db", _str)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FeedSettings:
     """What each feed may set for itself; ``[poll]`` gives the defaults."""
 
-    interval: float = 600.0
-    timeout: float = 30.0
-    connect_timeout: float = 10.0
-    max_size: int = 10 * 1000 * 1000
-    user_agent: str = f"feedfix/{__version__}"
-    headers: tuple[tuple[str, str], ...] = ()
-    keep_entries: int = 100
-    keep_days: float = 30.0
+    interval: float = setting(600.0, parse_duration)
+    timeout: float = setting(30.0, parse_duration)
+    connect_timeout: float = setting(10.0, parse_duration)
+    max_size: int = setting(10 * 1000 * 1000, parse_size)
+    user_agent: str = setting(f"feedfix/{__version__}", _str)
+    headers: tuple[tuple[str, str], ...] = setting((), _headers)
+    keep_entries: int = setting(100, _whole(0, 100_000))
+    keep_days: float = setting(30.0, _number(0, 36500))
 
 
 @dataclass(frozen=True, kw_only=True)
 class PollConfig(FeedSettings):
     """``[poll]``: the feeds' defaults, plus limits that apply to the poller as a whole."""
 
-    concurrency: int = 8
-    per_host: int = 2
-    jitter: float = 0.1
-    max_backoff: float = 6 * 3600.0
-    max_redirects: int = 5
-    allow_private_redirects: bool = False  # a redirect may lead from the feed's host inward
-    cleaner: str = "thread"  # where parsing and cleaning run: "thread" or "process"
+    concurrency: int = setting(8, _whole(1, 1000))
+    per_host: int = setting(2, _whole(1, 100))
+    jitter: float = setting(0.1, _number(0, 0.5))
+    max_backoff: float = setting(6 * 3600.0, parse_duration)
+    max_redirects: int = setting(5, _whole(0, 20))
+    # a redirect may lead from the feed's host inward
+    allow_private_redirects: bool = setting(False, _bool)
+    # where parsing and cleaning run
+    cleaner: Cleaner = setting("thread", _choice(*get_args(Cleaner)))  # noqa: RUF009 (a str)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FeedConfig(FeedSettings):
-    """One upstream feed to poll and republish, with its effective settings."""
+    """One upstream feed to poll and republish, with its effective settings.
+
+    Plain frozen data (the rules as their spec, not compiled), so it hashes, compares and
+    pickles: a job for the cleaning worker carries it as it is.
+    """
 
     name: str
     url: str
-    rules: RuleSet = field(default_factory=build_ruleset, compare=False)
-    rule_options: Mapping[str, Any] = field(default_factory=dict)
+    rules: RuleSpec = field(default_factory=RuleSpec)
 
 
 @dataclass(frozen=True)
@@ -177,43 +213,15 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     poll: PollConfig = field(default_factory=PollConfig)
-    rules: RuleSet = field(default_factory=build_ruleset, compare=False)
-    rule_options: Mapping[str, Any] = field(default_factory=dict)
+    rules: RuleSpec = field(default_factory=RuleSpec)
     feeds: tuple[FeedConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
-Parser = Callable[[object, str], Any]
-SERVER_KEYS: dict[str, Parser] = {
-    "host": _str,
-    "port": _int(0, 65535),
-    "base_url": _url,
-    "cache_max_age": parse_duration,
-    "max_connections": _int(1, 100_000),
-    "header_timeout": parse_duration,
-    "keepalive_timeout": parse_duration,
-}
-STORAGE_KEYS: dict[str, Parser] = {"path": _str}
-FEED_SETTINGS: dict[str, Parser] = {
-    "interval": parse_duration,
-    "timeout": parse_duration,
-    "connect_timeout": parse_duration,
-    "max_size": parse_size,
-    "user_agent": _str,
-    "headers": _headers,
-    "keep_entries": _int(0, 100_000),
-    "keep_days": lambda v, k: _number(v, k, 0, 36500),
-}
-POLL_KEYS: dict[str, Parser] = {
-    **FEED_SETTINGS,
-    "concurrency": _int(1, 1000),
-    "per_host": _int(1, 100),
-    "jitter": lambda v, k: _number(v, k, 0, 0.5),
-    "max_backoff": parse_duration,
-    "max_redirects": _int(0, 20),
-    "allow_private_redirects": _bool,
-    "cleaner": _choice("thread", "process"),
-}
+SECTIONS: dict[str, type] = {"server": ServerConfig, "storage": StorageConfig, "poll": PollConfig}
+SECTION_KEYS = {name: keys(section) for name, section in SECTIONS.items()}
+FEED_KEYS = keys(FeedSettings)
+_TOP_KEYS = (*SECTIONS, "rules", "feeds")
 
 
 def _table(value: object, key: str) -> dict[str, Any]:
@@ -222,39 +230,31 @@ def _table(value: object, key: str) -> dict[str, Any]:
     return value
 
 
-def _section(table: Mapping[str, Any], keys: Mapping[str, Parser], where: str) -> dict[str, Any]:
-    """Check and convert every key of a table; unknown keys are errors that name them."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        parser = keys.get(key)
-        if parser is None:
-            known = ", ".join(sorted(keys))
-            raise ConfigError(f"{where}.{key}: unknown key (known keys: {known})")
-        out[key] = parser(value, f"{where}.{key}")
-    return out
+def _unknown(table: Mapping[str, Any], known: Iterable[str], where: str) -> None:
+    """Unknown keys are errors that name the key and list the known ones."""
+    allowed = set(known)
+    for key in table:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(
+                f"{prefix}{key}: unknown key (known keys: {', '.join(sorted(allowed))})"
+            )
 
 
-def _rules(value: object, where: str, base: Mapping[str, Any]) -> tuple[RuleSet, dict[str, Any]]:
-    table = _table(value, where) if value is not None else {}
-    merged: dict[str, Any] = {n: dict(o) for n, o in base.items() if n != "disable"}
-    disable = table.get("disable", base.get("disable", []))
-    if not isinstance(disable, list) or not all(isinstance(d, str) for d in disable):
-        raise ConfigError(f"{where}.disable: expected a list of rule names")
-    for name, options in table.items():
-        if name == "disable":
-            continue
-        if name not in RULES:
-            raise ConfigError(f"{where}.{name}: unknown rule (rules: {', '.join(RULES)})")
-        merged.setdefault(name, {}).update(_table(options, f"{where}.{name}"))
-    try:
-        rules = build_ruleset(merged, disable)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    return rules, {**merged, "disable": list(disable)}
+def _section(
+    table: Mapping[str, Any], checks: Mapping[str, Parser], where: str, also: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Check and convert every key of a table (``also``: known keys the caller took out)."""
+    _unknown(table, (*checks, *also), where)
+    return {key: checks[key](value, f"{where}.{key}") for key, value in table.items()}
+
+
+def _load(section: type[T], data: Mapping[str, Any], name: str) -> T:
+    return section(**_section(_table(data.get(name, {}), name), keys(section), name))
 
 
 def _feed(
-    value: object, index: int, seen: set[str], poll: PollConfig, rule_options: Mapping[str, Any]
+    value: object, index: int, seen: set[str], poll: PollConfig, rules: RuleSpec
 ) -> tuple[FeedConfig, list[str]]:
     where = f"feeds[{index}]"
     table = dict(_table(value, where))
@@ -270,11 +270,11 @@ def _feed(
         raise ConfigError(f"{where}.name: {name!r} is used by another feed")
     seen.add(name)
     url = _url(table.pop("url"), f"{where}.url")
-    rules, options = _rules(table.pop("rules", None), f"{where}.rules", rule_options)
-    settings = _section(table, FEED_SETTINGS, where)
-    defaults = {key: getattr(poll, key) for key in FEED_SETTINGS}
-    feed = FeedConfig(name=name, url=url, rules=rules, rule_options=options,
-                      **{**defaults, **settings})  # fmt: skip
+    own_rules = _table(table.pop("rules", {}), f"{where}.rules")
+    settings = _section(table, FEED_KEYS, where, also=("name", "url", "rules"))
+    defaults = {key: getattr(poll, key) for key in FEED_KEYS}
+    feed = FeedConfig(name=name, url=url, **{**defaults, **settings},
+                      rules=RuleSpec.from_table(own_rules, f"{where}.rules", rules))  # fmt: skip
     warnings = []
     if feed.interval < SHORT_INTERVAL:
         warnings.append(
@@ -282,13 +282,6 @@ def _feed(
             "burdens the upstream"
         )
     return feed, warnings
-
-
-SECTIONS: dict[str, dict[str, Parser]] = {
-    "server": SERVER_KEYS,
-    "storage": STORAGE_KEYS,
-    "poll": POLL_KEYS,
-}
 
 
 def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -301,12 +294,14 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section not in SECTIONS or key not in SECTIONS[section]:
+        check = SECTION_KEYS.get(section, {}).get(key)
+        if check is None:
             raise ConfigError(f"environment variable {name}: no such setting [{section}] {key}")
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
+        check(value, f"{section}.{key} (set by {name})")  # a bad value names the variable
         out.setdefault(section, {})
         if not isinstance(out[section], dict):
             raise ConfigError(f"{section}: expected a table")
@@ -328,18 +323,9 @@ def parse_config(
 
 
 def _parse(data: Mapping[str, Any]) -> Config:
-    for key in data:
-        if key not in {*SECTIONS, "rules", "feeds"}:
-            known = ", ".join(sorted({*SECTIONS, "rules", "feeds"}))
-            raise ConfigError(f"{key}: unknown key (known keys: {known})")
-    server = ServerConfig(
-        **_section(_table(data.get("server", {}), "server"), SERVER_KEYS, "server")
-    )
-    storage = StorageConfig(
-        **_section(_table(data.get("storage", {}), "storage"), STORAGE_KEYS, "storage")
-    )
-    poll = PollConfig(**_section(_table(data.get("poll", {}), "poll"), POLL_KEYS, "poll"))
-    rules, rule_options = _rules(data.get("rules"), "rules", {})
+    _unknown(data, _TOP_KEYS, "")
+    poll = _load(PollConfig, data, "poll")
+    rules = RuleSpec.from_table(_table(data.get("rules", {}), "rules"), "rules")
     feeds_v = data.get("feeds", [])
     if not isinstance(feeds_v, list):
         raise ConfigError("feeds: expected an array of tables ([[feeds]])")
@@ -347,15 +333,14 @@ def _parse(data: Mapping[str, Any]) -> Config:
     feeds: list[FeedConfig] = []
     warnings: list[str] = []
     for index, value in enumerate(feeds_v):
-        feed, feed_warnings = _feed(value, index, seen, poll, rule_options)
+        feed, feed_warnings = _feed(value, index, seen, poll, rules)
         feeds.append(feed)
         warnings.extend(feed_warnings)
     return Config(
-        server=server,
-        storage=storage,
+        server=_load(ServerConfig, data, "server"),
+        storage=_load(StorageConfig, data, "storage"),
         poll=poll,
         rules=rules,
-        rule_options=rule_options,
         feeds=tuple(feeds),
         warnings=tuple(warnings),
     )
@@ -367,15 +352,17 @@ def effective(config: Config) -> dict[str, Any]:
     def plain(obj: object) -> Any:
         return dict(obj) if isinstance(obj, tuple) else obj  # headers: pairs -> table
 
-    feeds = []
-    for feed in config.feeds:
-        row = {k: plain(getattr(feed, k)) for k in ("name", "url", *FEED_SETTINGS)}
-        row["rules"] = list(feed.rules.names)
-        feeds.append(row)
+    def section(obj: object) -> dict[str, Any]:
+        return {k: plain(getattr(obj, k)) for k in keys(type(obj))}
+
+    feeds = [
+        {"name": f.name, "url": f.url, **section(f), "rules": list(ruleset(f.rules).names)}
+        for f in config.feeds
+    ]
     return {
-        "server": {k: getattr(config.server, k) for k in SERVER_KEYS},
-        "storage": {k: getattr(config.storage, k) for k in STORAGE_KEYS},
-        "poll": {k: plain(getattr(config.poll, k)) for k in POLL_KEYS},
-        "rules": list(config.rules.names),
+        "server": section(config.server),
+        "storage": section(config.storage),
+        "poll": section(config.poll),
+        "rules": list(ruleset(config.rules).names),
         "feeds": feeds,
     }

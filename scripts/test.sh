@@ -4,16 +4,40 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use: a real feed reader (newsboat) and a real browser (chromium,
-# for the XSS corpus). Installed when this can be done (root with apt, as in CI); otherwise
-# the tests that need them skip and say why.
+# System packages the tests use: real feed readers (newsboat, sfeed, rsstail) and a real
+# browser (chromium, for the XSS corpus). Installed when this can be done (root with apt, as
+# in CI); otherwise the tests that need them skip and say why.
 need=()
 command -v newsboat >/dev/null || need+=(newsboat)
+command -v sfeed >/dev/null || need+=(sfeed)
+command -v rsstail >/dev/null || need+=(rsstail)
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== apt-get install ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Docker for tests/service/test_docker.py: Debian's engine and compose, and mmdebstrap for the
+# stand-in base image (no image registry is reachable from CI). dockerd is started when none
+# answers (no bridge, no iptables: containers use host networking) and stopped on exit.
+docker_need=()
+command -v dockerd >/dev/null || docker_need+=(docker.io)
+command -v docker-compose >/dev/null || docker_need+=(docker-compose)
+command -v mmdebstrap >/dev/null || docker_need+=(mmdebstrap)
+if [ ${#docker_need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== apt-get install ${docker_need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${docker_need[@]}" >/dev/null
+fi
+# shellcheck source=scripts/docker-base.sh
+source scripts/docker-base.sh
+trap docker_engine_down EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if command -v docker >/dev/null; then
+  echo "== docker engine and the stand-in base image"
+  docker_engine_up && docker_standin_base >/dev/null || echo "(the Docker tests will say why)"
 fi
 
 python3 -m venv .venv

@@ -5,8 +5,9 @@ and, in code, the two Schematron rules that lxml's RelaxNG ignores. The small he
 parts of an entry the tests compare (id, title, links by rel, authors, categories, dates, content
 HTML and the img srcs in it) without depending on anything in the feedfix package.
 
-`unwrap` is the tests' own oracle for the known image-proxy wrappers, written from the contract in
-DESIGN.md so the corpus test can compute the origin URL of every wrapped image in the source.
+`unwrap` is the tests' own oracle for the known image-proxy wrappers, written from the wrapper
+families the README lists, so the corpus test can compute the origin URL of every wrapped image
+in the source.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ NS = {"a": ATOM_NS}
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "atom.rng"
 EPOCH = "1970-01-01T00:00:00Z"
 
-# Hosts of the wrapper families in DESIGN.md; none of them may survive in feedfix's output.
+# Hosts of the wrapper families the README lists; none of them may survive in feedfix's output.
 WRAPPER_HOSTS = (
     "cors.zfour.workers.dev",
     "images.weserv.nl",
@@ -68,7 +69,7 @@ def assert_valid_atom(data: bytes) -> etree._Element:
         root = parse_xml(data)
     except etree.XMLSyntaxError as exc:
         raise AssertionError(f"output is not well-formed XML: {exc}\n{data[:300]!r}") from exc
-    assert root.tag == _tag("feed"), f"root element is {root.tag}, expected atom:feed"
+    assert root.tag == _tag("feed"), f"root element is {root.tag!r}, expected atom:feed"
     schema = atom_schema()
     if not schema.validate(root):
         errors = "\n".join(f"  line {e.line}: {e.message}" for e in list(schema.error_log)[:10])
@@ -100,7 +101,7 @@ def assert_feedfix_conventions(root: etree._Element) -> None:
     """Assert the feedfix output contract beyond Atom: html content, UTC dates, non-empty ids."""
     for element in root.iter(_tag("updated"), _tag("published")):
         text = (element.text or "").strip()
-        assert UTC_DATE_RE.match(text), f"date {text!r} in <{element.tag}> is not in UTC (…Z)"
+        assert UTC_DATE_RE.match(text), f"date {text!r} in <{element.tag!r}> is not in UTC (…Z)"
     for content in root.iter(_tag("content")):
         assert content.get("type") == "html", (
             f"content type is {content.get('type')!r}, expected 'html'"

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, Report, stream_atom
-from feedfix.core.rules import RULE_CLASSES, RULES, build_ruleset
+from feedfix.core.rules import RULE_CLASSES, RULES, RuleSpec, ruleset
 from feedfix.service.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -32,6 +33,32 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zaker-channel.rss.
 
 class UsageError(FeedfixError):
     """A bad command line (reported like argparse's own errors, exit 2)."""
+
+
+EXPLAIN_STYLES = ("text", "json")
+
+
+class _ExplainAction(argparse.Action):
+    """``--explain`` with an optional style, in any order with INPUT.
+
+    argparse gives an optional-value option the next word, so ``--explain feed.xml`` would
+    read the input as a style; a word that is not a style is kept for INPUT instead (main
+    checks ``--explain=STYLE``, whose value is never INPUT).
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        value = values if isinstance(values, str) else None
+        if value is None or value in EXPLAIN_STYLES:
+            setattr(namespace, self.dest, value or "text")
+            return
+        setattr(namespace, self.dest, "text")
+        namespace.input_after_explain = value
 
 
 def _timezone(value: str) -> tzinfo:
@@ -85,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--explain",
         nargs="?",
-        const="text",
-        choices=["text", "json"],
+        action=_ExplainAction,
+        metavar="{text,json}",
         help="print what each rule changed to stderr (text, or json)",
     )
     convert.add_argument(
@@ -133,7 +160,7 @@ def _explain(report: Report, style: str, stream: TextIO) -> None:
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
         return
     for name, count in report.counts.items():
-        unit = RULES[name].unit
+        unit = RULES[name].unit if name in RULES else "dropped"  # not a rule: invalid-values
         print(f"{name}: {count.changes} {unit} in {count.entries} entries", file=stream)
     print(f"entries: {report.entries}", file=stream)
 
@@ -151,6 +178,9 @@ def _write_output(chunks: Iterable[bytes], output: str | None) -> None:
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
     try:
+        # mkstemp makes the file 0600; the result gets the mode any new file would (or keeps
+        # the one it had), so a web server can still read a feed a cron job rewrites.
+        os.fchmod(fd, _output_mode(target))
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
@@ -161,6 +191,16 @@ def _write_output(chunks: Iterable[bytes], output: str | None) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def _output_mode(target: Path) -> int:
+    """The mode the output file gets: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _run_convert(args: argparse.Namespace) -> int:
     if args.example:
         args.input = str(EXAMPLE)
@@ -168,8 +208,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         raise UsageError("convert: give an INPUT (a file, a folder, or - for stdin)")
     tz = _timezone(args.timezone)
     max_size = _max_size(args.max_size)
-    rule_options: dict[str, object] = {}
-    disabled: list[str] = list(args.no_rule)
+    spec = RuleSpec()
     if args.config:
         from feedfix.config import parse_config  # noqa: PLC0415
 
@@ -177,11 +216,9 @@ def _run_convert(args: argparse.Namespace) -> int:
             text = Path(args.config).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{args.config}: cannot read: {exc}") from exc
-        configured = parse_config(text, args.config, os.environ).rule_options
-        rule_options = {k: v for k, v in configured.items() if k != "disable"}
-        disabled += configured.get("disable", [])
+        spec = parse_config(text, args.config, os.environ).rules
     try:
-        rules = build_ruleset(rule_options, disabled)
+        rules = ruleset(spec.disabling(args.no_rule))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     options = ConvertOptions(
@@ -190,6 +227,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         title=args.title,
         id=args.id,
         link=args.link,
+        source=args.input,
     )
     name = "<stdin>" if args.input == "-" else args.input
     progress = TerminalProgress(sys.stderr, "feedfix")
@@ -236,6 +274,7 @@ def _open_input(
         warnings.extend(feed.warnings)
     chunks = stream_atom(feed, options, report, progress)
     del feed
+    warnings.extend(report.warnings)  # duplicate ids, found as the ids were settled
     return chunks, warnings
 
 
@@ -267,7 +306,17 @@ def _run_check_config(given: str | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    for word in words:
+        style = word.removeprefix("--explain=")
+        if style != word and style not in EXPLAIN_STYLES:
+            parser.error(f"argument --explain: invalid choice: {style!r} (choose text or json)")
+    args = parser.parse_args(words)
+    stray = getattr(args, "input_after_explain", None)
+    if stray is not None:  # `convert --explain INPUT`: the word after --explain was INPUT
+        if args.input is not None:
+            parser.error(f"unrecognized arguments: {stray}")
+        args.input = stray
     try:
         if args.command == "convert":
             return _run_convert(args)

@@ -108,9 +108,9 @@ def mending_rules(
             text = Path(config).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{config}: cannot read: {exc}") from exc
-        configured = parse_config(text, config, os.environ).rule_options
-        options = {k: dict(v) for k, v in configured.items() if k != "disable"}
-        disabled += configured.get("disable", [])
+        table = parse_config(text, config, os.environ).rules.table()
+        options = {k: dict(v) for k, v in table.items() if k != "disable"}
+        disabled += table.get("disable", [])
     for name in [*wanted, *unwanted]:
         if name not in RULES:
             raise ConfigError(f"unknown rule {name!r} (rules: {', '.join(RULES)})")

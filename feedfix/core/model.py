@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+MediaKind = Literal["content", "thumbnail"]  # media:content, media:thumbnail
+MEDIA_KINDS: dict[str, MediaKind] = {"content": "content", "thumbnail": "thumbnail"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Category:
 class Media:
     """A Media RSS element (``media:content`` or ``media:thumbnail``), kept through to Atom."""
 
-    kind: str  # "content" or "thumbnail"
+    kind: MediaKind
     url: str
     type: str | None = None
     medium: str | None = None

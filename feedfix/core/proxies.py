@@ -14,9 +14,11 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from feedfix.core.errors import ConfigError
+from feedfix.core.urls import scheme_of
 
 MAX_NESTING = 8
 DEFAULT_TEMPLATES: tuple[str, ...] = (
@@ -35,7 +37,9 @@ _ENCODED_SCHEME = re.compile(r"^(?:https?%3A|%2F%2F)", re.I)
 _HOSTLIKE = re.compile(
     r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+(?::\d+)?(?:[/?#]|$)"
 )
-_SCHEME_OF = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+WrapperKind = Literal["prefix", "query", "host-path"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Wrapper:
     """One wrapper: its family, host, path (prefix and query kinds) and query parameter."""
 
     template: str
-    kind: str  # "prefix" | "query" | "host-path"
+    kind: WrapperKind
     host: str
     path: str = ""
     param: str = ""
@@ -110,8 +114,7 @@ class Wrapper:
 
 def split_host(url: str) -> tuple[str, str] | None:
     """``(host, rest)`` of an http(s) or protocol-relative URL; rest starts with / ? or #."""
-    scheme_match = _SCHEME_OF.match(url)
-    scheme = scheme_match.group(1).lower() if scheme_match else ""
+    scheme = scheme_of(url) or ""
     if scheme not in {"", "http", "https"}:
         return None
     rest = url[len(scheme) + 1 :] if scheme else url
@@ -131,9 +134,9 @@ def _absolute_inner(inner: str) -> str | None:
     inner = inner.strip()
     if not inner:
         return None
-    match = _SCHEME_OF.match(inner)
-    if match:
-        return inner if match.group(1).lower() in {"http", "https"} else None
+    scheme = scheme_of(inner)
+    if scheme is not None:
+        return inner if scheme in {"http", "https"} else None
     if inner.startswith("//"):
         return "https:" + inner
     return "http://" + inner if _HOSTLIKE.match(inner) else None

@@ -11,34 +11,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from feedfix.core.archive import Archived
-from feedfix.core.html import resolve
 from feedfix.core.model import Entry, Feed
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import (
     ConvertOptions,
     Report,
     apply_feed_rules,
-    clean_entry,
+    clean_entries,
+    feed_base_url,
     with_metadata,
 )
 from feedfix.core.render import Rendering, rerender
-from feedfix.core.rules import RuleSet
+from feedfix.core.rules import RuleSpec, ruleset
 
 
 class FeedSettings(Protocol):
-    """What republishing needs to know of a feed (the service's ``FeedSettings`` is one)."""
+    """What republishing needs to know of a feed (the config's ``FeedConfig`` is one)."""
 
     @property
     def name(self) -> str: ...
     @property
     def url(self) -> str: ...
     @property
-    def rules(self) -> RuleSet: ...
-    @property
-    def rule_options(self) -> Mapping[str, Any]: ...
+    def rules(self) -> RuleSpec: ...
     @property
     def keep_entries(self) -> int: ...
     @property
@@ -80,7 +78,7 @@ def source_hash(entry: Entry, rules_fingerprint: str) -> str:
 
 def rules_fingerprint(feed: FeedSettings) -> str:
     """Changes whenever the feed's rule options change (a reload re-cleans everything)."""
-    return repr(sorted((k, repr(v)) for k, v in feed.rule_options.items()))
+    return feed.rules.fingerprint
 
 
 def _keep(archived: Archived, now: float, keep_days: float) -> bool:
@@ -105,7 +103,7 @@ def republish(
     ``last`` is the last poll's rendering: entries that did not change are copied from it.
     """
     options = ConvertOptions(
-        rules=feed_config.rules,
+        rules=ruleset(feed_config.rules),  # built once per spec and process
         parse=ParseOptions(base_url=feed_config.url, encoding_hint=encoding_hint, strict=True),
         self_url=self_url,
     )
@@ -113,23 +111,24 @@ def republish(
     report = Report()
     feed = apply_feed_rules(with_metadata(parsed, options), options.rules, report)
     fingerprint = rules_fingerprint(feed_config)
-    base = resolve(feed.link or "", feed_config.url) or feed_config.url
+    plan = [(e, source_hash(e, fingerprint), archive.get(e.id or "")) for e in feed.entries]
+    changed = [(prev is None or prev.source_hash != digest) for _, digest, prev in plan]
+    base = feed_base_url(feed, feed_config.url)
+    cleaned_entries = clean_entries(
+        (e for (e, _, _), clean in zip(plan, changed, strict=True) if clean),
+        options.rules,
+        base,
+        report,
+    )
     fresh: dict[str, Archived] = {}
-    cleaned = reused = 0
-    for entry in feed.entries:
-        entry_id = entry.id or ""
-        digest = source_hash(entry, fingerprint)
-        previous = archive.get(entry_id)
-        if previous is not None and previous.source_hash == digest:
+    for (entry, digest, previous), clean in zip(plan, changed, strict=True):
+        entry_id = entry.id or ""  # in source order: a repeated id keeps its last entry
+        if previous is not None and not clean:
             fresh[entry_id] = previous
-            reused += 1
-            continue
-        result, entry_report = clean_entry(entry, options.rules, base)
-        report.merge(entry_report)
-        report.entries += 1
-        first_seen = previous.first_seen if previous is not None else now
-        fresh[entry_id] = Archived(entry_id, digest, result, first_seen)
-        cleaned += 1
+        else:
+            first_seen = previous.first_seen if previous is not None else now
+            fresh[entry_id] = Archived(entry_id, digest, next(cleaned_entries), first_seen)
+    cleaned = sum(changed)
     kept = dict(fresh)
     older = sorted(
         (
@@ -160,6 +159,6 @@ def republish(
         report=report,
         window=len(feed.entries),
         cleaned=cleaned,
-        reused=reused,
+        reused=len(plan) - cleaned,
         ttl_minutes=parsed.ttl_minutes,
     )

@@ -1,10 +1,25 @@
-"""Prometheus metrics for the service, in a registry of its own (so tests can make many)."""
+"""Prometheus metrics for the service, in a registry of its own (so tests can make many).
+
+No ``*_created`` series: prometheus-client adds one per counter and histogram child by
+default, which doubles /metrics with timestamps that Prometheus does not use in the text
+format. The switch is process-wide, and only feedfix's own metrics live in this process.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.metrics import MetricWrapperBase
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
 
 
 class Metrics:
@@ -55,6 +70,29 @@ class Metrics:
             "feedfix_feed_entries", "Entries in each published feed", ["feed"], registry=r
         )
         self._poll_counts: dict[str, tuple[int, int]] = {}
+        # The metrics with a "feed" label, and their label names in order (for forget_feed).
+        self._per_feed: tuple[tuple[MetricWrapperBase, tuple[str, ...]], ...] = (
+            (self.polls, ("feed", "outcome")),
+            (self.poll_errors, ("feed", "kind")),
+            (self.poll_seconds, ("feed",)),
+            (self.upstream_bytes, ("feed",)),
+            (self.not_modified_share, ("feed",)),
+            (self.feed_entries, ("feed",)),
+        )
+
+    def forget_feed(self, feed: str) -> None:
+        """Drop every series of a feed that left the config, so /metrics stops reporting it
+        (a reload that removes a feed calls this)."""
+        for metric, names in self._per_feed:
+            label_sets = {
+                tuple(sample.labels[name] for name in names)
+                for family in metric.collect()
+                for sample in family.samples
+                if sample.labels.get("feed") == feed
+            }
+            for values in label_sets:
+                metric.remove(*values)
+        self._poll_counts.pop(feed, None)
 
     def count_poll(self, feed: str, outcome: str) -> None:
         """Count a poll and update the feed's share of 304s."""

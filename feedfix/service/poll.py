@@ -3,8 +3,9 @@
 Conditional GETs with the stored validators (a 304 costs no parsing), a per-feed schedule with
 jitter, bounded concurrency overall and per upstream host, the upstream's Retry-After /
 max-age / ttl honoured, exponential backoff on errors. Parsing, cleaning and rendering run
-in the cleaning worker (a thread or a process: ``cleaner.py``), so the event loop never
-waits on them. Nothing that is not a good feed replaces the last good output.
+in the cleaning worker (a thread or a process: ``worker.py``), so the event loop never
+waits on them. What each poll means is decided in ``decide.py``, without I/O; this module
+only does the I/O around it: fetch, clean, store, serve, count and log.
 """
 
 from __future__ import annotations
@@ -13,72 +14,54 @@ import asyncio
 import logging
 import random
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from feedfix.config import Config, FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
-from feedfix.core.republish import rules_fingerprint
-from feedfix.core.schedule import (
-    Hints,
-    first_delay,
-    max_age_seconds,
-    next_delay,
-    retry_after_seconds,
-)
+from feedfix.core.schedule import first_delay
 from feedfix.service.catalog import Catalog, ServedFeed, Status
-from feedfix.service.fetch import FetchError, FetchRequest, FetchResult, GuardedResolver, fetch
+from feedfix.service.decide import (
+    Attempt,
+    Decision,
+    Memory,
+    Settings,
+    Write,
+    decide,
+    fingerprint,
+    on_config,
+    request_for,
+    settle,
+)
+from feedfix.service.fetch import fetch
+from feedfix.service.fetch_types import FetchResult
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
-from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published
 from feedfix.service.store import Store, StoreError
+from feedfix.service.transport import AiohttpTransport, Transport
 from feedfix.service.worker import Cleaned, Job, Worker
 
 
 @dataclass
 class FeedRuntime:
-    """What the poller keeps in memory for one feed."""
+    """What the poller keeps in memory for one feed: its config, what it holds, its task."""
 
     config: FeedConfig
-    state: FeedState
-    published: Published | None
+    memory: Memory
     task: asyncio.Task[None] | None = None
-    unsaved: bool = False  # the served output could not be stored: store it with the next poll
-    resend: bool = False  # archive rows went unstored: have the worker send them all again
-
-
-def fingerprint(feed: FeedConfig) -> str:
-    """What the published output depends on besides the upstream's bytes."""
-    return f"{feed.url}\x1f{rules_fingerprint(feed)}"
-
-
-def _forget_validators_if_changed(runtime: FeedRuntime) -> None:
-    """After the URL or the rules change, a 304 must not keep the old output: fetch in full."""
-    if runtime.state.fingerprint != fingerprint(runtime.config):
-        runtime.state.upstream_etag = None
-        runtime.state.upstream_last_modified = None
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One poll's raw outcome, before it is stored and served."""
-
-    started: float  # wall clock, for the history
-    began: float  # monotonic, for the duration
-    result: FetchResult | None
-    made: Cleaned | None
-    error: FeedfixError | None
-    hints: Hints
 
 
 class Poller:
-    """Runs every configured feed's schedule; ``catalog`` receives what is to be served."""
+    """Runs every configured feed's schedule; ``catalog`` receives what is to be served.
+
+    ``transport`` is how the fetcher reaches the network (aiohttp unless given: tests pass a
+    ``MockTransport``); ``clock``, ``monotonic`` and ``draw`` are the time and the jitter.
+    """
 
     def __init__(
         self,
@@ -89,21 +72,24 @@ class Poller:
         cleaner: Worker,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         draw: Callable[[], float] = random.random,
+        transport: Transport | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
         self.clock = clock
+        self.monotonic = monotonic
         self.draw = draw
         self.cleaner = cleaner
+        self.transport = transport
         self._restarting = asyncio.Lock()
         self.storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedfix-store")
         self.feeds: dict[str, FeedRuntime] = {}
         self._global = asyncio.Semaphore(config.poll.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._session: aiohttp.ClientSession | None = None
 
     # ---- start, stop, reload -------------------------------------------------------------
 
@@ -114,9 +100,8 @@ class Poller:
 
     def _load_feed(self, feed: FeedConfig) -> dict[str, Archived]:
         snapshot = self.store.load(feed.name)
-        runtime = FeedRuntime(feed, snapshot.state, snapshot.published)
-        _forget_validators_if_changed(runtime)
-        self.feeds[feed.name] = runtime
+        memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
+        runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
         self._publish(runtime)
         return snapshot.archive
 
@@ -129,19 +114,14 @@ class Poller:
         for name, runtime in self.feeds.items():
             snapshot = await loop.run_in_executor(self.storage, self.store.load, name)
             archives[name] = snapshot.archive
-            runtime.resend = True  # rows the old worker sent may not all have been stored
+            # rows the old worker sent may not all have been stored
+            runtime.memory = replace(runtime.memory, resend=True)
         await self.cleaner.seed(archives)
 
     async def start(self) -> None:
         """Open the HTTP client and start one task per feed."""
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=self.config.poll.concurrency * 2,
-                resolver=GuardedResolver(),
-                use_dns_cache=False,  # each connection resolves, through the guard
-            ),
-            auto_decompress=True,
-        )
+        if self.transport is None:
+            self.transport = AiohttpTransport(limit=self.config.poll.concurrency * 2)
         for runtime in self.feeds.values():
             self._start_task(runtime)
 
@@ -154,8 +134,8 @@ class Poller:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        if self.transport is not None:
+            await self.transport.close()
         self.storage.shutdown(wait=True)
 
     async def reload(self, config: Config) -> None:
@@ -179,7 +159,7 @@ class Poller:
                 if existing.task is not None:
                     existing.task.cancel()
                 existing.config = feed
-                _forget_validators_if_changed(existing)
+                existing.memory = on_config(existing.memory, fingerprint(feed))
                 self._start_task(existing)
 
     # ---- the schedule ----------------------------------------------------------------------
@@ -192,7 +172,8 @@ class Poller:
 
     async def _run(self, runtime: FeedRuntime) -> None:
         feed = runtime.config
-        delay = first_delay(feed.name, runtime.state.next_poll, self.clock(), feed.interval)
+        next_poll = runtime.memory.state.next_poll
+        delay = first_delay(feed.name, next_poll, self.clock(), feed.interval)
         while True:
             await asyncio.sleep(delay)
             async with self._global, self._host_limit(feed.url):
@@ -201,60 +182,57 @@ class Poller:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a bug must not end the feed's schedule
-                    log("poll crashed", logging.ERROR, feed=feed.name, error=repr(exc))
+                    log(
+                        "poll crashed",
+                        logging.ERROR,
+                        feed=feed.name,
+                        error=repr(exc),
+                        traceback=traceback.format_exc(),
+                    )
                     delay = feed.interval
 
     # ---- one poll --------------------------------------------------------------------------
 
     async def poll(self, runtime: FeedRuntime) -> float:
         """Fetch, republish, store and serve one feed; returns seconds until the next poll."""
-        feed, state = runtime.config, runtime.state
-        started, began = self.clock(), time.monotonic()
-        have_copy = runtime.published is not None
-        request = FetchRequest(
-            url=feed.url,
-            etag=state.upstream_etag if have_copy else None,
-            last_modified=state.upstream_last_modified if have_copy else None,
-            timeout=feed.timeout,
-            connect_timeout=feed.connect_timeout,
-            max_size=feed.max_size,
-            user_agent=feed.user_agent,
-            headers=feed.headers,
-            max_redirects=self.config.poll.max_redirects,
-            allow_private_redirects=self.config.poll.allow_private_redirects,
-        )
-        if self._session is None:
+        if self.transport is None:
             raise RuntimeError("Poller.start() must run before poll()")
-        hints = Hints()
+        feed = runtime.config
+        request = request_for(runtime.memory, feed, self.config.poll)
+        started, began = self.clock(), self.monotonic()
         result: FetchResult | None = None
         made: Cleaned | None = None
         error: FeedfixError | None = None
         try:
-            result = await fetch(self._session, request)
-            hints = Hints(max_age=max_age_seconds(result.cache_control))
+            result = await fetch(self.transport, request)
             if result.status == 200:
                 made = await self._clean(runtime, result)
-                if made.ttl_minutes:
-                    hints = replace(hints, ttl=made.ttl_minutes * 60.0)
-        except FetchError as exc:
+        except FeedfixError as exc:  # every expected failure; anything else is a bug
             error = exc
-            hints = Hints(retry_after=retry_after_seconds(exc.retry_after, self.clock()))
-        except FeedfixError as exc:
-            error = exc
-        attempt = Attempt(started, began, result, made, error, hints)
-        return await self._finish(runtime, attempt)
+        attempt = Attempt(started, self.monotonic() - began, result, made, error)
+        settings = Settings.of(feed, self.config.poll)
+        now = self.clock()
+        decision = decide(runtime.memory, attempt, now, settings, self.draw())
+        runtime.memory = decision.memory
+        failure = await self._store(feed.name, decision.write)
+        runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
+        self._publish(runtime)
+        self._count(feed.name, decision, attempt, made)
+        self._log(runtime, decision, attempt, made)
+        return decision.delay
 
     async def _clean(self, runtime: FeedRuntime, result: FetchResult) -> Cleaned:
         """Republish in the cleaning worker (a new one if it died: this poll then fails)."""
+        served = runtime.memory.published
         job = Job(
             feed=runtime.config,
             data=result.body,
             now=self.clock(),
             self_url=self._self_url(runtime.config.name),
             encoding_hint=result.charset,
-            etag=runtime.published.etag if runtime.published is not None else None,
-            body=runtime.published.body if runtime.published is not None else b"",
-            resend=runtime.resend,
+            etag=served.etag if served is not None else None,
+            body=served.body if served is not None else b"",
+            resend=runtime.memory.resend,
         )
         generation = self.cleaner.generation
         try:
@@ -269,143 +247,89 @@ class Poller:
         base = self.config.server.base_url
         return f"{base.rstrip('/')}/feeds/{name}.atom" if base else None
 
-    async def _finish(self, runtime: FeedRuntime, attempt: Attempt) -> float:
-        feed, state = runtime.config, runtime.state
-        result, made, error = attempt.result, attempt.made, attempt.error
-        now = self.clock()
-        published: Published | None = None
-        archive: ArchiveUpdate | None = None
-        changed = False
-        if error is None and result is not None:
-            outcome = "not_modified" if result.status == 304 else "ok"
-            self._succeeded(runtime, result, now)
-            if made is not None:
-                changed = made.published is not None
-                published = made.published or runtime.published
-                archive = made.archive if changed or made.archive.changed else None
-                self._count_rules(made)
-        else:
-            outcome = "error"
-            self._failed(runtime, error, now)
-        delay = next_delay(
-            interval=feed.interval,
-            ok=error is None,
-            failures=state.failures,
-            hints=attempt.hints,
-            max_backoff=max(self.config.poll.max_backoff, feed.interval),
-            jitter=self.config.poll.jitter,
-            draw=self.draw(),
-        )
-        state.next_poll = now + delay
-        duration = time.monotonic() - attempt.began
-        record = PollRecord(
-            started=attempt.started,
-            status=outcome,
-            duration=round(duration, 4),
-            error=str(error) if error else None,
-            bytes=len(result.body) if result is not None else 0,
-            changed=changed,
-            http_status=result.status if result else getattr(error, "status", None),
-        )
-        to_store = published if changed else None
-        if runtime.unsaved and to_store is None:
-            to_store = runtime.published
-        if await self._store(feed.name, state, record, to_store, archive):
-            runtime.unsaved = False
-            runtime.resend = runtime.resend and archive is None
-        else:
-            runtime.unsaved = True
-            runtime.resend = runtime.resend or archive is not None
-            state.upstream_etag = state.upstream_last_modified = None
-        if published is not None:
-            runtime.published = published
-        self._publish(runtime)
-        self.metrics.count_poll(feed.name, outcome)
-        self.metrics.poll_seconds.labels(feed.name).observe(duration)
-        log(
-            "poll",
-            feed=feed.name,
-            status=outcome,
-            http=record.http_status,
-            duration_ms=round(duration * 1000, 1),
-            entries=runtime.published.entries if runtime.published else 0,
-            window=made.window if made else None,
-            cleaned=made.cleaned if made else None,
-            rendered=made.rendered if made else None,
-            changed=changed,
-            next_in_s=round(delay, 1),
-            error=record.error,
-        )
-        return delay
-
-    def _succeeded(self, runtime: FeedRuntime, result: FetchResult, now: float) -> None:
-        feed, state = runtime.config, runtime.state
-        state.failures = 0
-        state.last_success = now
-        state.stale_since = None
-        state.permanent_redirect = result.permanent_redirect
-        if result.status == 200:
-            state.upstream_etag = result.etag
-            state.upstream_last_modified = result.last_modified
-            state.fingerprint = fingerprint(feed)
-            self.metrics.upstream_bytes.labels(feed.name).inc(len(result.body))
-
-    def _failed(self, runtime: FeedRuntime, error: FeedfixError | None, now: float) -> None:
-        state = runtime.state
-        state.failures += 1
-        state.last_error = str(error)
-        state.last_error_at = now
-        if runtime.published is not None and state.stale_since is None:
-            state.stale_since = now
-        kind = error.kind if isinstance(error, FetchError) else "bad-feed"
-        self.metrics.poll_errors.labels(runtime.config.name, kind).inc()
-
-    def _count_rules(self, made: Cleaned) -> None:
-        for name, changes in made.rule_changes.items():
-            self.metrics.rule_changes.labels(name).inc(changes)
-        self.metrics.entries_cleaned.labels("cleaned").inc(made.cleaned)
-        self.metrics.entries_cleaned.labels("reused").inc(made.reused)
-
-    async def _store(
-        self,
-        name: str,
-        state: FeedState,
-        record: PollRecord,
-        published: Published | None,
-        archive: ArchiveUpdate | None,
-    ) -> bool:
-        """Write the poll; a storage failure is reported and the in-memory copy still served."""
+    async def _store(self, name: str, write: Write) -> str | None:
+        """Write the poll; returns why it could not be stored (the copy in memory is served
+        all the same). A StoreError is an outage of the store (locked, disk full); anything
+        else is a bug, logged with its traceback."""
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
-                self.storage, self.store.save, name, state, record, published, archive
+                self.storage,
+                self.store.save,
+                name,
+                write.state,
+                write.record,
+                write.published,
+                write.archive,
             )
-            return True
         except StoreError as exc:
-            state.last_error = f"storage: {exc}"
-            state.last_error_at = self.clock()
             log("storage failed", logging.ERROR, feed=name, error=str(exc))
-            return False
+            return str(exc)
+        except Exception as exc:
+            log(
+                "storage crashed",
+                logging.ERROR,
+                feed=name,
+                error=repr(exc),
+                traceback=traceback.format_exc(),
+            )
+            return f"internal error ({type(exc).__name__})"
+        return None
+
+    def _count(self, name: str, decision: Decision, attempt: Attempt, made: Cleaned | None) -> None:
+        metrics = self.metrics
+        metrics.count_poll(name, decision.outcome)
+        metrics.poll_seconds.labels(name).observe(attempt.duration)
+        if decision.error_kind is not None:
+            metrics.poll_errors.labels(name, decision.error_kind).inc()
+        elif attempt.result is not None and attempt.result.status == 200:
+            metrics.upstream_bytes.labels(name).inc(len(attempt.result.body))
+        if made is not None:
+            for rule, changes in made.rule_changes.items():
+                metrics.rule_changes.labels(rule).inc(changes)
+            metrics.entries_cleaned.labels("cleaned").inc(made.cleaned)
+            metrics.entries_cleaned.labels("reused").inc(made.reused)
+
+    def _log(
+        self, runtime: FeedRuntime, decision: Decision, attempt: Attempt, made: Cleaned | None
+    ) -> None:
+        published = runtime.memory.published
+        record = decision.write.record
+        log(
+            "poll",
+            logging.WARNING if decision.outcome == "error" else logging.INFO,
+            feed=runtime.config.name,
+            status=decision.outcome,
+            http=record.http_status,
+            duration_ms=round(attempt.duration * 1000, 1),
+            entries=published.entries if published else 0,
+            window=made.window if made else None,
+            cleaned=made.cleaned if made else None,
+            rendered=made.rendered if made else None,
+            changed=decision.changed,
+            next_in_s=round(decision.delay, 1),
+            error=record.error,
+        )
 
     def _publish(self, runtime: FeedRuntime) -> None:
-        feed, state = runtime.config, runtime.state
+        feed, state, published = runtime.config, runtime.memory.state, runtime.memory.published
         max_age = min(feed.interval, self.config.server.cache_max_age)
         served = self.catalog.served.get(feed.name)
-        if runtime.published is None:
+        if published is None:
             served = None
         elif served is None or (served.published, served.stale_since, served.max_age) != (
-            runtime.published,
+            published,
             state.stale_since,
             max_age,
         ):  # a 304 poll changes nothing that is served: the replies stay as they are
-            served = ServedFeed.of(runtime.published, max_age, state.stale_since)
+            served = ServedFeed.of(published, max_age, state.stale_since)
         status = Status(
             name=feed.name,
             upstream=feed.url,
             last_success=state.last_success,
             last_error=state.last_error,
             last_error_at=state.last_error_at,
-            entries=runtime.published.entries if runtime.published else 0,
+            entries=published.entries if published else 0,
             next_poll=state.next_poll,
             stale_since=state.stale_since,
             permanent_redirect=state.permanent_redirect,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from feedfix.core.archive import Archived
 
@@ -39,12 +40,15 @@ class FeedState:
     fingerprint: str | None = None  # url and rules the stored output was made with
 
 
+PollStatus = Literal["ok", "not_modified", "error"]  # a 200 that cleaned, a 304, anything else
+
+
 @dataclass(frozen=True)
 class PollRecord:
     """One line of poll history."""
 
     started: float
-    status: str  # "ok", "not-modified", or "error"
+    status: PollStatus
     duration: float
     error: str | None = None
     bytes: int = 0

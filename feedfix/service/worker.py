@@ -1,9 +1,10 @@
 """Where parsing, cleaning and rendering run, and where the entry archives live.
 
 One worker does it all, one job at a time, and keeps every feed's entry archive and last
-rendering (seeded from the store at start), so a job carries only the upstream's bytes and
-the output being served, and its answer only the new output and the archive rows that
-changed. ``[poll] cleaner`` says where the worker runs:
+rendering (seeded from the store at start) in its ``Cleaner``, so a job carries only the feed's
+config (its rules as their frozen spec: the compiled rules are built in the worker, once per
+spec), the upstream's bytes and the output being served, and its answer only the new output
+and the archive rows that changed. ``[poll] cleaner`` says where the worker runs:
 
 - ``thread`` (the default): a thread of the server. Least memory. The work holds the GIL,
   so while many feeds change at once serving slows down: each time the event loop gives up
@@ -32,12 +33,10 @@ from typing import Any
 from feedfix.config import FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.render import Rendering
-from feedfix.core.republish import republish, rules_fingerprint
-from feedfix.core.rules import RuleSet, build_ruleset
+from feedfix.core.republish import republish
 from feedfix.service.catalog import make_published, strong_etag
 from feedfix.service.state import ArchiveUpdate, Published
 
-_NO_RULES = RuleSet(())
 _PR_SET_PDEATHSIG = 1
 
 
@@ -45,7 +44,7 @@ _PR_SET_PDEATHSIG = 1
 class Job:
     """One upstream response to republish."""
 
-    feed: FeedConfig  # without its rules (compiled selectors do not pickle): rebuilt there
+    feed: FeedConfig  # plain frozen data: its rules travel as their spec
     data: bytes
     now: float
     self_url: str | None
@@ -72,13 +71,73 @@ class Cleaned:
 
 # ---- in the worker ----------------------------------------------------------------------
 
-_archives: dict[str, dict[str, Archived]] = {}
-_renderings: dict[str, tuple[str, Rendering]] = {}  # by feed: (etag, rendering without body)
-_rulesets: dict[str, RuleSet] = {}
+
+class Cleaner:
+    """The worker's state and work: every feed's archive and last rendering.
+
+    One is made per worker (by the server's ``Worker`` for a thread, by a child process at
+    its start) and lives as long as it does: a replaced process starts with a new, empty one
+    and is seeded again.
+    """
+
+    def __init__(self) -> None:
+        self.archives: dict[str, dict[str, Archived]] = {}
+        self.renderings: dict[str, tuple[str, Rendering]] = {}  # feed: (etag, without body)
+
+    def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
+        """Take the archives the store holds."""
+        self.archives.update(archives)
+
+    def forget(self, name: str) -> None:
+        """Drop a feed that left the config."""
+        self.archives.pop(name, None)
+        self.renderings.pop(name, None)
+
+    def clean(self, job: Job) -> Cleaned:
+        """Republish one response against the feed's archive and last rendering."""
+        name = job.feed.name
+        archive = self.archives.get(name, {})
+        kept = self.renderings.get(name)  # its spans fit only the very bytes being served
+        last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
+        made = republish(
+            job.data,
+            job.feed,
+            archive,
+            job.now,
+            self_url=job.self_url,
+            encoding_hint=job.encoding_hint,
+            last=last,
+        )
+        etag = strong_etag(made.atom)
+        self.archives[name] = made.archive
+        self.renderings[name] = (etag, replace(made.rendering, body=b""))  # the server has it
+        entries = len(made.feed.entries)
+        published = None if etag == job.etag else make_published(made.atom, entries, job.now, etag)
+        changed = {
+            key: entry
+            for key, entry in made.archive.items()
+            if job.resend or archive.get(key) is not entry
+        }
+        return Cleaned(
+            published=published,
+            entries=entries,
+            rule_changes={n: c.changes for n, c in made.report.counts.items() if c.changes},
+            window=made.window,
+            cleaned=made.cleaned,
+            reused=made.reused,
+            rendered=made.rendering.rendered,
+            ttl_minutes=made.ttl_minutes,
+            archive=ArchiveUpdate(frozenset(made.archive), changed),
+        )
 
 
-def _start_worker() -> None:
-    """Die with the server; leave Ctrl-C to it."""
+_process_cleaner: Cleaner | None = None  # a worker process's own (its pool calls functions)
+
+
+def _start_process() -> None:
+    """Make the process's Cleaner; die with the server; leave Ctrl-C to it."""
+    global _process_cleaner  # noqa: PLW0603 (one per process, made once at its start)
+    _process_cleaner = Cleaner()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -93,60 +152,12 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _seed(archives: Mapping[str, dict[str, Archived]]) -> None:
-    _archives.update(archives)
-
-
-def _forget(name: str) -> None:
-    _archives.pop(name, None)
-    _renderings.pop(name, None)
-
-
-def _with_rules(feed: FeedConfig) -> FeedConfig:
-    fingerprint = rules_fingerprint(feed)
-    rules = _rulesets.get(fingerprint)
-    if rules is None:
-        options = dict(feed.rule_options)
-        disabled = options.pop("disable", [])
-        rules = _rulesets[fingerprint] = build_ruleset(options, disabled)
-    return replace(feed, rules=rules)
-
-
-def _clean(job: Job) -> Cleaned:
-    name = job.feed.name
-    archive = _archives.get(name, {})
-    kept = _renderings.get(name)  # its spans fit only the very bytes being served
-    last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
-    made = republish(
-        job.data,
-        _with_rules(job.feed),
-        archive,
-        job.now,
-        self_url=job.self_url,
-        encoding_hint=job.encoding_hint,
-        last=last,
-    )
-    etag = strong_etag(made.atom)
-    _archives[name] = made.archive
-    _renderings[name] = (etag, replace(made.rendering, body=b""))  # the server keeps the bytes
-    entries = len(made.feed.entries)
-    published = None if etag == job.etag else make_published(made.atom, entries, job.now, etag)
-    changed = {
-        key: entry
-        for key, entry in made.archive.items()
-        if job.resend or archive.get(key) is not entry
-    }
-    return Cleaned(
-        published=published,
-        entries=entries,
-        rule_changes={n: c.changes for n, c in made.report.counts.items() if c.changes},
-        window=made.window,
-        cleaned=made.cleaned,
-        reused=made.reused,
-        rendered=made.rendering.rendered,
-        ttl_minutes=made.ttl_minutes,
-        archive=ArchiveUpdate(frozenset(made.archive), changed),
-    )
+def _in_process(method: Callable[..., Any], *args: Any) -> Any:
+    """Call a Cleaner method on the process's own Cleaner (a pool sends a function and its
+    arguments, so the method goes unbound: ``Cleaner.clean`` pickles by name)."""
+    if _process_cleaner is None:  # pragma: no cover - the pool's initializer made it
+        raise RuntimeError("the worker process has no Cleaner")
+    return method(_process_cleaner, *args)
 
 
 # ---- in the server ----------------------------------------------------------------------
@@ -158,6 +169,7 @@ class Worker:
     def __init__(self, *, process: bool = False) -> None:
         self.process = process
         self.generation = 0  # how many times the worker was replaced
+        self._cleaner = Cleaner()  # the thread worker's (a worker process makes its own)
         self._pool = self._start(first=True)
 
     def _start(self, *, first: bool = False) -> Executor:
@@ -169,7 +181,7 @@ class Worker:
         pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=_start_worker,
+            initializer=_start_process,
         )
         pool.submit(_ready).result()  # fork now, not at the first poll
         return pool
@@ -184,27 +196,31 @@ class Worker:
         self._pool = self._start()
         self.generation += 1
 
-    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+    async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
+        """Run a Cleaner method in the worker, on the thread worker's Cleaner or on the
+        process's own."""
+        loop = asyncio.get_running_loop()
+        if self.process:
+            return await loop.run_in_executor(self._pool, _in_process, method, *args)
+        return await loop.run_in_executor(self._pool, method, self._cleaner, *args)
 
     async def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
         """Hand the worker the archives the store holds (a dead worker is replaced, and
         seeded from the store, at the next ``clean``)."""
         with contextlib.suppress(BrokenProcessPool):
-            await self._call(_seed, dict(archives))
+            await self._call(Cleaner.seed, dict(archives))
 
     async def forget(self, name: str) -> None:
         """Drop a feed that left the config."""
         with contextlib.suppress(BrokenProcessPool):
-            await self._call(_forget, name)
+            await self._call(Cleaner.forget, name)
 
     async def republish(self, job: Job) -> Cleaned:
-        """Republish one response (``job.feed``'s rules are rebuilt in the worker).
+        """Republish one response (``job.feed``'s rules are built in the worker, once per spec).
 
         Raises ``BrokenProcessPool`` when the worker process died.
         """
-        bare = replace(job, feed=replace(job.feed, rules=_NO_RULES))
-        result: Cleaned = await self._call(_clean, bare)
+        result: Cleaned = await self._call(Cleaner.clean, job)
         return result
 
     def close(self) -> None:

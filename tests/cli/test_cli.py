@@ -390,9 +390,9 @@ def test_sanitize_removes_active_content_but_keeps_the_text() -> None:
         assert not fragment.xpath(f"//{tag}"), f"<{tag}> survived sanitize"
     for element in fragment.iter():
         handlers = [name for name in element.attrib if name.lower().startswith("on")]
-        assert not handlers, f"{element.tag} keeps {handlers}"
+        assert not handlers, f"{element.tag!r} keeps {handlers}"
         for name, value in element.attrib.items():
-            assert not _dangerous(value), f"{element.tag} {name}={value!r} survived sanitize"
+            assert not _dangerous(value), f"{element.tag!r} {name}={value!r} survived sanitize"
     text = visible_text(entries(root)[0].content_html)
     for kept in (
         "Intro paragraph that stays.",
@@ -524,7 +524,7 @@ def test_no_rule_with_an_unknown_name_is_a_usage_error() -> None:
 
 
 def test_config_with_an_unknown_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
-    """`--config` with an unknown key exits 2 with one line naming the key (DESIGN.md)."""
+    """`--config` with an unknown key exits 2 with one line naming the key (a public contract)."""
     config = tmp_path / "feedfix.toml"
     config.write_text('[server]\nport = 8080\nsurprise_key = "x"\n', encoding="utf-8")
     result = run_feedfix("convert", DATA / "zaker-modern.rss.xml", "--config", config)
@@ -821,6 +821,37 @@ def test_config_rules_table_is_used_by_convert(tmp_path: Path) -> None:
     root = assert_converted(result)
     assert len(entries(root)) == 1
     assert b"cors.zfour.workers.dev" in result.stdout  # left alone: the rule is off
+
+
+def test_config_and_no_rule_switch_rules_off_together(tmp_path: Path) -> None:
+    """The config's disable list and --no-rule add up: both rules stay off."""
+    config = tmp_path / "c.toml"
+    config.write_text('[rules]\ndisable = ["unwrap-proxies"]\n')
+    result = run_feedfix("convert", DATA / "zaker-modern.rss.xml", "--config", config,
+                         "--no-rule", "drop-empty-junk", "--explain=json")  # fmt: skip
+    assert_converted(result)
+    report = json.loads(stderr_text(result))
+    assert "unwrap-proxies" not in report and "drop-empty-junk" not in report, report
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[rules.limit]\ncont = 1\n", "rules.limit.cont: unknown option (options: count)"),
+        ("[rules]\ndisable = ['sanitise']\n", "rules.disable: unknown rule 'sanitise' (rules: "
+         "filter, limit, unwrap-proxies, fix-lazy-images, sanitize, remove, drop-empty-junk)"),
+        ("[rules.limit]\ncount = -1\n", "rules.limit: option 'count' must not be negative"),
+    ],
+)  # fmt: skip
+def test_a_bad_rules_table_in_convert_config_is_one_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """convert --config with a bad [rules] exits 2 with one line: file, key and problem."""
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    result = run_feedfix("convert", "--example", "--config", config)
+    assert result.returncode == 2, describe(result)
+    assert stderr_text(result).splitlines() == [f"feedfix: {config}: {message}"]
 
 
 def test_example_config_works_with_convert() -> None:

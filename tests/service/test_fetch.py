@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,12 +14,22 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from feedfix.service.fetch import (
+    AiohttpTransport,
     FetchError,
     FetchRequest,
     FetchResult,
     GuardedResolver,
+    MockResponse,
+    MockTransport,
     fetch,
     is_internal,
+)
+from feedfix.service.fetch_types import (
+    ConnectFailed,
+    HttpStatusError,
+    RedirectRefused,
+    TooLarge,
+    TooManyRedirects,
 )
 
 REBINDING = "rebinding.invalid"  # the check's lookup finds nothing; the connect's finds loopback
@@ -79,8 +90,11 @@ def _run(check: Callable[[str], Awaitable[None]]) -> None:
 
 
 async def _get(url: str, **options: object) -> FetchResult:
-    async with aiohttp.ClientSession() as session:
-        return await fetch(session, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+    transport = AiohttpTransport()
+    try:
+        return await fetch(transport, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+    finally:
+        await transport.close()
 
 
 def test_permanent_redirect_on_the_same_host_is_followed_and_reported() -> None:
@@ -131,7 +145,8 @@ def test_a_name_that_turns_inward_between_check_and_connect_is_refused() -> None
         guard = GuardedResolver(_Rebinding())
         connector = aiohttp.TCPConnector(resolver=guard, use_dns_cache=False)
         async with aiohttp.ClientSession(connector=connector) as session:
-            return await fetch(session, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+            request = FetchRequest(url=url, **options)  # type: ignore[arg-type]
+            return await fetch(AiohttpTransport(session), request)
 
     async def check(base: str) -> None:
         assert not await is_internal(REBINDING)  # what the check before the hop sees
@@ -191,3 +206,179 @@ def test_gzip_bomb_stops_at_the_size_cap() -> None:
 def test_internal_addresses(host: str, internal: bool) -> None:
     """Loopback, private, link-local (cloud metadata) addresses and names for them are internal."""
     assert asyncio.run(is_internal(host)) is internal
+
+
+SECRETS = (("Cookie", "session=s3cret"), ("Authorization", "Bearer t0ken"))
+PLAIN = (("Referer", "https://www.myzaker.com/"),)
+
+
+def _recording_app(seen: list[tuple[str, dict[str, str]]], away: str | None) -> web.Application:
+    """An upstream that records every request's headers; /away redirects to ``away``, /home
+    to its own /feed, /back-home to the URL in its ``to`` query; anything else is the feed."""
+    app = web.Application()
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append((request.path, {k.lower(): v for k, v in request.headers.items()}))
+        if request.path == "/away" and away is not None:
+            raise web.HTTPFound(location=away)
+        if request.path == "/home":
+            raise web.HTTPFound(location="/feed")
+        if request.path == "/back-home":
+            raise web.HTTPFound(location=request.query["to"])
+        return web.Response(body=FEED, content_type="application/rss+xml")
+
+    app.router.add_get("/{tail:.*}", handle)
+    return app
+
+
+def _two_origins(check: Callable[[str, str, list[Any], list[Any]], Awaitable[None]]) -> None:
+    """Two upstreams on 127.0.0.1, on two ports (two origins): A redirects /away to B."""
+
+    async def main() -> None:
+        seen_a: list[tuple[str, dict[str, str]]] = []
+        seen_b: list[tuple[str, dict[str, str]]] = []
+        runner_b = web.AppRunner(_recording_app(seen_b, None))
+        await runner_b.setup()
+        site_b = web.TCPSite(runner_b, "127.0.0.1", 0)
+        await site_b.start()
+        base_b = f"http://127.0.0.1:{runner_b.addresses[0][1]}"
+        runner_a = web.AppRunner(_recording_app(seen_a, f"{base_b}/feed"))
+        await runner_a.setup()
+        site_a = web.TCPSite(runner_a, "127.0.0.1", 0)
+        await site_a.start()
+        base_a = f"http://127.0.0.1:{runner_a.addresses[0][1]}"
+        try:
+            await check(base_a, base_b, seen_a, seen_b)
+        finally:
+            await runner_a.cleanup()
+            await runner_b.cleanup()
+
+    asyncio.run(main())
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_origin() -> None:
+    """A feed's Cookie and Authorization go to its own origin; a redirect to another port of
+    the same host is another origin: the hop there gets neither, only the plain headers."""
+
+    async def check(base_a: str, base_b: str, seen_a: list[Any], seen_b: list[Any]) -> None:
+        result = await _get(f"{base_a}/away", headers=SECRETS + PLAIN)
+        assert result.body == FEED
+        assert [path for path, _ in seen_a] == ["/away"]
+        assert seen_a[0][1]["cookie"] == "session=s3cret"
+        assert seen_a[0][1]["authorization"] == "Bearer t0ken"
+        assert [path for path, _ in seen_b] == ["/feed"]
+        hop = seen_b[0][1]
+        assert "cookie" not in hop, hop
+        assert "authorization" not in hop, hop
+        assert hop["referer"] == "https://www.myzaker.com/"
+
+    _two_origins(check)
+
+
+def test_credentials_follow_a_redirect_within_the_origin() -> None:
+    """A redirect to another path of the same scheme, host and port keeps the credentials."""
+
+    async def check(base_a: str, base_b: str, seen_a: list[Any], seen_b: list[Any]) -> None:
+        await _get(f"{base_a}/home", headers=SECRETS)
+        assert [path for path, _ in seen_a] == ["/home", "/feed"]
+        assert seen_a[1][1]["cookie"] == "session=s3cret"
+        assert seen_a[1][1]["authorization"] == "Bearer t0ken"
+
+    _two_origins(check)
+
+
+def test_credentials_stay_off_once_a_redirect_has_left_the_origin() -> None:
+    """Sent elsewhere and back (B redirects to A again), the hop home carries no credentials:
+    the other origin chose where it leads."""
+
+    async def check(base_a: str, base_b: str, seen_a: list[Any], seen_b: list[Any]) -> None:
+        start = f"{base_b}/back-home?to={base_a}/feed"
+        result = await _get(start, headers=SECRETS)
+        assert result.body == FEED
+        assert "cookie" in seen_b[0][1]
+        assert [path for path, _ in seen_a] == ["/feed"]
+        assert "cookie" not in seen_a[0][1]
+        assert "authorization" not in seen_a[0][1]
+
+    _two_origins(check)
+
+
+def _mock(replies: dict[str, MockResponse]) -> MockTransport:
+    """A transport that answers each URL from ``replies`` (404 for any other)."""
+    return MockTransport(lambda hop: replies.get(hop.url, MockResponse(404)))
+
+
+def _moved(to: str, status: int = 302) -> MockResponse:
+    return MockResponse(status, {"Location": to})
+
+
+FOUND = MockResponse(200, {"Content-Type": "application/rss+xml"}, FEED)
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "keeps"),
+    [
+        ("https://127.0.0.1/feed", "http://127.0.0.1/feed", False),  # a downgrade: another origin
+        ("http://127.0.0.1/feed", "http://127.0.0.1:8080/feed", False),  # another port
+        ("http://127.0.0.1/feed", "http://127.0.0.1:80/new", True),  # the default port, spelt out
+        ("http://127.0.0.1/feed", "HTTP://127.0.0.1/new", True),  # scheme case does not matter
+    ],
+)
+def test_what_counts_as_the_same_origin(start: str, target: str, keeps: bool) -> None:
+    """Origin is scheme, host and port, with the scheme's default port filled in."""
+    transport = _mock({start: _moved(target), target.replace("HTTP", "http"): FOUND})
+    request = FetchRequest(url=start, headers=SECRETS + PLAIN)
+    assert asyncio.run(fetch(transport, request)).body == FEED
+    last = transport.hops[-1].headers
+    assert ("Cookie" in last, "Authorization" in last) == (keeps, keeps)
+    assert last["Referer"] == "https://www.myzaker.com/"
+    assert transport.hops[0].headers["Cookie"] == "session=s3cret"
+
+
+def test_validators_go_to_the_configured_url_only() -> None:
+    """If-None-Match and If-Modified-Since belong to the configured URL, not to where it led."""
+    start, target = "http://127.0.0.1/feed", "http://127.0.0.1/new"
+    transport = _mock({start: _moved(target), target: FOUND})
+    request = FetchRequest(url=start, etag='"e"', last_modified="Mon, 01 Jan 2024 00:00:00 GMT")
+    asyncio.run(fetch(transport, request))
+    first, second = (hop.headers for hop in transport.hops)
+    assert first["If-None-Match"] == '"e"' and "If-Modified-Since" in first
+    assert "If-None-Match" not in second and "If-Modified-Since" not in second
+
+
+@pytest.mark.parametrize(
+    ("replies", "error", "kind"),
+    [
+        (
+            {"http://127.0.0.1/feed": MockResponse(503, {"Retry-After": "120"})},
+            HttpStatusError,
+            "http",
+        ),
+        ({"http://127.0.0.1/feed": _moved("http://127.0.0.1/feed")}, TooManyRedirects, "redirects"),
+        ({"http://127.0.0.1/feed": _moved("ftp://127.0.0.1/f")}, RedirectRefused, "redirect"),
+        ({"http://127.0.0.1/feed": _moved("http://[::1/f")}, RedirectRefused, "redirect"),
+        ({"http://127.0.0.1/feed": MockResponse(200, {}, b"x" * 2000)}, TooLarge, "too-large"),
+    ],
+    ids=["503", "loop", "ftp", "not-a-url", "too-large"],
+)
+def test_each_failure_has_its_class_and_kind(
+    replies: dict[str, MockResponse], error: type[FetchError], kind: str
+) -> None:
+    """The class says what happened, and sets the kind counted in the metrics."""
+    request = FetchRequest(url="http://127.0.0.1/feed", max_size=1000, max_redirects=2)
+    with pytest.raises(error) as caught:
+        asyncio.run(fetch(_mock(replies), request))
+    assert caught.value.kind == kind
+    if error is HttpStatusError:
+        assert (caught.value.status, caught.value.retry_after) == (503, "120")
+
+
+def test_a_refused_connection_keeps_its_cause() -> None:
+    """The typed error is raised from aiohttp's, so a traceback shows what the OS said."""
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectFailed, match="cannot connect") as caught:
+        asyncio.run(_get(f"http://127.0.0.1:{port}/feed"))
+    assert caught.value.kind == "connect"
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)

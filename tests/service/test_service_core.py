@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from atomcheck import assert_valid_atom, entries
 from feedfix.config import parse_config
 from feedfix.core.archive import Archived
-from feedfix.core.errors import ConfigError, DamagedInput, InputError
+from feedfix.core.errors import DamagedInput, InputError
 from feedfix.core.render import Rendering, render_atom
 from feedfix.core.republish import republish
 from feedfix.core.schedule import (
@@ -56,11 +56,16 @@ def _config(extra: str = "") -> str:
 
 def test_success_waits_the_interval_or_what_upstream_asks() -> None:
     """Success: the interval; a longer max-age or ttl is honoured, up to max_backoff."""
-    common = {"ok": True, "failures": 0, "max_backoff": 3600.0, "jitter": 0.0, "draw": 0.5}
-    assert next_delay(interval=600, hints=Hints(), **common) == 600
-    assert next_delay(interval=600, hints=Hints(max_age=1800), **common) == 1800
-    assert next_delay(interval=600, hints=Hints(ttl=99999), **common) == 3600
-    assert next_delay(interval=600, hints=Hints(max_age=60), **common) == 600
+
+    def after_success(hints: Hints) -> float:
+        return next_delay(
+            interval=600, hints=hints, ok=True, failures=0, max_backoff=3600.0, jitter=0.0, draw=0.5
+        )
+
+    assert after_success(Hints()) == 600
+    assert after_success(Hints(max_age=1800)) == 1800
+    assert after_success(Hints(ttl=99999)) == 3600
+    assert after_success(Hints(max_age=60)) == 600
 
 
 def test_failures_back_off_exponentially_with_a_cap() -> None:
@@ -253,69 +258,7 @@ def test_republish_refuses_what_is_not_a_good_feed(data: bytes, error: type[Exce
         republish(data, feed, {}, NOW)
 
 
-# ---- config --------------------------------------------------------------------------------
-
-
-def test_config_env_overrides() -> None:
-    """FEEDFIX_SECTION__KEY overrides the file, values read as TOML when they can be."""
-    env = {
-        "FEEDFIX_SERVER__PORT": "9090",
-        "FEEDFIX_SERVER__HOST": "0.0.0.0",
-        "FEEDFIX_POLL__HEADERS": '{ Referer = "https://www.myzaker.com/" }',
-    }
-    config = parse_config(_config(), "c.toml", env)
-    assert (config.server.host, config.server.port) == ("0.0.0.0", 9090)
-    assert config.feeds[0].headers == (("Referer", "https://www.myzaker.com/"),)
-    with pytest.raises(ConfigError, match="FEEDFIX_SERVER__PROT"):
-        parse_config(_config(), "c.toml", {"FEEDFIX_SERVER__PROT": "1"})
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[server]\nprot = 1\n", "c.toml: server.prot: unknown key"),
-        ("[[feeds]]\nname = 'a'\nurl = 'http://x/'\ninterval = 'soon'\n", "feeds[0].interval"),
-        ("[[feeds]]\nname = 'a/b'\nurl = 'http://x/'\n", "feeds[0].name"),
-        ("[[feeds]]\nname = 'a'\nurl = 'ftp://x/'\n", "feeds[0].url"),
-        (
-            "[[feeds]]\nname = 'a'\nurl = 'http://x/'\n[[feeds]]\nname = 'a'\nurl = 'http://y/'\n",
-            "used by another feed",
-        ),
-        ("[[feeds]]\nname = 'a'\nurl = 'http://x/'\nheaders = { 'Bad Header' = 'x' }\n", "headers"),
-        ("[[feeds]]\nname = 'a'\nurl = 'http://x/'\n[feeds.rules.limt]\ncount = 1\n", "limt"),
-        ("[poll]\nconcurrency = 0\n", "poll.concurrency"),
-        ("[poll]\ncleaner = 'fork'\n", "poll.cleaner: expected one of 'thread', 'process'"),
-        ("not toml = = 1", "not valid TOML"),
-    ],
-)
-def test_config_errors_name_the_key(text: str, message: str) -> None:
-    """Every config mistake is an error that names the file and the key."""
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        parse_config(text, "c.toml")
-
-
-def test_short_interval_is_accepted_with_a_warning() -> None:
-    """Any interval of at least a second works; under a minute it warns."""
-    config = parse_config(_config('interval = "1s"\n'))
-    assert config.feeds[0].interval == 1
-    assert "interval" in config.warnings[0]
-    assert parse_config(_config('interval = "10m"\n')).warnings == ()
-
-
-def test_per_feed_rules_override_global_rules() -> None:
-    """[feeds.rules] adds to [rules]; disable lists switch rules off per feed."""
-    text = "[rules.limit]\ncount = 5\n" + _config(
-        '[feeds.rules]\ndisable = ["sanitize"]\n[feeds.rules.limit]\ncount = 2\n'
-    )
-    feed = parse_config(text).feeds[0]
-    assert "sanitize" not in feed.rules.names and "limit" in feed.rules.names
-    assert feed.rule_options["limit"] == {"count": 2}
-
-
-def test_example_config_is_valid() -> None:
-    """config.example.toml, which documents every key, parses."""
-    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
-    assert parse_config(text, "config.example.toml").feeds
+# ---- config: see tests/test_config.py ---------------------------------------------------
 
 
 # ---- store ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from typing import Any
 
 from feedfix.core.errors import InputError
 from feedfix.core.html import html_to_text
-from feedfix.core.model import Category, Entry, Feed, Link, Media, Person
+from feedfix.core.model import Category, Entry, Feed, Link, Media, MediaKind, Person
+from feedfix.core.parse.values import whole_number as _int
 
 
 def _str(value: Any) -> str | None:
@@ -29,11 +30,6 @@ def _date(value: Any) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError, TypeError):
         return None
-
-
-def _int(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
 
 
 def _person(detail: Any) -> Person | None:
@@ -67,8 +63,10 @@ def _links(node: Any) -> tuple[Link, ...]:
                     title=link.get("title") or None,
                 )
             )
-    if not any(x.rel == "alternate" for x in out) and node.get("link"):
-        out.insert(0, Link(href=node["link"]))
+    link = node.get("link")
+    invented = node.get("guidislink") and not str(link).lower().startswith(("http:", "https:"))
+    if not any(x.rel == "alternate" for x in out) and link and not invented:
+        out.insert(0, Link(href=link))  # not one feedparser made of a tag:/urn: id
     return tuple(out)
 
 
@@ -96,7 +94,11 @@ def _as_text(detail: Any, fallback: Any) -> str | None:
 
 def _media(entry: Any) -> tuple[Media, ...]:
     out: list[Media] = []
-    for kind, key in (("content", "media_content"), ("thumbnail", "media_thumbnail")):
+    kinds: tuple[tuple[MediaKind, str], ...] = (
+        ("content", "media_content"),
+        ("thumbnail", "media_thumbnail"),
+    )
+    for kind, key in kinds:
         for item in entry.get(key) or []:
             url = (item.get("url") or "").strip()
             if url:

@@ -1,14 +1,20 @@
-"""The rules, in the order they run, and how a rule set is built from options.
+"""The rules, in the order they run, and how a rule set is built from what the config says.
 
 The order is fixed whatever order the user names them in: unwrapping and lazy-image repair
 come before sanitizing (so a URL they produce is still checked), and junk goes last (an element
 emptied by the others can then go too).
+
+What the config says is a ``RuleSpec``: frozen plain data, hashable and picklable, so it can
+travel to the cleaning worker and key ``ruleset``'s cache. The compiled rules (selectors,
+regular expressions) are built from it once per process and spec, never carried around.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 from feedfix.core.errors import ConfigError
@@ -29,6 +35,103 @@ RULE_CLASSES: tuple[type[Rule], ...] = (
     DropEmptyJunk,
 )
 RULES: dict[str, type[Rule]] = {cls.name: cls for cls in RULE_CLASSES}
+RULESET_CACHE = 256  # built rule sets kept per process; a config has one per distinct spec
+_SCALARS = (str, int, float, bool, datetime, date, time)  # what TOML gives besides tables
+
+Options = tuple[tuple[str, Hashable], ...]  # (option, value) pairs, in the order written
+
+
+def _freeze(value: object, key: str) -> Hashable:
+    """A TOML option value as hashable data: arrays become tuples; a table is refused."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(item, key) for item in value)
+    if isinstance(value, _SCALARS):
+        return value
+    raise ConfigError(f"{key}: expected a string, a number, true/false or an array, got a table")
+
+
+def _thaw(value: Hashable) -> Any:
+    """The option value as TOML gave it (tuples back to lists), for the rules and for display."""
+    return [_thaw(item) for item in value] if isinstance(value, tuple) else value
+
+
+def _known() -> str:
+    return ", ".join(RULES)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A ``[rules]`` table checked and frozen: options per rule, and the rules switched off.
+
+    Equal specs build one rule set (``ruleset`` caches it): the thirty feeds that only
+    inherit ``[rules]`` share one set of compiled selectors.
+    """
+
+    options: tuple[tuple[str, Options], ...] = ()  # per rule named, in the order written
+    disabled: tuple[str, ...] = ()
+
+    @classmethod
+    def from_table(
+        cls, table: Mapping[str, Any], where: str = "rules", base: RuleSpec | None = None
+    ) -> RuleSpec:
+        """Check a ``[rules]`` table and lay it over ``base`` (a feed's over ``[rules]``):
+        options add to the base's, ``disable`` replaces the base's list.
+
+        Every mistake is a ConfigError naming ``where`` and the key: an unknown rule, option
+        or disabled name, a value the rule refuses (the set is built here, once, to see).
+        """
+        merged: dict[str, dict[str, Hashable]] = {n: dict(o) for n, o in (base or cls()).options}
+        disabled = base.disabled if base is not None else ()
+        for name, options in table.items():
+            if name == "disable":
+                disabled = cls._disabled(options, f"{where}.disable")
+                continue
+            rule = RULES.get(name)
+            if rule is None:
+                raise ConfigError(f"{where}.{name}: unknown rule (rules: {_known()})")
+            if not isinstance(options, Mapping):
+                raise ConfigError(f"{where}.{name}: expected a table of the rule's options")
+            for option, value in options.items():
+                key = f"{where}.{name}.{option}"
+                if option == "enabled" and not isinstance(value, bool):
+                    raise ConfigError(f"{key}: expected true or false, got {value!r}")
+                if option != "enabled" and option not in rule.options:
+                    known = ", ".join(sorted(rule.options)) or "none"
+                    raise ConfigError(f"{key}: unknown option (options: {known})")
+                merged.setdefault(name, {})[option] = _freeze(value, key)
+        spec = cls(tuple((n, tuple(o.items())) for n, o in merged.items()), disabled)
+        try:
+            ruleset(spec)
+        except ConfigError as exc:  # a value the rule refuses: its message names the rule
+            raise ConfigError(f"{where}.{exc}") from exc
+        return spec
+
+    @staticmethod
+    def _disabled(names: object, key: str) -> tuple[str, ...]:
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{key}: expected a list of rule names")
+        for name in names:
+            if name not in RULES:
+                raise ConfigError(f"{key}: unknown rule {name!r} (rules: {_known()})")
+        return tuple(names)
+
+    def disabling(self, names: Iterable[str], key: str = "--no-rule") -> RuleSpec:
+        """This spec with more rules switched off (``convert --no-rule``)."""
+        more = self._disabled(list(names), key)
+        return RuleSpec(
+            self.options, (*self.disabled, *(n for n in more if n not in self.disabled))
+        )
+
+    def table(self) -> dict[str, Any]:
+        """As a ``[rules]`` table of plain data: ``{rule: {option: value}, "disable": [...]}``."""
+        out: dict[str, Any] = {name: {o: _thaw(v) for o, v in opts} for name, opts in self.options}
+        return {**out, "disable": list(self.disabled)}
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever an option does; stored in the archive's source hashes, so its
+        form must stay as it is (a new form re-cleans and refetches every feed once)."""
+        return repr(sorted((k, repr(v)) for k, v in self.table().items()))
 
 
 @dataclass(frozen=True)
@@ -48,30 +151,28 @@ class RuleSet:
         return tuple(rule for rule in self.rules if rule.touches_html)
 
 
-def build_ruleset(
-    options: Mapping[str, Any] | None = None, disabled: Iterable[str] = ()
-) -> RuleSet:
-    """Rules from a ``[rules]`` table: ``{name: {option: value, "enabled": bool}}``."""
-    options = dict(options or {})
-    disabled = set(disabled)
-    for name in [*options, *disabled]:
-        if name not in RULES:
-            known = ", ".join(RULES)
-            raise ConfigError(f"unknown rule {name!r} (rules: {known})")
+@functools.lru_cache(maxsize=RULESET_CACHE)
+def ruleset(spec: RuleSpec) -> RuleSet:
+    """The rules a checked spec asks for, built once per process and spec (rules are
+    immutable once built, so one set serves every feed and thread that asks)."""
+    options = dict(spec.options)
     active: list[Rule] = []
     for cls in RULE_CLASSES:
-        table = options.get(cls.name) or {}
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"rules.{cls.name} must be a table of options")
-        table = dict(table)
+        table = {option: _thaw(value) for option, value in options.get(cls.name, ())}
         enabled = table.pop("enabled", None)
-        if enabled is not None and not isinstance(enabled, bool):
-            raise ConfigError(f"rules.{cls.name}.enabled must be true or false")
         rule = cls.configured(table)
         on = cls.default_on or rule.is_active() if enabled is None else enabled
-        if on and cls.name not in disabled:
+        if on and cls.name not in spec.disabled:
             active.append(rule)
     return RuleSet(tuple(active))
 
 
-__all__ = ["RULES", "Rule", "RuleSet", "build_ruleset"]
+def build_ruleset(
+    options: Mapping[str, Any] | None = None, disabled: Iterable[str] = ()
+) -> RuleSet:
+    """Rules from a ``[rules]``-shaped mapping: ``{name: {option: value, "enabled": bool}}``."""
+    spec = RuleSpec.from_table(options or {})
+    return ruleset(spec.disabling(disabled, "disabled") if disabled else spec)
+
+
+__all__ = ["RULES", "Rule", "RuleSet", "RuleSpec", "build_ruleset", "ruleset"]

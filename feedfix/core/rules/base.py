@@ -49,15 +49,12 @@ class Rule:
 
     @classmethod
     def configured(cls, options: Mapping[str, Any]) -> Rule:
-        """Build from config options; unknown option names are errors that name the option."""
-        unknown = sorted(set(options) - set(cls.options))
-        if unknown:
-            known = ", ".join(sorted(cls.options)) or "none"
-            raise ConfigError(f"rule {cls.name!r} has no option {unknown[0]!r} (options: {known})")
+        """Build from checked config options (``RuleSpec.from_table`` checked their names);
+        a value the rule refuses is a ConfigError that starts with the rule's name."""
         try:
             return cls(**options)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"rule {cls.name!r}: {exc}") from exc
+        except (TypeError, ValueError, ConfigError) as exc:  # ConfigError: a bad wrapper
+            raise ConfigError(f"{cls.name}: {exc}") from exc
 
     def is_active(self) -> bool:
         """Off-by-default rules are active only once configured with something to do."""
