@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,9 @@ _settings: Settings | None = None  # a worker's copy
 def _start_worker(settings: Settings) -> None:
     global _settings  # noqa: PLW0603 - one per worker process, set once at its start
     _settings = settings
+    # Ctrl-C reaches the whole process group: the parent handles it (and ends the workers);
+    # a worker's own KeyboardInterrupt would print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _examine_in_worker(path: Path) -> Outcome:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 import signal
@@ -128,3 +129,25 @@ def test_full_disk_leaves_big_files_old_and_says_so(tmp_path: Path) -> None:
     for path in big:
         assert any(str(path) in line and "too large" in line.lower() for line in err.splitlines())
     assert not [p for p in root.rglob(".*") if p.is_file()], "temporary files were left"
+
+
+def test_ctrl_c_during_a_parallel_write_is_quiet_and_safe(tmp_path: Path) -> None:
+    """SIGINT to the whole process group (what Ctrl-C does) while workers mend: exit 130,
+    no traceback from the parent or a worker, every file old or new, no process left."""
+    root = tmp_path / "posts"
+    expected = _make_tree(root, 2000, 12)
+    first = min(expected)
+    process = subprocess.Popen(
+        [*_command(root), "--jobs", "2"], cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while first.read_bytes() == expected[first][0] and time.monotonic() < deadline:
+        assert process.poll() is None, "fix-posts ended before writing anything"
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    assert b"Traceback" not in err, err.decode()
+    _states(expected)
+    _assert_no_process_left(str(root))
