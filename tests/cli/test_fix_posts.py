@@ -138,8 +138,10 @@ def test_summary_counts_and_explain_json(tmp_path: Path) -> None:
     # 9 files: 7 that change, untouched.md unchanged, notes.txt skipped (no front matter).
     assert (files, changed, unchanged) == (9, 7, 1)
     assert "1 skipped (not posts)" in stderr_text(result)
-    wrapped_in_quoted = 21  # counted by hand in default/before/quoted.md
-    assert urls > 4 * wrapped_in_quoted
+    # Counted by hand: 21 in quoted.md and each of its crlf/bom/gbk variants, 8 in
+    # markdown.md, 3 in page.html and in bom-crlf.html (og:image, preload, img; not the
+    # script's or the style's).
+    assert urls == 4 * 21 + 8 + 3 + 3
     explained = run_feedfix("fix-posts", tree, "--explain=json")
     data = json.loads(stderr_text(explained))
     assert data["files"] == 9 and data["changed"] == 7 and data["unchanged"] == 1
