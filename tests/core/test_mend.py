@@ -435,3 +435,40 @@ def test_any_text_is_mended_or_refused_never_crashes(text: str) -> None:
         assert not mend(result.data, FULL_PATH, html_file=html_file).changed
         fast = mend(text.encode("utf-8", "surrogatepass"), UNWRAP_ONLY, html_file=html_file)
         assert fast.data == result.data
+
+
+ALL_RULES = BodyRules(
+    unwrapper=UNWRAPPER,
+    lazy=FixLazyImages(),
+    junk=(Selector.parse("#recommend_bottom"), Selector.parse("#article_bottom")),
+)
+JUNK_PIECES = st.sampled_from(
+    [
+        '<div id="recommend_bottom"></div>',
+        '<div id="article_bottom">\n  <span> &nbsp; </span><!-- c --></div>',
+        '<div id="recommend_bottom"><p>相关推荐</p></div>',
+        '<div id="article_bottom"><img src="x.jpg"></div>',
+        '<div class="x"><div id="recommend_bottom"><div></div></div></div>',
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(posts(), st.lists(JUNK_PIECES, max_size=4))
+def test_with_all_rules_only_urls_junk_and_lazy_attributes_change(
+    text: str, junk: list[str]
+) -> None:
+    """Every edit is a wrapped URL unwrapped, an empty junk element removed whole, or a
+    lazy-load attribute inside an img tag; a second run changes nothing."""
+    result = mend((text + "".join(junk)).encode(), ALL_RULES)
+    for edit in result.edits:
+        old = result.before[edit.start : edit.end]
+        if edit.rule == "drop-empty-junk":
+            assert old.startswith("<div") and old.endswith("</div>") and edit.new == ""
+            assert "相关推荐" not in old and "<img" not in old
+        elif edit.rule == "fix-lazy-images":
+            opening = result.before.rfind("<", 0, edit.start)
+            assert result.before.startswith("<img", opening), old
+        else:
+            assert WRAPPER_RE.search(old), old
+    assert not mend(result.data, ALL_RULES).changed
