@@ -280,6 +280,7 @@ def posts(draw: st.DrawFn) -> str:
                 [
                     '<img src="{h}" alt="{t}">',
                     "<img data-original='{h}' class=lazy src=\"{h}\">",
+                    '<img data-src="{h}" src="data:image/gif;base64,R0lGOD" data-width=3>',
                     '<a href="{h}">{t}</a>',
                     '<source srcset="{h} 1x, {h} 2x">',
                     "<p>{t} {h} {t}</p>",

@@ -197,7 +197,7 @@ def _tag_edits(
             out.edits.append(Edit(attr.name_start, attr.name_end, plan.rename, LAZY))
         if plan.value is not None and plan.value != attr.value:
             written = attribute_value(plan.value, attr)
-            rule = UNWRAP if plan.rename is None and attr.name != "class" else LAZY
+            rule = LAZY if plan.by_lazy else UNWRAP
             if attr.quote == "none":
                 out.edits.append(Edit(attr.name_end, attr.name_end, f'="{written}"', rule))
             else:

@@ -19,6 +19,7 @@ class Plan:
     delete: bool = False
     rename: str | None = None
     value: str | None = None  # the new decoded value, replacing the whole value
+    by_lazy: bool = False  # the lazy rule set ``value`` (unwrapping may still change it)
 
 
 def plan_lazy_image(
@@ -37,6 +38,7 @@ def plan_lazy_image(
         if rule._is_placeholder(src) or rule._same_image(src, real):
             if "src" in attrs:
                 plans["src"].value = real
+                plans["src"].by_lazy = True
                 plans[real_attr].delete = True
             else:
                 plans[real_attr].rename = "src"
@@ -47,6 +49,7 @@ def plan_lazy_image(
     if value("data-srcset") and not value("srcset") and not plans["data-srcset"].delete:
         if "srcset" in attrs:
             plans["srcset"].value = value("data-srcset")
+            plans["srcset"].by_lazy = True
             plans["data-srcset"].delete = True
         else:
             plans["data-srcset"].rename = "srcset"
@@ -59,6 +62,7 @@ def plan_lazy_image(
             else:
                 if data.isdigit():
                     plans[size].value = data
+                    plans[size].by_lazy = True
                 plans[f"data-{size}"].delete = True
             touched = True
     if "class" in attrs:
@@ -67,6 +71,7 @@ def plan_lazy_image(
         if len(kept) != len(classes):
             if kept:
                 plans["class"].value = " ".join(kept)
+                plans["class"].by_lazy = True
             else:
                 plans["class"].delete = True
             touched = True
