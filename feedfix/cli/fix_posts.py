@@ -12,8 +12,9 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,13 +225,14 @@ def run(args: argparse.Namespace) -> int:
     outcomes = examine_all(paths, settings, jobs_for(args.jobs, len(paths)))
     out = sys.stdout.buffer
     try:
-        if args.write:
-            _write_all(outcomes, tally, args.backup, progress)
-        else:
-            for done, outcome in enumerate(outcomes, 1):
-                if _count(outcome, tally):
-                    out.write(outcome.diff)
-                progress(done, tally.files)
+        with closing(outcomes):  # an error or Ctrl-C here ends the workers now, not at exit
+            if args.write:
+                _write_all(outcomes, tally, args.backup, progress)
+            else:
+                for done, outcome in enumerate(outcomes, 1):
+                    if _count(outcome, tally):
+                        out.write(outcome.diff)
+                    progress(done, tally.files)
     finally:
         progress.close()
         out.flush()
@@ -262,7 +264,7 @@ def _count(outcome: Outcome, tally: Tally) -> bool:
 
 
 def _write_all(
-    outcomes: Iterator[Outcome], tally: Tally, backup: str | None, progress: TerminalProgress
+    outcomes: Iterable[Outcome], tally: Tally, backup: str | None, progress: TerminalProgress
 ) -> None:
     folders: set[Path] = set()
     pending: list[tuple[Source, Future[None]]] = []

@@ -11,7 +11,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +120,9 @@ def _examine_in_worker(path: Path) -> Outcome:
     return examine(path, _settings)
 
 
-def examine_all(paths: Iterable[Path], settings: Settings, jobs: int) -> Iterator[Outcome]:
+def examine_all(
+    paths: Iterable[Path], settings: Settings, jobs: int
+) -> Generator[Outcome, None, None]:
     """Every file's outcome, in order; with ``jobs`` > 1 from that many forked workers."""
     if jobs <= 1:
         for path in paths:
