@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedfix.core.errors import InputError
-from feedfix.service.sources import MAX_FOLDER_DEPTH, MAX_FOLDER_FILES, _describe
+from feedfix.service.sources import MAX_FOLDER_DEPTH, MAX_FOLDER_FILES, describe_os_error
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -88,7 +88,7 @@ def find_files(paths: Iterable[str]) -> list[Path]:
         try:
             stat = path.stat()
         except OSError as exc:
-            raise InputError(f"{given}: {_describe(exc)}") from exc
+            raise InputError(f"{given}: {describe_os_error(exc)}") from exc
         named = [(path, (stat.st_dev, stat.st_ino))]
         for candidate, key in _walk(path) if path.is_dir() else named:
             if key in seen:
@@ -122,7 +122,7 @@ def read_source(path: Path, max_size: int) -> Source:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise InputError(f"cannot read: {_describe(exc)}") from exc
+        raise InputError(f"cannot read: {describe_os_error(exc)}") from exc
     if len(data) > max_size:
         raise InputError(f"is over the {max_size:,}-byte limit (--max-size)")
     return Source(str(path), real, data, stat.st_mtime_ns, stat.st_size, stat.st_mode)
@@ -141,7 +141,7 @@ def replace_file(source: Source, data: bytes, backup_suffix: str | None, *, sync
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, source.mode & 0o7777)
     except OSError as exc:
-        raise InputError(f"cannot write beside it: {_describe(exc)}") from exc
+        raise InputError(f"cannot write beside it: {describe_os_error(exc)}") from exc
     try:
         try:
             view = memoryview(data)
@@ -160,7 +160,7 @@ def replace_file(source: Source, data: bytes, backup_suffix: str | None, *, sync
         tmp.replace(target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write: {_describe(exc)}") from exc
+        raise InputError(f"cannot write: {describe_os_error(exc)}") from exc
     except BaseException:  # InputError above, or an interrupt: no temporary file stays
         tmp.unlink(missing_ok=True)
         raise
