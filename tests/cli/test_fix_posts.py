@@ -368,8 +368,8 @@ _POST_ID = re.compile(rb"<id>urn:feedfix:post:[0-9a-f]{32}</id>")
 def test_convert_of_the_mended_tree_gives_the_same_feed(
     tmp_path: Path, source: Path | None
 ) -> None:
-    """`feedfix convert` of the mended copy = `convert` of the original, ids aside (a post or
-    feed without an id gets one hashed from what it says, raw URLs included; see the xfail)."""
+    """`feedfix convert` of the mended copy = `convert` of the original, ids aside (a feed
+    without an id gets one hashed from what it says, raw URLs included)."""
     assert source is not None
     tree = _tree(tmp_path, source)
     assert run_feedfix("fix-posts", tree, "--write").returncode == 0
@@ -411,13 +411,9 @@ def test_convert_after_all_mending_rules_means_the_same(
 
 
 @pytest.mark.corpus
-@pytest.mark.xfail(
-    strict=True,
-    reason="convert hashes an id-less post's raw body into its entry id, so mending changes "
-    "the ids (readers would show the posts again); reported, core/parse/post.py is not ours",
-)
 def test_entry_ids_survive_mending(tmp_path: Path) -> None:
-    """Ideally the ids of id-less posts would not depend on their wrapped URLs."""
+    """The ids of id-less posts do not depend on their wrapped URLs: mending keeps them, so
+    readers do not show the mended posts again as new."""
     if not CORPUS_POSTS.is_dir():
         pytest.skip(f"{CORPUS_POSTS} is not present")
     tree = _tree(tmp_path, CORPUS_POSTS)

@@ -87,10 +87,12 @@ def test_post_converts_with_unwrapped_thumbnail() -> None:
     assert entries(root)[0].title == "一篇文章"
 
 
-def test_post_id_is_stable_and_content_dependent() -> None:
-    """The id of a post without permalink is a hash: same post, same id; other post, other id."""
+def test_post_id_is_stable_and_names_the_post() -> None:
+    """The id of a post without permalink is a hash of what names it (file stem, title, date):
+    same post, same id, wherever its folder is; another title or file, another id."""
     first = parse_post(POST, "a.md", UTC).id
-    assert parse_post(POST, "b.md", UTC).id == first
+    assert parse_post(POST, "elsewhere/a.md", UTC).id == first
+    assert parse_post(POST, "b.md", UTC).id != first
     assert parse_post(POST.replace("一篇文章", "另一篇"), "a.md", UTC).id != first
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
+from pathlib import PurePosixPath
 
 import yaml
 
@@ -18,7 +19,7 @@ from feedfix.core.model import Category, Entry, Link, Media, Person
 from feedfix.core.parse.dates import parse_date
 
 _FRONT_MATTER = re.compile(
-    r"\A\ufeff?(?:[ \t]*\r?\n)*---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$\r?\n?",
+    r"\A\ufeff?(?:[ \t]*\r?\n)*---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
     re.S | re.M,
 )
 MAX_FRONT_MATTER = 256 * 1024
@@ -110,7 +111,7 @@ def parse_post(text: str, name: str, tz: tzinfo) -> Entry:
     summary = _strings(meta.get("description") or meta.get("excerpt"), 1)
     entry_id = next(iter(_strings(meta.get("id"), 1)), None) or (links[0] if links else None)
     if entry_id is None:
-        entry_id = stable_post_id(title[0] if title else name, published, content)
+        entry_id = stable_post_id(name, title[0] if title else None, published, content)
     langs = _strings(meta.get("lang") or meta.get("language"), 1)
     return Entry(
         id=entry_id,
@@ -127,9 +128,17 @@ def parse_post(text: str, name: str, tz: tzinfo) -> Entry:
     )
 
 
-def stable_post_id(title: str, date: datetime | None, content: str) -> str:
-    """An id that depends only on what the post says, never on the clock or randomness."""
-    return "urn:feedfix:post:" + digest(title, date.isoformat() if date else "", content[:4096])
+def stable_post_id(name: str, title: str | None, date: datetime | None, content: str) -> str:
+    """An id from what names the post (its file's stem, title and date), never from the clock.
+
+    The body counts only when the post has neither title nor date: an id made from the body
+    would change when a typo is fixed or ``fix-posts`` mends a URL, and readers would show
+    the post again as new. The stem keeps two posts with the same title and date apart.
+    """
+    stem = PurePosixPath(name.replace("\\", "/")).stem
+    if title is None and date is None:
+        return "urn:feedfix:post:" + digest(stem, content[:4096])
+    return "urn:feedfix:post:" + digest(stem, title, date.isoformat() if date else "")
 
 
 def newest_first(entries: Iterable[Entry]) -> list[Entry]:
