@@ -140,13 +140,24 @@ def _unnest_void_elements(container: etree._Element) -> None:
 
 
 def serialize_fragment(container: etree._Element) -> str:
-    """The container's inside as HTML text."""
-    parts = [htmllib.escape(container.text or "", quote=False)]
-    parts.extend(
-        etree.tostring(child, encoding="unicode", method="html", with_tail=True)
-        for child in container
-    )
-    return _VOID_END_TAGS.sub("", "".join(parts)).strip()
+    """The container's inside as HTML text.
+
+    One ``tostring`` of the container with its tags cut off costs half as much as one per
+    child (measured on the benchmark feed), which pays for sanitize's final HTML5 pass.
+    """
+    tag = container.tag
+    if container.attrib or not isinstance(tag, str):  # <body onload=…> lands here: not a prefix
+        parts = [htmllib.escape(container.text or "", quote=False)]
+        parts.extend(
+            etree.tostring(child, encoding="unicode", method="html", with_tail=True)
+            for child in container
+        )
+        markup = "".join(parts)
+    else:
+        whole = etree.tostring(container, encoding="unicode", method="html", with_tail=False)
+        start, end = f"<{tag}>", f"</{tag}>"
+        markup = whole[len(start) : -len(end)] if whole.endswith(end) else whole[len(start) :]
+    return _VOID_END_TAGS.sub("", markup).strip()
 
 
 def html_to_text(markup: str) -> str:
