@@ -26,12 +26,10 @@ URL_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 SRCSET_ATTRIBUTES = frozenset({"srcset", "data-srcset"})
-# Elements that never have content. libxml2 does not know some of them (embed, source, track,
-# wbr…) and nests whatever follows inside them; parse_fragment moves that back out.
-VOID_ELEMENTS = (
-    "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr",
-    "img", "input", "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr",
-)  # fmt: skip
+# Void elements (never any content) that libxml2 does not know as void, tried one by one: it
+# nests whatever follows inside them, and parse_fragment moves that back out. The others (img,
+# br, hr, input, meta…) it never nests anything in.
+UNKNOWN_VOID_ELEMENTS = ("bgsound", "command", "embed", "keygen", "source", "track", "wbr")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command)>")
 _PARSER = etree.HTMLParser(
@@ -68,6 +66,7 @@ _SVG_ATTRIBUTE_NAMES = (
 )
 _SVG_TAGS = {name.lower(): name for name in _SVG_TAG_NAMES.split()}
 _SVG_ATTRIBUTES = {name.lower(): name for name in _SVG_ATTRIBUTE_NAMES.split()}
+_ABSOLUTE = ("https://", "http://")
 
 
 def xml_chars(value: str) -> str:
@@ -122,7 +121,7 @@ def _svg_case(svg: etree._Element) -> None:
 
 def _unnest_void_elements(container: etree._Element) -> None:
     """Move content that the parser nested inside a void element back to after it."""
-    for el in list(container.iter(*VOID_ELEMENTS)):
+    for el in list(container.iter(*UNKNOWN_VOID_ELEMENTS)):
         parent = el.getparent()
         if parent is None or (not len(el) and not el.text):
             continue
@@ -248,6 +247,8 @@ def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
     for el in elements(container):
         for name, value in el.attrib.items():
             if name in URL_ATTRIBUTES or (name.startswith("data-") and _looks_like_path(value)):
+                if value.startswith(_ABSOLUTE) and not value[-1].isspace():
+                    continue  # already absolute: the common case, checked without resolve()
                 new = resolve(value, base)
             elif name in SRCSET_ATTRIBUTES:
                 new = map_srcset(value, lambda u: resolve(u, base))
