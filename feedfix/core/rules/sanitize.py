@@ -167,46 +167,36 @@ class Sanitize(Rule):
 
     def html(self, container: etree._Element) -> int:
         """The tree pass: one walk; elements outside the list, then attributes of the rest."""
-        changed = self._raw_text_as_pre(container)
+        changed = 0
         unlisted: list[etree._Element] = []
+        iframes: list[etree._Element] = []
         for el in elements(container):
-            if el.tag not in ALLOWED_TAGS:
+            tag = el.tag
+            if tag not in ALLOWED_TAGS:
                 unlisted.append(el)
                 continue
+            if tag == "iframe":
+                iframes.append(el)
             names = el.keys()
             if names and not _PLAIN_ATTRIBUTES.issuperset(names):
                 changed += _clean_attributes(el, names)
         if unlisted:
             changed += _drop_unlisted(unlisted)
-        return changed + self._iframes(container)  # after the attributes: sandbox is not listed
+        for el in iframes:  # after the attributes: sandbox is not a listed attribute
+            if el.getparent() is not None:
+                changed += self._keep_iframe(el)
+        return changed
 
     def finish(self, markup: str) -> str:
         """The final pass: the same allowlist, as an HTML5 reader parses the fragment."""
         return self._cleaner.clean(markup)
 
-    def _raw_text_as_pre(self, container: etree._Element) -> int:
-        changed = 0
-        for el in list(container.iter(*RAW_TEXT_AS_PRE)):
-            text = el.text or ""
-            if el.tag == "plaintext":
-                text = _SWALLOWED_END.sub("", text)
-            el.tag = "pre"
-            el.attrib.clear()
-            for child in list(el):
-                drop_tree(child)
-            el.text = text or None
-            changed += 1
-        return changed
-
-    def _iframes(self, container: etree._Element) -> int:
-        changed = 0
-        for el in list(container.iter("iframe")):
-            if self._allowed_iframe(el):
-                changed += self._sandbox(el)
-            else:
-                drop_tree(el)
-                changed += 1
-        return changed
+    def _keep_iframe(self, el: etree._Element) -> int:
+        """A player from an allowed host, sandboxed and emptied; any other iframe goes."""
+        if not self._allowed_iframe(el):
+            drop_tree(el)
+            return 1
+        return self._sandbox(el)
 
     def _allowed_iframe(self, el: etree._Element) -> bool:
         src = (el.get("src") or "").strip()
@@ -262,20 +252,34 @@ def _clean_attributes(el: etree._Element, names: list[str]) -> int:
 
 
 def _drop_unlisted(unlisted: list[etree._Element]) -> int:
-    """Drop what must go with its content, then unwrap the other elements outside the list."""
+    """Raw-text elements become <pre>; what must go with its content goes; the rest unwrapped."""
     changed = 0
     dropped: set[etree._Element] = set()
     for el in unlisted:
         if _inside(el, dropped):
             continue
         tag = el.tag if isinstance(el.tag, str) else ""
-        if tag.rpartition(":")[2] in DROP_WITH_CONTENT:
+        if tag in RAW_TEXT_AS_PRE:
+            _as_pre(el)
+        elif tag.rpartition(":")[2] in DROP_WITH_CONTENT:
             drop_tree(el)
             dropped.add(el)
         else:
             drop_tag(el)
         changed += 1
     return changed
+
+
+def _as_pre(el: etree._Element) -> None:
+    """xmp/plaintext/listing as the <pre> text a reader shows (libxml2 read it as raw text)."""
+    text = el.text or ""
+    if el.tag == "plaintext":
+        text = _SWALLOWED_END.sub("", text)
+    el.tag = "pre"
+    el.attrib.clear()
+    for child in list(el):
+        drop_tree(child)
+    el.text = text or None
 
 
 def _inside(el: etree._Element, dropped: set[etree._Element]) -> bool:
