@@ -14,13 +14,15 @@ Two passes over one allowlist (``rules/allowlist.py``):
    parse see differently, this pass sees the reader's way. (ammonia checks neither
    ``srcset``, ``cite`` nor CSS values: the tree pass does.)
 
-Cost, measured on ``benchmarks/make_feed.py``'s 1,000 ZAKER items (CPU time, this 2-core VM):
-the denylist walk it replaces cost ~70 ms; the tree pass costs ~31 ms and nh3 ~74 ms. The
-rest is paid by work made cheaper in ``html.py`` (one ``tostring`` per fragment, the
-void-element fix-up only where libxml2 needs it, absolute URLs not resolved again), so
-``clean_html`` over the feed went from 0.554 s to 0.563 s (+1.6%) and feedfix/floor in
-``bench_convert.py --items 1000 --repeat 3`` stays near the 2.5-2.6x it was (the figures of
-both runs are in the commit that added this pass).
+Cost, measured on ``benchmarks/make_feed.py``'s 1,000 ZAKER items (CPU time, 2-core shared VM):
+the denylist walk this replaces cost ~72 ms; the tree pass costs ~31 ms and nh3 ~74 ms. Most
+of the difference is paid by work made cheaper in ``html.py`` (one ``tostring`` per fragment,
+the void-element fix-up only where libxml2 needs it, absolute URLs not resolved again):
+``clean_html`` over the feed went from 0.554 s to 0.563 s (+1.6%), and a whole ``feedfix
+convert`` from 0.907 to 0.950 s CPU (best of 5; medians 0.973 and 0.970), against 0.350 s for
+the floor pipeline: feedfix/floor in CPU time 2.59x before, 2.71x after (best runs). The
+wall-clock ``bench_convert.py`` runs on the shared machine (load 4 to 15) gave 2.0x to 5.6x for
+either and cannot tell them apart; before the work, on a quieter machine, 2.59x and 2.51x.
 """
 
 from __future__ import annotations
