@@ -320,3 +320,12 @@ def test_whole_container_serializer_matches_the_per_child_one() -> None:
     for markup in samples:
         container = parse_fragment(markup)
         assert serialize_fragment(container) == per_child(container), markup
+
+
+def test_unwrapping_keeps_text_in_order_and_drops_whole_subtrees() -> None:
+    """Unknown elements leave their text where it was; a dropped svg takes its inside along."""
+    report = Report()
+    markup = "<foo>a<b>b</b>c</foo>d<svg><g><text>y</text></g></svg>e" + "<x-y>z</x-y>" * 3
+    out = clean_html(markup, ONLY_SANITIZE, None, report)
+    assert out == "a<b>b</b>cdezzz"
+    assert report.counts["sanitize"].changes == 5  # foo, svg (not its g and text), three x-y

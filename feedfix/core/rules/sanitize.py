@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import nh3
 from lxml import etree
 
-from feedfix.core.html import drop_tag, drop_tree, elements, set_attr
+from feedfix.core.html import drop_tree, elements, set_attr
 from feedfix.core.rules.allowlist import (
     ALLOWED_TAGS,
     ANY_TAG_ATTRIBUTES,
@@ -183,7 +183,7 @@ class Sanitize(Rule):
             if names and not _PLAIN_ATTRIBUTES.issuperset(names):
                 changed += _clean_attributes(el, names)
         if unlisted:
-            changed += _drop_unlisted(unlisted)
+            changed += _drop_unlisted(container, unlisted)
         for el in iframes:  # after the attributes: sandbox is not a listed attribute
             if el.getparent() is not None:
                 changed += self._keep_iframe(el)
@@ -253,22 +253,34 @@ def _clean_attributes(el: etree._Element, names: list[str]) -> int:
     return changed
 
 
-def _drop_unlisted(unlisted: list[etree._Element]) -> int:
-    """Raw-text elements become <pre>; what must go with its content goes; the rest unwrapped."""
+def _drop_unlisted(container: etree._Element, unlisted: list[etree._Element]) -> int:
+    """Raw-text elements become <pre>; what must go with its content goes; the rest unwrapped.
+
+    Dropping and unwrapping are done by name in C (``strip_elements``, ``strip_tags``), each
+    in one walk: one element at a time costs a walk over its siblings, and 100,000 unknown
+    siblings took 24 s.
+    """
     changed = 0
-    dropped: set[etree._Element] = set()
+    gone: set[etree._Element] = set()  # inside what is dropped: neither counted nor looked at
+    drop: set[str] = set()
+    unwrap: set[str] = set()
     for el in unlisted:
-        if _inside(el, dropped):
+        if el in gone:
             continue
         tag = el.tag if isinstance(el.tag, str) else ""
         if tag in RAW_TEXT_AS_PRE:
+            gone.update(el.iterdescendants())
             _as_pre(el)
         elif tag.rpartition(":")[2] in DROP_WITH_CONTENT:
-            drop_tree(el)
-            dropped.add(el)
+            gone.update(el.iterdescendants())
+            drop.add(tag)
         else:
-            drop_tag(el)
+            unwrap.add(tag)
         changed += 1
+    if drop:
+        etree.strip_elements(container, *drop, with_tail=False)
+    if unwrap:
+        etree.strip_tags(container, *unwrap)
     return changed
 
 
@@ -282,7 +294,3 @@ def _as_pre(el: etree._Element) -> None:
     for child in list(el):
         drop_tree(child)
     el.text = text or None
-
-
-def _inside(el: etree._Element, dropped: set[etree._Element]) -> bool:
-    return any(ancestor in dropped for ancestor in el.iterancestors())
