@@ -15,14 +15,14 @@ Two passes over one allowlist (``rules/allowlist.py``):
    ``srcset``, ``cite`` nor CSS values: the tree pass does.)
 
 Cost, measured on ``benchmarks/make_feed.py``'s 1,000 ZAKER items (CPU time, 2-core shared VM):
-the denylist walk this replaces cost ~72 ms; the tree pass costs ~31 ms and nh3 ~74 ms. Most
-of the difference is paid by work made cheaper in ``html.py`` (one ``tostring`` per fragment,
-the void-element fix-up only where libxml2 needs it, absolute URLs not resolved again):
-``clean_html`` over the feed went from 0.554 s to 0.563 s (+1.6%), and a whole ``feedfix
-convert`` from 0.907 to 0.950 s CPU (best of 5; medians 0.973 and 0.970), against 0.350 s for
-the floor pipeline: feedfix/floor in CPU time 2.59x before, 2.71x after (best runs). The
-wall-clock ``bench_convert.py`` runs on the shared machine (load 4 to 15) gave 2.0x to 5.6x for
-either and cannot tell them apart; before the work, on a quieter machine, 2.59x and 2.51x.
+the denylist walk this replaces cost ~72 ms; the tree pass costs ~31 ms and nh3 ~74 ms. The
+difference is paid by work made cheaper in ``html.py`` (one ``tostring`` per fragment, the
+void-element fix-up only where libxml2 needs it, absolute URLs not resolved again), so the
+allowlist costs about nothing: ``clean_html`` over the feed 0.554 -> 0.563 s and 0.537 -> 0.538 s
+(two sessions, main -> this), a whole ``feedfix convert`` 0.96 -> 0.92 s CPU (best of 7;
+medians 1.04 -> 1.06). feedfix/floor is therefore what it was: 2.59x and 2.51x in
+``bench_convert.py --items 1000 --repeat 3`` before the work on a quieter machine; the
+wall-clock runs during it (load 4 to 15) gave 2.0x to 5.6x for main and this alike.
 """
 
 from __future__ import annotations
