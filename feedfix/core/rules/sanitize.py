@@ -18,11 +18,12 @@ Cost, measured on ``benchmarks/make_feed.py``'s 1,000 ZAKER items (CPU time, 2-c
 the denylist walk this replaces cost ~72 ms; the tree pass costs ~31 ms and nh3 ~74 ms. The
 difference is paid by work made cheaper in ``html.py`` (one ``tostring`` per fragment, the
 void-element fix-up only where libxml2 needs it, absolute URLs not resolved again), so the
-allowlist costs about nothing: ``clean_html`` over the feed 0.554 -> 0.563 s and 0.537 -> 0.538 s
-(two sessions, main -> this), a whole ``feedfix convert`` 0.96 -> 0.92 s CPU (best of 7;
-medians 1.04 -> 1.06). feedfix/floor is therefore what it was: 2.59x and 2.51x in
-``bench_convert.py --items 1000 --repeat 3`` before the work on a quieter machine; the
-wall-clock runs during it (load 4 to 15) gave 2.0x to 5.6x for main and this alike.
+allowlist costs 0 to 5%: ``clean_html`` over the feed, main -> this, 0.554 -> 0.563 s,
+0.537 -> 0.538 s and 0.543 -> 0.570 s (three sessions); a whole ``feedfix convert`` 0.96 ->
+0.92 s and 0.82 -> 0.81 s CPU (best of 7; medians +2% and +3.5%). That is about +0.05x on
+feedfix/floor, which was 2.59x and 2.51x in ``bench_convert.py --items 1000 --repeat 3`` before
+the work on a quieter machine; the wall-clock runs during it (load 4 to 15) gave 2.0x to 5.6x
+for main and this alike.
 """
 
 from __future__ import annotations
