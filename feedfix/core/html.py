@@ -26,9 +26,14 @@ URL_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 SRCSET_ATTRIBUTES = frozenset({"srcset", "data-srcset"})
-# Void elements (never any content) that libxml2 does not know as void, tried one by one: it
-# nests whatever follows inside them, and parse_fragment moves that back out. The others (img,
-# br, hr, input, meta…) it never nests anything in.
+# Elements that never have content.
+VOID_ELEMENTS = (
+    "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr",
+    "img", "input", "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr",
+)  # fmt: skip
+# The void elements libxml2 does not know as void, tried one by one: it nests whatever follows
+# inside them, and parse_fragment moves that back out. The others (img, br, hr, input, meta…)
+# it never nests anything in.
 UNKNOWN_VOID_ELEMENTS = ("bgsound", "command", "embed", "keygen", "source", "track", "wbr")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command)>")
