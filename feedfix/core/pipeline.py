@@ -185,6 +185,8 @@ def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) ->
     if has_unusual_url(html):  # after the rules: the sanitizer saw the URLs as written
         encode_url_attributes(container)
         html = serialize_fragment(container)
+    for rule in html_rules:
+        html = rule.finish(html)
     return html
 
 

@@ -6,9 +6,10 @@ by ``feedfix.core.pipeline.convert`` with the default rules. Then:
 
 (a) static: the content HTML, parsed with lxml.html, has no script/style/iframe (other than a
     sandboxed player from an allowed host)/object/embed/base/meta/link/form element (nor the
-    other elements that load or run code), no ``on*`` attribute, no ``srcdoc``, no URL
-    attribute whose value, entity-decoded and stripped of whitespace and control characters,
-    starts with ``javascript:``/``vbscript:``/``data:text``…, and no script in a style;
+    other elements that load or run code, nor raw-text, title or svg/math elements), no
+    ``on*`` attribute, no ``srcdoc``, no URL attribute whose value, entity-decoded and
+    stripped of whitespace and control characters, starts with ``javascript:``/``vbscript:``/
+    ``data:text``…, and no script in a style;
 (b) browser: headless Chromium renders every sanitized fragment in an instrumented page
     (tests/browser.py) and must record no hit. As a control the raw vectors are rendered the
     same way, and the known-live ones must register hits, which proves the detector works.
@@ -47,6 +48,10 @@ FORBIDDEN_ELEMENTS = {
     "script", "style", "object", "embed", "applet", "base", "meta", "link", "form", "frame",
     "frameset", "portal", "import", "animate", "set", "animatemotion", "animatetransform",
     "handler", "listener",
+    # outside sanitize's allowlist: raw text to one parser and markup to the other (mutation
+    # XSS), the reader page's title, foreign content
+    "plaintext", "xmp", "listing", "noscript", "noembed", "noframes", "title", "template",
+    "textarea", "svg", "math",
 }  # fmt: skip
 URL_ATTRIBUTES = {
     "href", "src", "action", "formaction", "xlink:href", "data", "poster", "background",

@@ -37,6 +37,10 @@ class Rule:
         """Act on one parsed HTML fragment (content or summary)."""
         return 0
 
+    def finish(self, markup: str) -> str:
+        """Act on the serialized fragment, after every rule's ``html`` (a final pass)."""
+        return markup
+
     @property
     def touches_html(self) -> bool:
         """Whether the pipeline needs to parse HTML for this rule."""
