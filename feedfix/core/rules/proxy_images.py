@@ -8,6 +8,7 @@ The step that replaces the worker RSSHub's wrapper stood for. It runs after ever
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
@@ -63,6 +64,15 @@ class ImageProxySettings:
     base_url: str
     key: bytes
     hosts: tuple[HostRule, ...] = DEFAULT_HOST_RULES  # configured rules first, then defaults
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes with anything that changes the output: mode, base URL, host rules, key
+        (as a digest: the fingerprint is stored in the clear)."""
+        digest = hashlib.sha256(
+            repr((self.mode, self.base_url, self.hosts)).encode() + b"\x00" + self.key
+        )
+        return "images:" + digest.hexdigest()[:32]
 
     def rule_for(self, host: str) -> HostRule | None:
         """The first host rule that matches."""
