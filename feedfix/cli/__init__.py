@@ -23,7 +23,7 @@ from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, Report, stream_atom
-from feedfix.core.rules import RULE_CLASSES, UNITS, ProxyImages, RuleSpec, ruleset
+from feedfix.core.rules import RULE_CLASSES, UNITS, ProxyImages, Rule, RuleSpec, ruleset
 from feedfix.service.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
 
 if TYPE_CHECKING:
@@ -315,7 +315,8 @@ def _open_input(
 
 
 def _run_rules() -> int:
-    for cls in (*RULE_CLASSES, ProxyImages):
+    steps: tuple[type[Rule], ...] = (*RULE_CLASSES, ProxyImages)
+    for cls in steps:
         state = "on by default" if cls.default_on else "off unless configured"
         if cls is ProxyImages:
             state = "after every rule, when [images] proxy is on"

@@ -237,7 +237,7 @@ class _Page(BaseHTTPRequestHandler):
 
     body = b""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         """The page."""
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -111,9 +111,11 @@ def host_rules(table: Mapping[str, Mapping[str, object]]) -> tuple[HostRule, ...
             raise ValueError(f"{pattern}.referer: expected a string")
         if https is not None and not isinstance(https, bool):
             raise ValueError(f"{pattern}.https: expected true or false")
-        configured.append(
-            HostRule(pattern, parse_referer(referer) if referer is not None else None, https)
-        )
+        try:
+            policy = parse_referer(referer) if referer is not None else None
+        except ValueError as exc:
+            raise ValueError(f"{pattern}.referer: {exc}") from exc
+        configured.append(HostRule(pattern, policy, https))
     named = {rule.pattern for rule in configured}
     return (*configured, *(r for r in DEFAULT_HOST_RULES if r.pattern not in named))
 
