@@ -318,3 +318,51 @@ def test_chromium_on_a_foreign_page_loads_every_image_only_through_the_proxy(
     assert len(on) == 5
     assert all(src.startswith(f"{service.base_url}/img/") for src, _ in on), on
     assert [src for src, width in on if width == 0] == []
+
+
+@pytest.mark.parametrize("fast", ["1", "0"])
+def test_cached_images_answer_alike_from_the_fast_path_and_from_aiohttp(
+    tmp_path: Path, world: tuple[ImageOrigin, Upstream], fast: str
+) -> None:
+    """A cached image through the fast path (FEEDFIX_FASTPATH=1: no aiohttp ``Server``
+    header) and through aiohttp: 200, 304 for its ETag, 206 for a range, 416 past its end,
+    HEAD with the length and no body, two answers on one kept-alive connection."""
+    import http.client  # noqa: PLC0415
+
+    origin, upstream = world
+    service = _service(tmp_path, upstream, "http")
+    service.env["FEEDFIX_FASTPATH"] = fast
+    with service:
+        url = image_urls(service.wait_served("pics").body)[0]
+        path, body = url.removeprefix(service.base_url), IMAGES[origin_path(url).rsplit("/")[-1]][0]
+        assert service.get(path).status == 200  # the miss, fetched (always aiohttp's)
+        wait_for(
+            lambda: metric(service.get("/metrics").text(), "feedfix_image_cache_entries") == 1,
+            10,
+            "the image on disk",
+        )
+        hit = service.get(path)
+        assert hit.status == 200 and hit.body == body
+        assert (hit.header("Server") is None) == (fast == "1")
+        etag = hit.header("ETag")
+        assert etag and hit.header("X-Content-Type-Options") == "nosniff"
+        assert hit.header("Cache-Control") == "public, max-age=31536000, immutable"
+        not_modified = service.get(path, {"If-None-Match": etag})
+        assert (not_modified.status, not_modified.body) == (304, b"")
+        part = service.get(path, {"Range": "bytes=0-9"})
+        assert (part.status, part.body) == (206, body[:10])
+        assert part.header("Content-Range") == f"bytes 0-9/{len(body)}"
+        assert service.get(path, {"Range": f"bytes={len(body)}-"}).status == 416
+        head = service.get(path, method="HEAD")
+        assert head.status == 200 and head.body == b""
+        assert head.header("Content-Length") == str(len(body))
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+        try:
+            for _ in range(2):
+                conn.request("GET", path)
+                answer = conn.getresponse()
+                assert (answer.status, answer.read()) == (200, body)
+        finally:
+            conn.close()
+        assert origin.total == 1
+    service.stop()
