@@ -366,3 +366,21 @@ def test_cached_images_answer_alike_from_the_fast_path_and_from_aiohttp(
             conn.close()
         assert origin.total == 1
     service.stop()
+
+
+def test_the_proxy_step_travels_to_a_cleaning_process(
+    tmp_path: Path, world: tuple[ImageOrigin, Upstream]
+) -> None:
+    """``[poll] cleaner = "process"``: the settings go to the worker process inside each job's
+    rule spec (pickled), and the feed it renders has signed URLs that load."""
+    _origin, upstream = world
+    service = _service(tmp_path, upstream, "http")
+    service.poll["cleaner"] = "process"
+    with service:
+        urls = image_urls(service.wait_served("pics").body)
+        assert len(urls) == 7 and all("/img/v1/" in u for u in urls)
+        answer = service.get(urls[0].removeprefix(service.base_url))
+        assert (
+            answer.status == 200 and answer.body == IMAGES[origin_path(urls[0]).split("/")[-1]][0]
+        )
+    service.stop()
