@@ -168,7 +168,7 @@ def _explain(report: Report, style: str, stream: TextIO) -> None:
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
         return
     for name, count in report.counts.items():
-        unit = UNITS[name]
+        unit = UNITS.get(name, "dropped")  # not a step: invalid-values
         print(f"{name}: {count.changes} {unit} in {count.entries} entries", file=stream)
     print(f"entries: {report.entries}", file=stream)
 
@@ -240,6 +240,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         title=args.title,
         id=args.id,
         link=args.link,
+        source=args.input,
     )
     name = "<stdin>" if args.input == "-" else args.input
     progress = TerminalProgress(sys.stderr, "feedfix")
@@ -311,6 +312,7 @@ def _open_input(
         warnings.extend(feed.warnings)
     chunks = stream_atom(feed, options, report, progress)
     del feed
+    warnings.extend(report.warnings)  # duplicate ids, found as the ids were settled
     return chunks, warnings
 
 
