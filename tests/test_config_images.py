@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from feedfix.config import effective, image_proxy, parse_config, with_image_proxy
 from feedfix.core.errors import ConfigError
 from feedfix.core.imagesign import Referer
 from feedfix.core.rules.proxy_images import DEFAULT_HOST_RULES
+from tests.service_helpers import run_cli
 
 KEY = "k" * 40
 FEED = "[[feeds]]\nname = 'z'\nurl = 'https://rsshub.example/z'\n"
@@ -86,3 +89,16 @@ def test_check_config_shows_images_but_never_a_key() -> None:
     assert images["hosts"]["*.sinaimg.cn"] == {"referer": "https://weibo.com/"}
     unset = effective(parse_config(ON + FEED))["images"]["key"]
     assert unset == "(made at first start, kept in the store)"
+
+
+def test_check_config_says_base_url_is_required(tmp_path: Path) -> None:
+    """`feedfix check-config` on a file with the proxy on and no base_url: exit 2, one line
+    naming the file and the key."""
+    config = tmp_path / "c.toml"
+    config.write_text("[images]\nproxy = 'http'\n" + FEED, "utf-8")
+    done = run_cli("check-config", str(config))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f'feedfix: {config}: server.base_url: required when [images] proxy = "http" '
+        "(the proxied image URLs point at it)"
+    )

@@ -384,3 +384,24 @@ def test_the_proxy_step_travels_to_a_cleaning_process(
             answer.status == 200 and answer.body == IMAGES[origin_path(urls[0]).split("/")[-1]][0]
         )
     service.stop()
+
+
+def test_a_reload_keeps_the_running_proxy(
+    tmp_path: Path, world: tuple[ImageOrigin, Upstream]
+) -> None:
+    """SIGHUP with [images] proxy switched off: the log says it needs a restart, and the
+    next poll still renders the running proxy's URLs, signed with its key."""
+    _origin, upstream = world
+    service = _service(tmp_path, upstream, "all", interval=1)
+    with service:
+        before = service.wait_served("pics").body
+        service.images["proxy"] = "off"
+        service.write_config()
+        service.reload()
+        wait_for(lambda: service.events("reloaded"), 10, "the reload")
+        warned = [r for r in service.logs() if "[images]" in str(r.get("event"))]
+        assert warned and warned[0]["level"] == "warning"
+        polls = len(service.polls("pics"))
+        service.wait_for_poll("pics", after=polls)
+        assert service.feed("pics").body == before
+    service.stop()
