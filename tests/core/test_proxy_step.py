@@ -57,7 +57,7 @@ def test_the_settings_travel_to_a_worker_process_and_key_its_cache() -> None:
 
 def test_the_fingerprint_is_unchanged_while_off_and_changes_with_mode_base_or_key() -> None:
     """Off: the stored fingerprints stay as they were (no re-clean); on: mode, base URL and key
-    each change it, and the key never shows in it."""
+    each change it, and the key never shows in it, nor in the spec's repr."""
     assert RuleSpec().fingerprint == repr(sorted([("disable", "[]")]))
     on = RuleSpec(images=PROXY).fingerprint
     assert on.startswith(RuleSpec().fingerprint) and on != RuleSpec().fingerprint
@@ -68,4 +68,5 @@ def test_the_fingerprint_is_unchanged_while_off_and_changes_with_mode_base_or_ke
     ]
     assert len({on, *(RuleSpec(images=o).fingerprint for o in others)}) == 4
     assert "k" * 32 not in on
+    assert "k" * 32 not in repr(RuleSpec(images=PROXY))  # nor in a log line or traceback
     assert RuleSpec(images=PROXY).fingerprint == on  # same key, same fingerprint, same bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,7 +62,7 @@ class ImageProxySettings:
 
     mode: Mode
     base_url: str
-    key: bytes
+    key: bytes = field(repr=False)  # a secret: kept out of any log line or traceback
     hosts: tuple[HostRule, ...] = DEFAULT_HOST_RULES  # configured rules first, then defaults
 
     @property
