@@ -1,7 +1,9 @@
 """The HTTP side: precomputed feeds, an index, health and metrics.
 
 Handlers only read the Catalog: no rendering, no database, no upstream request ever happens
-because of a request, so nothing a client sends can make feedfix fetch anything.
+because of a request, so nothing a client sends can make feedfix fetch anything. The one
+exception is the image proxy's ``/img/`` (``feedfix.service.images``), which fetches only
+URLs feedfix itself signed.
 """
 
 from __future__ import annotations
