@@ -19,8 +19,13 @@ and SQLite index in the same temporary folder and ``allow_private = ["127.0.0.1"
 Targets (reported, not enforced): 200 >= 0.8x nginx; 304 >= 2x nginx 200; cold fetch
 < 5 ms added; RSS growth small and not proportional to the number of images.
 
+With ``--service`` the proxy is ``feedfix serve`` itself, started as a user starts it with
+``[images] proxy = "all"``: twice, once with ``FEEDFIX_FASTPATH=0`` (every request through
+aiohttp: the ``proxy_*`` figures) and once as configured (cached hits answered by
+``fastpath.py``: the ``fast_*`` figures).
+
 Usage: ``bench_images.py [--duration 10] [--repeat 3] [--connections 64] [--images 10000]
-[--samples 200] [--json]``.
+[--samples 200] [--service] [--json]``.
 Needs ``wrk``, ``nginx`` (Debian ``wrk``, ``nginx-light``) and Pillow.
 """
 
@@ -55,7 +60,19 @@ from prometheus_client import CollectorRegistry
 from feedfix.core.imagesign import proxied
 from feedfix.service.images import ImageService, ImageSettings
 
-KEY = b"bench-key"
+KEY = b"bench-key-for-the-image-proxy-0123456789"  # [images] key wants 32 characters
+SERVICE_CONFIG = """\
+[server]
+host = "127.0.0.1"
+port = {port}
+base_url = "http://127.0.0.1:{port}"
+[storage]
+path = "{folder}/feedfix.db"
+[images]
+proxy = "all"
+key = "{key}"
+allow_private = ["127.0.0.1"]
+"""
 NGINX_CONF = """\
 worker_processes 1;
 daemon off;
@@ -247,6 +264,20 @@ class FastPath(asyncio.Protocol):
             os.close(fd)
 
 
+def service(folder: Path, port: int, fastpath: str) -> subprocess.Popen[bytes]:
+    """``feedfix serve`` with the proxy on, in ``folder``, on ``port``."""
+    folder.mkdir()
+    config = folder / "feedfix.toml"
+    text = SERVICE_CONFIG.format(port=port, folder=folder, key=KEY.decode())
+    config.write_text(text, "utf-8")
+    return subprocess.Popen(
+        [sys.executable, "-m", "feedfix", "serve", "--config", str(config)],
+        env={**os.environ, "FEEDFIX_FASTPATH": fastpath, "FEEDFIX_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "log").open("wb"),
+    )
+
+
 def serve_proxy(port: int, tmp: Path, fast_port: int) -> None:
     """The proxy app (run in the subprocess), and the fast-path demonstration beside it."""
     settings = ImageSettings(
@@ -295,6 +326,24 @@ def median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
     }
 
 
+def start_proxies(
+    args: argparse.Namespace, tmp: Path, proxy_port: int, fast_port: int
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes] | None, Path]:
+    """The proxy under test (and, with ``--service``, the fast-path one), and its cache."""
+    if args.service:
+        cache = tmp / "aiohttp" / "feedfix-images"
+        return (
+            service(tmp / "aiohttp", proxy_port, "0"),
+            service(tmp / "fast", fast_port, "1"),
+            cache,
+        )
+    proxy = subprocess.Popen(
+        [sys.executable, __file__, "--serve-proxy", str(proxy_port), "--tmp", str(tmp),
+         "--fast-port", str(fast_port)]
+    )  # fmt: skip
+    return proxy, None, tmp / "cache"
+
+
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Start nginx and the proxy in ``tmp``, run the three measurements, stop both."""
     tmp.chmod(0o755)  # nginx's workers may run as another user
@@ -309,11 +358,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
          "-e", str(tmp / "nginx-error.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    proxy = subprocess.Popen(
-        [sys.executable, __file__, "--serve-proxy", str(proxy_port), "--tmp", str(tmp),
-         "--fast-port", str(fast_port)]
-    )  # fmt: skip
-    results: dict[str, Any] = {"image_bytes": len(photo)}
+    proxy, fast_proxy, cache = start_proxies(args, tmp, proxy_port, fast_port)
+    results: dict[str, Any] = {"image_bytes": len(photo), "service": args.service}
     try:
         wait_port(nginx_port)
         wait_port(proxy_port)
@@ -348,8 +394,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         progress(f"cold fetch, {args.samples} samples")
         results["cold"] = cold_fetch(base, origin, args.samples)
         results |= memory(base, origin, proxy.pid, args.images)
-        results["cache_files"] = sum(1 for p in (tmp / "cache").rglob("*") if p.is_file())
+        results["cache_files"] = sum(1 for p in cache.rglob("*") if p.is_file())
     finally:
+        if fast_proxy is not None:
+            fast_proxy.terminate()
+            fast_proxy.wait(10)
         proxy.terminate()
         nginx.terminate()
         proxy.wait(10)
@@ -363,8 +412,9 @@ def report(results: dict[str, Any]) -> None:
         print(f"round {i}: " + ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in runs.items()))
     print(f"200: proxy/nginx = {results['ratio_200']:.2f} (target >= 0.8)")
     print(f"304: proxy 304 / nginx 200 = {results['ratio_304']:.2f} (target >= 2)")
+    seam = "feedfix serve's fast path" if results["service"] else "the fast-path seam (demo)"
     print(
-        f"through the fast-path seam (demonstration): 200 {results['fast_ratio_200']:.2f}x, "
+        f"through {seam}: 200 {results['fast_ratio_200']:.2f}x, "
         f"304 {results['fast_ratio_304']:.2f}x nginx 200"
     )
     cold = results["cold"]
@@ -391,6 +441,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="wrk rounds; ratios are medians")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--service", action="store_true", help="measure `feedfix serve` itself")
     parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--fast-port", type=int, help=argparse.SUPPRESS)

@@ -10,16 +10,24 @@ mapping (for ``FEEDFIX_SECTION__KEY`` overrides); the shell reads the file and `
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import PurePath, PurePosixPath
 from typing import Any, Literal, TypeVar, get_args
 
 from feedfix import __version__
 from feedfix.core.errors import ConfigError
 from feedfix.core.rules import RuleSpec, ruleset
+from feedfix.core.rules.proxy_images import (
+    DEFAULT_HOST_RULES,
+    HostRule,
+    ImageProxySettings,
+    Mode,
+    host_rules,
+)
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
                        r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")  # fmt: skip
@@ -29,6 +37,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
 ENV_PREFIX = "FEEDFIX_"
 NO_FEEDS = "no feeds configured: add a [[feeds]] table with a name and a url or a path"
+MIN_KEY = 32  # characters of an [images] key at least (a guessable key forges image URLs)
 SHORT_INTERVAL = 60.0  # below this a feed still works, but the check warns: be kind upstream
 Parser = Callable[[object, str], Any]  # (value, key for messages) -> the checked value
 T = TypeVar("T")
@@ -122,11 +131,61 @@ def _headers(value: object, key: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(value.items()))
 
 
+def url(value: object, key: str) -> str:
+    """An http(s) URL (the check of ``base_url`` and a feed's ``url``)."""
+    return _url(value, key)
+
+
 def _url(value: object, key: str) -> str:
     text = _str(value, key)
     if not re.match(r"^https?://[^/\s?#]+[^\s]*$", text):
         raise ConfigError(f"{key}: expected an http(s) URL, got {text!r}")
     return text
+
+
+def _key(value: object, key: str) -> str:
+    text = _str(value, key)
+    if len(text) < MIN_KEY:
+        raise ConfigError(
+            f"{key}: too short ({len(text)} characters, at least {MIN_KEY}; make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+        )
+    return text
+
+
+def _keys(value: object, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{key}: expected a list of keys, got {value!r}")
+    return tuple(_key(item, f"{key}[{i}]") for i, item in enumerate(value))
+
+
+def _private(value: object, key: str) -> tuple[str, ...]:
+    """Hosts (exact or ``*.`` globs) and IP addresses or networks the image proxy may reach."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f'{key}: expected a list such as ["127.0.0.1"], got {value!r}')
+    out = []
+    for i, item in enumerate(value):
+        text = _str(item, f"{key}[{i}]").strip()
+        try:
+            ipaddress.ip_network(text.strip("[]"), strict=False)
+        except ValueError:
+            if not re.match(r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$", text):
+                raise ConfigError(
+                    f"{key}[{i}]: expected a host name, an IP address or a network, got {item!r}"
+                ) from None
+        out.append(text)
+    return tuple(out)
+
+
+def _hosts(value: object, key: str) -> tuple[HostRule, ...]:
+    """``[images.hosts]``: the configured host rules first, then the defaults they don't name."""
+    table = _table(value, key)
+    for pattern, options in table.items():
+        _table(options, f"{key}.{pattern}")
+    try:
+        return host_rules(table)
+    except ValueError as exc:  # its message starts with the pattern
+        raise ConfigError(f"{key}.{exc}") from exc
 
 
 def setting(default: T, check: Parser) -> T:
@@ -158,6 +217,28 @@ class ServerConfig:
     header_timeout: float = setting(10.0, parse_duration)
     # an idle kept-alive connection closes after this
     keepalive_timeout: float = setting(75.0, parse_duration)
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    """``[images]``: the signed, caching image proxy (off unless ``proxy`` says otherwise)."""
+
+    # "off": origin URLs as they are; "http": http:// images and those a host rule names;
+    # "all": every image
+    proxy: Mode = setting("off", _choice("off", "http", "all"))  # noqa: RUF009 (a str)
+    # the signing key (or FEEDFIX_IMAGES__KEY); None: made at first start, kept in the store
+    key: str | None = setting(None, _key)
+    # keys still accepted while links signed with them are in readers' caches
+    old_keys: tuple[str, ...] = setting((), _keys)
+    # hosts or networks the proxy may reach though they are loopback or private
+    allow_private: tuple[str, ...] = setting((), _private)
+    max_size: int = setting(20_000_000, parse_size)
+    # on disk beside the store, least recently used out first
+    cache_size: int = setting(1_000_000_000, parse_size)
+    # None: a current desktop browser's (some image hosts refuse anything else)
+    user_agent: str | None = setting(None, _str)
+    # [images.hosts]: "glob" = { referer = "none" | "origin" | URL, https = true | false }
+    hosts: tuple[HostRule, ...] = setting(DEFAULT_HOST_RULES, _hosts)
 
 
 @dataclass(frozen=True)
@@ -222,12 +303,18 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     poll: PollConfig = field(default_factory=PollConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
     rules: RuleSpec = field(default_factory=RuleSpec)
     feeds: tuple[FeedConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
-SECTIONS: dict[str, type] = {"server": ServerConfig, "storage": StorageConfig, "poll": PollConfig}
+SECTIONS: dict[str, type] = {
+    "server": ServerConfig,
+    "storage": StorageConfig,
+    "poll": PollConfig,
+    "images": ImagesConfig,
+}
 SECTION_KEYS = {name: keys(section) for name, section in SECTIONS.items()}
 FEED_KEYS = keys(FeedSettings)
 FEED_OWN_KEYS = ("name", "url", "path", "rules")  # a feed's keys besides the [poll] defaults
@@ -388,14 +475,47 @@ def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
         warnings.extend(feed_warnings)
     if not feeds:
         warnings.append(NO_FEEDS)
+    server, images = _load(ServerConfig, data, "server"), _load(ImagesConfig, data, "images")
+    if images.proxy != "off" and server.base_url is None:
+        raise ConfigError(
+            f'server.base_url: required when [images] proxy = "{images.proxy}" '
+            "(the proxied image URLs point at it)"
+        )
+    if images.max_size > images.cache_size:
+        raise ConfigError(
+            f"images.max_size: {images.max_size} bytes can't exceed images.cache_size "
+            f"({images.cache_size} bytes)"
+        )
     return Config(
-        server=_load(ServerConfig, data, "server"),
+        server=server,
         storage=_load(StorageConfig, data, "storage"),
         poll=poll,
+        images=images,
         rules=rules,
         feeds=tuple(feeds),
         warnings=tuple(warnings),
     )
+
+
+def image_proxy(config: Config, key: str | None = None) -> ImageProxySettings | None:
+    """The proxy step's settings (None when ``[images] proxy`` is off), signed with ``key``,
+    else ``[images] key``; ConfigError when there is neither."""
+    images = config.images
+    if images.proxy == "off" or config.server.base_url is None:
+        return None
+    signing = key or images.key
+    if signing is None:
+        raise ConfigError("images.key: missing (set it, or FEEDFIX_IMAGES__KEY)")
+    return ImageProxySettings(images.proxy, config.server.base_url, signing.encode(), images.hosts)
+
+
+def with_image_proxy(config: Config, proxy: ImageProxySettings | None) -> Config:
+    """The config with the proxy step in every rule spec (its own ``[rules]`` and each
+    feed's), so that the cleaning worker, which builds rules from the spec, runs it last."""
+    if proxy is None:
+        return config
+    feeds = tuple(replace(f, rules=replace(f.rules, images=proxy)) for f in config.feeds)
+    return replace(config, rules=replace(config.rules, images=proxy), feeds=feeds)
 
 
 def effective(config: Config) -> dict[str, Any]:
@@ -412,6 +532,15 @@ def effective(config: Config) -> dict[str, Any]:
         options = spec.table()
         return {name: options.get(name, {}) for name in ruleset(spec).names}
 
+    images = config.images
+    shown_images = {
+        **{k: getattr(images, k) for k in ("proxy", "max_size", "cache_size", "user_agent")},
+        "allow_private": list(images.allow_private),
+        "key": "(set)" if images.key else "(made at first start, kept in the store)",
+        "old_keys": len(images.old_keys),  # keys are secrets: never printed
+        "hosts": {r.pattern: _host_plain(r) for r in images.hosts},
+    }
+
     feeds = [
         {
             "name": f.name,
@@ -425,6 +554,17 @@ def effective(config: Config) -> dict[str, Any]:
         "server": section(config.server),
         "storage": section(config.storage),
         "poll": section(config.poll),
+        "images": shown_images,
         "rules": rules(config.rules),
         "feeds": feeds,
     }
+
+
+def _host_plain(rule: HostRule) -> dict[str, Any]:
+    """A host rule as ``[images.hosts]`` would write it."""
+    out: dict[str, Any] = {}
+    if rule.referer is not None:
+        out["referer"] = rule.referer.url if rule.referer.kind == "fixed" else rule.referer.kind
+    if rule.https is not None:
+        out["https"] = rule.https
+    return out

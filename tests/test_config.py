@@ -39,7 +39,7 @@ def _config(extra: str = "") -> str:
 
 BAD_CONFIGS = [
     ("surprise = 1\n",
-     "surprise: unknown key (known keys: feeds, poll, rules, server, storage)"),
+     "surprise: unknown key (known keys: feeds, images, poll, rules, server, storage)"),
     ("[server]\nprot = 1\n",
      "server.prot: unknown key (known keys: base_url, cache_max_age, header_timeout, host, "
      "keepalive_timeout, max_connections, port)"),

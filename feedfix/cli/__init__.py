@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from feedfix import __version__
 from feedfix.cli import fix_posts
@@ -24,8 +24,12 @@ from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, Report, stream_atom
-from feedfix.core.rules import RULE_CLASSES, RULES, RuleSpec, ruleset
+from feedfix.core.rules import RULE_CLASSES, UNITS, ProxyImages, Rule, RuleSpec, ruleset
 from feedfix.service.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
+
+if TYPE_CHECKING:
+    from feedfix.config import Config
+    from feedfix.core.rules import ImageProxySettings
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zaker-channel.rss.xml"
@@ -131,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=str(DEFAULT_MAX_SIZE),
         help="refuse input larger than this (default 50MB; e.g. 500KB, 2MB)",
     )
+    convert.add_argument(
+        "--image-proxy",
+        metavar="BASE_URL",
+        help="point images at the feedfix service at BASE_URL (its /img/ proxy); the key "
+        "comes from [images] key in --config or FEEDFIX_IMAGES__KEY",
+    )
     commands.add_parser("rules", help="list the cleaning rules and what they do")
     serve = commands.add_parser(
         "serve",
@@ -160,7 +170,7 @@ def _explain(report: Report, style: str, stream: TextIO) -> None:
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
         return
     for name, count in report.counts.items():
-        unit = RULES[name].unit if name in RULES else "dropped"  # not a rule: invalid-values
+        unit = UNITS.get(name, "dropped")  # not a step: invalid-values
         print(f"{name}: {count.changes} {unit} in {count.entries} entries", file=stream)
     print(f"entries: {report.entries}", file=stream)
 
@@ -209,14 +219,19 @@ def _run_convert(args: argparse.Namespace) -> int:
     tz = _timezone(args.timezone)
     max_size = _max_size(args.max_size)
     spec = RuleSpec()
-    if args.config:
+    if args.config or args.image_proxy:
         from feedfix.config import parse_config  # noqa: PLC0415
 
-        try:
-            text = Path(args.config).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{args.config}: cannot read: {exc}") from exc
-        spec = parse_config(text, args.config, os.environ).rules
+        text = ""
+        if args.config:
+            try:
+                text = Path(args.config).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{args.config}: cannot read: {exc}") from exc
+        config = parse_config(text, args.config or "environment", os.environ)
+        spec = config.rules
+        if args.image_proxy:
+            spec = dataclasses.replace(spec, images=_image_proxy(config, args.image_proxy))
     try:
         rules = ruleset(spec.disabling(args.no_rule))
     except ConfigError as exc:
@@ -246,6 +261,31 @@ def _run_convert(args: argparse.Namespace) -> int:
     if args.explain:
         _explain(report, args.explain, sys.stderr)
     return EXIT_OK
+
+
+def _image_proxy(config: Config, base_url: str) -> ImageProxySettings:
+    """``--image-proxy``: the config's [images] (mode "http" unless it names another) with
+    the service's public URL; the key from the config or the environment."""
+    from feedfix.config import image_proxy, url  # noqa: PLC0415
+
+    try:
+        url(base_url, "--image-proxy")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    images = config.images
+    if images.key is None:
+        raise UsageError(
+            "--image-proxy: no signing key: set [images] key in --config FILE or "
+            "FEEDFIX_IMAGES__KEY (the running service's key, or its URLs won't verify)"
+        )
+    mode = images.proxy if images.proxy != "off" else "http"
+    server = dataclasses.replace(config.server, base_url=base_url)
+    settings = image_proxy(
+        dataclasses.replace(config, server=server, images=dataclasses.replace(images, proxy=mode))
+    )
+    if settings is None:  # pragma: no cover - a mode and a base URL are set just above
+        raise UsageError("--image-proxy: the proxy is off")
+    return settings
 
 
 def _open_input(
@@ -279,8 +319,11 @@ def _open_input(
 
 
 def _run_rules() -> int:
-    for cls in RULE_CLASSES:
+    steps: tuple[type[Rule], ...] = (*RULE_CLASSES, ProxyImages)
+    for cls in steps:
         state = "on by default" if cls.default_on else "off unless configured"
+        if cls is ProxyImages:
+            state = "after every rule, when [images] proxy is on"
         print(f"{cls.name} ({state})")
         for line in cls.help().splitlines():
             print(f"    {line}" if line else "")

@@ -20,10 +20,12 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from feedfix import __version__
-from feedfix.config import NO_FEEDS, Config, parse_config
+from feedfix.config import NO_FEEDS, Config, parse_config, with_image_proxy
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
+from feedfix.service.image_proxy import open_images
+from feedfix.service.images import ImageService
 from feedfix.service.logs import LOGGER, log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
@@ -98,6 +100,8 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         store = _open_store(path, config.storage.path)
         stack.callback(store.close)
         catalog, metrics = Catalog(), Metrics()
+        images, proxy = open_images(config, store, metrics, stack)  # closed after aiohttp
+        config = with_image_proxy(config, proxy)
 
         def forget_removed(name: str) -> None:
             """A feed that a reload removed (it left the catalog) loses its /metrics series."""
@@ -109,7 +113,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         await poller.load()
         log("loaded from storage", feeds=len(catalog.served), storage=config.storage.path)
         runner = web.AppRunner(
-            make_app(catalog, metrics),
+            make_app(catalog, metrics, images),
             access_log=None,
             logger=_http_logger(),
             handle_signals=False,
@@ -121,7 +125,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        front = _front(runner, config, catalog, metrics, environ)
+        front = _front(runner, config, catalog, metrics, environ, images=images)
         stack.callback(front.close)
         listener = await _listen(front, config, path)
         stack.callback(listener.close)
@@ -129,7 +133,8 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
             version=__version__)  # fmt: skip
         stack.push_async_callback(poller.stop)
         await poller.start()
-        reloads = Reloads(lambda: load_config(path, environ), poller)
+        # a reload keeps the running proxy (its key and cache): [images] needs a restart
+        reloads = Reloads(lambda: with_image_proxy(load_config(path, environ), proxy), poller)
         stack.push_async_callback(reloads.close)
         stop = asyncio.Event()
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: reloads.ask}
@@ -147,6 +152,8 @@ def _front(
     catalog: Catalog,
     metrics: Metrics,
     environ: Mapping[str, str],
+    *,
+    images: ImageService | None = None,
 ) -> FastPath:
     """The connection limits and the fast path in front of aiohttp's server.
 
@@ -163,7 +170,10 @@ def _front(
     fast = environ.get("FEEDFIX_FASTPATH", "1") != "0"
     if not fast:
         log("fast path off (FEEDFIX_FASTPATH=0): aiohttp answers every request", logging.WARNING)
-    return FastPath(runner.server, limits, catalog, _feed_counter(metrics), answer_feeds=fast)
+    return FastPath(
+        runner.server, limits, catalog, _feed_counter(metrics), answer_feeds=fast,
+        images=images.http if images is not None else None,
+    )  # fmt: skip
 
 
 async def _listen(front: FastPath, config: Config, config_file: str) -> asyncio.Server:
@@ -211,12 +221,13 @@ class Reloads:
             number, config = await self._queue.get()
             log("reloading", reload=number)
             old = self.poller.config
-            if (config.server, config.storage, config.poll.cleaner) != (
+            if (config.server, config.storage, config.poll.cleaner, config.images) != (
                 old.server,
                 old.storage,
                 old.poll.cleaner,
+                old.images,
             ):
-                log("reload: [server], [storage] and [poll] cleaner need a restart",
+                log("reload: [server], [storage], [images] and [poll] cleaner need a restart",
                     logging.WARNING, reload=number)  # fmt: skip
             try:
                 changes = await self.poller.reload(config)

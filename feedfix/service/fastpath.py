@@ -23,6 +23,7 @@ from email.utils import formatdate
 from typing import Any
 
 from feedfix.service.catalog import Catalog, Reply
+from feedfix.service.images.handler import ImageHandler
 
 MAX_LINE = 4096  # the request line; a feed URL is far shorter
 MAX_FIELD = 8190  # one header line
@@ -31,6 +32,13 @@ MAX_HEAD = 16 * 1024  # a request head larger than this goes to aiohttp, which r
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
 SWEEP = 0.25  # seconds between timeout sweeps: timeouts are enforced to within this
 _FEED_PATH = re.compile(rb"/feeds/([A-Za-z0-9][A-Za-z0-9._-]{0,99})\.atom")
+_IMAGE_PATH = re.compile(rb"/img/[A-Za-z0-9._/-]{1,10000}")
+_IMAGE_FIELDS = (
+    (b"if-none-match", "If-None-Match"),
+    (b"range", "Range"),
+    (b"if-range", "If-Range"),
+)
+_REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 416: "Range Not Satisfiable"}
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a field name (RFC 9110 5.6.2)
 # Control characters a head may not hold anywhere: all but HTAB, and CR LF as line ends
 # (a bare CR or LF is counted apart). aiohttp refuses them with a 400.
@@ -116,6 +124,30 @@ def parse_head(head: bytes) -> FeedRequest | None:
     not seen before: the front remembers each head's answer, so a repeated request (~20 µs
     in all) costs a dict lookup here, not a parse.
     """
+    split = _request_line(head)
+    if split is None:
+        return None
+    lines, method, target, version = split
+    match = _FEED_PATH.fullmatch(target)
+    if match is None:
+        return None
+    checked = _fields(lines, version)
+    if checked is None:
+        return None
+    fields, keep_alive, extra = checked
+    return FeedRequest(
+        name=match.group(1).decode("ascii"),
+        body=method == b"GET",
+        keep_alive=keep_alive,
+        extra=extra,
+        if_none_match=fields.get(b"if-none-match"),
+        if_modified_since=fields.get(b"if-modified-since"),
+        accept_encoding=fields.get(b"accept-encoding"),
+    )
+
+
+def _request_line(head: bytes) -> tuple[list[bytes], bytes, bytes, bytes] | None:
+    """The head's lines, method, target and version, for a well-formed GET or HEAD."""
     lines = head.split(b"\r\n")
     newlines = len(lines) - 1
     if (
@@ -130,9 +162,14 @@ def parse_head(head: bytes) -> FeedRequest | None:
     if len(parts) != 3 or parts[0] not in (b"GET", b"HEAD"):
         return None
     method, target, version = parts
-    match = _FEED_PATH.fullmatch(target)
-    if match is None or version not in (b"HTTP/1.1", b"HTTP/1.0"):
+    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
         return None
+    return lines, method, target, version
+
+
+def _fields(lines: list[bytes], version: bytes) -> tuple[dict[bytes, str], bool, bytes] | None:
+    """The header fields (lower-cased names), whether to keep the connection open and the
+    Connection header the reply must carry; None for anything ``parse_head`` refuses."""
     fields: dict[bytes, str] = {}
     for line in lines[1:]:
         if len(line) > MAX_FIELD:
@@ -155,15 +192,35 @@ def parse_head(head: bytes) -> FeedRequest | None:
     else:
         keep_alive = "keep-alive" in connection
         extra = b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
-    return FeedRequest(
-        name=match.group(1).decode("ascii"),
-        body=method == b"GET",
-        keep_alive=keep_alive,
-        extra=extra,
-        if_none_match=fields.get(b"if-none-match"),
-        if_modified_since=fields.get(b"if-modified-since"),
-        accept_encoding=fields.get(b"accept-encoding"),
-    )
+    return fields, keep_alive, extra
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """A plain GET or HEAD of ``/img/…`` (a cached image may be answered here)."""
+
+    method: str
+    path: str
+    keep_alive: bool
+    extra: bytes
+    headers: dict[str, str]  # what the image reply depends on, by their canonical names
+
+
+def parse_image_head(head: bytes) -> ImageRequest | None:
+    """The image request ``head`` is, held to ``parse_head``'s rules; else None (aiohttp).
+    The path must be plain: no query, no percent-encoding (signed paths never have them)."""
+    split = _request_line(head)
+    if split is None:
+        return None
+    lines, method, target, version = split
+    if _IMAGE_PATH.fullmatch(target) is None:
+        return None
+    checked = _fields(lines, version)
+    if checked is None:
+        return None
+    fields, keep_alive, extra = checked
+    wanted = {name: fields[raw] for raw, name in _IMAGE_FIELDS if raw in fields}
+    return ImageRequest(method.decode("ascii"), target.decode("ascii"), keep_alive, extra, wanted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +349,8 @@ class FastPathProtocol(asyncio.Protocol):
         answered = front.known.get(head)
         if answered is None:
             request = parse_head(head)
-            if request is None:
-                return None
+            if request is None:  # not a feed: a cached image, else aiohttp's
+                return None if front.images is None else self._answer_image(head, transport)
             served = front.catalog.served.get(request.name)
             if served is None:
                 return None  # 404 and 503 carry a message: aiohttp's handler says it
@@ -311,6 +368,60 @@ class FastPathProtocol(asyncio.Protocol):
             transport.write(head_out)
         front.count(reply.status)
         return answered.keep_alive
+
+    def _answer_image(self, head: bytes, transport: asyncio.Transport) -> bool | None:
+        """Answer a request for a cached image (200, 206, 304, 416; the body by sendfile);
+        ``None`` for anything else (a miss, a bad signature), which aiohttp's handler answers.
+        Never remembered as a known head: the answer depends on the cache."""
+        images = self.front.images
+        request = parse_image_head(head)
+        if images is None or request is None:
+            return None
+        reply = images.cached(request.method, request.path, request.headers)
+        if reply is None:
+            return None
+        fd = -1
+        if reply.count:
+            try:
+                fd = os.open(reply.path, os.O_RDONLY)
+            except OSError:  # evicted or removed since: aiohttp's handler fetches it again
+                images.missing(reply)
+                return None
+        lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, '')}"]
+        lines += [f"{k}: {v}" for k, v in reply.headers.items()]
+        if reply.status == 416:
+            lines.append("Content-Length: 0")
+        out = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        out += b"Date: " + _Clock.date() + b"\r\n" + request.extra + b"\r\n"
+        if fd < 0:
+            transport.write(out)
+        else:
+            try:
+                self._send_file(transport, out, fd, reply.start, reply.count)
+            finally:
+                os.close(fd)
+        return request.keep_alive
+
+    def _send_file(
+        self, transport: asyncio.Transport, head: bytes, fd: int, start: int, count: int
+    ) -> None:
+        """The head, then the body straight from the page cache with ``sendfile`` while the
+        socket takes it; what it does not take at once is read and queued on the transport
+        (a copy, but only of what a slow or far reader leaves behind)."""
+        written = sent = 0
+        if self.fd >= 0 and not transport.get_write_buffer_size():
+            try:
+                written = os.write(self.fd, head)
+                if written == len(head):
+                    sent = os.sendfile(self.fd, fd, start, count)
+            except (BlockingIOError, InterruptedError):
+                pass  # the socket is full: the rest goes through the transport
+            except OSError:
+                return  # the reader left: the transport finds out
+        if written < len(head):
+            transport.write(head[written:])
+        if sent < count:
+            transport.write(os.pread(fd, count - sent, start + sent))
 
     def _send(self, transport: asyncio.Transport, head: bytes, body: bytes) -> None:
         """Head and body in one ``writev``, with no copy joining them (200 KB each time).
@@ -369,6 +480,7 @@ class FastPath:
         count: Callable[[int], None],
         *,
         answer_feeds: bool = True,
+        images: ImageHandler | None = None,
     ) -> None:
         self.factory = factory  # aiohttp's protocol factory (the runner's server)
         # False: every connection is aiohttp's from its first byte, the limits still hold
@@ -377,6 +489,7 @@ class FastPath:
         self.limits = limits
         self.catalog = catalog
         self.count = count
+        self.images = images  # the image proxy: cached images are answered here too
         self.connections: set[FastPathProtocol] = set()
         self.known: dict[bytes, _Answered] = {}
         self._heads: dict[str, list[bytes]] = {}  # the known heads by feed name

@@ -1,7 +1,9 @@
 """The HTTP side: precomputed feeds, an index, health and metrics.
 
 Handlers only read the Catalog: no rendering, no database, no upstream request ever happens
-because of a request, so nothing a client sends can make feedfix fetch anything.
+because of a request, so nothing a client sends can make feedfix fetch anything. The one
+exception is the image proxy's ``/img/`` (``feedfix.service.images``), which fetches only
+URLs feedfix itself signed.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from aiohttp import web
 
 from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status, http_date
+from feedfix.service.images import ImageService
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
+IMAGES = web.AppKey("images", ImageService)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 
@@ -116,11 +120,25 @@ async def index(request: web.Request) -> web.Response:
 <style>body{{font:15px/1.4 system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border-bottom:1px solid #ddd;padding:.4em .8em;text-align:left}}</style></head>
 <body><h1>feedfix</h1><p>{len(rows)} feeds. <a href="?format=json">JSON</a> ·
-<a href="/healthz">health</a> · <a href="/metrics">metrics</a></p>
+<a href="/healthz">health</a> · <a href="/metrics">metrics</a></p>{_image_line(request)}
 <table><thead><tr><th>feed</th><th>upstream</th><th>last success</th><th>last error</th>
 <th>entries</th><th>next poll</th></tr></thead><tbody>{cells}</tbody></table></body></html>
 """
     return web.Response(text=page, content_type="text/html")
+
+
+def _image_line(request: web.Request) -> str:
+    """The image cache's size and hit rate, when the proxy is on (for the index page)."""
+    images = request.app.get(IMAGES)
+    if images is None:
+        return ""
+    stats, count = images.stats(), images.metrics.value
+    hits, asked = count("hit"), sum(count(o) for o in ("hit", "miss", "coalesced"))
+    rate = f"{hits / asked:.0%}" if asked else "—"
+    return (
+        f"<p>Image cache: {stats.entries} images, {stats.bytes / 1e6:.1f} MB; "
+        f"hit rate {rate} of {int(asked)} requests.</p>"
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -140,11 +158,16 @@ async def metrics_page(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
-def make_app(catalog: Catalog, metrics: Metrics) -> web.Application:
-    """The application, with its routes (GET and HEAD)."""
+def make_app(
+    catalog: Catalog, metrics: Metrics, images: ImageService | None = None
+) -> web.Application:
+    """The application, with its routes (GET and HEAD); ``/img/`` when the proxy is on."""
     app = web.Application(client_max_size=1024)
     app[CATALOG] = catalog
     app[METRICS] = metrics
+    if images is not None:
+        app[IMAGES] = images
+        app.router.add_get("/img/{rest:.*}", images.handler)
     app.router.add_get(f"/feeds/{{name:{NAME_PATTERN}}}.atom", feed)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)

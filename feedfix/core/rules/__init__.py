@@ -21,6 +21,7 @@ from feedfix.core.errors import ConfigError
 from feedfix.core.rules.base import Rule
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
 from feedfix.core.rules.junk import DropEmptyJunk, Remove
+from feedfix.core.rules.proxy_images import ImageProxySettings, ProxyImages
 from feedfix.core.rules.sanitize import Sanitize
 from feedfix.core.rules.select import Filter, Limit
 from feedfix.core.rules.unwrap_proxies import UnwrapProxies
@@ -35,6 +36,9 @@ RULE_CLASSES: tuple[type[Rule], ...] = (
     DropEmptyJunk,
 )
 RULES: dict[str, type[Rule]] = {cls.name: cls for cls in RULE_CLASSES}
+# Every step's unit, for ``--explain``: the rules, and the image proxy that follows them.
+_STEPS: tuple[type[Rule], ...] = (*RULE_CLASSES, ProxyImages)
+UNITS: dict[str, str] = {cls.name: cls.unit for cls in _STEPS}
 RULESET_CACHE = 256  # built rule sets kept per process; a config has one per distinct spec
 _SCALARS = (str, int, float, bool, datetime, date, time)  # what TOML gives besides tables
 
@@ -69,6 +73,8 @@ class RuleSpec:
 
     options: tuple[tuple[str, Options], ...] = ()  # per rule named, in the order written
     disabled: tuple[str, ...] = ()
+    # [images]: the proxy step after every rule (None: off); set by the config's loader
+    images: ImageProxySettings | None = None
 
     @classmethod
     def from_table(
@@ -119,7 +125,9 @@ class RuleSpec:
         """This spec with more rules switched off (``convert --no-rule``)."""
         more = self._disabled(list(names), key)
         return RuleSpec(
-            self.options, (*self.disabled, *(n for n in more if n not in self.disabled))
+            self.options,
+            (*self.disabled, *(n for n in more if n not in self.disabled)),
+            self.images,
         )
 
     def table(self) -> dict[str, Any]:
@@ -130,8 +138,11 @@ class RuleSpec:
     @property
     def fingerprint(self) -> str:
         """Changes whenever an option does; stored in the archive's source hashes, so its
-        form must stay as it is (a new form re-cleans and refetches every feed once)."""
-        return repr(sorted((k, repr(v)) for k, v in self.table().items()))
+        form must stay as it is (a new form re-cleans and refetches every feed once). The
+        image proxy adds its own part, only when it is on: a new mode, base URL, host rule
+        or key re-renders every entry, and the key shows only as a digest."""
+        rules = repr(sorted((k, repr(v)) for k, v in self.table().items()))
+        return rules if self.images is None else f"{rules}\x1f{self.images.fingerprint}"
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,8 @@ def ruleset(spec: RuleSpec) -> RuleSet:
         on = cls.default_on or rule.is_active() if enabled is None else enabled
         if on and cls.name not in spec.disabled:
             active.append(rule)
+    if spec.images is not None and spec.images.mode != "off":
+        active.append(ProxyImages(spec.images))  # last: every URL is final by now
     return RuleSet(tuple(active))
 
 
@@ -175,4 +188,14 @@ def build_ruleset(
     return ruleset(spec.disabling(disabled, "disabled") if disabled else spec)
 
 
-__all__ = ["RULES", "Rule", "RuleSet", "RuleSpec", "build_ruleset", "ruleset"]
+__all__ = [
+    "RULES",
+    "UNITS",
+    "ImageProxySettings",
+    "ProxyImages",
+    "Rule",
+    "RuleSet",
+    "RuleSpec",
+    "build_ruleset",
+    "ruleset",
+]

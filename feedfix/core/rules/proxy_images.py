@@ -8,8 +8,9 @@ The step that replaces the worker RSSHub's wrapper stood for. It runs after ever
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -61,8 +62,17 @@ class ImageProxySettings:
 
     mode: Mode
     base_url: str
-    key: bytes
+    key: bytes = field(repr=False)  # a secret: kept out of any log line or traceback
     hosts: tuple[HostRule, ...] = DEFAULT_HOST_RULES  # configured rules first, then defaults
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes with anything that changes the output: mode, base URL, host rules, key
+        (as a digest: the fingerprint is stored in the clear)."""
+        digest = hashlib.sha256(
+            repr((self.mode, self.base_url, self.hosts)).encode() + b"\x00" + self.key
+        )
+        return "images:" + digest.hexdigest()[:32]
 
     def rule_for(self, host: str) -> HostRule | None:
         """The first host rule that matches."""
@@ -101,9 +111,11 @@ def host_rules(table: Mapping[str, Mapping[str, object]]) -> tuple[HostRule, ...
             raise ValueError(f"{pattern}.referer: expected a string")
         if https is not None and not isinstance(https, bool):
             raise ValueError(f"{pattern}.https: expected true or false")
-        configured.append(
-            HostRule(pattern, parse_referer(referer) if referer is not None else None, https)
-        )
+        try:
+            policy = parse_referer(referer) if referer is not None else None
+        except ValueError as exc:
+            raise ValueError(f"{pattern}.referer: {exc}") from exc
+        configured.append(HostRule(pattern, policy, https))
     named = {rule.pattern for rule in configured}
     return (*configured, *(r for r in DEFAULT_HOST_RULES if r.pattern not in named))
 

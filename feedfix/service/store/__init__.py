@@ -7,6 +7,7 @@ A small ``Store`` interface with two backends: SQLite (the default, ``sqlite.py`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from feedfix.core.errors import FeedfixError
@@ -37,6 +38,12 @@ class Store(Protocol):
 
     def history(self, name: str, limit: int = 20) -> list[PollRecord]:
         """The newest poll records of a feed, newest first."""
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """The value kept under ``name``; the first time, ``make()``'s, kept from then on.
+
+        Atomic: when two processes (replicas) ask at once, both get the one value stored
+        first (the image proxy's signing key: every replica must sign alike)."""
 
     def close(self) -> None:
         """Release the backend."""

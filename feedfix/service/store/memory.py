@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
@@ -15,6 +16,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._feeds: dict[str, Snapshot] = {}
         self._history: dict[str, list[PollRecord]] = {}
+        self._secrets: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def load(self, name: str) -> Snapshot:
@@ -50,6 +52,13 @@ class MemoryStore:
         """Newest first."""
         with self._lock:
             return list(self._history.get(name, [])[:limit])
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """Kept for the process's life only (``:memory:`` keeps nothing across restarts)."""
+        with self._lock:
+            if name not in self._secrets:
+                self._secrets[name] = make()
+            return self._secrets[name]
 
     def close(self) -> None:
         """Nothing to release."""

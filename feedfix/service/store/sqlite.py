@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,6 +49,10 @@ CREATE TABLE IF NOT EXISTS polls (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS polls_by_feed ON polls (name, id);
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 5.0  # seconds to wait for another connection's lock before giving up
@@ -220,6 +225,30 @@ class SqliteStore:
                 raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot read: {exc}") from exc
         return [PollRecord(**json.loads(r[0])) for r in rows]
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """Insert ``make()`` unless a value is there, then read what is: one transaction,
+        so of two replicas starting at once the first to write wins and both read it."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, make())
+                    )
+                    row = self._db.execute(
+                        "SELECT value FROM secrets WHERE name = ?", (name,)
+                    ).fetchone()
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
+            raise StoreError(f"{self.path}: cannot keep {name}: {exc}") from exc
+        return str(row[0])
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""

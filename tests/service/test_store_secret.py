@@ -1,0 +1,55 @@
+"""``Store.secret``: made once, kept, and the same for every replica that asks at once."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+from feedfix.service.store import Store
+from feedfix.service.store.memory import MemoryStore
+from feedfix.service.store.sqlite import SqliteStore
+
+
+def test_sqlite_keeps_the_first_value_across_reopening(tmp_path: Path) -> None:
+    """The value made the first time is the one read back later, by a new connection too;
+    ``make`` is not asked to matter once a value is kept."""
+    path = str(tmp_path / "f.db")
+    store = SqliteStore(path)
+    assert store.secret("images.key", lambda: "first") == "first"
+    assert store.secret("images.key", lambda: "second") == "first"
+    store.close()
+    again = SqliteStore(path)
+    assert again.secret("images.key", lambda: "third") == "first"
+    assert again.secret("other", lambda: "own") == "own"  # names are apart
+    again.close()
+
+
+def test_replicas_starting_at_once_agree_on_one_value(tmp_path: Path) -> None:
+    """Eight stores on one file (eight replicas), each offering its own value at the same
+    moment: every one of them gets the same value back."""
+    path = str(tmp_path / "f.db")
+    stores = [SqliteStore(path) for _ in range(8)]
+    counter = itertools.count()
+    start = threading.Barrier(len(stores))
+    got: list[str] = []
+
+    def ask(store: Store) -> None:
+        start.wait()
+        got.append(store.secret("images.key", lambda: f"value-{next(counter)}"))
+
+    threads = [threading.Thread(target=ask, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(got) == 8 and len(set(got)) == 1
+    for store in stores:
+        store.close()
+
+
+def test_memory_keeps_it_for_the_process() -> None:
+    """The memory store: made once, then the same value."""
+    store = MemoryStore()
+    assert store.secret("k", lambda: "a") == "a"
+    assert store.secret("k", lambda: "b") == "a"
