@@ -155,6 +155,8 @@ class ServerConfig:
     header_timeout: float = setting(10.0, parse_duration)
     # an idle kept-alive connection closes after this
     keepalive_timeout: float = setting(75.0, parse_duration)
+    # when set, the web pages and /metrics ask for it (feeds and /healthz stay open)
+    admin_token: str | None = setting(None, _str)
 
 
 @dataclass(frozen=True)
@@ -359,8 +361,11 @@ def effective(config: Config) -> dict[str, Any]:
         {"name": f.name, "url": f.url, **section(f), "rules": list(ruleset(f.rules).names)}
         for f in config.feeds
     ]
+    server = section(config.server)
+    if server["admin_token"]:
+        server["admin_token"] = "***"  # noqa: S105 (a mask: check-config never prints it)
     return {
-        "server": section(config.server),
+        "server": server,
         "storage": section(config.storage),
         "poll": section(config.poll),
         "rules": list(ruleset(config.rules).names),

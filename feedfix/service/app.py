@@ -22,7 +22,8 @@ from feedfix.config import Config, parse_config
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
-from feedfix.service.logs import log
+from feedfix.service.logs import log, use_masker
+from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
 from feedfix.service.server import make_app
@@ -53,6 +54,7 @@ def load_config(path: str, environ: Mapping[str, str]) -> Config:
 
 async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Worker) -> None:
     """Serve until SIGTERM or SIGINT."""
+    use_masker(masker_for(config))
     for warning in config.warnings:
         log("config warning", logging.WARNING, message=warning)
     store = open_store(config.storage.path)
@@ -68,7 +70,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
     await poller.load()
     log("loaded from storage", feeds=len(catalog.served), storage=config.storage.path)
     runner = web.AppRunner(
-        make_app(catalog, metrics),
+        make_app(catalog, metrics, poller),
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
@@ -138,6 +140,7 @@ async def _reload(path: str, environ: Mapping[str, str], poller: Poller) -> None
         old.poll.cleaner,
     ):
         log("reload: [server], [storage] and [poll] cleaner need a restart", logging.WARNING)
+    use_masker(masker_for(config))
     await poller.reload(config)
     log("reloaded", feeds=len(config.feeds))
 

@@ -11,6 +11,7 @@ only does the I/O around it: fetch, clean, store, serve, count and log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -18,12 +19,13 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from feedfix.config import Config, FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
+from feedfix.core.model import Entry
 from feedfix.core.schedule import first_delay
 from feedfix.service.catalog import Catalog, ServedFeed, Status
 from feedfix.service.decide import (
@@ -54,6 +56,7 @@ class FeedRuntime:
     config: FeedConfig
     memory: Memory
     task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # "poll now" from the web pages
 
 
 class Poller:
@@ -175,7 +178,9 @@ class Poller:
         next_poll = runtime.memory.state.next_poll
         delay = first_delay(feed.name, next_poll, self.clock(), feed.interval)
         while True:
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):  # asked to poll now: the wait ends early
+                await asyncio.wait_for(runtime.wake.wait(), delay)
+            runtime.wake.clear()
             async with self._global, self._host_limit(feed.url):
                 try:
                     delay = await self.poll(runtime)
@@ -190,6 +195,14 @@ class Poller:
                         traceback=traceback.format_exc(),
                     )
                     delay = feed.interval
+
+    def poll_now(self, name: str) -> bool:
+        """Move a feed's next poll to now (False: no such feed)."""
+        runtime = self.feeds.get(name)
+        if runtime is None:
+            return False
+        runtime.wake.set()
+        return True
 
     # ---- one poll --------------------------------------------------------------------------
 
@@ -216,6 +229,11 @@ class Poller:
         runtime.memory = decision.memory
         failure = await self._store(feed.name, decision.write)
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
+        if made is not None and made.sources is not None and failure is None:
+            await self._store_sources(feed.name, made.sources)
+        self.catalog.record_poll(
+            feed.name, decision.outcome, started, made.rule_changes if made else None
+        )
         self._publish(runtime)
         self._count(feed.name, decision, attempt, made)
         self._log(runtime, decision, attempt, made)
@@ -276,6 +294,15 @@ class Poller:
             return f"internal error ({type(exc).__name__})"
         return None
 
+    async def _store_sources(self, name: str, sources: tuple[Entry, ...]) -> None:
+        """Keep the window's entries as received, for the inspector (best effort: a failure
+        is logged and the feed is served all the same)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.storage, self.store.save_sources, name, sources)
+        except StoreError as exc:
+            log("storing the sources failed", logging.ERROR, feed=name, error=str(exc))
+
     def _count(self, name: str, decision: Decision, attempt: Attempt, made: Cleaned | None) -> None:
         metrics = self.metrics
         metrics.count_poll(name, decision.outcome)
@@ -333,6 +360,9 @@ class Poller:
             next_poll=state.next_poll,
             stale_since=state.stale_since,
             permanent_redirect=state.permanent_redirect,
+            failures=state.failures,
+            upstream_etag=state.upstream_etag,
+            upstream_last_modified=state.upstream_last_modified,
         )
         self.catalog.publish(feed.name, served, status)
         stale = sum(1 for s in self.catalog.status.values() if s.stale_since is not None)

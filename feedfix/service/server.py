@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from feedfix import __version__
 from feedfix.service.catalog import Catalog, http_date
+from feedfix.service.masking import Masker, masker_for
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
+from feedfix.service.web import Backend, install
+from feedfix.service.web.pages import WEB, client_max_size, index_page
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
+MASKER: web.AppKey[Callable[[], Masker]] = web.AppKey("masker")  # the config's secrets
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 
@@ -51,31 +56,35 @@ def _iso(epoch: float | None) -> str | None:
 
 def _rows(catalog: Catalog, request: web.Request) -> list[dict[str, Any]]:
     base = f"{request.scheme}://{request.host}"
+    masker = request.app[MASKER]()
     return [
         {
             "name": s.name,
             "url": f"{base}/feeds/{s.name}.atom",
-            "upstream": s.upstream,
+            "upstream": masker.text(s.upstream),
             "ok": s.ok,
             "stale": s.stale_since is not None,
             "stale_since": _iso(s.stale_since),
             "last_success": _iso(s.last_success),
-            "last_error": s.last_error,
+            "last_error": masker.optional(s.last_error),
             "last_error_at": _iso(s.last_error_at),
             "entries": s.entries,
             "next_poll": _iso(s.next_poll),
-            "permanent_redirect": s.permanent_redirect,
+            "permanent_redirect": masker.optional(s.permanent_redirect),
         }
         for s in sorted(catalog.status.values(), key=lambda s: s.name)
     ]
 
 
 async def index(request: web.Request) -> web.Response:
-    """``GET /``: the feeds as an HTML table, or JSON with ``?format=json``."""
-    rows = _rows(request.app[CATALOG], request)
+    """``GET /``: the feeds as an HTML page (``web/``), or JSON with ``?format=json``."""
     request.app[METRICS].requests.labels("index", "200").inc()
     if request.query.get("format") == "json":
+        rows = _rows(request.app[CATALOG], request)
         return web.json_response({"version": __version__, "feeds": rows})
+    if WEB in request.app:
+        return await index_page(request)
+    rows = _rows(request.app[CATALOG], request)
     cells = "".join(
         "<tr>"
         f'<td><a href="{html.escape(r["url"])}">{html.escape(r["name"])}</a></td>'
@@ -118,15 +127,19 @@ async def metrics_page(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
-def make_app(catalog: Catalog, metrics: Metrics) -> web.Application:
-    """The application, with its routes (GET and HEAD)."""
-    app = web.Application(client_max_size=1024)
+def make_app(catalog: Catalog, metrics: Metrics, backend: Backend | None = None) -> web.Application:
+    """The application, with its routes (GET and HEAD); the web pages when given a
+    ``backend`` (the poller: the config, the store and "poll now")."""
+    app = web.Application(client_max_size=client_max_size() if backend is not None else 1024)
     app[CATALOG] = catalog
     app[METRICS] = metrics
+    app[MASKER] = (lambda: masker_for(backend.config)) if backend is not None else Masker
     app.router.add_get(f"/feeds/{{name:{NAME_PATTERN}}}.atom", feed)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
+    if backend is not None:
+        install(app, backend, catalog, NAME_PATTERN)
     return app
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from feedfix.config import FeedConfig
 from feedfix.core.archive import Archived
+from feedfix.core.model import Entry
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.service.catalog import make_published, strong_etag
@@ -67,6 +68,8 @@ class Cleaned:
     rendered: int
     ttl_minutes: int | None
     archive: ArchiveUpdate
+    # The window's entries as received, when any was cleaned anew (else the stored ones hold).
+    sources: tuple[Entry, ...] | None = None
 
 
 # ---- in the worker ----------------------------------------------------------------------
@@ -128,6 +131,7 @@ class Cleaner:
             rendered=made.rendering.rendered,
             ttl_minutes=made.ttl_minutes,
             archive=ArchiveUpdate(frozenset(made.archive), changed),
+            sources=made.sources if made.cleaned else None,
         )
 
 

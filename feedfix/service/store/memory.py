@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict
 
+from feedfix.core.model import Entry
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
-from feedfix.service.store import HISTORY_KEPT
+from feedfix.service.store import HISTORY_KEPT, SOURCES_KEPT, bounded_sources
 
 
 class MemoryStore:
@@ -15,6 +17,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._feeds: dict[str, Snapshot] = {}
         self._history: dict[str, list[PollRecord]] = {}
+        self._sources: dict[str, list[Entry]] = {}
         self._lock = threading.Lock()
 
     def load(self, name: str) -> Snapshot:
@@ -50,6 +53,16 @@ class MemoryStore:
         """Newest first."""
         with self._lock:
             return list(self._history.get(name, [])[:limit])
+
+    def save_sources(self, name: str, sources: Sequence[Entry]) -> None:
+        """Replace the feed's last sources (bounded)."""
+        with self._lock:
+            self._sources[name] = bounded_sources(sources)
+
+    def sources(self, name: str, limit: int = SOURCES_KEPT) -> list[Entry]:
+        """As last saved."""
+        with self._lock:
+            return list(self._sources.get(name, [])[:limit])
 
     def close(self) -> None:
         """Nothing to release."""
