@@ -18,7 +18,7 @@ from service_helpers import Service, wait_for
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ZAKER = (DATA / "zaker-classic.rss.xml").read_bytes()
-TOKEN = "admin-Token-4fj29"
+TOKEN = "admin-Token-4fj29"  # noqa: S105 (a test token)
 PLANTED = ("PLANTEDuser", "PLANTEDpass", "PLANTEDkey", "PLANTEDsig", "PLANTEDheader")
 BOUNDARY = "feedfixtestboundary"
 
@@ -130,7 +130,8 @@ def test_json_index_keeps_its_shape(running: Running) -> None:
     data = running.service.get("/?format=json", bearer()).json()
     assert set(data) == {"version", "feeds"}
     keys = {"name", "url", "upstream", "ok", "stale", "stale_since", "last_success",
-            "last_error", "last_error_at", "entries", "next_poll", "permanent_redirect"}  # fmt: skip
+            "last_error", "last_error_at", "entries", "next_poll",
+            "permanent_redirect"}  # fmt: skip
     assert all(set(row) == keys for row in data["feeds"])
 
 
@@ -206,6 +207,9 @@ def test_poll_now_refuses_cross_site_and_tokenless_posts(running: Running) -> No
     token = _csrf(service)
     assert _form(service, "/feeds/zaker/poll", {"csrf": token},
                  {"Origin": "http://evil.example"})[0] == 403  # fmt: skip
+    assert _form(service, "/feeds/zaker/poll", {"csrf": token},
+                 {"Sec-Fetch-Site": "cross-site"})[0] == 403  # fmt: skip
+    assert _form(service, "/feeds/zaker/poll", {"csrf": token}, {"Origin": "null"})[0] == 403
     assert _form(service, "/feeds/zaker/poll", {})[0] == 403
     assert _form(service, "/feeds/zaker/poll", {"csrf": "forged"})[0] == 403
 

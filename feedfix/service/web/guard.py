@@ -3,7 +3,7 @@
 ``[server] admin_token``: when set, every route except the feeds themselves (``.atom``), the
 image proxy (``/img/``), ``/healthz`` and the stylesheet asks for it, as HTTP Basic (any user
 name) or ``Authorization: Bearer``; it is compared in constant time. A POST must come from the
-pages themselves: its ``Origin`` (or ``Sec-Fetch-Site``) must be this site, and it must carry
+pages themselves: its ``Sec-Fetch-Site`` (or ``Origin``) must be this site, and it must carry
 the form's token, which a page of another site cannot read.
 """
 
@@ -64,12 +64,16 @@ class Csrf:
         self.token = secrets.token_urlsafe(32)
 
     def same_origin(self, request: web.Request) -> bool:
-        """The request says it comes from this site (a browser always says so on a POST)."""
+        """The request says it comes from this site: ``Sec-Fetch-Site`` (set by the browser,
+        a page cannot forge it), else ``Origin``; a client that sends neither is no browser
+        and still needs the token."""
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None:
+            return site in ("same-origin", "none")
         origin = request.headers.get("Origin")
         if origin is not None:
             return origin != "null" and urlsplit(origin).netloc == request.host
-        site = request.headers.get("Sec-Fetch-Site")
-        return site is None or site in ("same-origin", "none")
+        return True
 
     def check(self, request: web.Request, form_token: str | None) -> str | None:
         """Why a POST is refused, or None when it may go on."""

@@ -8,6 +8,7 @@ in a thread, so the event loop keeps serving feeds meanwhile.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -26,14 +27,14 @@ from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
 from feedfix.core.rules import RULES, RuleSet, build_ruleset, ruleset
 from feedfix.service.catalog import Activity, Catalog, Status
 from feedfix.service.masking import MASK, Masker, mask_url, masker_for
-from feedfix.service.store import Store
+from feedfix.service.store import SOURCES_KEPT, Store
 from feedfix.service.web import static_files, views
 from feedfix.service.web.guard import Csrf, authorized, is_open, unauthorized
 
 HISTORY_SHOWN = 50  # poll records on a feed's page (and read from the store for it)
 INSPECT_SHOWN = 10  # entries of the last poll on the inspector page (and read for it)
 PLAYGROUND_MAX = 1_000_000  # bytes a pasted or uploaded document may have
-PLAYGROUND_SHOWN = 10  # entries shown side by side in the playground
+PLAYGROUND_SHOWN = 50  # entries shown side by side in the playground
 ATOM_SHOWN = 200_000  # characters of the playground's Atom shown on the page
 FORM_SLACK = 64 * 1024  # what a multipart form adds around the document
 TOO_LARGE = f"the document is larger than the {PLAYGROUND_MAX // 1000} kB the playground takes"
@@ -269,8 +270,34 @@ class Shown:
     cleaned_doc: str
 
 
+_HANDLER = re.compile(r"(<[A-Za-z][^>]*?[\s/\"'])(on[A-Za-z]+)", re.S)
+
+
+def inert(markup: str) -> str:
+    """The source as the rendered view shows it: every ``on…`` attribute renamed
+    (``data-inert-onclick``). The sandbox already keeps them from running; renamed, they
+    do not even ask to (a browser logs each handler a sandbox refuses)."""
+    previous = None
+    while previous != markup:
+        previous, markup = markup, _HANDLER.sub(r"\1data-inert-\2", markup)
+    return markup
+
+
 def _shown(inspection: Inspection) -> Shown:
-    return Shown(inspection, SRCDOC_HEAD + inspection.source, SRCDOC_HEAD + inspection.cleaned)
+    return Shown(
+        inspection,
+        SRCDOC_HEAD + inert(inspection.source),
+        SRCDOC_HEAD + inert(inspection.cleaned),
+    )
+
+
+def _shown_count(text: str | None) -> int:
+    """``?show=N``: how many entries to show (and read), from 1 to ``SOURCES_KEPT``."""
+    try:
+        wanted = int(text) if text else INSPECT_SHOWN
+    except ValueError:
+        wanted = INSPECT_SHOWN
+    return max(1, min(wanted, SOURCES_KEPT))
 
 
 def chosen_rules(request: web.Request, available: RuleSet) -> tuple[RuleSet, set[str]]:
@@ -295,7 +322,8 @@ async def inspector(request: web.Request) -> web.Response:
     if feed is None:
         return error_page(request, 404, f"no feed named {name!r}")
     loop = asyncio.get_running_loop()
-    sources = await loop.run_in_executor(None, site.backend.store.sources, name, INSPECT_SHOWN)
+    show = _shown_count(request.query.get("show"))
+    sources = await loop.run_in_executor(None, site.backend.store.sources, name, show)
     available = ruleset(feed.rules)
     rules, off = chosen_rules(request, available)
     shown = await loop.run_in_executor(None, inspect_entries, sources, rules, feed.url)
@@ -303,6 +331,7 @@ async def inspector(request: web.Request) -> web.Response:
         request,
         "inspect.html",
         name=name,
+        show=show,
         upstream=mask_url(feed.url),
         entries=shown,
         available=available.names,
@@ -374,7 +403,8 @@ async def playground_post(request: web.Request) -> web.Response:
     if isinstance(upload, web.FileField) and upload.filename:
         data, name = upload.file.read(PLAYGROUND_MAX + 1), upload.filename
     else:
-        data, name = text.encode("utf-8"), "pasted"
+        # a browser sends a textarea's lines ending in CRLF; the post as written had LF
+        data, name = text.replace("\r\n", "\n").encode("utf-8"), "pasted"
     available = build_ruleset()
     on = set(form.getall("on", []))
     off = {n for n in available.names if n not in on}
@@ -414,7 +444,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if response.content_type == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
