@@ -21,7 +21,8 @@ CREDENTIAL_NAMES = frozenset(
 )  # query parameter names, compared case-insensitively
 # Names that end like one of these are credentials as well: api_key, access_token, client_secret.
 CREDENTIAL_ENDINGS = ("key", "token", "secret", "password", "signature")
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+# A URL in running text, without the punctuation that ends its sentence ("…/feed: HTTP 500").
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+?(?=[.,:;!?)\]]*(?:[\s\"'<>]|$))")
 MIN_SECRET = 4  # shorter configured values are not searched for in texts (too many false hits)
 
 

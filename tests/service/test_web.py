@@ -87,7 +87,7 @@ def test_image_paths_are_not_behind_the_token(running: Running) -> None:
 
 
 def test_post_poll_needs_the_token_too(running: Running) -> None:
-    """"Poll now" is an admin action: 401 without the token."""
+    """ "Poll now" is an admin action: 401 without the token."""
     assert running.service.get("/feeds/zaker/poll", method="POST").status == 401
 
 

@@ -169,7 +169,7 @@ def test_every_page_loads_clean_at_both_widths(
     page, watch = open_page(origin, width)
     for name, path in PAGES.items():
         page.goto(origin + path, wait_until="load")
-        page.wait_for_timeout(150)
+        page.wait_for_timeout(400)  # the frames' images paint
         assert _no_horizontal_scroll(page), f"{name} scrolls sideways at {width} px"
         page.screenshot(path=str(site.screens / f"{name}-{width}.png"), full_page=True)
     page.goto(origin + "/inspect")
