@@ -39,3 +39,20 @@ def test_masker_finds_urls_and_configured_secrets_in_text() -> None:
         assert secret not in text
     assert text.startswith("https://***@h/f?key=***: HTTP 500")
     assert Masker(["ab"]).text("ab cd") == "ab cd"  # too short to search for
+
+
+def test_log_lines_are_masked() -> None:
+    """A log field that quotes a credentialed URL or a configured secret is masked."""
+    import logging  # noqa: PLC0415
+
+    from feedfix.service import logs  # noqa: PLC0415
+
+    record = logging.LogRecord("feedfix", logging.WARNING, "x", 1, "poll", None, None)
+    record.fields = {"error": "https://u:pw-1234@h/f?token=tok-9876: HTTP 500 hdr-5555", "n": 3}
+    try:
+        logs.use_masker(Masker(["hdr-5555"]))
+        line = logs.JsonFormatter().format(record)
+    finally:
+        logs.use_masker(Masker())
+    assert "pw-1234" not in line and "tok-9876" not in line and "hdr-5555" not in line
+    assert '"n": 3' in line and "HTTP 500" in line
