@@ -57,6 +57,7 @@ class FeedRuntime:
     memory: Memory
     task: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # "poll now" from the web pages
+    has_sources: bool = False  # the store holds the window's sources (for the inspector)
 
 
 class Poller:
@@ -105,6 +106,7 @@ class Poller:
         snapshot = self.store.load(feed.name)
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
         runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
+        runtime.has_sources = bool(self.store.sources(feed.name, 1))
         self._publish(runtime)
         return snapshot.archive
 
@@ -230,7 +232,7 @@ class Poller:
         failure = await self._store(feed.name, decision.write)
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
         if made is not None and made.sources is not None and failure is None:
-            await self._store_sources(feed.name, made.sources)
+            runtime.has_sources = await self._store_sources(feed.name, made.sources)
         self.catalog.record_poll(
             feed.name, decision.outcome, started, made.rule_changes if made else None
         )
@@ -251,6 +253,7 @@ class Poller:
             etag=served.etag if served is not None else None,
             body=served.body if served is not None else b"",
             resend=runtime.memory.resend,
+            want_sources=not runtime.has_sources,
         )
         generation = self.cleaner.generation
         try:
@@ -294,14 +297,16 @@ class Poller:
             return f"internal error ({type(exc).__name__})"
         return None
 
-    async def _store_sources(self, name: str, sources: tuple[Entry, ...]) -> None:
+    async def _store_sources(self, name: str, sources: tuple[Entry, ...]) -> bool:
         """Keep the window's entries as received, for the inspector (best effort: a failure
-        is logged and the feed is served all the same)."""
+        is logged, asked for again with the next 200, and the feed is served all the same)."""
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self.storage, self.store.save_sources, name, sources)
         except StoreError as exc:
             log("storing the sources failed", logging.ERROR, feed=name, error=str(exc))
+            return False
+        return True
 
     def _count(self, name: str, decision: Decision, attempt: Attempt, made: Cleaned | None) -> None:
         metrics = self.metrics

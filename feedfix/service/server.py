@@ -15,7 +15,7 @@ from aiohttp import web
 
 from feedfix import __version__
 from feedfix.service.catalog import Catalog, http_date
-from feedfix.service.masking import Masker, masker_for
+from feedfix.service.masking import Masker
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 from feedfix.service.web import Backend, install
 from feedfix.service.web.pages import WEB, client_max_size, index_page
@@ -133,13 +133,14 @@ def make_app(catalog: Catalog, metrics: Metrics, backend: Backend | None = None)
     app = web.Application(client_max_size=client_max_size() if backend is not None else 1024)
     app[CATALOG] = catalog
     app[METRICS] = metrics
-    app[MASKER] = (lambda: masker_for(backend.config)) if backend is not None else Masker
+    app[MASKER] = Masker
     app.router.add_get(f"/feeds/{{name:{NAME_PATTERN}}}.atom", feed)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     if backend is not None:
         install(app, backend, catalog, NAME_PATTERN)
+        app[MASKER] = lambda: app[WEB].masker  # the running config's secrets, made once
     return app
 
 

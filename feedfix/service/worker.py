@@ -53,6 +53,7 @@ class Job:
     etag: str | None  # of the output being served: equal bytes are not sent back
     body: bytes  # the output being served (its unchanged entries are copied from it)
     resend: bool  # the last archive rows sent were not stored: send every row
+    want_sources: bool = False  # the store holds no sources for this feed: send them anyway
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class Cleaner:
             rendered=made.rendering.rendered,
             ttl_minutes=made.ttl_minutes,
             archive=ArchiveUpdate(frozenset(made.archive), changed),
-            sources=made.sources if made.cleaned else None,
+            sources=made.sources if made.cleaned or job.want_sources else None,
         )
 
 

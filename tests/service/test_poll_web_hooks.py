@@ -26,18 +26,24 @@ class Script:
 
     def __init__(self) -> None:
         self.body = up.zaker_rss(range(1, 11))
+        self.validators = True
 
     async def __call__(self, hop: Hop) -> MockResponse:
         """Answer one hop."""
         etag = up.strong_etag(self.body)
+        if not self.validators:
+            return MockResponse(200, {"Content-Type": up.RSS_TYPE}, self.body)
         if hop.headers.get("If-None-Match") == etag:
             return MockResponse(304, {"ETag": etag})
         return MockResponse(200, {"Content-Type": up.RSS_TYPE, "ETag": etag}, self.body)
 
 
 @asynccontextmanager
-async def _poller() -> AsyncIterator[tuple[Poller, Script, MemoryStore, Catalog]]:
-    script, store, catalog, worker = Script(), MemoryStore(), Catalog(), Worker()
+async def _poller(
+    store: MemoryStore | None = None,
+) -> AsyncIterator[tuple[Poller, Script, MemoryStore, Catalog]]:
+    script, catalog, worker = Script(), Catalog(), Worker()
+    store = store or MemoryStore()
     config = Config(poll=PollConfig(jitter=0.0),
                     feeds=(FeedConfig(name="z", url=URL, interval=600.0),))  # fmt: skip
     poller = Poller(config, store, catalog, Metrics(), worker, transport=MockTransport(script))
@@ -95,5 +101,24 @@ def test_sources_and_activity_follow_the_polls() -> None:
             assert [e.title for e in store.sources("z")] == up.titles(range(3, 13))
             assert activity.rule_changes_last["unwrap-proxies"] == 4  # the two new items only
             assert activity.rule_changes_total["unwrap-proxies"] == 24
+
+    asyncio.run(test())
+
+
+def test_a_store_without_sources_gets_them_from_the_next_200() -> None:
+    """After an upgrade the archive is there but no sources: the next 200 sends the window's
+    sources even though no entry needs cleaning again."""
+
+    async def test() -> None:
+        store = MemoryStore()
+        async with _poller(store) as (poller, script, _, _catalog):
+            script.validators = False
+            await poller.poll(poller.feeds["z"])
+        store.save_sources("z", [])  # as a store written before sources were kept
+        async with _poller(store) as (poller, script, _, catalog):
+            script.validators = False
+            await poller.poll(poller.feeds["z"])
+            assert catalog.activity["z"].rule_changes_last == {}  # nothing cleaned again
+            assert len(store.sources("z")) == 10
 
     asyncio.run(test())
