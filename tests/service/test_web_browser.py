@@ -113,9 +113,18 @@ def open_page(chromium: Any) -> Iterator[Any]:
     closed after the test)."""
     contexts = []
 
-    def make(origin: str, width: int = 1280, *, instrument: bool = False) -> tuple[Any, Watch]:
+    def make(
+        origin: str,
+        width: int = 1280,
+        *,
+        instrument: bool = False,
+        javascript: bool = True,
+        dark: bool = False,
+    ) -> tuple[Any, Watch]:
         context = chromium.new_context(
             viewport={"width": width, "height": 900},
+            java_script_enabled=javascript,
+            color_scheme="dark" if dark else "light",
             http_credentials={"username": "admin", "password": TOKEN},
             ignore_https_errors=True,  # the stand-in's certificate is its own
         )
@@ -267,6 +276,33 @@ def test_playground_converts_a_pasted_post(site: Site, open_page: Any) -> None:
     assert "<feed xmlns=" in page.locator("pre.atom").inner_text()
     assert page.locator("#entry-1 iframe").count() == 2
     assert watch.console == [] and watch.failed == []
+
+
+def test_pages_read_without_javascript_by_keyboard_and_in_dark_mode(
+    site: Site, open_page: Any
+) -> None:
+    """Without script the inspector still switches rules (its Apply button); Tab reaches the
+    skip link first and then the navigation; a dark system gets a dark page."""
+    origin = site.service.base_url
+    page, watch = open_page(origin, javascript=False)
+    page.goto(origin + "/inspect/zaker")
+    assert _counts(page) == FIRST_ENTRY
+    page.uncheck("input.rule-toggle[value=sanitize]")
+    with page.expect_navigation():
+        page.click("button.apply")
+    assert "sanitize" not in _counts(page)
+    page.goto(origin + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "feedfix"
+    assert watch.console == [] and watch.failed == []
+    dark, _ = open_page(origin, dark=True)
+    dark.goto(origin + "/")
+    background = dark.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(21, 23, 26)", background
+    site.screens.mkdir(parents=True, exist_ok=True)
+    dark.screenshot(path=str(site.screens / "index-dark-1280.png"), full_page=True)
 
 
 # ---- hostile entries ------------------------------------------------------------------------
