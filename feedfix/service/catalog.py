@@ -122,11 +122,15 @@ class ServedFeed:
 
 
 def accepts_gzip(header: str) -> bool:
-    """Whether ``Accept-Encoding`` allows gzip: named (or ``*``) with a q-value above zero."""
+    """Whether ``Accept-Encoding`` allows gzip: named (or ``*``) with a q-value above zero.
+
+    Content-codings and the ``q`` parameter are case-insensitive (RFC 9110 8.4.1, 12.4.2).
+    """
+    header = header.lower()
     if "gzip" not in header and "*" not in header:
         return False
     allowed: dict[str, bool] = {}
-    for part in header.lower().split(","):
+    for part in header.split(","):
         coding, _, params = part.strip().partition(";")
         q = 1.0
         for param in params.split(";"):
@@ -156,6 +160,7 @@ class Status:
     failures: int = 0  # consecutive failed polls
     upstream_etag: str | None = None  # the validators the next conditional GET sends
     upstream_last_modified: str | None = None
+    advice: str | None = None  # what to do about the last failure (``advice.py``)
 
     @property
     def ok(self) -> bool:

@@ -73,7 +73,7 @@ def masker_for(config: Config) -> Masker:
     found = [config.server.admin_token or ""]
     for feed in config.feeds:
         found += [value for _, value in feed.headers]
-        found += url_secrets(feed.url)
+        found += url_secrets(feed.url or "")
     return Masker(found)
 
 

@@ -27,6 +27,7 @@ from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
 from feedfix.core.model import Entry
 from feedfix.core.schedule import first_delay
+from feedfix.service.advice import advice
 from feedfix.service.catalog import Catalog, ServedFeed, Status
 from feedfix.service.decide import (
     Attempt,
@@ -42,6 +43,7 @@ from feedfix.service.decide import (
 )
 from feedfix.service.fetch import fetch
 from feedfix.service.fetch_types import FetchResult
+from feedfix.service.local import read_local
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import Store, StoreError
@@ -58,6 +60,8 @@ class FeedRuntime:
     task: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # "poll now" from the web pages
     has_sources: bool = False  # the store holds the window's sources (for the inspector)
+    error_kind: str | None = None  # of the last poll, when it failed (for the advice shown)
+    ttl_noted: bool = False  # said once that the upstream's ttl lengthens the interval
 
 
 class Poller:
@@ -143,9 +147,13 @@ class Poller:
             await self.transport.close()
         self.storage.shutdown(wait=True)
 
-    async def reload(self, config: Config) -> None:
-        """Apply a new config: new feeds start, removed ones stop, changed ones restart."""
+    async def reload(self, config: Config) -> dict[str, list[str]]:
+        """Apply a new config: new feeds start, removed ones stop, changed ones restart.
+
+        Returns the names of the feeds ``added``, ``removed`` and ``changed``, for the log.
+        """
         old = self.feeds
+        changes: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
         self.config = config
         wanted = {f.name: f for f in config.feeds}
         for name in list(old):
@@ -155,17 +163,22 @@ class Poller:
                     runtime.task.cancel()
                 self.catalog.remove(name)
                 await self.cleaner.forget(name)
+                changes["removed"].append(name)
         for name, feed in wanted.items():
             existing = old.get(name)
             if existing is None:
                 await self.cleaner.seed({name: self._load_feed(feed)})
                 self._start_task(self.feeds[name])
+                changes["added"].append(name)
             elif existing.config != feed:
                 if existing.task is not None:
                     existing.task.cancel()
                 existing.config = feed
+                existing.ttl_noted = False
                 existing.memory = on_config(existing.memory, fingerprint(feed))
                 self._start_task(existing)
+                changes["changed"].append(name)
+        return changes
 
     # ---- the schedule ----------------------------------------------------------------------
 
@@ -176,14 +189,23 @@ class Poller:
         return self._hosts[host]
 
     async def _run(self, runtime: FeedRuntime) -> None:
-        feed = runtime.config
-        next_poll = runtime.memory.state.next_poll
-        delay = first_delay(feed.name, next_poll, self.clock(), feed.interval)
+        feed, memory = runtime.config, runtime.memory
+        # The stored next poll is kept only by a feed that is fine: one whose last poll
+        # failed, that has no good copy, or whose URL or rules changed is polled at once.
+        fine = (
+            memory.state.failures == 0
+            and memory.published is not None
+            and memory.state.fingerprint == fingerprint(feed)
+        )
+        now = self.clock()
+        delay = first_delay(feed.name, memory.state.next_poll if fine else None, now,
+                            feed.interval)  # fmt: skip
+        self._schedule(runtime, now + delay)
         while True:
             with contextlib.suppress(TimeoutError):  # asked to poll now: the wait ends early
                 await asyncio.wait_for(runtime.wake.wait(), delay)
             runtime.wake.clear()
-            async with self._global, self._host_limit(feed.url):
+            async with self._global, self._host_limit(feed.source):
                 try:
                     delay = await self.poll(runtime)
                 except asyncio.CancelledError:
@@ -197,6 +219,13 @@ class Poller:
                         traceback=traceback.format_exc(),
                     )
                     delay = feed.interval
+                    self._schedule(runtime, self.clock() + delay)
+
+    def _schedule(self, runtime: FeedRuntime, when: float) -> None:
+        """Show the next poll as it really is (the index reads it)."""
+        state = replace(runtime.memory.state, next_poll=when)
+        runtime.memory = replace(runtime.memory, state=state)
+        self._publish(runtime)
 
     def poll_now(self, name: str) -> bool:
         """Move a feed's next poll to now (False: no such feed)."""
@@ -219,7 +248,11 @@ class Poller:
         made: Cleaned | None = None
         error: FeedfixError | None = None
         try:
-            result = await fetch(self.transport, request)
+            if feed.path is not None:  # a local file or folder, read off the event loop
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(None, read_local, feed.path, request)
+            else:
+                result = await fetch(self.transport, request)
             if result.status == 200:
                 made = await self._clean(runtime, result)
         except FeedfixError as exc:  # every expected failure; anything else is a bug
@@ -229,6 +262,7 @@ class Poller:
         now = self.clock()
         decision = decide(runtime.memory, attempt, now, settings, self.draw())
         runtime.memory = decision.memory
+        runtime.error_kind = decision.error_kind
         failure = await self._store(feed.name, decision.write)
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
         if made is not None and made.sources is not None and failure is None:
@@ -254,6 +288,7 @@ class Poller:
             body=served.body if served is not None else b"",
             resend=runtime.memory.resend,
             want_sources=not runtime.has_sources,
+            posts=result.posts,
         )
         generation = self.cleaner.generation
         try:
@@ -315,7 +350,7 @@ class Poller:
         if decision.error_kind is not None:
             metrics.poll_errors.labels(name, decision.error_kind).inc()
         elif attempt.result is not None and attempt.result.status == 200:
-            metrics.upstream_bytes.labels(name).inc(len(attempt.result.body))
+            metrics.upstream_bytes.labels(name).inc(attempt.result.size)
         if made is not None:
             for rule, changes in made.rule_changes.items():
                 metrics.rule_changes.labels(rule).inc(changes)
@@ -342,6 +377,19 @@ class Poller:
             next_in_s=round(decision.delay, 1),
             error=record.error,
         )
+        ttl = made.ttl_minutes * 60 if made is not None and made.ttl_minutes else 0
+        feed = runtime.config
+        lengthens = min(ttl, self.config.poll.max_backoff) > feed.interval
+        if lengthens and feed.url is not None and not runtime.ttl_noted:
+            runtime.ttl_noted = True  # once per feed config: a reload that changes it says again
+            log(
+                "interval lengthened by the upstream's ttl",
+                logging.WARNING,
+                feed=feed.name,
+                interval_s=feed.interval,
+                ttl_s=ttl,
+                max_backoff_s=self.config.poll.max_backoff,
+            )
 
     def _publish(self, runtime: FeedRuntime) -> None:
         feed, state, published = runtime.config, runtime.memory.state, runtime.memory.published
@@ -357,7 +405,7 @@ class Poller:
             served = ServedFeed.of(published, max_age, state.stale_since)
         status = Status(
             name=feed.name,
-            upstream=feed.url,
+            upstream=feed.source,
             last_success=state.last_success,
             last_error=state.last_error,
             last_error_at=state.last_error_at,
@@ -368,6 +416,7 @@ class Poller:
             failures=state.failures,
             upstream_etag=state.upstream_etag,
             upstream_last_modified=state.upstream_last_modified,
+            advice=advice(feed, runtime.error_kind),
         )
         self.catalog.publish(feed.name, served, status)
         stale = sum(1 for s in self.catalog.status.values() if s.stale_since is not None)

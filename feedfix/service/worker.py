@@ -28,14 +28,18 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from pathlib import PurePath
 from typing import Any
 
 from feedfix.config import FeedConfig
 from feedfix.core.archive import Archived
-from feedfix.core.model import Entry
+from feedfix.core.errors import InputError
+from feedfix.core.model import Entry, Feed
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.service.catalog import make_published, strong_etag
+from feedfix.service.fetch_types import PostFile, SourceUnreadable
+from feedfix.service.sources import FolderOptions, posts_feed
 from feedfix.service.state import ArchiveUpdate, Published
 
 _PR_SET_PDEATHSIG = 1
@@ -54,6 +58,7 @@ class Job:
     body: bytes  # the output being served (its unchanged entries are copied from it)
     resend: bool  # the last archive rows sent were not stored: send every row
     want_sources: bool = False  # the store holds no sources for this feed: send them anyway
+    posts: tuple[PostFile, ...] | None = None  # a folder source's files, instead of ``data``
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class Cleaner:
         kept = self.renderings.get(name)  # its spans fit only the very bytes being served
         last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
         made = republish(
-            job.data,
+            job.data if job.posts is None else _folder_feed(job.feed, job.posts),
             job.feed,
             archive,
             job.now,
@@ -134,6 +139,17 @@ class Cleaner:
             archive=ArchiveUpdate(frozenset(made.archive), changed),
             sources=made.sources if made.cleaned or job.want_sources else None,
         )
+
+
+def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...]) -> Feed:
+    """A folder source's posts as one feed, titled with the folder's name (as ``convert``
+    does); files that are not posts are skipped, as ``convert`` skips them."""
+    files = ((p.name, InputError(p.error) if p.error else p.data) for p in posts)
+    try:
+        read = posts_feed(files, FolderOptions(), lambda _warning: None)
+    except InputError as exc:
+        raise SourceUnreadable(f"{feed.path}: {exc}") from exc
+    return replace(read, title=PurePath(feed.path or feed.name).name or feed.name)
 
 
 _process_cleaner: Cleaner | None = None  # a worker process's own (its pool calls functions)

@@ -131,7 +131,7 @@ def test_json_index_keeps_its_shape(running: Running) -> None:
     assert set(data) == {"version", "feeds"}
     keys = {"name", "url", "upstream", "ok", "stale", "stale_since", "last_success",
             "last_error", "last_error_at", "entries", "next_poll",
-            "permanent_redirect"}  # fmt: skip
+            "permanent_redirect", "advice", "serving"}  # fmt: skip
     assert all(set(row) == keys for row in data["feeds"])
 
 

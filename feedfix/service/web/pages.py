@@ -151,6 +151,7 @@ def rows(request: web.Request) -> list[Row]:
             status,
             last_error=masker.optional(status.last_error),
             permanent_redirect=masker.optional(status.permanent_redirect),
+            advice=masker.optional(status.advice),
         )
         activity = site.catalog.activity.get(status.name, Activity())
         found.append(
@@ -327,12 +328,13 @@ async def inspector(request: web.Request) -> web.Response:
     available = ruleset(feed.rules)
     rules, off = chosen_rules(request, available)
     shown = await loop.run_in_executor(None, inspect_entries, sources, rules, feed.url)
+    upstream = mask_url(feed.url) if feed.url else feed.source
     return render(
         request,
         "inspect.html",
         name=name,
         show=show,
-        upstream=mask_url(feed.url),
+        upstream=upstream,
         entries=shown,
         available=available.names,
         off=off,

@@ -64,10 +64,12 @@ def state_of(status: Status) -> State:
         return State("ok", "ok", "")
     if status.last_error is None:
         return State("waiting", "waiting for its first poll", "nothing to do yet")
-    advice = advice_for(status.last_error)
+    advice = status.advice or advice_for(status.last_error)  # the poller's, when it has one
     if status.stale_since is not None:
         since = when(status.stale_since)
-        return State("stale", f"stale since {since}: {status.last_error}", advice)
+        serving = when(status.last_success) if status.last_success else "an earlier run"
+        words = f"stale since {since}: {status.last_error}; serving the copy from {serving}"
+        return State("stale", words, advice)
     if status.last_success is None:
         return State("failing", f"failing: {status.last_error}", advice)
     return State("failing", f"failing: {status.last_error}", advice)
