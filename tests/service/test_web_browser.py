@@ -200,7 +200,9 @@ def test_index_says_why_a_feed_fails_and_what_to_do(site: Site, open_page: Any) 
     broken = page.locator("#feed-broken")
     assert "failing" in broken.locator(".state").inner_text()
     text = broken.inner_text()
-    assert "HTTP 502" in text and "What to do" in text and "retries with backoff" in text
+    rows = site.service.get("/?format=json", {"Authorization": f"Bearer {TOKEN}"}).json()
+    advice = next(r["advice"] for r in rows["feeds"] if r["name"] == "broken")
+    assert advice and "HTTP 502" in text and f"What to do: {advice}" in text
     assert "ok" in page.locator("#feed-zaker .state").inner_text()
     assert "2 feeds, 1 failing" in page.locator(".summary").inner_text()
 
