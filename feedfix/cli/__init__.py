@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from feedfix import __version__
+from feedfix.cli import fix_posts
 from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and print every effective setting as JSON.",
     )
     check.add_argument("file", metavar="FILE", nargs="?", help="default: $FEEDFIX_CONFIG")
+    fix_posts.add_parser(commands)
     return parser
 
 
@@ -333,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "check-config":
             return _run_check_config(args.file)
+        if args.command == "fix-posts":
+            return fix_posts.run(args)
         parser.print_help(sys.stderr)
         return EXIT_INPUT
     except FeedfixError as exc:

@@ -1,0 +1,188 @@
+"""The file side of ``fix-posts``: which files, reading them, and replacing them atomically.
+
+A mended file is written to a temporary file beside it, flushed to disk and renamed over the
+original, so a crash, a kill or a full disk leaves either the old file or the new one, never a
+partial one. A file whose bytes would not change is never opened for writing, so its
+modification time stays and ``git status`` lists only the files that were mended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedfix.core.errors import InputError
+from feedfix.service.sources import MAX_FOLDER_DEPTH, MAX_FOLDER_FILES, describe_os_error
+
+POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+TEMP_SUFFIX = ".feedfix-tmp"
+_SERIAL = itertools.count()  # with the pid, a temporary name nobody else is using
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# The data and what is needed to read it back (the size), not the access time: enough
+# before a rename, and cheaper where the system has it.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to mend: the name to show, the real file behind it, what it held when read."""
+
+    name: str
+    path: Path  # symlinks resolved: the file that is rewritten
+    data: bytes
+    mtime_ns: int
+    size: int
+    mode: int
+
+    @property
+    def is_html(self) -> bool:
+        """A plain HTML page by its name (a generated site's ``public/``)."""
+        return self.path.suffix.lower() in HTML_SUFFIXES
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, tuple[int, int]]]:
+    """Post-like files below ``root`` in a stable order, each with its (device, inode);
+    hidden files and folders left out, symlink loops cut."""
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            stat = folder.stat()
+            if (stat.st_dev, stat.st_ino) in seen or depth > MAX_FOLDER_DEPTH:
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for child in children:
+            if child.name.startswith("."):
+                continue
+            if child.is_dir():
+                subfolders.append((Path(child.path), depth + 1))
+            elif child.is_file() and Path(child.name).suffix.lower() in POST_SUFFIXES:
+                key = (stat.st_dev, child.inode())
+                if child.is_symlink():  # the inode above is the link's
+                    target = child.stat()
+                    key = (target.st_dev, target.st_ino)
+                yield Path(child.path), key
+        stack.extend(reversed(subfolders))
+
+
+def find_files(paths: Iterable[str]) -> list[Path]:
+    """Every file to look at: named files as given, folders searched for post-like files.
+
+    InputError (bad input, nothing is done) for a path that does not exist or a tree over
+    ``MAX_FOLDER_FILES``; the same file reached twice (a symlink) is mended once.
+    """
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for given in paths:
+        path = Path(given)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise InputError(f"{given}: {describe_os_error(exc)}") from exc
+        named = [(path, (stat.st_dev, stat.st_ino))]
+        for candidate, key in _walk(path) if path.is_dir() else named:
+            if key in seen:
+                continue
+            seen.add(key)
+            found.append(candidate)
+            if len(found) > MAX_FOLDER_FILES:
+                raise InputError(f"{given}: more than {MAX_FOLDER_FILES:,} files to mend")
+    return found
+
+
+def read_source(path: Path, max_size: int) -> Source:
+    """The file's bytes and the facts needed to replace it safely later."""
+    try:
+        real = path.resolve() if path.is_symlink() else path
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            stat = os.fstat(fd)
+            if stat.st_size > max_size:
+                raise InputError(
+                    f"is {stat.st_size:,} bytes, over the {max_size:,}-byte limit (--max-size)"
+                )
+            # Ask for the size it has (plus one, to see growth), not the limit: a 50 MB
+            # request would allocate 50 MB per file.
+            chunks = [os.read(fd, stat.st_size + 1)]
+            total = len(chunks[0])
+            while chunks[-1] and total <= max_size:
+                chunks.append(os.read(fd, min(1 << 20, max_size + 1 - total)))
+                total += len(chunks[-1])
+            data = b"".join(chunks)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise InputError(f"cannot read: {describe_os_error(exc)}") from exc
+    if len(data) > max_size:
+        raise InputError(f"is over the {max_size:,}-byte limit (--max-size)")
+    return Source(str(path), real, data, stat.st_mtime_ns, stat.st_size, stat.st_mode)
+
+
+def replace_file(source: Source, data: bytes, backup_suffix: str | None, *, sync: bool) -> None:
+    """Put ``data`` in place of the file, atomically; InputError naming the problem.
+
+    Refuses when the file changed since it was read (someone else is editing it). With a
+    backup suffix, the original stays under ``NAME + SUFFIX`` (a hard link where possible).
+    The temporary name is the pid and a counter (``tempfile``'s random names cost more, and
+    ``O_EXCL`` already guarantees nobody else's file is taken).
+    """
+    target = source.path
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{next(_SERIAL)}{TEMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, source.mode & 0o7777)
+    except OSError as exc:
+        raise InputError(f"cannot write beside it: {describe_os_error(exc)}") from exc
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, source.mode & 0o7777)  # the umask may have narrowed it
+            if sync:
+                _datasync(fd)
+        finally:
+            os.close(fd)
+        now = target.stat()
+        if (now.st_mtime_ns, now.st_size) != (source.mtime_ns, source.size):
+            raise InputError("changed while being mended; left as it is")
+        if backup_suffix:
+            _backup(target, Path(f"{target}{backup_suffix}"))
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write: {describe_os_error(exc)}") from exc
+    except BaseException:  # InputError above, or an interrupt: no temporary file stays
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _backup(target: Path, backup: Path) -> None:
+    """Keep the original's bytes under ``backup``, replacing an older backup atomically."""
+    staging = backup.with_name(f".{backup.name}{TEMP_SUFFIX}")
+    staging.unlink(missing_ok=True)
+    try:
+        os.link(target, staging)
+    except OSError:
+        staging.write_bytes(target.read_bytes())
+    staging.replace(backup)
+
+
+def sync_folders(folders: Iterable[Path]) -> None:
+    """Flush the renames themselves (the folder entries) to disk."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
