@@ -217,6 +217,8 @@ class ServerConfig:
     header_timeout: float = setting(10.0, parse_duration)
     # an idle kept-alive connection closes after this
     keepalive_timeout: float = setting(75.0, parse_duration)
+    # when set, the web pages and /metrics ask for it (feeds and /healthz stay open)
+    admin_token: str | None = setting(None, _str)
 
 
 @dataclass(frozen=True)
@@ -550,8 +552,11 @@ def effective(config: Config) -> dict[str, Any]:
         }
         for f in config.feeds
     ]
+    server = section(config.server)
+    if server["admin_token"]:
+        server["admin_token"] = "***"  # noqa: S105 (a mask: check-config never prints it)
     return {
-        "server": section(config.server),
+        "server": server,
         "storage": section(config.storage),
         "poll": section(config.poll),
         "images": shown_images,

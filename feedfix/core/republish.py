@@ -55,6 +55,7 @@ class Republished:
     cleaned: int  # entries cleaned in this poll
     reused: int  # entries whose earlier cleaning was reused
     ttl_minutes: int | None
+    sources: tuple[Entry, ...] = ()  # the window's entries as received (for the inspector)
 
     @property
     def atom(self) -> bytes:
@@ -165,4 +166,5 @@ def republish(
         cleaned=cleaned,
         reused=len(plan) - cleaned,
         ttl_minutes=parsed.ttl_minutes,
+        sources=feed.entries,
     )

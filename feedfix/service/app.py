@@ -26,7 +26,8 @@ from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
 from feedfix.service.image_proxy import open_images
 from feedfix.service.images import ImageService
-from feedfix.service.logs import LOGGER, log
+from feedfix.service.logs import LOGGER, log, use_masker
+from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
 from feedfix.service.server import make_app
@@ -93,6 +94,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
     failure at any step (or the stop signal) stops what had started, in reverse order: the
     signal handlers, the reloads, the polls, the listener, aiohttp, and the store last.
     """
+    use_masker(masker_for(config))
     for warning in config.warnings:
         log("config warning", logging.WARNING, message=warning)
     loop = asyncio.get_running_loop()
@@ -113,7 +115,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         await poller.load()
         log("loaded from storage", feeds=len(catalog.served), storage=config.storage.path)
         runner = web.AppRunner(
-            make_app(catalog, metrics, images),
+            make_app(catalog, metrics, poller, images),
             access_log=None,
             logger=_http_logger(),
             handle_signals=False,
@@ -229,6 +231,7 @@ class Reloads:
             ):
                 log("reload: [server], [storage], [images] and [poll] cleaner need a restart",
                     logging.WARNING, reload=number)  # fmt: skip
+            use_masker(masker_for(config))  # the new config's secrets, before any log line
             try:
                 changes = await self.poller.reload(config)
             except Exception:  # a bug: say so with its traceback, and keep serving

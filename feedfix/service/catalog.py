@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
@@ -156,6 +157,9 @@ class Status:
     next_poll: float | None = None
     stale_since: float | None = None
     permanent_redirect: str | None = None
+    failures: int = 0  # consecutive failed polls
+    upstream_etag: str | None = None  # the validators the next conditional GET sends
+    upstream_last_modified: str | None = None
     advice: str | None = None  # what to do about the last failure (``advice.py``)
 
     @property
@@ -166,6 +170,24 @@ class Status:
         return self.last_error_at is None or self.last_success >= self.last_error_at
 
 
+RECENT_POLLS = 4096  # poll start times kept for the "polls in the last hour" summary
+
+
+@dataclass
+class Activity:
+    """What this process saw of a feed's polls (since it started): for the web pages."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)  # ok / not_modified / error
+    rule_changes_last: dict[str, int] = field(default_factory=dict)  # the last 200's cleaning
+    rule_changes_total: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def not_modified_share(self) -> float | None:
+        """Share of polls answered 304, None before the first poll."""
+        total = sum(self.outcomes.values())
+        return self.outcomes.get("not_modified", 0) / total if total else None
+
+
 @dataclass
 class Catalog:
     """The served responses and statuses, by feed name."""
@@ -174,6 +196,20 @@ class Catalog:
     status: dict[str, Status] = field(default_factory=dict)
     # Told the name of a feed whose responses were replaced or removed (caches drop theirs).
     listeners: list[Callable[[str], None]] = field(default_factory=list)
+    activity: dict[str, Activity] = field(default_factory=dict)
+    recent_polls: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_POLLS))
+
+    def record_poll(self, name: str, outcome: str, started: float,
+                    rule_changes: dict[str, int] | None) -> None:  # fmt: skip
+        """Count a poll (``rule_changes``: what cleaning changed, for a 200)."""
+        activity = self.activity.setdefault(name, Activity())
+        activity.outcomes[outcome] = activity.outcomes.get(outcome, 0) + 1
+        self.recent_polls.append(started)
+        if rule_changes is not None:
+            activity.rule_changes_last = dict(rule_changes)
+            for rule, changes in rule_changes.items():
+                total = activity.rule_changes_total
+                total[rule] = total.get(rule, 0) + changes
 
     def publish(self, name: str, served: ServedFeed | None, status: Status) -> None:
         """Replace a feed's response (when there is one) and its status."""
@@ -186,6 +222,7 @@ class Catalog:
         """Forget a feed that left the config."""
         self.served.pop(name, None)
         self.status.pop(name, None)
+        self.activity.pop(name, None)
         self._changed(name)
 
     def _changed(self, name: str) -> None:

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from aiohttp import web
+
 from feedfix.config import Config, image_proxy
 from feedfix.core.rules.proxy_images import ImageProxySettings
 from feedfix.service.images import ImageService, ImageSettings
@@ -21,6 +23,7 @@ from feedfix.service.images.settings import BROWSER_UA
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import Store
 
+IMAGES = web.AppKey("images", ImageService)  # on the app when the proxy is on
 KEY_NAME = "images.key"  # the store's name for the generated key
 KEY_BYTES = 32  # of randomness in a generated key (43 base64url characters)
 
@@ -69,3 +72,14 @@ def open_images(
     service = ImageService.open(image_settings(config, key, directory), metadata, metrics.registry)
     stack.push_async_callback(service.close)
     return service, image_proxy(config, key)
+
+
+def cache_summary(images: ImageService) -> str:
+    """The image cache's size and hit rate in one line, for the index page."""
+    stats, count = images.stats(), images.metrics.value
+    hits, asked = count("hit"), sum(count(o) for o in ("hit", "miss", "coalesced"))
+    rate = f"{hits / asked:.0%}" if asked else "—"
+    return (
+        f"Image cache: {stats.entries} images, {stats.bytes / 1e6:.1f} MB; "
+        f"hit rate {rate} of {int(asked)} requests."
+    )

@@ -8,7 +8,15 @@ import sys
 import time
 from typing import Any
 
+from feedfix.service.masking import Masker
+
 LOGGER = logging.getLogger("feedfix")
+MASKER = [Masker()]  # the config's secrets, set by ``use_masker``; URLs are always masked
+
+
+def use_masker(masker: Masker) -> None:
+    """Mask these secrets (and every URL's credentials) in every log line from now on."""
+    MASKER[0] = masker
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,7 +29,9 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "event": record.getMessage(),
         }
-        data.update(getattr(record, "fields", {}))
+        masker = MASKER[0]
+        for key, value in getattr(record, "fields", {}).items():
+            data[key] = masker.text(value) if isinstance(value, str) else value
         if record.exc_info and record.levelno >= logging.ERROR:
             data["error"] = self.formatException(record.exc_info).splitlines()[-1]
         return json.dumps(data, ensure_ascii=False, default=str)

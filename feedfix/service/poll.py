@@ -11,6 +11,7 @@ only does the I/O around it: fetch, clean, store, serve, count and log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -18,12 +19,13 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from feedfix.config import Config, FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
+from feedfix.core.model import Entry
 from feedfix.core.schedule import first_delay
 from feedfix.service.advice import advice
 from feedfix.service.catalog import Catalog, ServedFeed, Status
@@ -56,6 +58,8 @@ class FeedRuntime:
     config: FeedConfig
     memory: Memory
     task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # "poll now" from the web pages
+    has_sources: bool = False  # the store holds the window's sources (for the inspector)
     error_kind: str | None = None  # of the last poll, when it failed (for the advice shown)
     ttl_noted: bool = False  # said once that the upstream's ttl lengthens the interval
 
@@ -106,6 +110,7 @@ class Poller:
         snapshot = self.store.load(feed.name)
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
         runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
+        runtime.has_sources = bool(self.store.sources(feed.name, 1))
         self._publish(runtime)
         return snapshot.archive
 
@@ -197,7 +202,9 @@ class Poller:
                             feed.interval)  # fmt: skip
         self._schedule(runtime, now + delay)
         while True:
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):  # asked to poll now: the wait ends early
+                await asyncio.wait_for(runtime.wake.wait(), delay)
+            runtime.wake.clear()
             async with self._global, self._host_limit(feed.source):
                 try:
                     delay = await self.poll(runtime)
@@ -219,6 +226,14 @@ class Poller:
         state = replace(runtime.memory.state, next_poll=when)
         runtime.memory = replace(runtime.memory, state=state)
         self._publish(runtime)
+
+    def poll_now(self, name: str) -> bool:
+        """Move a feed's next poll to now (False: no such feed)."""
+        runtime = self.feeds.get(name)
+        if runtime is None:
+            return False
+        runtime.wake.set()
+        return True
 
     # ---- one poll --------------------------------------------------------------------------
 
@@ -250,6 +265,11 @@ class Poller:
         runtime.error_kind = decision.error_kind
         failure = await self._store(feed.name, decision.write)
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
+        if made is not None and made.sources is not None and failure is None:
+            runtime.has_sources = await self._store_sources(feed.name, made.sources)
+        self.catalog.record_poll(
+            feed.name, decision.outcome, started, made.rule_changes if made else None
+        )
         self._publish(runtime)
         self._count(feed.name, decision, attempt, made)
         self._log(runtime, decision, attempt, made)
@@ -267,6 +287,7 @@ class Poller:
             etag=served.etag if served is not None else None,
             body=served.body if served is not None else b"",
             resend=runtime.memory.resend,
+            want_sources=not runtime.has_sources,
             posts=result.posts,
         )
         generation = self.cleaner.generation
@@ -310,6 +331,17 @@ class Poller:
             )
             return f"internal error ({type(exc).__name__})"
         return None
+
+    async def _store_sources(self, name: str, sources: tuple[Entry, ...]) -> bool:
+        """Keep the window's entries as received, for the inspector (best effort: a failure
+        is logged, asked for again with the next 200, and the feed is served all the same)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.storage, self.store.save_sources, name, sources)
+        except StoreError as exc:
+            log("storing the sources failed", logging.ERROR, feed=name, error=str(exc))
+            return False
+        return True
 
     def _count(self, name: str, decision: Decision, attempt: Attempt, made: Cleaned | None) -> None:
         metrics = self.metrics
@@ -381,6 +413,9 @@ class Poller:
             next_poll=state.next_poll,
             stale_since=state.stale_since,
             permanent_redirect=state.permanent_redirect,
+            failures=state.failures,
+            upstream_etag=state.upstream_etag,
+            upstream_last_modified=state.upstream_last_modified,
             advice=advice(feed, runtime.error_kind),
         )
         self.catalog.publish(feed.name, served, status)

@@ -8,20 +8,24 @@ URLs feedfix itself signed.
 
 from __future__ import annotations
 
-import html
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status, http_date
+from feedfix.service.image_proxy import IMAGES
 from feedfix.service.images import ImageService
+from feedfix.service.masking import Masker
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
+from feedfix.service.web import Backend, install
+from feedfix.service.web.pages import WEB, client_max_size, index_page
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
-IMAGES = web.AppKey("images", ImageService)
+MASKER: web.AppKey[Callable[[], Masker]] = web.AppKey("masker")  # the config's secrets
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 
@@ -74,21 +78,22 @@ def _iso(epoch: float | None) -> str | None:
 
 def _rows(catalog: Catalog, request: web.Request) -> list[dict[str, Any]]:
     base = f"{request.scheme}://{request.host}"
+    masker = request.app[MASKER]()
     return [
         {
             "name": s.name,
             "url": f"{base}/feeds/{s.name}.atom",
-            "upstream": s.upstream,
+            "upstream": masker.text(s.upstream),
             "ok": s.ok,
             "stale": s.stale_since is not None,
             "stale_since": _iso(s.stale_since),
             "last_success": _iso(s.last_success),
-            "last_error": s.last_error,
+            "last_error": masker.optional(s.last_error),
             "last_error_at": _iso(s.last_error_at),
             "entries": s.entries,
             "next_poll": _iso(s.next_poll),
-            "permanent_redirect": s.permanent_redirect,
-            "advice": s.advice,
+            "permanent_redirect": masker.optional(s.permanent_redirect),
+            "advice": masker.optional(s.advice),
             "serving": _serving(s),
         }
         for s in sorted(catalog.status.values(), key=lambda s: s.name)
@@ -96,49 +101,12 @@ def _rows(catalog: Catalog, request: web.Request) -> list[dict[str, Any]]:
 
 
 async def index(request: web.Request) -> web.Response:
-    """``GET /``: the feeds as an HTML table, or JSON with ``?format=json``."""
-    rows = _rows(request.app[CATALOG], request)
+    """``GET /``: the feeds as an HTML page (``web/``), or JSON with ``?format=json``."""
     request.app[METRICS].requests.labels("index", "200").inc()
     if request.query.get("format") == "json":
+        rows = _rows(request.app[CATALOG], request)
         return web.json_response({"version": __version__, "feeds": rows})
-    cells = "".join(
-        "<tr>"
-        f'<td><a href="{html.escape(r["url"])}">{html.escape(r["name"])}</a></td>'
-        f"<td>{html.escape(r['upstream'])}</td>"
-        f"<td>{html.escape(r['last_success'] or '—')}</td>"
-        f"<td>{html.escape(r['last_error'] or '—')}"
-        f"{' (stale since ' + html.escape(r['stale_since']) + ')' if r['stale'] else ''}"
-        f"{''.join(f'<br>{html.escape(r[k])}' for k in ('serving', 'advice') if r[k])}</td>"
-        f"<td>{r['entries']}</td>"
-        f"<td>{html.escape(r['next_poll'] or '—')}</td>"
-        "</tr>"
-        for r in rows
-    )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>feedfix</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font:15px/1.4 system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border-bottom:1px solid #ddd;padding:.4em .8em;text-align:left}}</style></head>
-<body><h1>feedfix</h1><p>{len(rows)} feeds. <a href="?format=json">JSON</a> ·
-<a href="/healthz">health</a> · <a href="/metrics">metrics</a></p>{_image_line(request)}
-<table><thead><tr><th>feed</th><th>upstream</th><th>last success</th><th>last error</th>
-<th>entries</th><th>next poll</th></tr></thead><tbody>{cells}</tbody></table></body></html>
-"""
-    return web.Response(text=page, content_type="text/html")
-
-
-def _image_line(request: web.Request) -> str:
-    """The image cache's size and hit rate, when the proxy is on (for the index page)."""
-    images = request.app.get(IMAGES)
-    if images is None:
-        return ""
-    stats, count = images.stats(), images.metrics.value
-    hits, asked = count("hit"), sum(count(o) for o in ("hit", "miss", "coalesced"))
-    rate = f"{hits / asked:.0%}" if asked else "—"
-    return (
-        f"<p>Image cache: {stats.entries} images, {stats.bytes / 1e6:.1f} MB; "
-        f"hit rate {rate} of {int(asked)} requests.</p>"
-    )
+    return await index_page(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -159,12 +127,15 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 
 def make_app(
-    catalog: Catalog, metrics: Metrics, images: ImageService | None = None
+    catalog: Catalog, metrics: Metrics, backend: Backend, images: ImageService | None = None
 ) -> web.Application:
-    """The application, with its routes (GET and HEAD); ``/img/`` when the proxy is on."""
-    app = web.Application(client_max_size=1024)
+    """The application, with its routes (GET and HEAD) and the web pages (``backend``, the
+    poller, gives them the config, the store and "poll now"); ``/img/`` when the image proxy
+    is on."""
+    app = web.Application(client_max_size=client_max_size())
     app[CATALOG] = catalog
     app[METRICS] = metrics
+    app[MASKER] = Masker
     if images is not None:
         app[IMAGES] = images
         app.router.add_get("/img/{rest:.*}", images.handler)
@@ -172,6 +143,8 @@ def make_app(
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
+    install(app, backend, catalog, NAME_PATTERN)
+    app[MASKER] = lambda: app[WEB].masker  # the running config's secrets, made once
     return app
 
 

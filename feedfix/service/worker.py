@@ -34,7 +34,7 @@ from typing import Any
 from feedfix.config import FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import InputError
-from feedfix.core.model import Feed
+from feedfix.core.model import Entry, Feed
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.service.catalog import make_published, strong_etag
@@ -57,6 +57,7 @@ class Job:
     etag: str | None  # of the output being served: equal bytes are not sent back
     body: bytes  # the output being served (its unchanged entries are copied from it)
     resend: bool  # the last archive rows sent were not stored: send every row
+    want_sources: bool = False  # the store holds no sources for this feed: send them anyway
     posts: tuple[PostFile, ...] | None = None  # a folder source's files, instead of ``data``
 
 
@@ -73,6 +74,8 @@ class Cleaned:
     rendered: int
     ttl_minutes: int | None
     archive: ArchiveUpdate
+    # The window's entries as received, when any was cleaned anew (else the stored ones hold).
+    sources: tuple[Entry, ...] | None = None
 
 
 # ---- in the worker ----------------------------------------------------------------------
@@ -134,6 +137,7 @@ class Cleaner:
             rendered=made.rendering.rendered,
             ttl_minutes=made.ttl_minutes,
             archive=ArchiveUpdate(frozenset(made.archive), changed),
+            sources=made.sources if made.cleaned or job.want_sources else None,
         )
 
 

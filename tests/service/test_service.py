@@ -259,8 +259,9 @@ def test_head_has_headers_and_no_body(shared: Shared) -> None:
 
 
 def test_unknown_feed_is_404(shared: Shared) -> None:
-    """A name that is not configured is a 404, whatever the extension."""
-    for path in ("/feeds/nope.atom", "/feeds/zaker.rss", "/feeds/zaker", "/feeds/.atom"):
+    """A name that is not configured is a 404, whatever the extension (``/feeds/zaker``
+    itself is the feed's HTML page: tests/service/test_web.py)."""
+    for path in ("/feeds/nope.atom", "/feeds/zaker.rss", "/feeds/nope", "/feeds/.atom"):
         assert shared.svc.get(path).status == 404, path
 
 

@@ -7,13 +7,16 @@ A small ``Store`` interface with two backends: SQLite (the default, ``sqlite.py`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from feedfix.core.errors import FeedfixError
+from feedfix.core.model import Entry
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
 
 HISTORY_KEPT = 200  # poll records kept per feed
+SOURCES_KEPT = 100  # entries of the last poll kept as received, per feed (for the inspector)
+SOURCE_MAX_CHARS = 500_000  # an entry's HTML longer than this is not kept as a source
 
 
 class StoreError(FeedfixError):
@@ -45,8 +48,21 @@ class Store(Protocol):
         Atomic: when two processes (replicas) ask at once, both get the one value stored
         first (the image proxy's signing key: every replica must sign alike)."""
 
+    def save_sources(self, name: str, sources: Sequence[Entry]) -> None:
+        """Replace the feed's entries as last received (the inspector shows them); at most
+        ``SOURCES_KEPT``, none longer than ``SOURCE_MAX_CHARS`` (``bounded_sources``)."""
+
+    def sources(self, name: str, limit: int = SOURCES_KEPT) -> list[Entry]:
+        """The feed's first ``limit`` entries as last received, in the upstream's order."""
+
     def close(self) -> None:
         """Release the backend."""
+
+
+def bounded_sources(sources: Sequence[Entry]) -> list[Entry]:
+    """What a store keeps of a poll's sources: the first ``SOURCES_KEPT`` that are not huge."""
+    kept = [e for e in sources if len(e.content or "") + len(e.summary or "") <= SOURCE_MAX_CHARS]
+    return kept[:SOURCES_KEPT]
 
 
 def open_store(path: str) -> Store:

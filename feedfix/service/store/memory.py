@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
+from feedfix.core.model import Entry
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
-from feedfix.service.store import HISTORY_KEPT
+from feedfix.service.store import HISTORY_KEPT, SOURCES_KEPT, bounded_sources
 
 
 class MemoryStore:
@@ -17,6 +18,7 @@ class MemoryStore:
         self._feeds: dict[str, Snapshot] = {}
         self._history: dict[str, list[PollRecord]] = {}
         self._secrets: dict[str, str] = {}
+        self._sources: dict[str, list[Entry]] = {}
         self._lock = threading.Lock()
 
     def load(self, name: str) -> Snapshot:
@@ -59,6 +61,16 @@ class MemoryStore:
             if name not in self._secrets:
                 self._secrets[name] = make()
             return self._secrets[name]
+
+    def save_sources(self, name: str, sources: Sequence[Entry]) -> None:
+        """Replace the feed's last sources (bounded)."""
+        with self._lock:
+            self._sources[name] = bounded_sources(sources)
+
+    def sources(self, name: str, limit: int = SOURCES_KEPT) -> list[Entry]:
+        """As last saved."""
+        with self._lock:
+            return list(self._sources.get(name, [])[:limit])
 
     def close(self) -> None:
         """Nothing to release."""

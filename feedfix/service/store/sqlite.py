@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from feedfix.core.archive import Archived
+from feedfix.core.model import Entry
 from feedfix.service.codec import entry_from_json, entry_to_json
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
-from feedfix.service.store import HISTORY_KEPT, StoreError
+from feedfix.service.store import HISTORY_KEPT, SOURCES_KEPT, StoreError, bounded_sources
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_state (
@@ -52,6 +53,12 @@ CREATE INDEX IF NOT EXISTS polls_by_feed ON polls (name, id);
 CREATE TABLE IF NOT EXISTS secrets (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entry_sources (
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (name, position)
 );
 """
 SCHEMA_VERSION = 1
@@ -249,6 +256,39 @@ class SqliteStore:
                 raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot keep {name}: {exc}") from exc
         return str(row[0])
+
+    def save_sources(self, name: str, sources: Sequence[Entry]) -> None:
+        """Replace the feed's last sources (bounded), in one transaction."""
+        rows = [(name, i, entry_to_json(e)) for i, e in enumerate(bounded_sources(sources))]
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM entry_sources WHERE name = ?", (name,))
+                    self._db.executemany("INSERT INTO entry_sources VALUES (?, ?, ?)", rows)
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
+            raise StoreError(f"{self.path}: cannot write: {exc}") from exc
+
+    def sources(self, name: str, limit: int = SOURCES_KEPT) -> list[Entry]:
+        """In the upstream's order."""
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT entry FROM entry_sources WHERE name = ? ORDER BY position LIMIT ?",
+                    (name, limit),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
+            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        return [entry_from_json(r[0]) for r in rows]
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""

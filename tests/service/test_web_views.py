@@ -1,0 +1,53 @@
+"""What the pages say (feedfix/service/web/views.py): a feed's state and advice, why the next
+poll comes when it does, the chart's bars."""
+
+from __future__ import annotations
+
+from feedfix.config import FeedConfig, PollConfig
+from feedfix.service.catalog import Status
+from feedfix.service.state import PollRecord
+from feedfix.service.web import views
+
+FEED = FeedConfig(name="f", url="https://h/f", interval=600.0)
+POLL = PollConfig(jitter=0.1, max_backoff=3600.0)
+
+
+def test_state_words_and_advice() -> None:
+    """ok, waiting, failing (never served) and stale, each with what to do."""
+    assert views.state_of(Status("f", "u", last_success=10.0)).key == "ok"
+    assert views.state_of(Status("f", "u")).key == "waiting"
+    failing = views.state_of(Status("f", "u", last_error="https://h/f: HTTP 404", last_error_at=5))
+    assert failing.key == "failing" and "check the feed's url" in failing.advice
+    stale = views.state_of(Status("f", "u", last_success=1.0, last_error="x: HTTP 503",
+                                  last_error_at=2.0, stale_since=2.0))  # fmt: skip
+    assert stale.key == "stale" and "stale since" in stale.words and "backoff" in stale.advice
+    assert "rate-limiting" in views.advice_for("h: HTTP 429")
+    assert "timeout" in views.advice_for("h: no complete answer within 30 s")
+
+
+def test_next_poll_reason() -> None:
+    """The interval, the upstream asking for longer, backoff, Retry-After."""
+    last = PollRecord(started=1000.0, status="ok", duration=0.0)
+    plain = Status("f", "u", next_poll=1600.0)
+    assert "interval (10 min" in views.next_poll_reason(plain, FEED, POLL, last)
+    longer = Status("f", "u", next_poll=1000.0 + 3600)
+    assert "asked for longer" in views.next_poll_reason(longer, FEED, POLL, last)
+    backoff = Status("f", "u", next_poll=1000.0 + 1200, failures=2)
+    assert "backoff after 2 failed polls" in views.next_poll_reason(backoff, FEED, POLL, last)
+    retry = Status("f", "u", next_poll=1000.0 + 3000, failures=1)
+    assert "Retry-After" in views.next_poll_reason(retry, FEED, POLL, last)
+    assert "first poll" in views.next_poll_reason(Status("f", "u"), FEED, POLL, None)
+
+
+def test_chart_bars_oldest_first_errors_full_height() -> None:
+    """Newest-first records become left-to-right bars; an error is a full-height bar."""
+    records = [
+        PollRecord(started=3.0, status="error", duration=0.1, error="x"),
+        PollRecord(started=2.0, status="not_modified", duration=0.5),
+        PollRecord(started=1.0, status="ok", duration=1.0),
+    ]
+    bars = views.chart(records)
+    assert [b.outcome for b in bars] == ["ok", "not_modified", "error"]
+    assert bars[0].x < bars[1].x < bars[2].x
+    assert bars[2].height == bars[0].height > bars[1].height
+    assert "error" in bars[2].label
