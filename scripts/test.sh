@@ -49,7 +49,7 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== import-linter (the layers and the pure core)"
 .venv/bin/lint-imports
-echo "== mypy --strict"
+echo "== mypy --strict (the package and the tests)"
 .venv/bin/mypy
 echo "== pytest"
 .venv/bin/python -m pytest "$@"

@@ -131,10 +131,10 @@ class ImageOrigin:
                 await asyncio.sleep(float(request.query.get("s", "1")))
             if head == "chunked":
                 return await _stream(request, media_type, [body[:100], body[100:]])
-            response = web.Response(body=body, content_type=media_type)
+            plain = web.Response(body=body, content_type=media_type)
             if head == "cookie":
-                response.set_cookie("session", "origin-secret")
-            return response
+                plain.set_cookie("session", "origin-secret")
+            return plain
         if head == "status":
             return web.Response(status=int(name), body=HTML_PAGE, content_type="text/html")
         if head == "redirect":

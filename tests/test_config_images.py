@@ -10,7 +10,7 @@ from feedfix.config import effective, image_proxy, parse_config, with_image_prox
 from feedfix.core.errors import ConfigError
 from feedfix.core.imagesign import Referer
 from feedfix.core.rules.proxy_images import DEFAULT_HOST_RULES
-from tests.service_helpers import run_cli
+from service_helpers import run_cli
 
 KEY = "k" * 40
 FEED = "[[feeds]]\nname = 'z'\nurl = 'https://rsshub.example/z'\n"

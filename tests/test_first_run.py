@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,10 +50,10 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _listening(log: Path) -> dict[str, object] | None:
+def _listening(log: Path) -> dict[str, Any] | None:
     for line in log.read_text("utf-8", "replace").splitlines():
         if line.startswith("{") and '"listening"' in line:
-            record: dict[str, object] = json.loads(line)
+            record: dict[str, Any] = json.loads(line)
             return record
     return None
 
@@ -99,7 +100,9 @@ def test_readme_first_command_serves_the_example_clean_from_a_fresh_clone(
         )
     try:
         listening = wait_for(
-            lambda: _listening(log) or (proc.poll() is not None and {"exited": proc.returncode}),
+            lambda: (
+                _listening(log) or (proc.poll() is not None and {"exited": proc.returncode}) or None
+            ),
             INSTALL_TIMEOUT,
             "the server to log 'listening'",
             interval=0.2,

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from feedfix.core.imagesign import verify
-from tests.service_helpers import run_cli
+from service_helpers import run_cli
 
 KEY = "convert-test-key-0123456789abcdefghijkl"
 BASE = "https://feeds.example.com"

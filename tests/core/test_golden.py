@@ -39,7 +39,8 @@ CASES = sorted(GOLDEN.glob("*.expected.json"))
 
 
 def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def _same_time(actual: str | None, expected: str, what: str) -> None:
@@ -96,9 +97,9 @@ def _check_feed(root: etree._Element, expected: dict[str, Any], label: str) -> N
 
 def _check_entry(entry: Entry, expected: dict[str, Any], label: str) -> None:
     simple = {"id": entry.id, "title": entry.title, "alternate": entry.alternate}
-    for key, actual in simple.items():
+    for key, value in simple.items():
         if key in expected:
-            assert actual == expected[key], f"{label}: {key} {actual!r} != {expected[key]!r}"
+            assert value == expected[key], f"{label}: {key} {value!r} != {expected[key]!r}"
     if "authors" in expected:
         assert entry.authors == expected["authors"], (
             f"{label}: authors {entry.authors} != {expected['authors']}"

@@ -387,7 +387,8 @@ LINES = st.lists(st.sampled_from(["a\n", "bb\n", "\n", "c\r\n", "d\u2028e\n", "f
 @st.composite
 def texts_and_edits(draw: st.DrawFn) -> tuple[str, list[Edit]]:
     text = "".join(draw(LINES)) + draw(st.sampled_from(["", "tail"]))
-    edits, position = [], 0
+    edits: list[Edit] = []
+    position = 0
     while position < len(text) and len(edits) < 6:
         start = draw(st.integers(position, len(text)))
         end = draw(st.integers(start, min(len(text), start + 5)))

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -39,7 +40,7 @@ INTERNAL_LITERALS = [
 ]  # fmt: skip
 
 
-def run(check: Callable[[], Awaitable[None]]) -> None:
+def run(check: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run one async test body."""
     asyncio.run(check())
 

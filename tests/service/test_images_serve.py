@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -27,7 +28,7 @@ from image_origin import (
 pytest.importorskip("PIL")
 
 
-def run(check: Callable[[], Awaitable[None]]) -> None:
+def run(check: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run one async test body."""
     asyncio.run(check())
 

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from tests.browser import CHROMIUM_FLAGS, find_chromium
-from tests.image_origin import IMAGES, WEIBO, ImageOrigin
-from tests.service_helpers import Service, render_config, wait_for
-from tests.upstream import WRAPPER, Upstream, feed
+from browser import CHROMIUM_FLAGS, find_chromium
+from image_origin import IMAGES, WEIBO, ImageOrigin
+from service_helpers import Service, render_config, wait_for
+from upstream import WRAPPER, Upstream, feed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PROTECTED = ("/weibo/a.png", "/weibo/b.jpg", "/weibo/big.jpg")  # 403 without weibo's Referer
@@ -99,17 +99,17 @@ class ProxyService(Service):
 def image_urls(atom: bytes) -> list[str]:
     """Every image URL of a served Atom feed: img src and srcset candidates, enclosures."""
     root = etree.fromstring(atom)
-    urls = []
+    urls: list[str] = []
     for entry in root.iter(f"{ATOM}entry"):
         for link in entry.iter(f"{ATOM}link"):
             if link.get("rel") == "enclosure":
-                urls.append(link.get("href"))
+                urls.append(link.get("href") or "")
         for content in entry.iter(f"{ATOM}content", f"{ATOM}summary"):
             html = content.text or ""
             urls += re.findall(r'<img[^>]*?\ssrc="([^"]+)"', html)
             for srcset in re.findall(r'srcset="([^"]+)"', html):
                 urls += [part.split()[0] for part in unescape(srcset).split(",")]
-    return [unescape(u) for u in urls]
+    return [unescape(u) for u in urls if u]
 
 
 def origin_path(proxied: str) -> str:
@@ -309,7 +309,11 @@ def test_chromium_on_a_foreign_page_loads_every_image_only_through_the_proxy(
     service.images["proxy"] = "all"
     with service.start():
         body = wait_for(
-            lambda: (r := service.feed("pics")).status == 200 and b"/img/v1/" in r.body and r.body,
+            lambda: (
+                r.body
+                if (r := service.feed("pics")).status == 200 and b"/img/v1/" in r.body
+                else None
+            ),
             15,
             "the feed re-rendered with the proxy on",
         )

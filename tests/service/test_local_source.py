@@ -129,7 +129,9 @@ def test_a_local_file_is_served_clean_and_a_change_is_picked_up(tmp_path: Path) 
 
         source.write_bytes(up.zaker_rss(range(1, 6)))
         newer = wait_for(
-            lambda: (r := svc.feed("local")).header("ETag") != etag and r, 10, "the new copy"
+            lambda: r if (r := svc.feed("local")).header("ETag") != etag else None,
+            10,
+            "the new copy",
         )
         assert len(entries(assert_valid_atom(newer.body))) == 5
 

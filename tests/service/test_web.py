@@ -9,6 +9,7 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -41,7 +42,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         base = upstream.url("/").rstrip("/").replace("http://", "")
         zaker = f"http://{PLANTED[0]}:{PLANTED[1]}@{base}/zaker.xml?key={PLANTED[2]}&page=2"
         broken = f"http://{base}/broken.xml?Sig={PLANTED[3]}"
-        feeds = [
+        feeds: list[dict[str, Any]] = [
             {"name": "zaker", "url": zaker, "headers": {"X-Api-Token": PLANTED[4]}},
             {"name": "broken", "url": broken},
         ]

@@ -19,8 +19,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Dialog
 
 import pytest
 
@@ -139,7 +142,12 @@ def open_page(chromium: Any) -> Iterator[Any]:
         page.on("requestfailed", lambda r: watch.failed.append(f"{r.url} {r.failure}"))
         page.on("response", lambda r: watch.failed.append(f"{r.url} {r.status}")
                 if r.status >= 400 else None)  # fmt: skip
-        page.on("dialog", lambda d: (watch.hits.append(f"dialog {d.type}"), d.dismiss()))
+
+        def dialog(d: Dialog) -> None:
+            watch.hits.append(f"dialog {d.type}")
+            d.dismiss()
+
+        page.on("dialog", dialog)
         page.on("popup", lambda p: watch.hits.append(f"popup {p.url}"))
         return page, watch
 

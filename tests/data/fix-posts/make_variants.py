@@ -4,9 +4,10 @@ The variants are bytes a text editor cannot be trusted to keep, so they are made
 ``default/*/quoted.md`` by this script (run it from this folder) and committed.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
-VARIANTS = {
+VARIANTS: dict[str, Callable[[str], bytes]] = {
     "crlf.md": lambda text: text.replace("\n", "\r\n").encode("utf-8"),
     "bom.md": lambda text: b"\xef\xbb\xbf" + text.encode("utf-8"),
     "gbk.markdown": lambda text: text.encode("gbk"),
