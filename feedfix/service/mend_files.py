@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from feedfix.core.errors import InputError
-from feedfix.service.sources import MAX_FOLDER_DEPTH, MAX_FOLDER_FILES, describe_os_error
+from feedfix.service.sources import MAX_FOLDER_FILES, describe_os_error, walk
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -45,36 +45,6 @@ class Source:
         return self.path.suffix.lower() in HTML_SUFFIXES
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, tuple[int, int]]]:
-    """Post-like files below ``root`` in a stable order, each with its (device, inode);
-    hidden files and folders left out, symlink loops cut."""
-    stack: list[tuple[Path, int]] = [(root, 0)]
-    seen: set[tuple[int, int]] = set()
-    while stack:
-        folder, depth = stack.pop()
-        try:
-            stat = folder.stat()
-            if (stat.st_dev, stat.st_ino) in seen or depth > MAX_FOLDER_DEPTH:
-                continue
-            seen.add((stat.st_dev, stat.st_ino))
-            children = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue
-        subfolders = []
-        for child in children:
-            if child.name.startswith("."):
-                continue
-            if child.is_dir():
-                subfolders.append((Path(child.path), depth + 1))
-            elif child.is_file() and Path(child.name).suffix.lower() in POST_SUFFIXES:
-                key = (stat.st_dev, child.inode())
-                if child.is_symlink():  # the inode above is the link's
-                    target = child.stat()
-                    key = (target.st_dev, target.st_ino)
-                yield Path(child.path), key
-        stack.extend(reversed(subfolders))
-
-
 def find_files(paths: Iterable[str]) -> list[Path]:
     """Every file to look at: named files as given, folders searched for post-like files.
 
@@ -90,7 +60,7 @@ def find_files(paths: Iterable[str]) -> list[Path]:
         except OSError as exc:
             raise InputError(f"{given}: {describe_os_error(exc)}") from exc
         named = [(path, (stat.st_dev, stat.st_ino))]
-        for candidate, key in _walk(path) if path.is_dir() else named:
+        for candidate, key in walk(path, POST_SUFFIXES) if path.is_dir() else named:
             if key in seen:
                 continue
             seen.add(key)

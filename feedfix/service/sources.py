@@ -59,8 +59,12 @@ def read_bytes(path: str, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
     return data
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Files below ``root`` in a stable order, hidden ones and symlink loops left out."""
+def walk(
+    root: Path, suffixes: frozenset[str] | None = None
+) -> Iterator[tuple[Path, tuple[int, int]]]:
+    """Files below ``root`` (only those ending in ``suffixes`` when given) in a stable order,
+    each with its (device, inode) so a caller can tell two names of one file apart; hidden
+    files and folders left out, symlink loops cut, at most ``MAX_FOLDER_DEPTH`` deep."""
     stack: list[tuple[Path, int]] = [(root, 0)]
     seen: set[tuple[int, int]] = set()
     while stack:
@@ -70,7 +74,7 @@ def _walk(root: Path) -> Iterator[Path]:
             if (stat.st_dev, stat.st_ino) in seen or depth > MAX_FOLDER_DEPTH:
                 continue
             seen.add((stat.st_dev, stat.st_ino))
-            children = sorted(folder.iterdir(), key=lambda p: p.name)
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             continue
         subfolders = []
@@ -78,9 +82,15 @@ def _walk(root: Path) -> Iterator[Path]:
             if child.name.startswith("."):
                 continue
             if child.is_dir():
-                subfolders.append((child, depth + 1))
-            elif child.is_file():
-                yield child
+                subfolders.append((Path(child.path), depth + 1))
+            elif child.is_file() and (
+                suffixes is None or Path(child.name).suffix.lower() in suffixes
+            ):
+                key = (stat.st_dev, child.inode())
+                if child.is_symlink():  # the inode above is the link's
+                    target = child.stat()
+                    key = (target.st_dev, target.st_ino)
+                yield Path(child.path), key
         stack.extend(reversed(subfolders))
 
 
@@ -96,7 +106,7 @@ class FolderOptions:
 def folder_files(root: Path) -> list[Path]:
     """The files below a folder, in a stable order, at most ``MAX_FOLDER_FILES`` of them."""
     files = []
-    for index, path in enumerate(_walk(root)):
+    for index, (path, _) in enumerate(walk(root)):
         if index >= MAX_FOLDER_FILES:
             raise InputError(f"more than {MAX_FOLDER_FILES:,} files below the folder")
         files.append(path)
