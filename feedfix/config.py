@@ -157,11 +157,31 @@ class ServerConfig:
     keepalive_timeout: float = setting(75.0, parse_duration)
 
 
+def _redis_url(value: object, key: str) -> str | None:
+    text = _str(value, key)
+    if not re.match(r"^(rediss?|unix)://\S+$", text):
+        raise ConfigError(f"{key}: expected a redis://, rediss:// or unix:// URL (value not shown)")
+    return text
+
+
+Backend = Literal["sqlite", "redis"]
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     """Where the service keeps its state (``:memory:`` keeps nothing across restarts)."""
 
     path: str = setting("feedfix.db", _str)
+    # "sqlite" (the file at path) or "redis" (url; several replicas can share it)
+    backend: Backend = setting("sqlite", _choice(*get_args(Backend)))  # noqa: RUF009 (a str)
+    # for backend = "redis": redis://[:password@]host:port/db, rediss:// for TLS
+    url: str | None = setting(None, _redis_url)
+    # for backend = "redis": every key starts with this (one Redis, several deployments)
+    prefix: str = setting("feedfix:", _str)
+    # for backend = "redis": how long a replica holds a feed's poll before another may take it
+    lease: float = setting(15.0, parse_duration)
+    # for backend = "redis": how often a replica compares its copies with the store's
+    sync_every: float = setting(30.0, parse_duration)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,9 +356,12 @@ def _parse(data: Mapping[str, Any]) -> Config:
         feed, feed_warnings = _feed(value, index, seen, poll, rules)
         feeds.append(feed)
         warnings.extend(feed_warnings)
+    storage = _load(StorageConfig, data, "storage")
+    if storage.backend == "redis" and not storage.url:
+        raise ConfigError('storage.url: missing (backend = "redis" needs a redis:// URL)')
     return Config(
         server=_load(ServerConfig, data, "server"),
-        storage=_load(StorageConfig, data, "storage"),
+        storage=storage,
         poll=poll,
         rules=rules,
         feeds=tuple(feeds),

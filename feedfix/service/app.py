@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath,
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
+from feedfix.service.replication import replication_for, shared_parts
 from feedfix.service.server import make_app
-from feedfix.service.store import open_store
+from feedfix.service.store import open_configured
+from feedfix.service.store.redis import redacted
 from feedfix.service.worker import Worker
 
 SHUTDOWN_TIMEOUT = 3.0
@@ -55,7 +58,9 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
     """Serve until SIGTERM or SIGINT."""
     for warning in config.warnings:
         log("config warning", logging.WARNING, message=warning)
-    store = open_store(config.storage.path)
+    store = open_configured(config.storage)
+    storage = config.storage
+    coordinator = shared_parts(store, storage)
     catalog, metrics = Catalog(), Metrics()
 
     def forget_removed(name: str) -> None:
@@ -64,9 +69,12 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
             metrics.forget_feed(name)
 
     catalog.listeners.append(forget_removed)
-    poller = Poller(config, store, catalog, metrics, cleaner)
+    poller = Poller(config, store, catalog, metrics, cleaner, coordinator=coordinator,
+                    clock=coordinator.now if coordinator else time.time)  # fmt: skip
+    replicator = await replication_for(store, coordinator, poller, storage.sync_every)
     await poller.load()
-    log("loaded from storage", feeds=len(catalog.served), storage=config.storage.path)
+    where = redacted(storage.url) if storage.backend == "redis" and storage.url else storage.path
+    log("loaded from storage", feeds=len(catalog.served), storage=where)
     runner = web.AppRunner(
         make_app(catalog, metrics),
         access_log=None,
@@ -103,6 +111,8 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         ) from exc
     log("listening", url=f"http://{config.server.host}:{config.server.port}/", version=__version__)
     await poller.start()
+    if replicator is not None:
+        await replicator.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -114,6 +124,8 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
     listener.close()
     front.close()
     await poller.stop()
+    if replicator is not None:
+        await replicator.stop()
     await runner.cleanup()
     store.close()
     log("stopped")

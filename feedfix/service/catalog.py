@@ -169,6 +169,7 @@ class Catalog:
     status: dict[str, Status] = field(default_factory=dict)
     # Told the name of a feed whose responses were replaced or removed (caches drop theirs).
     listeners: list[Callable[[str], None]] = field(default_factory=list)
+    store_error: str | None = None  # why the shared store does not answer (None: it does)
 
     def publish(self, name: str, served: ServedFeed | None, status: Status) -> None:
         """Replace a feed's response (when there is one) and its status."""

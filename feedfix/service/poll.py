@@ -6,6 +6,10 @@ max-age / ttl honoured, exponential backoff on errors. Parsing, cleaning and ren
 in the cleaning worker (a thread or a process: ``worker.py``), so the event loop never
 waits on them. What each poll means is decided in ``decide.py``, without I/O; this module
 only does the I/O around it: fetch, clean, store, serve, count and log.
+
+Replicas on one shared store (Redis) take a feed's lease before each poll (``coordination.py``)
+and store under its fencing token; a replica that is not polling a feed serves the copy the
+others store (``replication.py`` calls ``adopt``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
 from feedfix.core.schedule import first_delay
 from feedfix.service.catalog import Catalog, ServedFeed, Status
+from feedfix.service.coordination import Coordinator, Lease, Solo
 from feedfix.service.decide import (
     Attempt,
     Decision,
@@ -42,9 +47,14 @@ from feedfix.service.fetch import fetch
 from feedfix.service.fetch_types import FetchResult
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
-from feedfix.service.store import Store, StoreError
+from feedfix.service.state import Snapshot
+from feedfix.service.store import Fenced, Store, StoreError
 from feedfix.service.transport import AiohttpTransport, Transport
 from feedfix.service.worker import Cleaned, Job, Worker
+
+STORE_RETRY = 2.0  # seconds between tries to reach a shared store that did not answer
+LEASE_RETRY = 0.5  # shortest wait for a lease another replica holds
+DUE_SLACK = 0.5  # a feed due within this is polled now
 
 
 @dataclass
@@ -75,8 +85,11 @@ class Poller:
         monotonic: Callable[[], float] = time.monotonic,
         draw: Callable[[], float] = random.random,
         transport: Transport | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.config = config
+        self.coordinator: Coordinator = coordinator or Solo()
+        self.store_down_since: float | None = None  # the store did not answer since then
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
@@ -99,7 +112,11 @@ class Poller:
         await self.cleaner.seed({f.name: self._load_feed(f) for f in self.config.feeds})
 
     def _load_feed(self, feed: FeedConfig) -> dict[str, Archived]:
-        snapshot = self.store.load(feed.name)
+        try:
+            snapshot = self.store.load(feed.name, archive=False)  # polls read the archive
+        except StoreError as exc:  # a shared store may be down at start: served when it returns
+            log("storage unreachable at start", logging.ERROR, feed=feed.name, error=str(exc))
+            snapshot = Snapshot()
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
         runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
         self._publish(runtime)
@@ -178,7 +195,7 @@ class Poller:
             await asyncio.sleep(delay)
             async with self._global, self._host_limit(feed.url):
                 try:
-                    delay = await self.poll(runtime)
+                    delay = await self._turn(runtime)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a bug must not end the feed's schedule
@@ -191,10 +208,88 @@ class Poller:
                     )
                     delay = feed.interval
 
+    async def _turn(self, runtime: FeedRuntime) -> float:
+        """Poll the feed if this process gets its lease and it is due; seconds until the next
+        try. Alone on its store, a process always gets the lease and the feed is due."""
+        coordinator = self.coordinator
+        try:
+            lease, wait = await coordinator.acquire(runtime.config.name)
+        except StoreError:  # no coordination, no poll: the copies held are served, stale
+            return STORE_RETRY
+        if lease is None:  # another replica polls it now; try again when its lease runs out
+            return max(LEASE_RETRY, min(wait, runtime.config.interval))
+        async with coordinator.holding(lease):
+            if coordinator.shared:
+                await self.adopt(runtime.config.name)  # what the last poller left
+                due = runtime.memory.state.next_poll
+                now = self.clock()
+                if due is not None and due > now + DUE_SLACK:
+                    return due - now  # polled elsewhere since this replica last looked
+            return await self.poll(runtime, lease)
+
+    # ---- what other replicas stored ------------------------------------------------------
+
+    def feed_names(self) -> list[str]:
+        """The configured feeds."""
+        return list(self.feeds)
+
+    async def adopt(self, name: str) -> None:
+        """Serve the store's copy of ``name`` (another replica wrote it). A store without
+        one (Redis restarted empty) never replaces the copy held: it is stored again with
+        this replica's next write."""
+        runtime = self.feeds.get(name)
+        if runtime is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            snapshot = await loop.run_in_executor(
+                self.storage, lambda: self.store.load(name, archive=False)
+            )
+        except StoreError:
+            return
+        held = runtime.memory
+        if snapshot.published is None:
+            if held.published is not None:
+                runtime.memory = replace(held, unsaved=True)
+            return
+        same = held.published is not None and held.published.etag == snapshot.published.etag
+        published = held.published if same else snapshot.published
+        runtime.memory = on_config(Memory(snapshot.state, published), fingerprint(runtime.config))
+        self._publish(runtime)
+
+    async def restore(self, name: str) -> bool:
+        """Put the copy served of ``name`` back into a store that lost it (Redis restarted
+        empty): true when it was missing and is stored now."""
+        runtime = self.feeds.get(name)
+        put_back = getattr(self.store, "restore", None)
+        if runtime is None or runtime.memory.published is None or put_back is None:
+            return False
+        memory = runtime.memory
+        loop = asyncio.get_running_loop()
+        try:
+            done = bool(await loop.run_in_executor(
+                self.storage, put_back, name, memory.state, memory.published
+            ))  # fmt: skip
+        except StoreError:
+            return False
+        if done:
+            runtime.memory = replace(memory, unsaved=False)
+        return done
+
+    def store_health(self, error: str | None) -> None:
+        """The store stopped (``error``) or started answering again: every copy served is
+        marked stale while it is down, and /healthz says so."""
+        self.store_down_since = None if error is None else self.clock()
+        self.catalog.store_error = error
+        for runtime in self.feeds.values():
+            self._publish(runtime)
+
     # ---- one poll --------------------------------------------------------------------------
 
-    async def poll(self, runtime: FeedRuntime) -> float:
-        """Fetch, republish, store and serve one feed; returns seconds until the next poll."""
+    async def poll(self, runtime: FeedRuntime, lease: Lease | None = None) -> float:
+        """Fetch, republish, store and serve one feed; returns seconds until the next poll.
+
+        ``lease``: the one this poll runs under; its token fences the write."""
         if self.transport is None:
             raise RuntimeError("Poller.start() must run before poll()")
         feed = runtime.config
@@ -213,8 +308,15 @@ class Poller:
         settings = Settings.of(feed, self.config.poll)
         now = self.clock()
         decision = decide(runtime.memory, attempt, now, settings, self.draw())
+        held = runtime.memory
         runtime.memory = decision.memory
-        failure = await self._store(feed.name, decision.write)
+        try:
+            failure = await self._store(feed.name, decision.write, lease)
+        except Fenced as exc:  # a newer poll elsewhere: its result stands, and is served
+            log("publish refused", logging.WARNING, feed=feed.name, error=str(exc))
+            runtime.memory = held
+            await self.adopt(feed.name)
+            return decision.delay
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
         self._publish(runtime)
         self._count(feed.name, decision, attempt, made)
@@ -247,21 +349,21 @@ class Poller:
         base = self.config.server.base_url
         return f"{base.rstrip('/')}/feeds/{name}.atom" if base else None
 
-    async def _store(self, name: str, write: Write) -> str | None:
+    async def _store(self, name: str, write: Write, lease: Lease | None) -> str | None:
         """Write the poll; returns why it could not be stored (the copy in memory is served
         all the same). A StoreError is an outage of the store (locked, disk full); anything
-        else is a bug, logged with its traceback."""
+        else is a bug, logged with its traceback. ``Fenced`` (the lease passed on) is raised."""
         loop = asyncio.get_running_loop()
+        fence = lease.token if lease is not None else None
         try:
             await loop.run_in_executor(
                 self.storage,
-                self.store.save,
-                name,
-                write.state,
-                write.record,
-                write.published,
-                write.archive,
+                lambda: self.store.save(
+                    name, write.state, write.record, write.published, write.archive, fence=fence
+                ),
             )
+        except Fenced:
+            raise
         except StoreError as exc:
             log("storage failed", logging.ERROR, feed=name, error=str(exc))
             return str(exc)
@@ -313,6 +415,8 @@ class Poller:
 
     def _publish(self, runtime: FeedRuntime) -> None:
         feed, state, published = runtime.config, runtime.memory.state, runtime.memory.published
+        if state.stale_since is None and self.store_down_since is not None:
+            state = replace(state, stale_since=self.store_down_since)  # served, not shared
         max_age = min(feed.interval, self.config.server.cache_max_age)
         served = self.catalog.served.get(feed.name)
         if published is None:
