@@ -41,10 +41,11 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         """Start it and wait until it answers PING."""
         log = (self.folder / "redis.log").open("ab")
+        args = [self.executable, "--bind", "127.0.0.1", "--port", str(self.port),
+                "--save", "", "--appendonly", "no", "--dir", str(self.folder),
+                "--maxmemory-policy", "noeviction"]  # fmt: skip
         self.proc = subprocess.Popen(
-            [self.executable, "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "no", "--dir", str(self.folder),
-             "--maxmemory-policy", "noeviction", "--protected-mode", "yes"],  # fmt: skip
+            args,
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
