@@ -54,7 +54,7 @@ from feedfix.service.worker import Cleaned, Job, Worker
 
 STORE_RETRY = 2.0  # seconds between tries to reach a shared store that did not answer
 LEASE_RETRY = 0.5  # shortest wait for a lease another replica holds
-DUE_SLACK = 0.5  # a feed due within this is polled now
+DUE_SLACK = 0.02  # a feed due within this is polled now (a sleep may end a little early)
 
 
 @dataclass
