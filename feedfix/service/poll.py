@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from feedfix.config import Config, FeedConfig
-from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
 from feedfix.core.schedule import first_delay
 from feedfix.service.catalog import Catalog, ServedFeed, Status
@@ -107,11 +106,12 @@ class Poller:
     # ---- start, stop, reload -------------------------------------------------------------
 
     async def load(self) -> None:
-        """Read every feed's stored state, serve its last good copy at once, and hand the
-        stored archives to the cleaning worker."""
-        await self.cleaner.seed({f.name: self._load_feed(f) for f in self.config.feeds})
+        """Read every feed's stored state and serve its last good copy at once (the archives
+        stay in the store: each poll that republishes reads its feed's)."""
+        for feed in self.config.feeds:
+            self._load_feed(feed)
 
-    def _load_feed(self, feed: FeedConfig) -> dict[str, Archived]:
+    def _load_feed(self, feed: FeedConfig) -> None:
         try:
             snapshot = self.store.load(feed.name, archive=False)  # polls read the archive
         except StoreError as exc:  # a shared store may be down at start: served when it returns
@@ -120,20 +120,12 @@ class Poller:
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
         runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
         self._publish(runtime)
-        return snapshot.archive
 
     async def _restart_cleaner(self) -> None:
-        """The worker died (killed, or crashed on some input): a new one, seeded from the store."""
+        """The worker died (killed, or crashed on some input): a new one (each job brings
+        its feed's archive from the store, so there is nothing to hand it)."""
         log("cleaning worker died; restarting it", logging.ERROR)
         self.cleaner.restart()
-        loop = asyncio.get_running_loop()
-        archives = {}
-        for name, runtime in self.feeds.items():
-            snapshot = await loop.run_in_executor(self.storage, self.store.load, name)
-            archives[name] = snapshot.archive
-            # rows the old worker sent may not all have been stored
-            runtime.memory = replace(runtime.memory, resend=True)
-        await self.cleaner.seed(archives)
 
     async def start(self) -> None:
         """Open the HTTP client and start one task per feed."""
@@ -170,7 +162,7 @@ class Poller:
         for name, feed in wanted.items():
             existing = old.get(name)
             if existing is None:
-                await self.cleaner.seed({name: self._load_feed(feed)})
+                self._load_feed(feed)
                 self._start_task(self.feeds[name])
             elif existing.config != feed:
                 if existing.task is not None:
@@ -326,6 +318,13 @@ class Poller:
     async def _clean(self, runtime: FeedRuntime, result: FetchResult) -> Cleaned:
         """Republish in the cleaning worker (a new one if it died: this poll then fails)."""
         served = runtime.memory.published
+        loop = asyncio.get_running_loop()
+        try:  # read for this poll only: what the process keeps is what it serves
+            archive = await loop.run_in_executor(
+                self.storage, self.store.load_archive, runtime.config.name
+            )
+        except StoreError as exc:
+            raise FeedfixError(f"cannot read the archive: {exc}") from exc
         job = Job(
             feed=runtime.config,
             data=result.body,
@@ -335,6 +334,7 @@ class Poller:
             etag=served.etag if served is not None else None,
             body=served.body if served is not None else b"",
             resend=runtime.memory.resend,
+            archive=archive,
         )
         generation = self.cleaner.generation
         try:
