@@ -15,22 +15,25 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from feedfix import __version__
-from feedfix.config import Config, parse_config
+from feedfix.config import Config, StorageConfig, parse_config
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
-from feedfix.service.replication import replication_for, shared_parts
 from feedfix.service.server import make_app
-from feedfix.service.store import open_configured
-from feedfix.service.store.redis import redacted
+from feedfix.service.store import Store, open_configured, redacted
 from feedfix.service.worker import Worker
+
+if TYPE_CHECKING:
+    from feedfix.service.leases import RedisCoordinator
+    from feedfix.service.replication import Replicator
 
 SHUTDOWN_TIMEOUT = 3.0
 
@@ -60,7 +63,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         log("config warning", logging.WARNING, message=warning)
     store = open_configured(config.storage)
     storage = config.storage
-    coordinator = shared_parts(store, storage)
+    coordinator = _coordinator(store, storage)
     catalog, metrics = Catalog(), Metrics()
 
     def forget_removed(name: str) -> None:
@@ -71,7 +74,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
     catalog.listeners.append(forget_removed)
     poller = Poller(config, store, catalog, metrics, cleaner, coordinator=coordinator,
                     clock=coordinator.now if coordinator else time.time)  # fmt: skip
-    replicator = await replication_for(store, coordinator, poller, storage.sync_every)
+    replicator = await _replicator(store, coordinator, poller, storage.sync_every)
     await poller.load()
     where = redacted(storage.url) if storage.backend == "redis" and storage.url else storage.path
     log("loaded from storage", feeds=len(catalog.served), storage=where)
@@ -129,6 +132,25 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
     await runner.cleanup()
     store.close()
     log("stopped")
+
+
+def _coordinator(store: Store, storage: StorageConfig) -> RedisCoordinator | None:
+    """Leases for replicas on Redis (imported only then: redis-py costs a process ~5 MB)."""
+    if storage.backend != "redis":
+        return None
+    from feedfix.service.replication import shared_parts  # noqa: PLC0415
+
+    return shared_parts(store, storage)
+
+
+async def _replicator(
+    store: Store, coordinator: RedisCoordinator | None, poller: Poller, sync_every: float
+) -> Replicator | None:
+    if coordinator is None:
+        return None
+    from feedfix.service.replication import replication_for  # noqa: PLC0415
+
+    return await replication_for(store, coordinator, poller, sync_every)
 
 
 def _feed_counter(metrics: Metrics) -> Callable[[int], None]:

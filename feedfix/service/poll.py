@@ -49,6 +49,7 @@ from feedfix.service.metrics import Metrics
 from feedfix.service.state import Snapshot
 from feedfix.service.store import Fenced, Store, StoreError
 from feedfix.service.transport import AiohttpTransport, Transport
+from feedfix.service.trim import Trimmer
 from feedfix.service.worker import Cleaned, Job, Worker
 
 STORE_RETRY = 2.0  # seconds between tries to reach a shared store that did not answer
@@ -89,6 +90,7 @@ class Poller:
         self.config = config
         self.coordinator: Coordinator = coordinator or Solo()
         self.store_down_since: float | None = None  # the store did not answer since then
+        self.trim = Trimmer()
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
@@ -310,6 +312,8 @@ class Poller:
             await self.adopt(feed.name)
             return decision.delay
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
+        if made is not None:  # the archive read, the rows written: give their pages back
+            await asyncio.get_running_loop().run_in_executor(self.storage, self.trim)
         self._publish(runtime)
         self._count(feed.name, decision, attempt, made)
         self._log(runtime, decision, attempt, made)

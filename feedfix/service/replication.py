@@ -23,7 +23,7 @@ import redis
 import redis.asyncio as aioredis
 
 from feedfix.config import StorageConfig
-from feedfix.service.coordination import RedisCoordinator
+from feedfix.service.leases import RedisCoordinator
 from feedfix.service.logs import log
 from feedfix.service.store import StoreError
 from feedfix.service.store.redis import CONNECT_TIMEOUT, RedisStore

@@ -40,6 +40,7 @@ from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.service.catalog import make_published, strong_etag
 from feedfix.service.state import ArchiveUpdate, Published
+from feedfix.service.trim import Trimmer
 
 _PR_SET_PDEATHSIG = 1
 
@@ -90,6 +91,7 @@ class Cleaner:
     def __init__(self) -> None:
         self.archives: dict[str, dict[str, Archived]] = {}
         self.renderings: dict[str, tuple[str, Rendering]] = {}  # feed: (etag, without body)
+        self.trim = Trimmer()  # what a job read and made is let go: give its pages back
 
     def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
         """Take the archives the store holds."""
@@ -102,6 +104,7 @@ class Cleaner:
 
     def clean(self, job: Job) -> Cleaned:
         """Republish one response against the feed's archive and last rendering."""
+        self.trim()  # what the jobs before this one read and made is garbage by now
         name = job.feed.name
         archive = job.archive if job.archive is not None else self.archives.get(name, {})
         kept = self.renderings.get(name)  # its spans fit only the very bytes being served

@@ -10,10 +10,10 @@ import gzip
 
 import pytest
 
-from feedfix.service.coordination import RedisCoordinator
+from feedfix.service.leases import RedisCoordinator
 from feedfix.service.state import FeedState, PollRecord, Published
-from feedfix.service.store import Fenced, StoreError
-from feedfix.service.store.redis import RedisStore, redacted
+from feedfix.service.store import Fenced, StoreError, redacted
+from feedfix.service.store.redis import RedisStore
 from redis_helpers import RedisServer, unique_prefix
 
 BODY = b"<feed>" + b"<entry>same words again and again</entry>" * 2000 + b"</feed>"

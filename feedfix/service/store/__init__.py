@@ -60,6 +60,16 @@ class Store(Protocol):
         """Release the backend."""
 
 
+def redacted(url: str) -> str:
+    """A Redis URL without its password, for logs and messages."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = auth.partition(":")[0]
+    return f"{scheme}{sep}{user + ':' if user else ''}***@{host}"
+
+
 def open_configured(storage: StorageConfig) -> Store:
     """The backend ``[storage]`` names: Redis at ``url``, else ``open_store(path)``."""
     if storage.backend == "redis" and storage.url:

@@ -34,7 +34,7 @@ from redis.commands.core import Script
 from feedfix.core.archive import Archived
 from feedfix.service.codec import entry_from_json, entry_to_json
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
-from feedfix.service.store import HISTORY_KEPT, Fenced, StoreError
+from feedfix.service.store import HISTORY_KEPT, Fenced, StoreError, redacted
 
 COMPRESS_OVER = 512  # bytes of JSON from which an archived entry is stored zlib-compressed
 SOCKET_TIMEOUT = 5.0  # seconds a command may take before the store counts as unreachable
@@ -100,16 +100,6 @@ def decode_archived(key: str, value: bytes) -> Archived:
     data = json.loads(text)
     return Archived(id=key, source_hash=data["h"], entry=entry_from_json(data["e"]),
                     first_seen=data["f"])  # fmt: skip
-
-
-def redacted(url: str) -> str:
-    """A Redis URL without its password, for logs and messages."""
-    scheme, sep, rest = url.partition("://")
-    auth, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = auth.partition(":")[0]
-    return f"{scheme}{sep}{user + ':' if user else ''}***@{host}"
 
 
 class RedisStore:
