@@ -110,9 +110,9 @@ def test_each_feed_is_polled_once_per_interval_and_served_alike(
         for name in FEEDS:
             polls = len(upstream.requests_for(f"/{name}")) - counted[name]
             one_replica = elapsed / INTERVAL
-            assert one_replica - 2 <= polls <= one_replica + 1, (name, polls, one_replica)
-            agents = {r.header("User-Agent") for r in upstream.requests_for(f"/{name}")}
-            assert len(agents) >= 1
+            # never three replicas' worth; at least half of one's on a busy machine (a poll's
+            # time comes on top of the interval)
+            assert one_replica / 2 <= polls <= one_replica + 1, (name, polls, one_replica)
         answers = [r.feed("alpha") for r in replicas]
         assert len({a.body for a in answers}) == 1, "replicas serve different bytes"
         etags = {a.header("ETag") for a in answers}
@@ -140,8 +140,9 @@ def test_kill_9_of_the_polling_replica_fails_over(
         killed = time.monotonic()
         upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 5))))
         after = len(upstream.requests_for("/alpha"))
-        upstream.wait_for_requests("/alpha", after + 1, timeout=LEASE + INTERVAL + 3)
-        took_over = time.monotonic() - killed
+        upstream.wait_for_requests("/alpha", after + 1, timeout=LEASE + INTERVAL + 3,
+                                   answered=False)  # fmt: skip
+        took_over = upstream.requests_for("/alpha")[after].at - killed
         assert took_over <= LEASE + INTERVAL + 1.0, took_over
         assert poller_of(upstream, "/alpha", after) != holder
         for index, replica in enumerate(replicas):
@@ -195,7 +196,7 @@ def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
             served = replicas[0].feed("alpha").body
             redis.kill()
             for replica in replicas:
-                wait_for(lambda r=replica: not r.health()["store"]["ok"], 10, "store down")
+                wait_for(lambda r=replica: not r.health()["store"]["ok"], 20, "store down")
             deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
                 for replica in replicas:
@@ -206,16 +207,16 @@ def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
             redis.start()
             client = redis.client()
             for replica in replicas:
-                wait_for(lambda r=replica: r.health()["store"]["ok"], 10, "store back")
+                wait_for(lambda r=replica: r.health()["store"]["ok"], 20, "store back")
             prefix = replicas[0].env["FEEDFIX_STORAGE__PREFIX"]
-            wait_for(lambda: client.hlen(f"{prefix}versions") == len(FEEDS), 10, "repopulated")
+            wait_for(lambda: client.hlen(f"{prefix}versions") == len(FEEDS), 20, "repopulated")
             assert client.exists(f"{prefix}feed:alpha:pub")
             for replica in replicas:
                 answer = replica.feed("alpha")
                 assert answer.status == 200 and answer.body == served
             upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 5))))
             for replica in replicas:
-                wait_for(lambda r=replica: serves(r, "alpha", range(1, 5)), 10, "polling again")
+                wait_for(lambda r=replica: serves(r, "alpha", range(1, 5)), 20, "polling again")
             assert titles(range(1, 5))[0] in replicas[1].feed("alpha").text()
     finally:
         redis.stop()

@@ -120,6 +120,7 @@ class RedisStore:
         except ValueError as exc:
             raise StoreError(f"{redacted(url)}: not a Redis URL: {exc}") from exc
         self.seen: dict[str, int] = {}  # feed: the version this process last read or wrote
+        self._outputs: dict[str, Published] = {}  # feed: the output last read or written
         self._save: Script = self._redis.register_script(_SAVE)
         self._restore: Script = self._redis.register_script(_RESTORE)
 
@@ -150,28 +151,31 @@ class RedisStore:
         def read() -> list[Any]:
             pipe = self._redis.pipeline(transaction=False)
             pipe.get(self.key(name, "state"))
-            pipe.hgetall(self.key(name, "pub"))
+            pipe.hmget(self.key(name, "pub"), ["etag", "last_modified", "entries"])
             pipe.hget(self.versions_key, name)
             return pipe.execute()
 
-        raw_state, pub, version = self._call("read", read)
+        raw_state, (etag, modified, count), version = self._call("read", read)
         self.seen[name] = int(version or 0)
         state = FeedState(**json.loads(raw_state)) if raw_state else FeedState()
+        published = None
+        if etag is not None:
+            published = self._output(name, etag.decode(), float(modified), int(count))
         entries = self.load_archive(name) if archive else {}
-        return Snapshot(state, self._published(pub), entries)
+        return Snapshot(state, published, entries)
 
-    @staticmethod
-    def _published(pub: dict[bytes, bytes]) -> Published | None:
-        if not pub or b"gzip" not in pub:
-            return None
-        packed = pub[b"gzip"]
-        return Published(
-            body=gzip.decompress(packed),
-            gzip=packed,
-            etag=pub[b"etag"].decode(),
-            last_modified=float(pub[b"last_modified"]),
-            entries=int(pub[b"entries"]),
-        )
+    def _output(self, name: str, etag: str, modified: float, count: int) -> Published | None:
+        """The feed's output: the one last read or written when it is the same (its bytes are
+        not sent again: a replica reads a feed after every poll of another)."""
+        known = self._outputs.get(name)
+        if known is not None and (known.etag, known.last_modified) == (etag, modified):
+            return known
+        packed = self._call("read", lambda: self._redis.hget(self.key(name, "pub"), "gzip"))
+        if not isinstance(packed, bytes):
+            return None  # replaced between the two reads: the next announcement brings it
+        published = Published(gzip.decompress(packed), packed, etag, modified, count)
+        self._outputs[name] = published
+        return published
 
     def load_archive(self, name: str) -> dict[str, Archived]:
         """The feed's archived entries."""
@@ -235,6 +239,8 @@ class RedisStore:
         if version == 0:
             raise Fenced(f"{name}: not stored: the feed's lease passed to another replica")
         self.seen[name] = int(version)
+        if published is not None:
+            self._outputs[name] = published
 
     def restore(self, name: str, state: FeedState, published: Published) -> bool:
         """Put a served copy back where the store has none (Redis came back empty); true
@@ -246,6 +252,7 @@ class RedisStore:
         version = int(self._call("write", lambda: self._restore(keys=keys, args=args)))
         if version:
             self.seen[name] = version
+            self._outputs[name] = published
         return version > 0
 
     def ping(self) -> None:
