@@ -110,18 +110,24 @@ class Poller:
     async def load(self) -> None:
         """Read every feed's stored state and serve its last good copy at once (the archives
         stay in the store: each poll that republishes reads its feed's)."""
+        reachable = True  # a shared store down at start is not waited for once per feed
         for feed in self.config.feeds:
-            self._load_feed(feed)
+            reachable = self._load_feed(feed, reachable=reachable)
 
-    def _load_feed(self, feed: FeedConfig) -> None:
-        try:
-            snapshot = self.store.load(feed.name, archive=False)  # polls read the archive
-        except StoreError as exc:  # a shared store may be down at start: served when it returns
-            log("storage unreachable at start", logging.ERROR, feed=feed.name, error=str(exc))
-            snapshot = Snapshot()
+    def _load_feed(self, feed: FeedConfig, *, reachable: bool = True) -> bool:
+        """Serve the feed's stored copy; false when the store did not answer (a shared store
+        down at start: its copies are served once it answers, see ``adopt``)."""
+        snapshot = Snapshot()
+        if reachable:
+            try:
+                snapshot = self.store.load(feed.name, archive=False)  # polls read the archive
+            except StoreError as exc:
+                log("storage unreachable at start", logging.ERROR, error=str(exc))
+                reachable = False
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
         runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
         self._publish(runtime)
+        return reachable
 
     async def _restart_cleaner(self) -> None:
         """The worker died (killed, or crashed on some input): a new one (each job brings

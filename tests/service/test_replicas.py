@@ -252,3 +252,33 @@ def test_upstream_faults_on_the_redis_backend(
         for replica in replicas:
             wait_for(lambda r=replica: serves(r, "alpha", range(1, 5)), 15, "recovery")
             wait_for(lambda r=replica: not r.feed("alpha").header("X-Feedfix-Stale"), 10, "fresh")
+
+
+def test_a_replica_starts_while_redis_is_down_and_serves_once_it_is_up(
+    tmp_path: Path, upstream: up.Upstream
+) -> None:
+    """With Redis not answering (connections refused), a replica of many feeds starts, says
+    the store is unreachable and answers 503 for a feed it has no copy of; once Redis is up
+    it polls and serves."""
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    redis = RedisServer(redis_executable(), folder)  # not started yet
+    feeds = [{"name": f"f{i}", "url": upstream.url("/alpha")} for i in range(30)]
+    env = {
+        "FEEDFIX_STORAGE__BACKEND": "redis",
+        "FEEDFIX_STORAGE__URL": redis.url,
+        "FEEDFIX_STORAGE__PREFIX": unique_prefix(),
+        "FEEDFIX_STORAGE__LEASE": "1.5s",
+    }
+    replica = Service(tmp_path / "r", feeds, poll={**TEST_POLL, "interval": INTERVAL}, env=env)
+    try:
+        replica.start(timeout=15)
+        wait_for(lambda: not replica.health()["store"]["ok"], 10, "the store reported down")
+        assert replica.feed("f0").status == 503
+        redis.start()
+        wait_for(lambda: serves(replica, "f0", range(1, 4)), 20, "served once Redis is up")
+        assert replica.health()["store"]["ok"]
+        replica.stop()
+    finally:
+        replica.close()
+        redis.stop()
