@@ -164,6 +164,16 @@ def _redis_url(value: object, key: str) -> str | None:
     return text
 
 
+def redacted_url(url: str) -> str:
+    """A URL without its password (``redis://user:***@host``), for logs and output."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = auth.partition(":")[0]
+    return f"{scheme}{sep}{user + ':' if user else ''}***@{host}"
+
+
 Backend = Literal["sqlite", "redis"]
 
 
@@ -382,9 +392,12 @@ def effective(config: Config) -> dict[str, Any]:
         {"name": f.name, "url": f.url, **section(f), "rules": list(ruleset(f.rules).names)}
         for f in config.feeds
     ]
+    storage = section(config.storage)
+    if storage["url"]:
+        storage["url"] = redacted_url(storage["url"])
     return {
         "server": section(config.server),
-        "storage": section(config.storage),
+        "storage": storage,
         "poll": section(config.poll),
         "rules": list(ruleset(config.rules).names),
         "feeds": feeds,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from feedfix.config import StorageConfig
+from feedfix.config import StorageConfig, redacted_url
 from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
@@ -62,12 +62,7 @@ class Store(Protocol):
 
 def redacted(url: str) -> str:
     """A Redis URL without its password, for logs and messages."""
-    scheme, sep, rest = url.partition("://")
-    auth, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = auth.partition(":")[0]
-    return f"{scheme}{sep}{user + ':' if user else ''}***@{host}"
+    return redacted_url(url)
 
 
 def open_configured(storage: StorageConfig) -> Store:
