@@ -25,7 +25,9 @@ to confirm the statuses.
 Targets (reported, not enforced): feedfix 200 >= 0.8x nginx 200; feedfix 304 >= 2x nginx 200.
 
 Usage: ``bench_serve.py [--modes same,new-entry] [--duration 15] [--connections 64]
-[--threads 2] [--repeat 1] [--nginx-workers 1|auto] [--save FILE] [--json]``. Needs ``wrk``
+[--threads 2] [--repeat 1] [--nginx-workers 1|auto] [--no-fastpath] [--save FILE] [--json]``.
+``--no-fastpath`` runs feedfix with ``FEEDFIX_FASTPATH=0``: aiohttp answers every request, to
+measure what the fast path is for (the targets are the fast path's). Needs ``wrk``
 and ``nginx`` (Debian: ``apt-get install wrk nginx-light``).
 """
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -327,7 +330,8 @@ def ratios(runs: list[WrkResult]) -> dict[str, list[float]]:
 def report(results: list[ModeResult], args: argparse.Namespace) -> None:
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, loopback; "
-        f"nginx worker_processes {args.nginx_workers}; feedfix (cleaner = {args.cleaner}): "
+        f"nginx worker_processes {args.nginx_workers}; feedfix (cleaner = {args.cleaner}"
+        f"{', no fast path: aiohttp answers every request' if args.no_fastpath else ''}): "
         f"{FEEDS} feeds polled every "
         f"{'/'.join(f'{i:g}' for i in INTERVALS)} s"
     )
@@ -378,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--nginx-workers", default="1", help="worker_processes: 1 or auto")
     su.add_cleaner_option(parser)
+    parser.add_argument(
+        "--no-fastpath",
+        action="store_true",
+        help="run feedfix with FEEDFIX_FASTPATH=0 (aiohttp answers every request)",
+    )
     parser.add_argument("--save", metavar="FILE", help="keep a copy of the served f0 bytes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
@@ -388,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         if mode not in su.MODES:
             parser.error(f"unknown mode {mode!r} (choose from {', '.join(su.MODES)})")
+    if args.no_fastpath:
+        os.environ["FEEDFIX_FASTPATH"] = "0"  # inherited by the feedfix child
     su.exit_on_sigterm()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_serve-") as tmp:

@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import PurePath, PurePosixPath
 from typing import Any, Literal, TypeVar, get_args
 
 from feedfix import __version__
@@ -22,10 +23,12 @@ from feedfix.core.rules import RuleSpec, ruleset
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
                        r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")  # fmt: skip
+_SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
 ENV_PREFIX = "FEEDFIX_"
+NO_FEEDS = "no feeds configured: add a [[feeds]] table with a name and a url or a path"
 SHORT_INTERVAL = 60.0  # below this a feed still works, but the check warns: be kind upstream
 Parser = Callable[[object, str], Any]  # (value, key for messages) -> the checked value
 T = TypeVar("T")
@@ -35,8 +38,8 @@ def parse_duration(value: object, key: str) -> float:
     """Seconds from a number or a string like ``"90s"``, ``"10m"``, ``"1h30m"``."""
     if isinstance(value, bool):
         raise ConfigError(f'{key}: expected a duration such as 600 or "10m", got {value!r}')
-    if isinstance(value, int | float):
-        seconds = float(value)
+    if isinstance(value, int | float) or (isinstance(value, str) and _SECONDS.match(value)):
+        seconds = float(value)  # "10" is seconds, as 10 is
     elif isinstance(value, str) and (m := _DURATION.match(value)) and any(m.groups()):
         d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
         seconds = d * 86400 + h * 3600 + mi * 60 + s
@@ -232,8 +235,14 @@ class FeedConfig(FeedSettings):
     """
 
     name: str
-    url: str
+    url: str | None = None  # an upstream to poll over HTTP, or
+    path: str | None = None  # a local file or folder of posts (absolute once parsed)
     rules: RuleSpec = field(default_factory=RuleSpec)
+
+    @property
+    def source(self) -> str:
+        """Where the feed comes from, for messages and the index: its URL or its path."""
+        return self.url or self.path or ""
 
 
 @dataclass(frozen=True)
@@ -251,6 +260,9 @@ class Config:
 SECTIONS: dict[str, type] = {"server": ServerConfig, "storage": StorageConfig, "poll": PollConfig}
 SECTION_KEYS = {name: keys(section) for name, section in SECTIONS.items()}
 FEED_KEYS = keys(FeedSettings)
+FEED_OWN_KEYS = ("name", "url", "path", "rules")  # a feed's keys besides the [poll] defaults
+PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
+PACKAGE_DIR = str(PurePath(__file__).parent)  # where ``feedfix:`` paths point
 _TOP_KEYS = (*SECTIONS, "rules", "feeds")
 
 
@@ -283,14 +295,38 @@ def _load(section: type[T], data: Mapping[str, Any], name: str) -> T:
     return section(**_section(_table(data.get(name, {}), name), keys(section), name))
 
 
+def _path(value: object, key: str, base_dir: str | None) -> str:
+    """A feed's ``path``, made absolute: ``feedfix:…`` inside the installed package, a
+    relative one from the config file's folder (``base_dir``). Whether it exists is for the
+    poller to find out: a missing file is a failing source, not a bad config."""
+    text = _str(value, key).strip()
+    if not text:
+        raise ConfigError(f"{key}: expected a file or folder, got an empty string")
+    if text.startswith(PACKAGE_PREFIX):
+        inner = PurePosixPath(text[len(PACKAGE_PREFIX) :])
+        if inner.is_absolute() or ".." in inner.parts:
+            raise ConfigError(f"{key}: {text!r} must name a file inside the feedfix package")
+        return str(PurePath(PACKAGE_DIR, *inner.parts))
+    path = PurePath(text)
+    if not path.is_absolute() and base_dir is not None:
+        path = PurePath(base_dir) / path
+    return str(path)
+
+
 def _feed(
-    value: object, index: int, seen: set[str], poll: PollConfig, rules: RuleSpec
+    value: object,
+    index: int,
+    seen: set[str],
+    poll: PollConfig,
+    rules: RuleSpec,
+    *,
+    base_dir: str | None = None,
 ) -> tuple[FeedConfig, list[str]]:
     where = f"feeds[{index}]"
     table = dict(_table(value, where))
-    for key in ("name", "url"):
-        if key not in table:
-            raise ConfigError(f"{where}.{key}: missing (every feed needs a name and a url)")
+    _unknown(table, (*FEED_KEYS, *FEED_OWN_KEYS), where)
+    if "name" not in table:
+        raise ConfigError(f"{where}.name: missing (every feed needs a name, and a url or a path)")
     name = _str(table.pop("name"), f"{where}.name")
     if not _NAME.match(name):
         raise ConfigError(
@@ -299,17 +335,25 @@ def _feed(
     if name in seen:
         raise ConfigError(f"{where}.name: {name!r} is used by another feed")
     seen.add(name)
-    url = _url(table.pop("url"), f"{where}.url")
+    if ("url" in table) == ("path" in table):
+        said = "both" if "url" in table else "neither"
+        raise ConfigError(
+            f"{where} ({name!r}): give exactly one of url (an http(s) feed) and path "
+            f"(a local file or folder of posts), not {said}"
+        )
+    url = _url(table.pop("url"), f"{where}.url") if "url" in table else None
+    path = _path(table.pop("path"), f"{where}.path", base_dir) if "path" in table else None
     own_rules = _table(table.pop("rules", {}), f"{where}.rules")
-    settings = _section(table, FEED_KEYS, where, also=("name", "url", "rules"))
+    settings = _section(table, FEED_KEYS, where, also=FEED_OWN_KEYS)
     defaults = {key: getattr(poll, key) for key in FEED_KEYS}
-    feed = FeedConfig(name=name, url=url, **{**defaults, **settings},
+    feed = FeedConfig(name=name, url=url, path=path, **{**defaults, **settings},
                       rules=RuleSpec.from_table(own_rules, f"{where}.rules", rules))  # fmt: skip
     warnings = []
-    if feed.interval < SHORT_INTERVAL:
+    if feed.interval < SHORT_INTERVAL and feed.url is not None:
         warnings.append(
             f"{where}.interval: {feed.interval:g} s is short; polling more than once a minute "
-            "burdens the upstream"
+            "burdens the upstream (and an upstream's <ttl> or Cache-Control max-age may "
+            "lengthen it, up to [poll] max_backoff)"
         )
     return feed, warnings
 
@@ -340,19 +384,25 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
 
 
 def parse_config(
-    text: str, source: str = "config", environ: Mapping[str, str] | None = None
+    text: str,
+    source: str = "config",
+    environ: Mapping[str, str] | None = None,
+    base_dir: str | None = None,
 ) -> Config:
-    """Parse and check a config file's text; ConfigError messages start with ``source``."""
+    """Parse and check a config file's text; ConfigError messages start with ``source``.
+
+    ``base_dir`` is the config file's folder: a feed's relative ``path`` starts there.
+    """
     try:
         data = apply_env(tomllib.loads(text), environ or {})
-        return _parse(data)
+        return _parse(data, base_dir)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 
 
-def _parse(data: Mapping[str, Any]) -> Config:
+def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
     _unknown(data, _TOP_KEYS, "")
     poll = _load(PollConfig, data, "poll")
     rules = RuleSpec.from_table(_table(data.get("rules", {}), "rules"), "rules")
@@ -363,9 +413,11 @@ def _parse(data: Mapping[str, Any]) -> Config:
     feeds: list[FeedConfig] = []
     warnings: list[str] = []
     for index, value in enumerate(feeds_v):
-        feed, feed_warnings = _feed(value, index, seen, poll, rules)
+        feed, feed_warnings = _feed(value, index, seen, poll, rules, base_dir=base_dir)
         feeds.append(feed)
         warnings.extend(feed_warnings)
+    if not feeds:
+        warnings.append(NO_FEEDS)
     storage = _load(StorageConfig, data, "storage")
     if storage.backend == "redis" and not storage.url:
         raise ConfigError('storage.url: missing (backend = "redis" needs a redis:// URL)')
@@ -388,8 +440,18 @@ def effective(config: Config) -> dict[str, Any]:
     def section(obj: object) -> dict[str, Any]:
         return {k: plain(getattr(obj, k)) for k in keys(type(obj))}
 
+    def rules(spec: RuleSpec) -> dict[str, dict[str, Any]]:
+        """The active rules in running order, each with the options set for it."""
+        options = spec.table()
+        return {name: options.get(name, {}) for name in ruleset(spec).names}
+
     feeds = [
-        {"name": f.name, "url": f.url, **section(f), "rules": list(ruleset(f.rules).names)}
+        {
+            "name": f.name,
+            **({"url": f.url} if f.url is not None else {"path": f.path}),
+            **section(f),
+            "rules": rules(f.rules),
+        }
         for f in config.feeds
     ]
     storage = section(config.storage)
@@ -399,6 +461,6 @@ def effective(config: Config) -> dict[str, Any]:
         "server": section(config.server),
         "storage": storage,
         "poll": section(config.poll),
-        "rules": list(ruleset(config.rules).names),
+        "rules": rules(config.rules),
         "feeds": feeds,
     }

@@ -69,7 +69,7 @@ def assert_valid_atom(data: bytes) -> etree._Element:
         root = parse_xml(data)
     except etree.XMLSyntaxError as exc:
         raise AssertionError(f"output is not well-formed XML: {exc}\n{data[:300]!r}") from exc
-    assert root.tag == _tag("feed"), f"root element is {root.tag}, expected atom:feed"
+    assert root.tag == _tag("feed"), f"root element is {root.tag!r}, expected atom:feed"
     schema = atom_schema()
     if not schema.validate(root):
         errors = "\n".join(f"  line {e.line}: {e.message}" for e in list(schema.error_log)[:10])
@@ -101,7 +101,7 @@ def assert_feedfix_conventions(root: etree._Element) -> None:
     """Assert the feedfix output contract beyond Atom: html content, UTC dates, non-empty ids."""
     for element in root.iter(_tag("updated"), _tag("published")):
         text = (element.text or "").strip()
-        assert UTC_DATE_RE.match(text), f"date {text!r} in <{element.tag}> is not in UTC (…Z)"
+        assert UTC_DATE_RE.match(text), f"date {text!r} in <{element.tag!r}> is not in UTC (…Z)"
     for content in root.iter(_tag("content")):
         assert content.get("type") == "html", (
             f"content type is {content.get('type')!r}, expected 'html'"

@@ -27,8 +27,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Dialog
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -274,8 +277,12 @@ class XssBrowser:
 
             context.route("**/*", route)
             page = context.new_page()
-            page.on("dialog", lambda d: (found["(dialog)"].append(f"dialog {d.type}"),
-                                         d.dismiss()))  # fmt: skip
+
+            def dialog(d: Dialog) -> None:
+                found["(dialog)"].append(f"dialog {d.type}")
+                d.dismiss()
+
+            page.on("dialog", dialog)
             context.on("page", lambda p: found["(popup)"].append(f"popup {p.url}"))
             yield page
         finally:

@@ -20,12 +20,14 @@ from feedfix.config import (
     FeedConfig,
     effective,
     parse_config,
+    parse_duration,
 )
 from feedfix.core.errors import ConfigError
 from feedfix.core.rules import RULESET_CACHE, RuleSpec, build_ruleset, ruleset
 
 REPO = Path(__file__).resolve().parents[1]
 FEED = '[[feeds]]\nname = "z"\nurl = "http://127.0.0.1:9/feed"\n'
+EXAMPLE = REPO / "feedfix" / "examples" / "zaker-channel.rss.xml"
 RULES = "filter, limit, unwrap-proxies, fix-lazy-images, sanitize, remove, drop-empty-junk"
 
 
@@ -65,7 +67,21 @@ BAD_CONFIGS = [
      "poll.headers.Bad Header: not a valid HTTP header"),
     ("feeds = 3\n", "feeds: expected an array of tables ([[feeds]])"),
     ("[[feeds]]\nurl = 'http://x/'\n",
-     "feeds[0].name: missing (every feed needs a name and a url)"),
+     "feeds[0].name: missing (every feed needs a name, and a url or a path)"),
+    ("[[feeds]]\nname = 'a'\n",
+     "feeds[0] ('a'): give exactly one of url (an http(s) feed) and path (a local file or "
+     "folder of posts), not neither"),
+    ("[[feeds]]\nname = 'a'\nurl = 'http://x/'\npath = 'feed.xml'\n",
+     "feeds[0] ('a'): give exactly one of url (an http(s) feed) and path (a local file or "
+     "folder of posts), not both"),
+    ("[[feeds]]\nname = 'a'\npath = ''\n",
+     "feeds[0].path: expected a file or folder, got an empty string"),
+    ("[[feeds]]\nname = 'a'\npath = 3\n", "feeds[0].path: expected a string, got 3"),
+    ("[[feeds]]\nname = 'a'\npath = 'feedfix:../../etc/passwd'\n",
+     "feeds[0].path: 'feedfix:../../etc/passwd' must name a file inside the feedfix package"),
+    ("[[feeds]]\nname = 'a'\nurll = 'http://x/'\n",
+     "feeds[0].urll: unknown key (known keys: connect_timeout, headers, interval, "
+     "keep_days, keep_entries, max_size, name, path, rules, timeout, url, user_agent)"),
     ("[[feeds]]\nname = 'a/b'\nurl = 'http://x/'\n",
      "feeds[0].name: 'a/b' must be letters, digits, '.', '_' or '-' (it becomes a URL)"),
     ("[[feeds]]\nname = 'a'\nurl = 'ftp://x/'\n",
@@ -74,7 +90,7 @@ BAD_CONFIGS = [
      "feeds[1].name: 'a' is used by another feed"),
     (FEED + "intervall = '10m'\n",
      "feeds[0].intervall: unknown key (known keys: connect_timeout, headers, interval, "
-     "keep_days, keep_entries, max_size, name, rules, timeout, url, user_agent)"),
+     "keep_days, keep_entries, max_size, name, path, rules, timeout, url, user_agent)"),
     (FEED + "interval = 'soon'\n",
      "feeds[0].interval: expected a duration such as 600 or \"10m\", got 'soon'"),
     (FEED + "rules = 3\n", "feeds[0].rules: expected a table"),
@@ -187,7 +203,7 @@ def test_every_key_of_the_schema_is_documented_in_the_example() -> None:
 
 def test_the_keys_are_the_dataclass_fields() -> None:
     """What a section accepts is read off its dataclass: every field but the feed's own."""
-    assert set(FEED_KEYS) == {f.name for f in fields(FeedConfig)} - {"name", "url", "rules"}
+    assert set(FEED_KEYS) == {f.name for f in fields(FeedConfig)} - {"name", "url", "path", "rules"}
     assert set(FEED_KEYS) < set(SECTION_KEYS["poll"])
 
 
@@ -201,12 +217,66 @@ def test_effective_config_fills_every_default() -> None:
     assert "limit" in view["feeds"][0]["rules"] and "limit" not in view["rules"]
 
 
+def test_effective_config_shows_each_rules_options() -> None:
+    """check-config shows every active rule with the options set for it, [rules]' and the
+    feed's own laid over them, in running order."""
+    text = (
+        "[rules.drop-empty-junk]\nselectors = ['#x']\n"
+        "[[feeds]]\nname = 'z'\nurl = 'http://127.0.0.1:1/f'\n"
+        "[feeds.rules.limit]\ncount = 2\n"
+    )
+    view = effective(parse_config(text))
+    assert view["rules"]["drop-empty-junk"] == {"selectors": ["#x"]}
+    assert view["rules"]["sanitize"] == {}
+    assert list(view["feeds"][0]["rules"]) == [
+        "limit", "unwrap-proxies", "fix-lazy-images", "sanitize", "drop-empty-junk"
+    ]  # fmt: skip
+    assert view["feeds"][0]["rules"]["limit"] == {"count": 2}
+    assert view["feeds"][0]["rules"]["drop-empty-junk"] == {"selectors": ["#x"]}
+
+
+def test_a_duration_in_a_string_without_a_unit_is_seconds() -> None:
+    """``interval = "10"`` is 10 s, as the message ("a number of seconds") promises."""
+    assert parse_config(_config('interval = "10"\n')).feeds[0].interval == 10
+    assert parse_duration(" 2.5 ", "k") == 2.5
+
+
+def test_no_feeds_is_a_warning() -> None:
+    """A config without feeds parses (check-config can still show it) but warns."""
+    assert parse_config("[server]\nport = 8080\n").warnings == (
+        "no feeds configured: add a [[feeds]] table with a name and a url or a path",
+    )
+
+
+def test_a_relative_path_starts_at_the_config_files_folder() -> None:
+    """``path`` relative: from ``base_dir`` (the config file's folder); absolute: as it is;
+    ``feedfix:…``: inside the installed package, wherever the config lives."""
+    text = (
+        "[[feeds]]\nname = 'a'\npath = 'posts'\n"
+        "[[feeds]]\nname = 'b'\npath = '/srv/feed.xml'\n"
+        "[[feeds]]\nname = 'c'\npath = 'feedfix:examples/zaker-channel.rss.xml'\n"
+    )
+    a, b, c = parse_config(text, "c.toml", base_dir="/etc/feedfix").feeds
+    assert (a.path, a.url, a.source) == ("/etc/feedfix/posts", None, "/etc/feedfix/posts")
+    assert b.path == "/srv/feed.xml"
+    assert c.path is not None and Path(c.path) == EXAMPLE
+    assert Path(c.path).is_file()
+
+
+def test_a_local_feed_may_poll_often_without_a_warning() -> None:
+    """A short interval burdens no upstream when the source is a local path."""
+    text = "[[feeds]]\nname = 'a'\npath = 'f.xml'\ninterval = '2s'\n"
+    assert parse_config(text).warnings == ()
+
+
 def test_short_interval_is_accepted_with_a_warning() -> None:
     """Any interval of at least a second works; under a minute it warns."""
     config = parse_config(_config('interval = "1s"\n'))
     assert config.feeds[0].interval == 1
     assert config.warnings == (
-        "feeds[0].interval: 1 s is short; polling more than once a minute burdens the upstream",
+        "feeds[0].interval: 1 s is short; polling more than once a minute burdens the upstream "
+        "(and an upstream's <ttl> or Cache-Control max-age may lengthen it, up to [poll] "
+        "max_backoff)",
     )
     assert parse_config(_config('interval = "10m"\n')).warnings == ()
 

@@ -158,7 +158,7 @@ def _explain(report: Report, style: str, stream: TextIO) -> None:
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
         return
     for name, count in report.counts.items():
-        unit = RULES[name].unit
+        unit = RULES[name].unit if name in RULES else "dropped"  # not a rule: invalid-values
         print(f"{name}: {count.changes} {unit} in {count.entries} entries", file=stream)
     print(f"entries: {report.entries}", file=stream)
 
@@ -225,6 +225,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         title=args.title,
         id=args.id,
         link=args.link,
+        source=args.input,
     )
     name = "<stdin>" if args.input == "-" else args.input
     progress = TerminalProgress(sys.stderr, "feedfix")
@@ -271,6 +272,7 @@ def _open_input(
         warnings.extend(feed.warnings)
     chunks = stream_atom(feed, options, report, progress)
     del feed
+    warnings.extend(report.warnings)  # duplicate ids, found as the ids were settled
     return chunks, warnings
 
 
@@ -294,6 +296,12 @@ def _run_check_config(given: str | None) -> int:
     config = load_config(path, os.environ)
     for warning in config.warnings:
         _warn(f"{path}: {warning}")
+    for index, feed in enumerate(config.feeds):
+        if feed.path is not None and not Path(feed.path).exists():
+            _warn(
+                f"{path}: feeds[{index}].path: {feed.path} does not exist (yet); the feed "
+                "fails until it does"
+            )
     print(json.dumps(effective(config), ensure_ascii=False, indent=2))
     print(f"feedfix: {path}: ok, {len(config.feeds)} feeds", file=sys.stderr)
     return EXIT_OK

@@ -15,7 +15,8 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from feedfix.core.urls import SCHEME
+from feedfix.core.ids import is_plain_url, mend_iri
+from feedfix.core.urls import SCHEME, scheme_of
 
 # Attributes whose whole value is one URL.
 URL_ATTRIBUTES = frozenset(
@@ -36,6 +37,37 @@ _VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command
 _PARSER = etree.HTMLParser(
     remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
 )
+# A "<" that starts no tag: not followed by a valid (ASCII) tag name and then a space, "/" or
+# ">", nor by "!" or "?". libxml2 (and an HTML5 tokenizer) would open an element named after
+# whatever follows: ZAKER's "SRAM<HMB<FTL）<p>" became <hmb<ftl）<p> and its text vanished.
+_STRAY_LT = re.compile(r"<(?!/?[A-Za-z][A-Za-z0-9_.:-]*[\s/>]|[!?])")
+_DOCUMENT_PARTS = re.compile(r"<(?:head|title)[\s>]", re.IGNORECASE)
+_HEAD = re.compile(r"<head[\s>].*?</head\s*>", re.IGNORECASE | re.DOTALL)
+_SVG = re.compile(r"<svg[\s>/]", re.IGNORECASE)
+_SPECIAL_PARTS = re.compile(r"<(?:head|title|svg)[\s>/]", re.IGNORECASE)  # one scan for both
+# HTML5's case adjustments for SVG (libxml2's HTML parser lowercases every name).
+_SVG_TAG_NAMES = (
+    "altGlyph altGlyphDef altGlyphItem animateColor animateMotion animateTransform "
+    "clipPath feBlend feColorMatrix feComponentTransfer feComposite feConvolveMatrix "
+    "feDiffuseLighting feDisplacementMap feDistantLight feDropShadow feFlood feFuncA "
+    "feFuncB feFuncG feFuncR feGaussianBlur feImage feMerge feMergeNode feMorphology "
+    "feOffset fePointLight feSpecularLighting feSpotLight feTile feTurbulence "
+    "foreignObject glyphRef linearGradient radialGradient textPath"
+)
+_SVG_ATTRIBUTE_NAMES = (
+    "attributeName attributeType baseFrequency baseProfile calcMode clipPathUnits "
+    "diffuseConstant edgeMode filterUnits glyphRef gradientTransform gradientUnits "
+    "kernelMatrix kernelUnitLength keyPoints keySplines keyTimes lengthAdjust "
+    "limitingConeAngle markerHeight markerUnits markerWidth maskContentUnits maskUnits "
+    "numOctaves pathLength patternContentUnits patternTransform patternUnits pointsAtX "
+    "pointsAtY pointsAtZ preserveAlpha preserveAspectRatio primitiveUnits refX refY "
+    "repeatCount repeatDur requiredExtensions requiredFeatures specularConstant "
+    "specularExponent spreadMethod startOffset stdDeviation stitchTiles surfaceScale "
+    "systemLanguage tableValues targetX targetY textLength viewBox viewTarget "
+    "xChannelSelector yChannelSelector zoomAndPan"
+)
+_SVG_TAGS = {name.lower(): name for name in _SVG_TAG_NAMES.split()}
+_SVG_ATTRIBUTES = {name.lower(): name for name in _SVG_ATTRIBUTE_NAMES.split()}
 
 
 def xml_chars(value: str) -> str:
@@ -50,13 +82,42 @@ def set_attr(el: etree._Element, name: str, value: str) -> None:
 
 
 def parse_fragment(markup: str) -> etree._Element:
-    """The fragment as the children of a ``<body>`` element (the container)."""
-    doc = etree.fromstring(f"<html><body>{xml_chars(markup)}</body></html>", _PARSER)
+    """The fragment as the children of a ``<body>`` element (the container).
+
+    Text is not lost to broken markup: a ``<`` that starts no valid tag stays text. An HTML
+    document pasted whole loses its own ``<head>`` and ``<title>`` (not article text), and
+    SVG keeps its case-sensitive names (``viewBox``), which libxml2 lowercases.
+    """
+    markup = _STRAY_LT.sub("&lt;", xml_chars(markup))
+    special = _SPECIAL_PARTS.search(markup) is not None
+    document = special and _DOCUMENT_PARTS.search(markup) is not None
+    if document:
+        markup = _HEAD.sub("", markup)
+    doc = etree.fromstring(f"<html><body>{markup}</body></html>", _PARSER)
     body = doc.find("body")
     if body is None:  # libxml2 always makes one, but never trust it blindly
         body = etree.SubElement(doc, "body")
     _unnest_void_elements(body)
+    if document:
+        for el in list(body.iter("title", "head")):
+            drop_tree(el)
+    if special and _SVG.search(markup):
+        for svg in body.iter("svg"):
+            _svg_case(svg)
     return body
+
+
+def _svg_case(svg: etree._Element) -> None:
+    """Give SVG element and attribute names their case back (the HTML5 parser's table)."""
+    for el in svg.iter(etree.Element):
+        if not isinstance(el.tag, str):
+            continue
+        el.tag = _SVG_TAGS.get(el.tag, el.tag)
+        if any(name in _SVG_ATTRIBUTES for name in el.attrib):
+            items = list(el.attrib.items())
+            el.attrib.clear()
+            for name, value in items:
+                el.set(_SVG_ATTRIBUTES.get(name, name), value)
 
 
 def _unnest_void_elements(container: etree._Element) -> None:
@@ -184,6 +245,40 @@ def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
             if new != value:
                 set_attr(el, name, new)
                 changed += 1
+    return changed
+
+
+_WEB_SCHEMES = {None, "http", "https"}
+
+
+# In serialized HTML, an href/src value that still holds what an IRI cannot: libxml2's
+# serializer already escapes spaces, quotes and non-ASCII there, but not "{}|^`\\" or a "%"
+# that starts no escape. Only a fragment with one needs encode_url_attributes' tree walk.
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_UNUSUAL_URL = re.compile(r"""\s(?:href|src)="[^"]*?(?:[{}|^`\\]|%(?![0-9A-Fa-f]{2}))""")
+
+
+def has_unusual_url(html: str) -> bool:
+    """True when serialized ``html`` may hold an href/src that ``encode_url_attributes``
+    would change (a cheap scan of the text, instead of a walk of the tree)."""
+    suspect = any(char in html for char in "{}|^`\\") or (
+        "%" in html and _BAD_PERCENT.search(html) is not None
+    )  # str's "in" runs at memchr speed, a regex character class at a tenth of it
+    return suspect and _UNUSUAL_URL.search(html) is not None
+
+
+def encode_url_attributes(container: etree._Element) -> int:
+    """Percent-encode what an IRI cannot hold (``{}|^``, a stray ``%``) in every web
+    ``href``/``src``; returns how many changed. Run after sanitizing: an obfuscated
+    ``java&#9;script:`` must meet the sanitizer as written, not as ``java%09script:``."""
+    changed = 0
+    for value in container.xpath(".//@href | .//@src"):
+        if is_plain_url(value) or scheme_of(value) not in _WEB_SCHEMES:
+            continue
+        mended = mend_iri(value.strip())
+        if mended != value:
+            value.getparent().set(value.attrname, mended)
+            changed += 1
     return changed
 
 

@@ -6,20 +6,28 @@ Pure: bytes and options in, bytes and a report out. Entries are cleaned one at a
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from urllib.parse import quote
 
-from feedfix.core.html import parse_fragment, resolve, resolve_relative_urls, serialize_fragment
+from feedfix.core.html import (
+    encode_url_attributes,
+    has_unusual_url,
+    parse_fragment,
+    resolve,
+    resolve_relative_urls,
+    serialize_fragment,
+)
+from feedfix.core.ids import absolute_iri, as_id, digest
 from feedfix.core.model import Entry, Feed, Link
 from feedfix.core.parse import ParseOptions, parse_document
-from feedfix.core.render import FeedFacts, render_atom, render_chunks
+from feedfix.core.render import DropCounter, FeedFacts, render_atom, render_chunks
 from feedfix.core.rules import RuleSet, build_ruleset
-from feedfix.core.urls import has_scheme
 
 Progress = Callable[[int, int], None]
+INVALID_VALUES = "invalid-values"
+"""The ``--explain`` line for values left out of the output because they break the grammar of
+the place they go (``link@type``, ``hreflang``, ``email``, ``category@scheme``, ``xml:lang``)."""
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Report:
 
     counts: dict[str, RuleCount] = field(default_factory=dict)
     entries: int = 0  # entries cleaned
+    warnings: list[str] = field(default_factory=list)  # found while settling ids
 
     def add(self, name: str, changes: int, *, entries: int = 1) -> None:
         """Record ``changes`` made by rule ``name`` (in ``entries`` entries when non-zero)."""
@@ -62,6 +71,7 @@ class ConvertOptions:
     title: str | None = None
     id: str | None = None
     link: str | None = None
+    source: str | None = None  # the input's name: part of a made-up feed id
 
 
 @dataclass(frozen=True)
@@ -74,35 +84,39 @@ class ConvertResult:
     warnings: tuple[str, ...]
 
 
-def _digest(*parts: str | None) -> str:
-    basis = "\x1f".join(p or "" for p in parts)
-    return hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()[:32]
-
-
-def entry_id(entry: Entry) -> str:
-    """guid / atom:id, else the link, else a hash of fields that do not change between polls."""
+def entry_id(entry: Entry, base: str | None = None) -> str:
+    """guid / atom:id, else the link resolved against ``base``, else a hash of fields that do
+    not change between polls; always an absolute IRI (see ``feedfix.core.ids``)."""
     if entry.id and entry.id.strip():
-        raw = entry.id.strip()
-        return raw if has_scheme(raw) else "urn:feedfix:guid:" + quote(raw, safe="")
+        return as_id(entry.id)
     if entry.link:
-        return entry.link
+        return as_id(resolve(entry.link, entry.base or base), "link")
     published = entry.published.isoformat() if entry.published else None
-    return "urn:feedfix:entry:" + _digest(entry.title, published, (entry.content or "")[:4096])
+    return "urn:feedfix:entry:" + digest(entry.title, published, (entry.content or "")[:4096])
 
 
-def feed_id(feed: Feed) -> str:
-    """atom:id, else the upstream's self link, else the site link, else a hash of the title."""
+def feed_id(feed: Feed, source: str | None = None, base_url: str | None = None) -> str:
+    """atom:id, else the upstream's self link, else the site link, else the address it was
+    read from; a feed with none of these gets a hash of its source's name and of all it
+    says (metadata and entries, ids settled), so that two different feeds never share one."""
     if feed.id and feed.id.strip():
-        return feed.id.strip()
+        return as_id(feed.id)
     for rel in ("self", "alternate"):
         for link in feed.links:
             if link.rel == rel:
-                return link.href
-    return "urn:feedfix:feed:" + _digest(feed.title, feed.subtitle)
+                found = absolute_iri(resolve(link.href, base_url))
+                if found:
+                    return found
+    found = absolute_iri(base_url or "")
+    if found:
+        return found
+    name = (source or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return "urn:feedfix:feed:" + digest(name, repr(replace(feed, warnings=())))
 
 
 def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
-    """Fill in what the input lacks from ``--title``/``--id``/``--link`` and give ids."""
+    """Fill in what the input lacks from ``--title``/``--id``/``--link`` and give ids: every
+    entry one, and each id once (a warning names an id that came more than once)."""
     links = feed.links
     if options.link and feed.link is None:
         links = (Link(href=options.link), *links)
@@ -112,13 +126,40 @@ def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
         links=links,
         id=feed.id or options.id,
     )
-    return replace(feed, id=feed_id(feed), entries=tuple(map(_with_id, feed.entries)))
+    base = feed_base_url(feed, options.parse.base_url)
+    settled, duplicates = _unique(_with_id(entry, base) for entry in feed.entries)
+    warnings = tuple(
+        f"entry id {entry_id!r} appears {count} times; kept only the newest (else the first)"
+        for entry_id, count in duplicates.items()
+    )
+    feed = replace(feed, entries=settled, warnings=feed.warnings + warnings)
+    return replace(feed, id=feed_id(feed, options.source, options.parse.base_url))
 
 
-def _with_id(entry: Entry) -> Entry:
+def _with_id(entry: Entry, base: str | None) -> Entry:
     """The entry with its id settled (itself when it had one: ``replace`` copies)."""
-    settled = entry_id(entry)
+    settled = entry_id(entry, base)
     return entry if settled == entry.id else replace(entry, id=settled)
+
+
+def _unique(entries: Iterable[Entry]) -> tuple[tuple[Entry, ...], dict[str, int]]:
+    """Each id once, in the place it first came: the newest version by its date, else the
+    first; and how many times each repeated id came."""
+    kept: list[Entry] = []
+    where: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for entry in entries:
+        key = entry.id or ""
+        index = where.get(key)
+        if index is None:
+            where[key] = len(kept)
+            kept.append(entry)
+            continue
+        counts[key] = counts.get(key, 1) + 1
+        date, best = entry.date, kept[index].date
+        if date is not None and (best is None or date > best):
+            kept[index] = entry
+    return tuple(kept), counts
 
 
 def _resolve_entry_urls(entry: Entry, base: str | None) -> Entry:
@@ -140,7 +181,11 @@ def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) ->
     resolve_relative_urls(container, base)
     for rule in html_rules:
         report.add(rule.name, rule.html(container), entries=0)
-    return serialize_fragment(container)
+    html = serialize_fragment(container)
+    if has_unusual_url(html):  # after the rules: the sanitizer saw the URLs as written
+        encode_url_attributes(container)
+        html = serialize_fragment(container)
+    return html
 
 
 def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> tuple[Entry, Report]:
@@ -214,8 +259,17 @@ def convert_feed(
     """A parsed feed cleaned and rendered."""
     feed = with_metadata(feed, options)
     cleaned, report = clean_feed(feed, options.rules, options.parse.base_url, progress)
-    atom = render_atom(cleaned, self_url=options.self_url)
+    atom = render_atom(cleaned, self_url=options.self_url, on_dropped=_drop_counter(report))
     return ConvertResult(atom=atom, feed=cleaned, report=report, warnings=feed.warnings)
+
+
+def _drop_counter(report: Report) -> DropCounter:
+    """Counts what the renderer dropped under ``INVALID_VALUES``, by entry."""
+
+    def note(count: int, in_entry: bool) -> None:
+        report.add(INVALID_VALUES, count, entries=1 if in_entry else 0)
+
+    return note
 
 
 def stream_atom(
@@ -223,11 +277,16 @@ def stream_atom(
 ) -> Iterator[bytes]:
     """Atom chunks for ``feed``, cleaning each entry just before it is written.
 
-    The generator takes the feed over: pass it no reference you keep, and each source entry
-    is released once written, so a large feed never sits in memory three times (source,
-    cleaned, output). ``report`` fills in as the chunks are consumed.
+    Ids are settled before this returns (their warnings are in ``report.warnings``); the
+    rest happens as the chunks are consumed. It takes the feed over: pass it no reference
+    you keep, and each source entry is released once written, so a large feed never sits
+    in memory three times (source, cleaned, output). ``report`` fills in as chunks go.
     """
-    feed = apply_feed_rules(with_metadata(feed, options), options.rules, report)
+    settled = with_metadata(feed, options)
+    report.warnings.extend(settled.warnings[len(feed.warnings) :])
+    del feed
+    feed = apply_feed_rules(settled, options.rules, report)
+    del settled
     facts = FeedFacts.of(feed)
     base = feed_base_url(feed, options.parse.base_url)
     pending = deque(feed.entries)
@@ -240,7 +299,7 @@ def stream_atom(
 
     total = len(pending)
     cleaned = clean_entries(drain(), options.rules, base, report, progress=progress, total=total)
-    yield from render_chunks(header, facts, cleaned, options.self_url)
+    return render_chunks(header, facts, cleaned, options.self_url, _drop_counter(report))
 
 
 def convert(
@@ -251,6 +310,8 @@ def convert(
 ) -> ConvertResult:
     """Bytes of a feed or post in, clean Atom bytes out."""
     options = options or ConvertOptions()
+    if options.source is None:
+        options = replace(options, source=name)
     return convert_feed(parse_document(data, name, options.parse), options, progress)
 
 

@@ -10,12 +10,13 @@ a function of the model: the same feed always renders to the same bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feedfix import __version__
 from feedfix.core.html import xml_chars
+from feedfix.core.ids import absolute_iri, mend_iri
 from feedfix.core.model import Category, Entry, Feed, Link, Media, Person
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -31,12 +32,65 @@ MAX_URL = 64 * 1024  # longer "URLs" are junk, and would push a reader's parser 
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
 
 
+_MIME_WORD = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+_MEDIA_TYPE = re.compile(
+    rf"{_MIME_WORD}/{_MIME_WORD}(?:\s*;\s*{_MIME_WORD}=(?:{_MIME_WORD}|\"[^\"]*\"))*"
+)
+_SHORT_TYPES = {"html": "text/html", "xhtml": "application/xhtml+xml", "text": "text/plain"}
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+")
+
+
 def language_tag(value: str | None) -> str | None:
     """A BCP 47-shaped tag for ``xml:lang`` (``zh_CN`` becomes ``zh-CN``), else ``None``."""
     if not value:
         return None
     tag = value.strip().replace("_", "-")
     return tag if _LANG.match(tag) else None
+
+
+def media_type(value: str | None) -> str | None:
+    """A MIME type for ``link@type``: Atom's short forms (``html``, ``xhtml``, ``text``) as
+    the media types they stand for, anything else that is not ``type/subtype`` ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    if _MEDIA_TYPE.fullmatch(value):
+        return value
+    return _SHORT_TYPES.get(value.lower())
+
+
+def email_address(value: str | None) -> str | None:
+    """An ``atom:email`` value (one ``@`` with no spaces or brackets around it), else ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    return value if _EMAIL.fullmatch(value) else None
+
+
+class Dropped:
+    """Counts the values left out because the place they go has a grammar they break (a
+    ``link@type`` of ``mp3``, an ``hreflang`` of ``English``, a ``scheme`` of ``dmoz``):
+    a valid document without them beats an invalid one with them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def check(self, value: str | None, valid: str | None) -> str | None:
+        """``valid`` (the mended ``value``), counting a value that had to go."""
+        if value and valid is None:
+            self.count += 1
+        return valid
+
+
+class _Uncounted(Dropped):
+    """For callers that do not ask what was dropped: shared, so it keeps no count."""
+
+    def check(self, value: str | None, valid: str | None) -> str | None:
+        """``valid``, uncounted."""
+        return valid
+
+
+_UNCOUNTED = _Uncounted()
 
 
 def _text(value: str) -> str:
@@ -67,23 +121,25 @@ def atom_date(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _person(indent: str, person: Person) -> str:
+def _person(indent: str, person: Person, dropped: Dropped) -> str:
     inner = indent + "  "
     parts = [f"{indent}<author>\n", _el(inner, "name", person.name)]
-    if person.email:
-        parts.append(_el(inner, "email", person.email))
+    email = dropped.check(person.email, email_address(person.email))
+    if email:
+        parts.append(_el(inner, "email", email))
     if person.uri:
-        parts.append(_el(inner, "uri", person.uri))
+        parts.append(_el(inner, "uri", mend_iri(person.uri.strip())))
     parts.append(f"{indent}</author>\n")
     return "".join(parts)
 
 
-def _category(indent: str, category: Category) -> str:
-    return _el(indent, "category", term=category.term, scheme=category.scheme,
-               label=category.label)  # fmt: skip
+def _category(indent: str, category: Category, dropped: Dropped) -> str:
+    scheme = category.scheme
+    scheme = dropped.check(scheme, absolute_iri(scheme) if scheme else None)
+    return _el(indent, "category", term=category.term, scheme=scheme, label=category.label)
 
 
-def _links(indent: str, links: Iterable[Link]) -> str:
+def _links(indent: str, links: Iterable[Link], dropped: Dropped = _UNCOUNTED) -> str:
     """Links, with at most one alternate per (type, hreflang) as RFC 4287 requires."""
     seen: set[tuple[str, str]] = set()
     alternates: set[tuple[str, str]] = set()
@@ -96,23 +152,25 @@ def _links(indent: str, links: Iterable[Link]) -> str:
             continue  # the upstream's WebSub hub does not publish this feed
         if rel == "self":
             rel = "via"  # the upstream's own address: where this feed's content came from
+        kind, lang = media_type(link.type), language_tag(link.hreflang)
         if rel == "alternate":
-            key = (link.type or "", link.hreflang or "")
+            key = (kind or "", lang or "")  # as written: "html" and "text/html" are one type
             if key in alternates:
                 rel = "related"
             alternates.add(key)
-        if (rel, link.href) in seen:
+        href = mend_iri(link.href.strip())
+        if (rel, href) in seen:
             continue
-        seen.add((rel, link.href))
+        seen.add((rel, href))
         length = str(link.length) if link.length and link.length > 0 else None
         out.append(
             _el(
                 indent,
                 "link",
-                href=link.href,
+                href=href,
                 rel=rel,
-                type=link.type,
-                hreflang=link.hreflang,
+                type=dropped.check(link.type, kind),
+                hreflang=dropped.check(link.hreflang, lang),
                 title=link.title,
                 length=length,
             )
@@ -125,7 +183,7 @@ def _media(indent: str, media: Media) -> str:
     return _el(
         indent,
         f"media:{media.kind}",
-        url=media.url,
+        url=mend_iri(media.url.strip()),
         type=media.type if content else None,
         medium=media.medium if content else None,
         width=str(media.width) if media.width else None,
@@ -133,10 +191,12 @@ def _media(indent: str, media: Media) -> str:
     )
 
 
-def render_entry(entry: Entry, feed_lang: str | None, when: datetime) -> str:
+def render_entry(
+    entry: Entry, feed_lang: str | None, when: datetime, dropped: Dropped = _UNCOUNTED
+) -> str:
     """One ``<entry>``; ``when`` stands in for an entry with no date at all."""
     i = "    "
-    lang = language_tag(entry.lang)
+    lang = dropped.check(entry.lang, language_tag(entry.lang))
     lang = lang if lang and lang != language_tag(feed_lang) else None
     parts = [
         f"  <entry{_attrs({'xml:lang': lang})}>\n",
@@ -146,9 +206,9 @@ def render_entry(entry: Entry, feed_lang: str | None, when: datetime) -> str:
     ]
     if entry.published:
         parts.append(_el(i, "published", atom_date(entry.published)))
-    parts.append(_links(i, entry.links))
-    parts.extend(_person(i, person) for person in entry.authors)
-    parts.extend(_category(i, category) for category in entry.categories)
+    parts.append(_links(i, entry.links, dropped))
+    parts.extend(_person(i, person, dropped) for person in entry.authors)
+    parts.extend(_category(i, category, dropped) for category in entry.categories)
     if entry.summary:
         parts.append(_el(i, "summary", entry.summary, type="html"))
     if entry.content or entry.link is None:  # an entry without content needs an alternate link
@@ -179,13 +239,15 @@ class FeedFacts:
         )
 
 
-def render_header(feed: Feed, facts: FeedFacts, self_url: str | None = None) -> str:
+def render_header(
+    feed: Feed, facts: FeedFacts, self_url: str | None = None, dropped: Dropped = _UNCOUNTED
+) -> str:
     """The XML declaration, the ``<feed>`` start tag and the feed's own elements."""
     i = "  "
     root_attrs = {
         "xmlns": ATOM,
         "xmlns:media": MEDIA if facts.has_media else None,
-        "xml:lang": language_tag(feed.lang),
+        "xml:lang": dropped.check(feed.lang, language_tag(feed.lang)),
     }
     parts = [
         "<?xml version='1.0' encoding='utf-8'?>\n",
@@ -197,36 +259,54 @@ def render_header(feed: Feed, facts: FeedFacts, self_url: str | None = None) -> 
         parts.append(_el(i, "subtitle", feed.subtitle))
     parts.append(_el(i, "updated", atom_date(facts.updated)))
     if self_url:
-        parts.append(_el(i, "link", href=self_url, rel="self", type="application/atom+xml"))
-    parts.append(_links(i, feed.links))
+        self_link = mend_iri(self_url)
+        parts.append(_el(i, "link", href=self_link, rel="self", type="application/atom+xml"))
+    parts.append(_links(i, feed.links, dropped))
     authors = feed.authors
     if facts.needs_author:
         authors = (Person(name=feed.title or "unknown"),)  # every entry needs an author
-    parts.extend(_person(i, person) for person in authors)
-    parts.extend(_category(i, category) for category in feed.categories)
+    parts.extend(_person(i, person, dropped) for person in authors)
+    parts.extend(_category(i, category, dropped) for category in feed.categories)
     parts.append(_el(i, "generator", "feedfix", version=__version__))
     if feed.icon and len(feed.icon) <= MAX_URL:
-        parts.append(_el(i, "icon", feed.icon))
+        parts.append(_el(i, "icon", mend_iri(feed.icon.strip())))
     if feed.logo and len(feed.logo) <= MAX_URL:
-        parts.append(_el(i, "logo", feed.logo))
+        parts.append(_el(i, "logo", mend_iri(feed.logo.strip())))
     if feed.rights:
         parts.append(_el(i, "rights", feed.rights))
     return "".join(parts)
 
 
+DropCounter = Callable[[int, bool], None]
+"""Told how many values an element dropped, and whether that element was an entry."""
+
+
 def render_chunks(
-    feed: Feed, facts: FeedFacts, entries: Iterable[Entry], self_url: str | None = None
+    feed: Feed,
+    facts: FeedFacts,
+    entries: Iterable[Entry],
+    self_url: str | None = None,
+    on_dropped: DropCounter | None = None,
 ) -> Iterator[bytes]:
     """The feed as UTF-8 chunks: header, one chunk per entry, footer."""
-    yield render_header(feed, facts, self_url).encode("utf-8")
+    dropped = Dropped()
+    yield render_header(feed, facts, self_url, dropped).encode("utf-8")
+    if on_dropped is not None and dropped.count:
+        on_dropped(dropped.count, False)
     for entry in entries:
-        yield render_entry(entry, feed.lang, facts.updated).encode("utf-8")
+        dropped.count = 0
+        yield render_entry(entry, feed.lang, facts.updated, dropped).encode("utf-8")
+        if on_dropped is not None and dropped.count:
+            on_dropped(dropped.count, True)
     yield b"</feed>\n"
 
 
-def render_atom(feed: Feed, *, self_url: str | None = None) -> bytes:
+def render_atom(
+    feed: Feed, *, self_url: str | None = None, on_dropped: DropCounter | None = None
+) -> bytes:
     """The whole feed as Atom 1.0 bytes."""
-    return b"".join(render_chunks(feed, FeedFacts.of(feed), feed.entries, self_url))
+    facts = FeedFacts.of(feed)
+    return b"".join(render_chunks(feed, facts, feed.entries, self_url, on_dropped))
 
 
 @dataclass(frozen=True)

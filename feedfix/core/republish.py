@@ -34,7 +34,7 @@ class FeedSettings(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def url(self) -> str: ...
+    def url(self) -> str | None: ...
     @property
     def rules(self) -> RuleSpec: ...
     @property
@@ -89,7 +89,7 @@ def _keep(archived: Archived, now: float, keep_days: float) -> bool:
 
 
 def republish(
-    data: bytes,
+    data: bytes | Feed,
     feed_config: FeedSettings,
     archive: Mapping[str, Archived],
     now: float,
@@ -100,6 +100,7 @@ def republish(
 ) -> Republished:
     """Parse strictly (a damaged feed is an error here: it must not replace a good copy).
 
+    ``data`` is the upstream's bytes, or a feed already read (a folder of posts).
     ``last`` is the last poll's rendering: entries that did not change are copied from it.
     """
     options = ConvertOptions(
@@ -107,7 +108,10 @@ def republish(
         parse=ParseOptions(base_url=feed_config.url, encoding_hint=encoding_hint, strict=True),
         self_url=self_url,
     )
-    parsed = parse_document(data, feed_config.name, options.parse)
+    if isinstance(data, Feed):
+        parsed = data
+    else:
+        parsed = parse_document(data, feed_config.name, options.parse)
     report = Report()
     feed = apply_feed_rules(with_metadata(parsed, options), options.rules, report)
     fingerprint = rules_fingerprint(feed_config)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 MIN_DELAY = 1.0
 STARTUP_SPREAD = 10.0  # first polls after a start are spread over this many seconds
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.I)
+_NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:[=,]|$)", re.I)
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -31,8 +32,12 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 
 def max_age_seconds(cache_control: str | None) -> float | None:
-    """``Cache-Control: max-age`` (or ``s-maxage``) in seconds; ``no-cache`` means none."""
-    if not cache_control:
+    """``Cache-Control: max-age`` (or ``s-maxage``) in seconds.
+
+    ``no-cache`` or ``no-store`` anywhere in the header wins over a max-age beside it: the
+    upstream asks to be asked again, so it gives no reason to wait longer than the interval.
+    """
+    if not cache_control or _NO_CACHE.search(cache_control):
         return None
     match = _MAX_AGE.search(cache_control)
     return float(match.group(1)) if match else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -18,17 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from feedfix import __version__
-from feedfix.config import Config, StorageConfig, parse_config
+from feedfix.config import NO_FEEDS, Config, StorageConfig, parse_config
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
-from feedfix.service.logs import log
+from feedfix.service.logs import LOGGER, log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
 from feedfix.service.server import make_app
-from feedfix.service.store import Store, open_configured, redacted
+from feedfix.service.store import Store, StoreError, open_configured, redacted
 from feedfix.service.worker import Worker
 
 if TYPE_CHECKING:
@@ -36,6 +38,35 @@ if TYPE_CHECKING:
     from feedfix.service.replication import Replicator
 
 SHUTDOWN_TIMEOUT = 3.0
+REFUSAL_TEXT = 200  # characters of aiohttp's reason for a 400 kept in the debug log line
+
+
+class _ClientFaults(logging.Filter):
+    """aiohttp logs every malformed request it refuses (its 400s) as an error with the whole
+    traceback: noise anyone on the network can make, and not a fault of the service. Those
+    become one debug line; anything else it logs (a handler that crashed) stays an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote a client's malformed request to debug (dropped unless debug is on)."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if not (isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500):
+            return True
+        if not LOGGER.isEnabledFor(logging.DEBUG):
+            return False
+        peer = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        reason = " ".join(str(exc.message).split())[:REFUSAL_TEXT]
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args, record.exc_info = "bad request refused", (), None
+        record.fields = {"status": exc.code, "peer": peer, "reason": reason}
+        return True
+
+
+def _http_logger() -> logging.Logger:
+    """The logger aiohttp's server writes to: feedfix's JSON log, client faults demoted."""
+    logger = LOGGER.getChild("http")
+    if not any(isinstance(f, _ClientFaults) for f in logger.filters):
+        logger.addFilter(_ClientFaults())
+    return logger
 
 
 def config_path(given: str | None, environ: Mapping[str, str]) -> str:
@@ -51,87 +82,185 @@ def load_config(path: str, environ: Mapping[str, str]) -> Config:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file") from exc
+        raise ConfigError(
+            f"{path}: no such file (start from config.example.toml, or give --config FILE)"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    return parse_config(text, path, environ)
+    return parse_config(text, path, environ, base_dir=str(Path(path).resolve().parent))
 
 
 async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Worker) -> None:
-    """Serve until SIGTERM or SIGINT."""
+    """Serve until SIGTERM or SIGINT.
+
+    Every step that starts something registers how to stop it on one exit stack, so a
+    failure at any step (or the stop signal) stops what had started, in reverse order: the
+    signal handlers, the reloads, the polls, the listener, aiohttp, and the store last.
+    """
     for warning in config.warnings:
         log("config warning", logging.WARNING, message=warning)
-    store = open_configured(config.storage)
-    storage = config.storage
-    coordinator = _coordinator(store, storage)
-    catalog, metrics = Catalog(), Metrics()
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        store = _open_store(path, config.storage)
+        stack.callback(store.close)
+        coordinator = _coordinator(store, config.storage)
+        catalog, metrics = Catalog(), Metrics()
 
-    def forget_removed(name: str) -> None:
-        """A feed that a reload removed (it left the catalog) loses its /metrics series."""
-        if name not in catalog.status:
-            metrics.forget_feed(name)
+        def forget_removed(name: str) -> None:
+            """A feed that a reload removed (it left the catalog) loses its /metrics series."""
+            if name not in catalog.status:
+                metrics.forget_feed(name)
 
-    catalog.listeners.append(forget_removed)
-    poller = Poller(config, store, catalog, metrics, cleaner, coordinator=coordinator,
-                    clock=coordinator.now if coordinator else time.time)  # fmt: skip
-    replicator = await _replicator(store, coordinator, poller, storage.sync_every)
-    await poller.load()
-    where = redacted(storage.url) if storage.backend == "redis" and storage.url else storage.path
-    log("loaded from storage", feeds=len(catalog.served), storage=where)
-    runner = web.AppRunner(
-        make_app(catalog, metrics),
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-        keepalive_timeout=config.server.keepalive_timeout,
-        max_line_size=MAX_LINE,
-        max_field_size=MAX_FIELD,
-        max_headers=MAX_HEADERS,
-    )
-    await runner.setup()
+        catalog.listeners.append(forget_removed)
+        poller = Poller(config, store, catalog, metrics, cleaner, coordinator=coordinator,
+                        clock=coordinator.now if coordinator else time.time)  # fmt: skip
+        replicator = await _replicator(store, coordinator, poller, config.storage.sync_every)
+        await poller.load()
+        log("loaded from storage", feeds=len(catalog.served), storage=_where(config.storage))
+        runner = web.AppRunner(
+            make_app(catalog, metrics),
+            access_log=None,
+            logger=_http_logger(),
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=config.server.keepalive_timeout,
+            max_line_size=MAX_LINE,
+            max_field_size=MAX_FIELD,
+            max_headers=MAX_HEADERS,
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        front = _front(runner, config, catalog, metrics, environ)
+        stack.callback(front.close)
+        listener = await _listen(front, config, path)
+        stack.callback(listener.close)
+        log("listening", url=f"http://{config.server.host}:{config.server.port}/",
+            version=__version__)  # fmt: skip
+        stack.push_async_callback(poller.stop)
+        await poller.start()
+        if replicator is not None:  # replicas on one Redis: follow the others' writes
+            stack.push_async_callback(replicator.stop)
+            await replicator.start()
+        reloads = Reloads(lambda: load_config(path, environ), poller)
+        stack.push_async_callback(reloads.close)
+        stop = asyncio.Event()
+        handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: reloads.ask}
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+            stack.callback(loop.remove_signal_handler, sig)
+        await stop.wait()
+        log("stopping")
+    log("stopped")
+
+
+def _front(
+    runner: web.AppRunner,
+    config: Config,
+    catalog: Catalog,
+    metrics: Metrics,
+    environ: Mapping[str, str],
+) -> FastPath:
+    """The connection limits and the fast path in front of aiohttp's server.
+
+    ``FEEDFIX_FASTPATH=0`` leaves every request to aiohttp (the limits still hold): a
+    benchmarking switch, to measure what the fast path is for, not a setting.
+    """
+    if runner.server is None:
+        raise RuntimeError("aiohttp runner has no server after setup()")
     limits = Limits(
         config.server.max_connections,
         config.server.header_timeout,
         config.server.keepalive_timeout,
     )
-    if runner.server is None:
-        raise RuntimeError("aiohttp runner has no server after setup()")
-    front = FastPath(runner.server, limits, catalog, _feed_counter(metrics))
-    loop = asyncio.get_running_loop()
+    fast = environ.get("FEEDFIX_FASTPATH", "1") != "0"
+    if not fast:
+        log("fast path off (FEEDFIX_FASTPATH=0): aiohttp answers every request", logging.WARNING)
+    return FastPath(runner.server, limits, catalog, _feed_counter(metrics), answer_feeds=fast)
+
+
+async def _listen(front: FastPath, config: Config, config_file: str) -> asyncio.Server:
+    """Listen on ``[server] host:port``; a ConfigError naming the address, and what to
+    change, when that fails."""
+    host, port = config.server.host, config.server.port
     try:
-        listener = await loop.create_server(
-            front,
-            config.server.host,
-            config.server.port,
-            backlog=1024,
-            reuse_address=True,
+        return await asyncio.get_running_loop().create_server(
+            front, host, port, backlog=1024, reuse_address=True
         )
     except OSError as exc:
-        await runner.cleanup()
-        store.close()
-        raise ConfigError(
-            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
-        ) from exc
-    log("listening", url=f"http://{config.server.host}:{config.server.port}/", version=__version__)
-    await poller.start()
-    if replicator is not None:
-        await replicator.start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(
-        signal.SIGHUP, lambda: asyncio.ensure_future(_reload(path, environ, poller))
-    )
-    await stop.wait()
-    log("stopping")
-    listener.close()
-    front.close()
-    await poller.stop()
-    if replicator is not None:
-        await replicator.stop()
-    await runner.cleanup()
-    store.close()
-    log("stopped")
+        raise ConfigError(_listen_error(config_file, config, exc)) from exc
+
+
+class Reloads:
+    """SIGHUP's reloads, applied one at a time in the order the signals came.
+
+    The config file is read when the signal arrives (what a reload applies is the file as it
+    was then; a bad one is refused at once), and queued; one task applies the queue in order,
+    so a second SIGHUP never starts a reload while the first is still applying.
+    """
+
+    def __init__(self, read: Callable[[], Config], poller: Poller) -> None:
+        self.read = read
+        self.poller = poller
+        self.asked = 0
+        self._queue: asyncio.Queue[tuple[int, Config]] = asyncio.Queue()
+        self._task = asyncio.create_task(self._apply_in_order(), name="reloads")
+
+    def ask(self) -> None:
+        """A SIGHUP: read the config now and queue it (refused, and logged, if it is bad)."""
+        self.asked += 1
+        number = self.asked
+        log("reload requested", reload=number)
+        try:
+            config = self.read()
+        except ConfigError as exc:
+            log("reload refused; keeping the running config", logging.ERROR, reload=number,
+                error=str(exc))  # fmt: skip
+            return
+        self._queue.put_nowait((number, config))
+
+    async def _apply_in_order(self) -> None:
+        while True:
+            number, config = await self._queue.get()
+            log("reloading", reload=number)
+            old = self.poller.config
+            if (config.server, config.storage, config.poll.cleaner) != (
+                old.server,
+                old.storage,
+                old.poll.cleaner,
+            ):
+                log("reload: [server], [storage] and [poll] cleaner need a restart",
+                    logging.WARNING, reload=number)  # fmt: skip
+            try:
+                changes = await self.poller.reload(config)
+            except Exception:  # a bug: say so with its traceback, and keep serving
+                LOGGER.exception("reload failed", extra={"fields": {"reload": number}})
+                continue
+            log("reloaded", logging.INFO, reload=number, feeds=len(config.feeds), **changes)
+
+    async def close(self) -> None:
+        """Stop applying (at shutdown): a reload in progress is cancelled with the polls."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def _open_store(config_file: str, storage: StorageConfig) -> Store:
+    """The store, or one line saying why not and what to change (a newcomer's likely
+    mistake: a storage folder feedfix may not write)."""
+    path = storage.path
+    try:
+        return open_configured(storage)
+    except StoreError as exc:
+        if storage.backend == "redis":
+            raise ConfigError(f"[storage] url: {exc} (see {config_file})") from exc
+        raise _unwritable(config_file, path, exc) from exc
+    except OSError as exc:
+        raise _unwritable(config_file, path, exc) from exc
+
+
+def _where(storage: StorageConfig) -> str:
+    """The store, for the log: the file, or the Redis URL without its password."""
+    return redacted(storage.url) if storage.backend == "redis" and storage.url else storage.path
 
 
 def _coordinator(store: Store, storage: StorageConfig) -> RedisCoordinator | None:
@@ -153,27 +282,37 @@ async def _replicator(
     return await replication_for(store, coordinator, poller, sync_every)
 
 
+def _unwritable(config_file: str, path: str, exc: Exception) -> ConfigError:
+    """Why a SQLite file cannot be opened, in one line that says what to change."""
+    folder = next(p for p in Path(path).resolve().parents if p.exists())
+    if not folder.is_dir():
+        why: object = f"{folder} is a file, not a folder"
+    elif not os.access(folder, os.W_OK):
+        why = f"the folder {folder} is not writable"
+    else:
+        why = exc
+    return ConfigError(
+        f"[storage] path {path}: cannot open the store: {why}; set [storage] path in "
+        f"{config_file} (or FEEDFIX_STORAGE__PATH) to a file in a folder feedfix can write"
+    )
+
+
+def _listen_error(config_file: str, config: Config, exc: OSError) -> str:
+    """Why the server cannot listen, in one line that says what to change."""
+    where = f"{config.server.host}:{config.server.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: port {config.server.port} is already in use (another "
+            f"feedfix?); stop that program, or choose another port: [server] port in "
+            f"{config_file}, or FEEDFIX_SERVER__PORT=8081"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc} (see [server] in {config_file})"
+
+
 def _feed_counter(metrics: Metrics) -> Callable[[int], None]:
     """Count feed requests answered by the front, with the labelled counters bound once."""
     children = {status: metrics.requests.labels("feed", str(status)) for status in (200, 304)}
     return lambda status: children[status].inc()
-
-
-async def _reload(path: str, environ: Mapping[str, str], poller: Poller) -> None:
-    try:
-        config = load_config(path, environ)
-    except ConfigError as exc:
-        log("reload refused; keeping the running config", logging.ERROR, error=str(exc))
-        return
-    old = poller.config
-    if (config.server, config.storage, config.poll.cleaner) != (
-        old.server,
-        old.storage,
-        old.poll.cleaner,
-    ):
-        log("reload: [server], [storage] and [poll] cleaner need a restart", logging.WARNING)
-    await poller.reload(config)
-    log("reloaded", feeds=len(config.feeds))
 
 
 def _cleaner(process: bool) -> Worker:
@@ -195,6 +334,8 @@ def serve(given: str | None) -> None:
 
     logs.setup(environ.get("FEEDFIX_LOG_LEVEL", "info"))
     config = load_config(path, environ)
+    if not config.feeds:
+        raise ConfigError(f"{path}: {NO_FEEDS} (see config.example.toml)")
     cleaner = _cleaner(config.poll.cleaner == "process")  # forks before any thread
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -121,11 +121,15 @@ class ServedFeed:
 
 
 def accepts_gzip(header: str) -> bool:
-    """Whether ``Accept-Encoding`` allows gzip: named (or ``*``) with a q-value above zero."""
+    """Whether ``Accept-Encoding`` allows gzip: named (or ``*``) with a q-value above zero.
+
+    Content-codings and the ``q`` parameter are case-insensitive (RFC 9110 8.4.1, 12.4.2).
+    """
+    header = header.lower()
     if "gzip" not in header and "*" not in header:
         return False
     allowed: dict[str, bool] = {}
-    for part in header.lower().split(","):
+    for part in header.split(","):
         coding, _, params = part.strip().partition(";")
         q = 1.0
         for param in params.split(";"):
@@ -152,6 +156,7 @@ class Status:
     next_poll: float | None = None
     stale_since: float | None = None
     permanent_redirect: str | None = None
+    advice: str | None = None  # what to do about the last failure (``advice.py``)
 
     @property
     def ok(self) -> bool:

@@ -58,6 +58,7 @@ class Settings:
     max_backoff: float  # never below the interval
     jitter: float
     fingerprint: str  # the URL and rules this poll's output is made with
+    hints: bool = True  # heed the upstream's max-age and ttl (not a local file's own ttl)
 
     @classmethod
     def of(cls, feed: FeedConfig, poll: PollConfig) -> Settings:
@@ -67,6 +68,7 @@ class Settings:
             max_backoff=max(poll.max_backoff, feed.interval),
             jitter=poll.jitter,
             fingerprint=fingerprint(feed),
+            hints=feed.url is not None,
         )
 
 
@@ -112,7 +114,7 @@ class Decision:
 
 def fingerprint(feed: FeedConfig) -> str:
     """What the published output depends on besides the upstream's bytes."""
-    return f"{feed.url}\x1f{rules_fingerprint(feed)}"
+    return f"{feed.source}\x1f{rules_fingerprint(feed)}"
 
 
 def error_kind(error: FeedfixError) -> str:
@@ -133,7 +135,7 @@ def request_for(memory: Memory, feed: FeedConfig, poll: PollConfig) -> FetchRequ
     """The feed's GET: conditional only while there is an output a 304 would keep."""
     have_copy = memory.published is not None
     return FetchRequest(
-        url=feed.url,
+        url=feed.source,
         etag=memory.state.upstream_etag if have_copy else None,
         last_modified=memory.state.upstream_last_modified if have_copy else None,
         timeout=feed.timeout,
@@ -177,6 +179,8 @@ def decide(
             )
         ttl = made.ttl_minutes * 60.0 if made is not None and made.ttl_minutes else None
         hints = Hints(max_age=max_age_seconds(result.cache_control), ttl=ttl)
+        if not settings.hints:  # a local source is polled at its own interval
+            hints = Hints()
         if made is not None:
             changed = made.published is not None
             published = made.published or memory.published
@@ -209,7 +213,7 @@ def decide(
         status=outcome,
         duration=round(attempt.duration, 4),
         error=str(error) if error is not None else None,
-        bytes=len(result.body) if result is not None else 0,
+        bytes=result.size if result is not None else 0,
         changed=changed,
         http_status=result.status if result is not None else getattr(error, "status", None),
     )

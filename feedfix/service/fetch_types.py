@@ -81,6 +81,22 @@ class NetworkError(FetchError):
     kind = "network"
 
 
+class SourceUnreadable(FetchError):
+    """A local source (``path``) is missing, unreadable, or holds no posts."""
+
+    kind = "file"
+
+
+@dataclass(frozen=True)
+class PostFile:
+    """One file of a folder source, as read: its name below the folder and its bytes, or
+    why it could not be read (the cleaning worker skips it with a warning)."""
+
+    name: str
+    data: bytes
+    error: str | None = None
+
+
 @dataclass(frozen=True)
 class FetchRequest:
     """One conditional GET and its limits."""
@@ -112,3 +128,9 @@ class FetchResult:
     final_url: str
     permanent_redirect: str | None
     elapsed: float
+    posts: tuple[PostFile, ...] | None = None  # a folder source's files (``body`` is empty)
+
+    @property
+    def size(self) -> int:
+        """Bytes read: the body, or a folder's post files together."""
+        return len(self.body) + sum(len(post.data) for post in self.posts or ())

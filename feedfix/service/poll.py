@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from feedfix.config import Config, FeedConfig
 from feedfix.core.errors import FeedfixError
 from feedfix.core.schedule import first_delay
+from feedfix.service.advice import advice
 from feedfix.service.catalog import Catalog, ServedFeed, Status
 from feedfix.service.coordination import Coordinator, Lease, Solo
 from feedfix.service.decide import (
@@ -44,6 +45,7 @@ from feedfix.service.decide import (
 )
 from feedfix.service.fetch import fetch
 from feedfix.service.fetch_types import FetchResult
+from feedfix.service.local import read_local
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
 from feedfix.service.state import Snapshot
@@ -64,6 +66,8 @@ class FeedRuntime:
     config: FeedConfig
     memory: Memory
     task: asyncio.Task[None] | None = None
+    error_kind: str | None = None  # of the last poll, when it failed (for the advice shown)
+    ttl_noted: bool = False  # said once that the upstream's ttl lengthens the interval
 
 
 class Poller:
@@ -122,6 +126,8 @@ class Poller:
             try:
                 snapshot = self.store.load(feed.name, archive=False)  # polls read the archive
             except StoreError as exc:
+                if not self.coordinator.shared:  # a file that cannot be read: not served
+                    raise
                 log("storage unreachable at start", logging.ERROR, error=str(exc))
                 reachable = False
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
@@ -155,9 +161,13 @@ class Poller:
             await self.transport.close()
         self.storage.shutdown(wait=True)
 
-    async def reload(self, config: Config) -> None:
-        """Apply a new config: new feeds start, removed ones stop, changed ones restart."""
+    async def reload(self, config: Config) -> dict[str, list[str]]:
+        """Apply a new config: new feeds start, removed ones stop, changed ones restart.
+
+        Returns the names of the feeds ``added``, ``removed`` and ``changed``, for the log.
+        """
         old = self.feeds
+        changes: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
         self.config = config
         wanted = {f.name: f for f in config.feeds}
         for name in list(old):
@@ -167,17 +177,23 @@ class Poller:
                     runtime.task.cancel()
                 self.catalog.remove(name)
                 await self.cleaner.forget(name)
+                changes["removed"].append(name)
         for name, feed in wanted.items():
             existing = old.get(name)
             if existing is None:
                 self._load_feed(feed)
+                await self.cleaner.forget(name)  # a name used before starts with no rendering
                 self._start_task(self.feeds[name])
+                changes["added"].append(name)
             elif existing.config != feed:
                 if existing.task is not None:
                     existing.task.cancel()
                 existing.config = feed
+                existing.ttl_noted = False
                 existing.memory = on_config(existing.memory, fingerprint(feed))
                 self._start_task(existing)
+                changes["changed"].append(name)
+        return changes
 
     # ---- the schedule ----------------------------------------------------------------------
 
@@ -188,12 +204,21 @@ class Poller:
         return self._hosts[host]
 
     async def _run(self, runtime: FeedRuntime) -> None:
-        feed = runtime.config
-        next_poll = runtime.memory.state.next_poll
-        delay = first_delay(feed.name, next_poll, self.clock(), feed.interval)
+        feed, memory = runtime.config, runtime.memory
+        # The stored next poll is kept only by a feed that is fine: one whose last poll
+        # failed, that has no good copy, or whose URL or rules changed is polled at once.
+        fine = (
+            memory.state.failures == 0
+            and memory.published is not None
+            and memory.state.fingerprint == fingerprint(feed)
+        )
+        now = self.clock()
+        delay = first_delay(feed.name, memory.state.next_poll if fine else None, now,
+                            feed.interval)  # fmt: skip
+        self._schedule(runtime, now + delay)
         while True:
             await asyncio.sleep(delay)
-            async with self._global, self._host_limit(feed.url):
+            async with self._global, self._host_limit(feed.source):
                 try:
                     delay = await self._turn(runtime)
                 except asyncio.CancelledError:
@@ -207,6 +232,13 @@ class Poller:
                         traceback=traceback.format_exc(),
                     )
                     delay = feed.interval
+                    self._schedule(runtime, self.clock() + delay)
+
+    def _schedule(self, runtime: FeedRuntime, when: float) -> None:
+        """Show the next poll as it really is (the index reads it)."""
+        state = replace(runtime.memory.state, next_poll=when)
+        runtime.memory = replace(runtime.memory, state=state)
+        self._publish(runtime)
 
     async def _turn(self, runtime: FeedRuntime) -> float:
         """Poll the feed if this process gets its lease and it is due; seconds until the next
@@ -299,7 +331,11 @@ class Poller:
         made: Cleaned | None = None
         error: FeedfixError | None = None
         try:
-            result = await fetch(self.transport, request)
+            if feed.path is not None:  # a local file or folder, read off the event loop
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(None, read_local, feed.path, request)
+            else:
+                result = await fetch(self.transport, request)
             if result.status == 200:
                 made = await self._clean(runtime, result)
         except FeedfixError as exc:  # every expected failure; anything else is a bug
@@ -310,6 +346,7 @@ class Poller:
         decision = decide(runtime.memory, attempt, now, settings, self.draw())
         held = runtime.memory
         runtime.memory = decision.memory
+        runtime.error_kind = decision.error_kind
         try:
             failure = await self._store(feed.name, decision.write, lease)
         except Fenced as exc:  # a newer poll elsewhere: its result stands, and is served
@@ -345,6 +382,7 @@ class Poller:
             body=served.body if served is not None else b"",
             resend=runtime.memory.resend,
             archive=archive,
+            posts=result.posts,
         )
         generation = self.cleaner.generation
         try:
@@ -395,7 +433,7 @@ class Poller:
         if decision.error_kind is not None:
             metrics.poll_errors.labels(name, decision.error_kind).inc()
         elif attempt.result is not None and attempt.result.status == 200:
-            metrics.upstream_bytes.labels(name).inc(len(attempt.result.body))
+            metrics.upstream_bytes.labels(name).inc(attempt.result.size)
         if made is not None:
             for rule, changes in made.rule_changes.items():
                 metrics.rule_changes.labels(rule).inc(changes)
@@ -422,6 +460,19 @@ class Poller:
             next_in_s=round(decision.delay, 1),
             error=record.error,
         )
+        ttl = made.ttl_minutes * 60 if made is not None and made.ttl_minutes else 0
+        feed = runtime.config
+        lengthens = min(ttl, self.config.poll.max_backoff) > feed.interval
+        if lengthens and feed.url is not None and not runtime.ttl_noted:
+            runtime.ttl_noted = True  # once per feed config: a reload that changes it says again
+            log(
+                "interval lengthened by the upstream's ttl",
+                logging.WARNING,
+                feed=feed.name,
+                interval_s=feed.interval,
+                ttl_s=ttl,
+                max_backoff_s=self.config.poll.max_backoff,
+            )
 
     def _publish(self, runtime: FeedRuntime) -> None:
         feed, state, published = runtime.config, runtime.memory.state, runtime.memory.published
@@ -439,7 +490,7 @@ class Poller:
             served = ServedFeed.of(published, max_age, state.stale_since)
         status = Status(
             name=feed.name,
-            upstream=feed.url,
+            upstream=feed.source,
             last_success=state.last_success,
             last_error=state.last_error,
             last_error_at=state.last_error_at,
@@ -447,6 +498,7 @@ class Poller:
             next_poll=state.next_poll,
             stale_since=state.stale_since,
             permanent_redirect=state.permanent_redirect,
+            advice=advice(feed, runtime.error_kind),
         )
         self.catalog.publish(feed.name, served, status)
         stale = sum(1 for s in self.catalog.status.values() if s.stale_since is not None)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from feedfix import __version__
-from feedfix.service.catalog import Catalog, http_date
+from feedfix.service.catalog import Catalog, Status, http_date
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 
 CATALOG = web.AppKey("catalog", Catalog)
@@ -31,11 +31,12 @@ async def feed(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     served = catalog.served.get(name)
     if served is None:
-        status = 503 if name in catalog.status else 404
-        text = "no good copy of this feed yet; try again later" if status == 503 else "no such feed"
+        known = catalog.status.get(name)
+        status = 503 if known is not None else 404
+        text = _no_copy(known) if known is not None else "no such feed\n"
         metrics.requests.labels("feed", str(status)).inc()
         headers = {"Retry-After": "60"} if status == 503 else None
-        return web.Response(status=status, text=text + "\n", headers=headers)
+        return web.Response(status=status, text=text, headers=headers)
     reply = served.answer(
         request.headers.get("If-None-Match"),
         request.headers.get("If-Modified-Since"),
@@ -43,6 +44,24 @@ async def feed(request: web.Request) -> web.Response:
     )
     metrics.requests.labels("feed", str(reply.status)).inc()
     return web.Response(status=reply.status, body=reply.body or None, headers=reply.headers)
+
+
+def _no_copy(status: Status) -> str:
+    """The 503 body: why there is no copy yet, and what to do about it."""
+    if status.last_error is None:
+        when = f"at {_iso(status.next_poll)}" if status.next_poll else "shortly"
+        return f"no good copy of {status.name} yet: the first poll is due {when}\n"
+    lines = [f"no good copy of {status.name} yet: {status.last_error}"]
+    if status.advice:
+        lines.append(status.advice)
+    return "\n".join(lines) + "\n"
+
+
+def _serving(status: Status) -> str | None:
+    """Which copy a stale feed serves."""
+    if status.stale_since is None:
+        return None
+    return f"serving the copy from {_iso(status.last_success) or 'an earlier run'}"
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -65,6 +84,8 @@ def _rows(catalog: Catalog, request: web.Request) -> list[dict[str, Any]]:
             "entries": s.entries,
             "next_poll": _iso(s.next_poll),
             "permanent_redirect": s.permanent_redirect,
+            "advice": s.advice,
+            "serving": _serving(s),
         }
         for s in sorted(catalog.status.values(), key=lambda s: s.name)
     ]
@@ -82,7 +103,8 @@ async def index(request: web.Request) -> web.Response:
         f"<td>{html.escape(r['upstream'])}</td>"
         f"<td>{html.escape(r['last_success'] or '—')}</td>"
         f"<td>{html.escape(r['last_error'] or '—')}"
-        f"{' (stale since ' + html.escape(r['stale_since']) + ')' if r['stale'] else ''}</td>"
+        f"{' (stale since ' + html.escape(r['stale_since']) + ')' if r['stale'] else ''}"
+        f"{''.join(f'<br>{html.escape(r[k])}' for k in ('serving', 'advice') if r[k])}</td>"
         f"<td>{r['entries']}</td>"
         f"<td>{html.escape(r['next_poll'] or '—')}</td>"
         "</tr>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -24,7 +24,8 @@ MAX_FOLDER_FILES = 100_000
 MAX_FOLDER_DEPTH = 32
 
 
-def _describe(exc: OSError) -> str:
+def describe_os_error(exc: OSError) -> str:
+    """An OSError in a few words, as the one-line messages want it."""
     if exc.errno == errno.ENOENT:
         return "no such file or directory"
     if exc.errno == errno.EACCES:
@@ -52,7 +53,7 @@ def read_bytes(path: str, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
                 raise _too_large(size, max_size)
             data = handle.read(max_size + 1)
     except OSError as exc:
-        raise InputError(_describe(exc)) from exc
+        raise InputError(describe_os_error(exc)) from exc
     if len(data) > max_size:  # a file that grew, or a device that reports no size
         raise _too_large(len(data), max_size)
     return data
@@ -92,6 +93,16 @@ class FolderOptions:
     strict: bool = False
 
 
+def folder_files(root: Path) -> list[Path]:
+    """The files below a folder, in a stable order, at most ``MAX_FOLDER_FILES`` of them."""
+    files = []
+    for index, path in enumerate(_walk(root)):
+        if index >= MAX_FOLDER_FILES:
+            raise InputError(f"more than {MAX_FOLDER_FILES:,} files below the folder")
+        files.append(path)
+    return files
+
+
 def read_posts_folder(
     folder: str,
     options: FolderOptions,
@@ -99,19 +110,38 @@ def read_posts_folder(
     progress: Callable[[int, int], None] | None = None,
 ) -> Feed:
     """Every post below ``folder`` as one feed, newest first; other files skipped with a warning."""
+    root = Path(folder)
+    files = folder_files(root)
+
+    def read() -> Iterator[tuple[str, bytes | InputError]]:
+        for done, path in enumerate(files, 1):
+            name = str(path.relative_to(root))
+            try:
+                yield name, read_bytes(str(path), options.max_size)
+            except InputError as exc:
+                yield name, exc
+            finally:
+                if progress is not None:
+                    progress(done, len(files))
+
+    return posts_feed(read(), options, warn)
+
+
+def posts_feed(
+    files: Iterable[tuple[str, bytes | InputError]],
+    options: FolderOptions,
+    warn: Callable[[str], None],
+) -> Feed:
+    """Posts as one feed, newest first: each file's name and bytes (or why it could not be
+    read). A file that is not a post is skipped with a warning; ``convert`` and a served
+    folder (``local.py``, read in the cleaning worker) share this."""
     from datetime import UTC  # noqa: PLC0415
 
-    root = Path(folder)
-    files = []
-    for index, path in enumerate(_walk(root)):
-        if index >= MAX_FOLDER_FILES:
-            raise InputError(f"more than {MAX_FOLDER_FILES:,} files below the folder")
-        files.append(path)
     entries: list[Entry] = []
-    for done, path in enumerate(files, 1):
-        name = str(path.relative_to(root))
+    for name, data in files:
         try:
-            data = read_bytes(str(path), options.max_size)
+            if isinstance(data, InputError):
+                raise data
             text = encoding.decode(data).text if data.strip() else ""
             if not looks_like_post(text):
                 warn(f"{name}: skipped, not a post (no front matter)")
@@ -121,9 +151,6 @@ def read_posts_folder(
             if options.strict:
                 raise InputError(f"{name}: {exc}") from exc
             warn(f"{name}: skipped, {exc}")
-        finally:
-            if progress is not None:
-                progress(done, len(files))
     if not entries:
         raise InputError("no posts found in the folder (files with YAML front matter)")
     ordered = newest_first(entries)

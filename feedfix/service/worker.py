@@ -32,13 +32,18 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from pathlib import PurePath
 from typing import Any
 
 from feedfix.config import FeedConfig
 from feedfix.core.archive import Archived
+from feedfix.core.errors import InputError
+from feedfix.core.model import Feed
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.service.catalog import make_published, strong_etag
+from feedfix.service.fetch_types import PostFile, SourceUnreadable
+from feedfix.service.sources import FolderOptions, posts_feed
 from feedfix.service.state import ArchiveUpdate, Published
 from feedfix.service.trim import Trimmer
 
@@ -60,6 +65,7 @@ class Job:
     # the feed's archive as the store holds it (read for this job: the worker then keeps
     # none); None: the archive the worker was seeded with and keeps
     archive: Mapping[str, Archived] | None = None
+    posts: tuple[PostFile, ...] | None = None  # a folder source's files, instead of ``data``
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ class Cleaner:
         kept = self.renderings.get(name)  # its spans fit only the very bytes being served
         last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
         made = republish(
-            job.data,
+            job.data if job.posts is None else _folder_feed(job.feed, job.posts),
             job.feed,
             archive,
             job.now,
@@ -140,6 +146,17 @@ class Cleaner:
             ttl_minutes=made.ttl_minutes,
             archive=ArchiveUpdate(frozenset(made.archive), changed),
         )
+
+
+def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...]) -> Feed:
+    """A folder source's posts as one feed, titled with the folder's name (as ``convert``
+    does); files that are not posts are skipped, as ``convert`` skips them."""
+    files = ((p.name, InputError(p.error) if p.error else p.data) for p in posts)
+    try:
+        read = posts_feed(files, FolderOptions(), lambda _warning: None)
+    except InputError as exc:
+        raise SourceUnreadable(f"{feed.path}: {exc}") from exc
+    return replace(read, title=PurePath(feed.path or feed.name).name or feed.name)
 
 
 _process_cleaner: Cleaner | None = None  # a worker process's own (its pool calls functions)

@@ -390,9 +390,9 @@ def test_sanitize_removes_active_content_but_keeps_the_text() -> None:
         assert not fragment.xpath(f"//{tag}"), f"<{tag}> survived sanitize"
     for element in fragment.iter():
         handlers = [name for name in element.attrib if name.lower().startswith("on")]
-        assert not handlers, f"{element.tag} keeps {handlers}"
+        assert not handlers, f"{element.tag!r} keeps {handlers}"
         for name, value in element.attrib.items():
-            assert not _dangerous(value), f"{element.tag} {name}={value!r} survived sanitize"
+            assert not _dangerous(value), f"{element.tag!r} {name}={value!r} survived sanitize"
     text = visible_text(entries(root)[0].content_html)
     for kept in (
         "Intro paragraph that stays.",

@@ -1,17 +1,21 @@
-"""feedfix over feedparser's own test feeds: thousands of odd, old and broken real-world shapes.
+"""feedfix over other parsers' own test feeds: thousands of odd, old and broken real shapes.
 
 feedparser's source distribution ships its test suite: about 2,242 small feeds under
-``tests/`` (wellformed, illformed, encoding, entities, http…). The sdist is fetched once with
+``tests/`` (wellformed, illformed, encoding, entities, http…); podcastparser's (70 podcast
+feeds) and lemon24/reader's (6) ship theirs too. Each sdist is fetched once with
 ``pip download --no-binary :all: --no-deps`` into ``~/.cache/feedfix-tests/`` (or
 ``$FEEDFIX_TEST_CACHE``) and unpacked there. Every feed-looking file goes through
 ``convert()`` in a pool of two worker processes with a per-file time limit; anything raised
-that is not a ``FeedfixError`` is a traceback, anything slower than the limit is a hang, and
-every output must be schema-valid Atom. A spread-out sample also goes through the real command
-line. The test skips when PyPI cannot be reached, unless ``FEEDFIX_REQUIRE_NETWORK=1``.
+that is not a ``FeedfixError`` is a traceback, anything slower than the limit is a hang. Every
+output must be schema-valid Atom whose ids are all IRIs (RFC 3987, checked with the rfc3987
+package) with no entry id twice, and an input that lxml parses without error must never be
+reported as "not well-formed". A spread-out sample also goes through the real command line.
+The test skips when PyPI cannot be reached, unless ``FEEDFIX_REQUIRE_NETWORK=1``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -26,10 +30,13 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+import rfc3987  # type: ignore[import-untyped]
+from lxml import etree
 
-from atomcheck import assert_valid_atom, run_feedfix, stderr_text
+from atomcheck import NS, assert_valid_atom, run_feedfix, stderr_text
 
 FEEDPARSER_SDIST = "feedparser==6.0.14"  # pinned, so the file count and results are stable
+OTHER_SDISTS = ("podcastparser==0.6.11", "reader==3.26")  # their tests/ ship feeds too
 FEED_SUFFIXES = {".xml", ".rdf", ".atom", ".rss"}
 PER_FILE_SECONDS = 10
 TOTAL_SECONDS = 600
@@ -52,31 +59,36 @@ def _no_network(reason: str) -> None:
     pytest.skip(reason)
 
 
-def feedparser_tests_dir() -> Path:
-    """The unpacked ``tests/`` folder of feedparser's sdist, downloading it when needed."""
+def sdist_tests_dir(spec: str) -> Path:
+    """The unpacked ``tests/`` folder of a pinned sdist, downloading it when needed."""
     base = cache_dir()
-    version = FEEDPARSER_SDIST.split("==")[1]
-    unpacked = base / f"feedparser-{version}"
+    project, version = spec.split("==")
+    unpacked = base / f"{project}-{version}"
     if (unpacked / "tests").is_dir():
         return unpacked / "tests"
-    archive = base / f"feedparser-{version}.tar.gz"
+    archive = base / f"{project}-{version}.tar.gz"
     if not archive.exists():
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
                    "--no-deps", "--disable-pip-version-check", "-d", str(base),
-                   FEEDPARSER_SDIST]  # fmt: skip
+                   spec]  # fmt: skip
         try:
             done = subprocess.run(command, capture_output=True, timeout=300, check=False)
         except subprocess.TimeoutExpired:
-            _no_network("pip download of the feedparser sdist timed out (PyPI unreachable?)")
+            _no_network(f"pip download of the {project} sdist timed out (PyPI unreachable?)")
         if done.returncode != 0 or not archive.exists():
             tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
-            _no_network(f"cannot download the feedparser sdist from PyPI: {tail}")
+            _no_network(f"cannot download the {project} sdist from PyPI: {tail}")
     partial = base / f".unpacking-{os.getpid()}"
     with tarfile.open(archive) as tar:
         tar.extractall(partial, filter="data")
-    (partial / f"feedparser-{version}").replace(unpacked)
+    (partial / f"{project}-{version}").replace(unpacked)
     partial.rmdir()
     return unpacked / "tests"
+
+
+def feedparser_tests_dir() -> Path:
+    """The unpacked ``tests/`` folder of feedparser's sdist."""
+    return sdist_tests_dir(FEEDPARSER_SDIST)
 
 
 def feed_files(root: Path) -> list[Path]:
@@ -92,9 +104,45 @@ class FileResult:
     """What convert() did with one file."""
 
     path: str
-    status: str  # "ok", "error" (a FeedfixError), "traceback", "invalid" (bad Atom), "hang"
+    status: str  # "ok", "error" (a FeedfixError), "traceback", "hang", or a failed check:
+    # "invalid" (bad Atom), "bad-id" (not an IRI), "duplicate-id", "false-damage"
     detail: str
     seconds: float
+    feed_id: str = ""  # of a converted file, to find different feeds that share a made-up id
+    output: str = ""  # a digest of the output without its feed id
+
+
+FAILED_CHECKS = ("invalid", "bad-id", "duplicate-id", "false-damage")
+_STRICT_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def lxml_reads(data: bytes) -> bool:
+    """True when lxml parses the bytes as they are, without recovering from any error."""
+    try:
+        etree.fromstring(data, _STRICT_XML)
+    except etree.XMLSyntaxError:
+        return False
+    return True
+
+
+def output_problem(data: bytes, atom: bytes, warnings: tuple[str, ...]) -> tuple[str, str]:
+    """The first check an output fails, as ``(status, detail)``; ``("ok", "")`` if none."""
+    try:
+        root = assert_valid_atom(atom)
+    except AssertionError as exc:
+        return "invalid", str(exc)[:500]
+    ids = [(el.text or "").strip() for el in root.iterfind("a:id", NS)]
+    entry_ids = [(el.text or "").strip() for el in root.iterfind("a:entry/a:id", NS)]
+    bad = [i for i in ids + entry_ids if rfc3987.match(i, rule="IRI") is None]
+    if bad:
+        return "bad-id", repr(bad[:3])
+    repeated = sorted({i for i in entry_ids if entry_ids.count(i) > 1})
+    if repeated:
+        return "duplicate-id", repr(repeated[:3])
+    damage = [w for w in warnings if "not well-formed" in w]
+    if damage and lxml_reads(data):
+        return "false-damage", damage[0][:300]
+    return "ok", ""
 
 
 class _Timeout(Exception):
@@ -113,13 +161,13 @@ def convert_one(path: str) -> FileResult:
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, PER_FILE_SECONDS)
     started = time.monotonic()
+    feed_id = output = ""
     try:
-        result = convert(Path(path).read_bytes(), path)
-        status, detail = "ok", ""
-        try:
-            assert_valid_atom(result.atom)
-        except AssertionError as exc:
-            status, detail = "invalid", str(exc)[:500]
+        data = Path(path).read_bytes()
+        result = convert(data, path)
+        feed_id = result.feed.id or ""
+        output = hashlib.sha256(result.atom.replace(feed_id.encode(), b"")).hexdigest()
+        status, detail = output_problem(data, result.atom, result.warnings)
     except _Timeout:
         status, detail = "hang", f"over {PER_FILE_SECONDS}s"
     except FeedfixError as exc:
@@ -131,7 +179,7 @@ def convert_one(path: str) -> FileResult:
     seconds = time.monotonic() - started
     if seconds > PER_FILE_SECONDS and status != "hang":
         status, detail = "hang", f"took {seconds:.1f}s"
-    return FileResult(path, status, detail, seconds)
+    return FileResult(path, status, detail, seconds, feed_id, output)
 
 
 def convert_all(paths: list[Path]) -> list[FileResult]:
@@ -165,6 +213,28 @@ def corpus() -> tuple[Path, list[Path]]:
     return root, files
 
 
+def summarise(name: str, results: list[FileResult], elapsed: float) -> tuple[Counter[str], str]:
+    """The counts by status and the line the test prints (and fails with)."""
+    counts = Counter(r.status for r in results)
+    made_up: dict[str, set[str]] = {}
+    for r in results:
+        if r.feed_id.startswith("urn:feedfix:feed:"):
+            made_up.setdefault(r.feed_id, set()).add(r.output)
+    # one made-up id for two files is right only when they are the same feed (same output)
+    clashes = [outputs for outputs in made_up.values() if len(outputs) > 1]
+    counts["shared-feed-id"] = sum(map(len, clashes))
+    converted = sum(counts[s] for s in ("ok", *FAILED_CHECKS))
+    checks = ", ".join(f"{counts[s]} {s}" for s in FAILED_CHECKS)
+    line = (
+        f"{name}: {len(results)} files, converted {converted}, {counts['traceback']} "
+        f"tracebacks, {counts['hang']} hangs, {checks}, {counts['error']} refused, "
+        f"{counts['shared-feed-id']} different feeds sharing {len(clashes)} of "
+        f"{len(made_up)} made-up feed ids "
+        f"({elapsed:.0f}s)"
+    )
+    return counts, line
+
+
 def _in_illformed(root: Path, path: Path | str) -> bool:
     return "illformed" in Path(path).relative_to(root).parts
 
@@ -174,26 +244,36 @@ def test_feedparser_corpus_in_process(corpus: tuple[Path, list[Path]]) -> None:
     root, files = corpus
     started = time.monotonic()
     results = convert_all(files)
-    elapsed = time.monotonic() - started
-    counts = Counter(r.status for r in results)
+    counts, line = summarise("feedparser corpus", results, time.monotonic() - started)
     outside = [r for r in results if not _in_illformed(root, r.path)]
-    converted_outside = sum(1 for r in outside if r.status in {"ok", "invalid"})
+    converted_outside = sum(1 for r in outside if r.status in {"ok", *FAILED_CHECKS})
     share = converted_outside / len(outside)
-    converted = counts["ok"] + counts["invalid"]
-    line = (
-        f"feedparser corpus: {len(results)} files, converted {converted} "
-        f"({share:.1%} outside illformed), {counts['traceback']} tracebacks, "
-        f"{counts['hang']} hangs, {counts['invalid']} invalid Atom, "
-        f"{counts['error']} refused ({elapsed:.0f}s)"
-    )
+    line += f"; {share:.1%} converted outside illformed/"
     print(line)
     for result in results:
-        if result.status in {"traceback", "hang", "invalid"}:
+        if result.status in {"traceback", "hang", *FAILED_CHECKS}:
             print(f"  {result.status}: {Path(result.path).relative_to(root)}: {result.detail}")
-    assert counts["traceback"] == 0, line
-    assert counts["hang"] == 0, line
-    assert counts["invalid"] == 0, line
+    for status in ("traceback", "hang", *FAILED_CHECKS, "shared-feed-id"):
+        assert counts[status] == 0, line
     assert share >= MIN_CONVERTED_SHARE, line
+
+
+@pytest.mark.parametrize("spec", OTHER_SDISTS)
+def test_other_parsers_test_feeds_in_process(spec: str) -> None:
+    """podcastparser's and reader's test feeds: the same checks, and every file converts
+    (none of them is meant to be broken)."""
+    root = sdist_tests_dir(spec)
+    files = feed_files(root)
+    assert files, f"no feed files under {root}"
+    started = time.monotonic()
+    results = convert_all(files)
+    counts, line = summarise(spec, results, time.monotonic() - started)
+    print(line)
+    for result in results:
+        if result.status != "ok":
+            print(f"  {result.status}: {Path(result.path).relative_to(root)}: {result.detail}")
+    assert counts["ok"] == len(files), line
+    assert counts["shared-feed-id"] == 0, line
 
 
 def test_feedparser_corpus_through_the_cli(corpus: tuple[Path, list[Path]]) -> None:

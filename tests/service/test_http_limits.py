@@ -142,3 +142,44 @@ def test_nothing_in_a_request_is_ever_fetched(tmp_path: Path) -> None:
         time.sleep(0.5)
         assert upstream.requests_for("/secret") == []
         assert all(status in {200, 404} for status in statuses), statuses
+
+
+def test_an_endless_head_is_refused_at_once(tmp_path: Path) -> None:
+    """A head past the fast path's 16 KiB with no end in sight (many small fields, no blank
+    line) is aiohttp's at once, which refuses it with a 4xx: not held until header_timeout
+    (30 s here)."""
+    with (
+        Upstream() as upstream,
+        _service(tmp_path, upstream, header_timeout="30s") as service,
+    ):
+        service.start()
+        service.wait_served("f")
+        sock = _connect(service.port)
+        sock.sendall(b"GET /feeds/f.atom HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        sock.sendall(b"".join(b"X-%05d: %s\r\n" % (i, b"v" * 40) for i in range(400)))
+        status_line = sock.recv(1024).split(b"\r\n", 1)[0]
+        sock.close()
+        assert status_line.split(b" ")[1].startswith(b"4"), status_line
+        assert time.monotonic() - started < 5
+        assert service.feed("f").status == 200
+
+
+def test_a_dribbled_bare_lf_head_is_answered_at_its_first_lf(tmp_path: Path) -> None:
+    """A client that sends a bare-LF head a few bytes at a time gets its 400 as soon as the
+    first bare LF arrives, long before header_timeout (30 s here)."""
+    with (
+        Upstream() as upstream,
+        _service(tmp_path, upstream, header_timeout="30s") as service,
+    ):
+        service.start()
+        service.wait_served("f")
+        sock = _connect(service.port)
+        started = time.monotonic()
+        for piece in (b"GET /feeds/", b"f.atom HTTP/1.1", b"\n", b"Host: x"):
+            sock.sendall(piece)
+            time.sleep(0.2)
+        status_line = sock.recv(1024).split(b"\r\n", 1)[0]
+        sock.close()
+        assert status_line.split(b" ")[1] == b"400", status_line
+        assert time.monotonic() - started < 5

@@ -1,13 +1,14 @@
-"""Real feed readers read what `feedfix serve` publishes: newsboat and feedparser.
+"""Real feed readers read what `feedfix serve` publishes: newsboat, feedparser, sfeed, rsstail.
 
 The service runs as a subprocess polling the scripted upstream (tests/upstream.py); each
-reader fetches `/feeds/{name}.atom` over HTTP itself, as it would in use. Expectations come
-from the generated ZAKER fixture: every title and link, and the origin image URLs (no proxy
-wrapper) in what the reader stored.
+reader fetches `/feeds/{name}.atom` over HTTP itself, as it would in use (sfeed, which only
+parses, is given the body on stdin). Expectations come from the generated ZAKER fixture:
+every title and link, and the origin image URLs (no proxy wrapper) in what the reader stored.
 
-newsboat is a Debian package (`apt-get install newsboat`; scripts/test.sh installs it when it
-can). Without it the newsboat tests skip, saying so, unless FEEDFIX_REQUIRE_READERS is set (as
-in CI), where a missing reader is a failure.
+newsboat, sfeed (a C parser) and rsstail (libmrss) are Debian packages (`apt-get install
+newsboat sfeed rsstail`; scripts/test.sh installs them when it can). Without one its tests
+skip, saying so, unless FEEDFIX_REQUIRE_READERS is set (as in CI), where a missing reader is a
+failure.
 """
 
 from __future__ import annotations
@@ -71,16 +72,21 @@ def feed_requests(svc: Service, status: str) -> float:
 # ---- newsboat ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def newsboat() -> str:
-    """The newsboat executable (skip, or fail under FEEDFIX_REQUIRE_READERS, without it)."""
-    path = shutil.which("newsboat")
+def reader_executable(name: str) -> str:
+    """A reader's executable (skip, or fail under FEEDFIX_REQUIRE_READERS, without it)."""
+    path = shutil.which(name)
     if path is None:
-        message = "newsboat is not installed (apt-get install newsboat)"
+        message = f"{name} is not installed (apt-get install {name})"
         if os.environ.get("FEEDFIX_REQUIRE_READERS"):
             pytest.fail(f"{message}; FEEDFIX_REQUIRE_READERS is set")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def newsboat() -> str:
+    """The newsboat executable."""
+    return reader_executable("newsboat")
 
 
 class Newsboat:
@@ -177,3 +183,51 @@ def test_feedparser_conditional_fetch_gets_304(served: Served) -> None:
     assert not again.entries
     dated = feedparser.parse(served.url, modified=first.modified)
     assert dated.get("status") == 304
+
+
+# ---- sfeed and rsstail: two more independent parsers ------------------------------------------
+
+
+def test_sfeed_reads_every_entry_with_title_and_link(served: Served) -> None:
+    """sfeed (a C parser with its own XML tokenizer) turns the served body into one TSV row
+    per entry: every title and link, the id, and the origin image URLs in the content."""
+    sfeed = reader_executable("sfeed")
+    body = served.svc.get("/feeds/zaker.atom").body
+    result = subprocess.run([sfeed], input=body, capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.decode("utf-8").splitlines()]
+    expected = up.zaker_items(WINDOW)
+    assert [(row[1], row[2]) for row in rows] == [(i.title, i.link) for i in expected]
+    for row, item in zip(rows, expected, strict=True):
+        assert row[0].isdigit(), f"no timestamp for {item.title}: {row[0]!r}"
+        content = row[3].replace("\\n", "\n").replace("\\t", "\t")
+        assert row[4] == "html"
+        assert WRAPPER_RE.search(content) is None
+        assert img_srcs(content) == list(item.images), item.title
+
+
+def rsstail_items(executable: str, url: str) -> list[tuple[str, str]]:
+    """``rsstail -1`` over HTTP: the (title, link) pairs it prints, in order."""
+    result = subprocess.run(
+        [executable, "-u", url, "-1", "-l", "-n", "100"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
+    )
+    text = result.stdout.decode("utf-8")
+    assert result.returncode == 0, f"rsstail: {text}{result.stderr!r}"
+    titles = [line[len("Title: ") :] for line in text.splitlines() if line.startswith("Title: ")]
+    links = [line[len("Link: ") :] for line in text.splitlines() if line.startswith("Link: ")]
+    assert len(titles) == len(links), text
+    return list(zip(titles, links, strict=True))
+
+
+def test_rsstail_reads_every_entry_with_title_and_link(served: Served) -> None:
+    """rsstail (libmrss, with its own HTTP client) fetches the feed and prints every entry's
+    title and link."""
+    rsstail = reader_executable("rsstail")
+    seen = rsstail_items(rsstail, served.url)
+    expected = up.zaker_items(WINDOW)
+    assert sorted(seen) == sorted((i.title, i.link) for i in expected)

@@ -735,7 +735,8 @@ def test_check_config_prints_every_section_of_the_example() -> None:
     assert data["server"]["port"] == 8080
     assert data["storage"]["path"] == "feedfix.db"
     assert data["poll"]["interval"] == 600
-    assert [f["name"] for f in data["feeds"]] == ["zaker-tech"]
+    assert [f["name"] for f in data["feeds"]] == ["zaker-example"]
+    assert Path(data["feeds"][0]["path"]).is_file()  # the bundled example, found in the package
     assert "unwrap-proxies" in data["rules"]
 
 

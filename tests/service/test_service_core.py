@@ -60,11 +60,16 @@ def _config(extra: str = "") -> str:
 
 def test_success_waits_the_interval_or_what_upstream_asks() -> None:
     """Success: the interval; a longer max-age or ttl is honoured, up to max_backoff."""
-    common = {"ok": True, "failures": 0, "max_backoff": 3600.0, "jitter": 0.0, "draw": 0.5}
-    assert next_delay(interval=600, hints=Hints(), **common) == 600
-    assert next_delay(interval=600, hints=Hints(max_age=1800), **common) == 1800
-    assert next_delay(interval=600, hints=Hints(ttl=99999), **common) == 3600
-    assert next_delay(interval=600, hints=Hints(max_age=60), **common) == 600
+
+    def after_success(hints: Hints) -> float:
+        return next_delay(
+            interval=600, hints=hints, ok=True, failures=0, max_backoff=3600.0, jitter=0.0, draw=0.5
+        )
+
+    assert after_success(Hints()) == 600
+    assert after_success(Hints(max_age=1800)) == 1800
+    assert after_success(Hints(ttl=99999)) == 3600
+    assert after_success(Hints(max_age=60)) == 600
 
 
 def test_failures_back_off_exponentially_with_a_cap() -> None:

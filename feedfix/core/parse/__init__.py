@@ -165,6 +165,7 @@ def _read_xml(
             return _read_damaged(text, options, warnings)
     if found.feed is None:
         raise InputError(_not_a_feed(found.root, decoded.text if decoded else ""))
+    warnings.extend(found.warnings)
     return _with_base(found.feed, options.base_url)
 
 
@@ -187,6 +188,8 @@ def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed
     if options.strict:
         raise DamagedInput(damage)
     warnings.append(damage)
+    if recovered is not None and feed is recovered.feed:  # about its entries, not feedparser's
+        warnings.extend(recovered.warnings)
     return _with_base(feed, options.base_url)
 
 

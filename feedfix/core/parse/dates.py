@@ -29,7 +29,30 @@ def parse_date(value: object, default_tz: tzinfo = UTC) -> datetime | None:
         parsed = parser(text)
         if parsed is not None:
             return _to_utc(parsed, default_tz)
+    if impossible_date(text):
+        return None  # feedparser would roll 2020-13-45 over into 2021: a day nobody wrote
     return _feedparser_fallback(text)
+
+
+_NUMERIC = re.compile(
+    r"(\d{4})-?(\d{2})(?:-?(\d{2}))?(?:[T ](\d{2}):?(\d{2})(?::?(\d{2}))?)?(?![\d:-])"
+)
+
+
+def impossible_date(value: str) -> bool:
+    """True for an ISO 8601-shaped date whose fields name no real day or time
+    (``2020-13-45``, ``2021-02-30``, ``25:00``): reading it as some other day would be a guess."""
+    match = _NUMERIC.match(value.strip())
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(g) if g else 0 for g in match.groups())
+    if not 1 <= month <= 12:
+        return True
+    if match.group(3) and not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return True
+    if hour == 24:
+        return minute != 0 or second != 0  # 24:00 is the end of the day, nothing later
+    return hour > 24 or minute > 59 or second > 60
 
 
 def _to_utc(value: datetime, default_tz: tzinfo) -> datetime | None:

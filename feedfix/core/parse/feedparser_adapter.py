@@ -63,8 +63,10 @@ def _links(node: Any) -> tuple[Link, ...]:
                     title=link.get("title") or None,
                 )
             )
-    if not any(x.rel == "alternate" for x in out) and node.get("link"):
-        out.insert(0, Link(href=node["link"]))
+    link = node.get("link")
+    invented = node.get("guidislink") and not str(link).lower().startswith(("http:", "https:"))
+    if not any(x.rel == "alternate" for x in out) and link and not invented:
+        out.insert(0, Link(href=link))  # not one feedparser made of a tag:/urn: id
     return tuple(out)
 
 

@@ -6,7 +6,6 @@ Posts are recognised by content, not by extension: generators wrote them as ``.m
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
@@ -14,6 +13,7 @@ from datetime import datetime, tzinfo
 import yaml
 
 from feedfix.core.errors import InputError
+from feedfix.core.ids import digest
 from feedfix.core.model import Category, Entry, Link, Media, Person
 from feedfix.core.parse.dates import parse_date
 
@@ -105,7 +105,7 @@ def parse_post(text: str, name: str, tz: tzinfo) -> Entry:
     for key in IMAGE_KEYS:
         images.extend(u for u in _strings(meta.get(key), 5) if u not in images)
     categories = [Category(term=c) for c in _strings(meta.get("categories"))]
-    categories += [Category(term=t, scheme="tag") for t in _strings(meta.get("tags"))]
+    categories += [Category(term=t) for t in _strings(meta.get("tags"))]  # no IRI for "tag"
     content = body_html(text[match.end() :])
     summary = _strings(meta.get("description") or meta.get("excerpt"), 1)
     entry_id = next(iter(_strings(meta.get("id"), 1)), None) or (links[0] if links else None)
@@ -129,8 +129,7 @@ def parse_post(text: str, name: str, tz: tzinfo) -> Entry:
 
 def stable_post_id(title: str, date: datetime | None, content: str) -> str:
     """An id that depends only on what the post says, never on the clock or randomness."""
-    basis = "\x1f".join((title, date.isoformat() if date else "", content[:4096]))
-    return "urn:feedfix:post:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+    return "urn:feedfix:post:" + digest(title, date.isoformat() if date else "", content[:4096])
 
 
 def newest_first(entries: Iterable[Entry]) -> list[Entry]:

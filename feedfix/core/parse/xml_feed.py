@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import html
 import io
 import re
@@ -23,11 +24,14 @@ from feedfix.core.model import MEDIA_KINDS, Category, Entry, Feed, Link, Media, 
 from feedfix.core.parse.dates import parse_date
 from feedfix.core.parse.values import whole_number as _int
 
+MAX_QUOTED = 60  # characters of a bad value quoted in a warning
+
 ATOM = "http://www.w3.org/2005/Atom"
 ATOM03 = "http://purl.org/atom/ns#"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 RSS10 = "http://purl.org/rss/1.0/"
 RSS090 = "http://my.netscape.com/rdf/simple/0.9/"
+RSS11 = "http://purl.org/net/rss1.1#"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
 DCTERMS = "http://purl.org/dc/terms/"
@@ -36,7 +40,7 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 XHTML = "http://www.w3.org/1999/xhtml"
 
 FEED_ROOTS = {"rss", "RDF", "feed", "channel"}
-_RSS_NAMESPACES = {"", RSS10, RSS090}
+_RSS_NAMESPACES = {"", RSS10, RSS090, RSS11}
 _ATOM_NAMESPACES = {ATOM, ATOM03}
 _EMAIL_NAME = re.compile(r"^\s*([^\s()<>]+@[^\s()<>]+)\s*\((.*)\)\s*$")
 _NAME_EMAIL = re.compile(r"^\s*(.*?)\s*<([^\s<>]+@[^\s<>]+)>\s*$")
@@ -79,44 +83,59 @@ def _xml_base(el: etree._Element) -> str | None:
 
 
 def _inner_markup(el: etree._Element) -> str:
-    """An element's children as HTML text (for raw XHTML inside RSS/Atom content)."""
+    """An element's children as HTML text (for raw XHTML inside RSS/Atom content).
+
+    Each child is copied without its tail (the text after it is escaped here): serialising
+    it with the tail and parsing that again failed on every mixed-content ``div``.
+    """
     parts = [html.escape(el.text or "", quote=False)]
     for child in el:
-        copy = etree.fromstring(etree.tostring(child))
-        for node in copy.iter():
-            if isinstance(node.tag, str):
-                node.tag = split_tag(node.tag)[1]
-        etree.cleanup_namespaces(copy)
-        parts.append(etree.tostring(copy, encoding="unicode", method="html", with_tail=False))
+        if isinstance(child.tag, str):
+            bare = copy.deepcopy(child)
+            bare.tail = None
+            for node in bare.iter():
+                if isinstance(node.tag, str):
+                    node.tag = split_tag(node.tag)[1]
+            etree.cleanup_namespaces(bare)
+            parts.append(etree.tostring(bare, encoding="unicode", method="html"))
         parts.append(html.escape(child.tail or "", quote=False))
     return "".join(parts)
 
 
-def _atom_html(el: etree._Element) -> str:
-    """An Atom text construct as HTML, whatever its ``type``/``mode``."""
-    kind = (el.get("type") or "text").lower()
-    mode = (el.get("mode") or "").lower()
+_HTML_TYPES = {"html", "text/html", "xhtml", "application/xhtml+xml"}
+
+
+def _construct(el: etree._Element) -> tuple[bool, str]:
+    """An Atom (1.0 or 0.3) text construct as ``(is_html, value)``, its ``mode`` undone:
+    0.3's ``base64`` decoded, ``escaped`` taken as the markup (or text) it spells."""
+    kind = (el.get("type") or "text").strip().lower()
+    mode = (el.get("mode") or "").strip().lower()
     if mode == "base64":
         try:
             raw = base64.b64decode(_text(el)).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
             raw = ""
-        return raw if "html" in kind else html.escape(raw)
-    if kind in {"xhtml", "application/xhtml+xml"} or mode == "xml" or len(el):
+        return kind in _HTML_TYPES, raw
+    if (kind in {"xhtml", "application/xhtml+xml"} and mode != "escaped") or len(el):
         div = next((c for c in el if split_tag(c.tag) == (XHTML, "div")), None)
-        return _inner_markup(div if div is not None else el).strip()
-    text = "".join(el.itertext())
-    if kind in {"html", "text/html"} or mode == "escaped":
-        return text.strip()
-    return html.escape(text.strip(), quote=False).replace("\n", "<br>\n")
+        return True, _inner_markup(div if div is not None else el)
+    return kind in _HTML_TYPES, "".join(el.itertext())
+
+
+def _atom_html(el: etree._Element) -> str:
+    """An Atom text construct as HTML, whatever its ``type``/``mode``."""
+    is_html, value = _construct(el)
+    if is_html:
+        return value.strip()
+    return html.escape(value.strip(), quote=False).replace("\n", "<br>\n")
 
 
 def _atom_text(el: etree._Element) -> str | None:
     """An Atom text construct as plain text (titles, subtitles)."""
-    kind = (el.get("type") or "text").lower()
-    if kind in {"html", "text/html"} or el.get("mode") == "escaped":
-        return html_to_text(_text(el)).strip() or None
-    return _text(el) or None
+    is_html, value = _construct(el)
+    if is_html:
+        return html_to_text(value).strip() or None
+    return value.strip() or None
 
 
 def _person(text: str) -> Person | None:
@@ -186,12 +205,45 @@ def _atom_link(el: etree._Element) -> Link | None:
     )
 
 
-def _first_date(values: list[str], tz: tzinfo) -> datetime | None:
-    for value in values:
-        parsed = parse_date(value, tz)
-        if parsed is not None:
-            return parsed
-    return None
+@dataclass
+class _Reading:
+    """What reading one document needs besides the tree: the zone for bare dates, and the
+    warnings about single entries (a bad date, content that cannot be read) that are the
+    entry's problem and never the document's."""
+
+    tz: tzinfo
+    warnings: list[str] = field(default_factory=list)
+
+    def first_date(self, values: list[str], where: str) -> datetime | None:
+        """The first of ``values`` that is a real date; each one before it is warned about."""
+        for value in values:
+            parsed = parse_date(value, self.tz)
+            if parsed is not None:
+                return parsed
+            if value.strip():
+                self.warnings.append(
+                    f"{where}: {value.strip()[:MAX_QUOTED]!r} is not a real date; ignored it"
+                )
+        return None
+
+
+def _label(entry_id: str | None, title: str | None) -> str:
+    """How a warning names an entry: by id, else by title."""
+    if entry_id:
+        return f"entry {entry_id[:MAX_QUOTED]!r}"
+    if title:
+        return f"entry titled {title[:MAX_QUOTED]!r}"
+    return "an entry without id or title"
+
+
+def _content_html(el: etree._Element, broken: list[str]) -> str | None:
+    """A content or summary construct as HTML; one that cannot be read is kept as its text
+    (and noted in ``broken``) rather than taken for damage of the whole document."""
+    try:
+        return _atom_html(el) or None
+    except (etree.LxmlError, ValueError) as exc:
+        broken.append(f"{split_tag(el.tag)[1]} could not be read ({exc}); kept as text")
+        return html.escape("".join(el.itertext()).strip(), quote=False) or None
 
 
 def _common_extension(ns: str, local: str, child: etree._Element, acc: _Extras) -> bool:
@@ -232,8 +284,9 @@ class _Extras:
     links: list[Link] = field(default_factory=list)
 
 
-def _rss_item(item: etree._Element, tz: tzinfo) -> Entry:
+def _rss_item(item: etree._Element, ctx: _Reading) -> Entry:
     acc = _Extras()
+    broken: list[str] = []
     title = link = description = encoded = guid = None
     guid_is_link = False
     pub_raw: list[str] = []
@@ -246,7 +299,7 @@ def _rss_item(item: etree._Element, tz: tzinfo) -> Entry:
             elif local == "link":
                 link = _opt(child)
             elif local == "description":
-                description = _inner_markup(child) if len(child) else _text(child)
+                description = _content_html(child, broken) if len(child) else _text(child)
             elif local == "guid":
                 guid = _opt(child)
                 guid_is_link = (child.get("isPermaLink") or "true").lower() == "true"
@@ -283,8 +336,10 @@ def _rss_item(item: etree._Element, tz: tzinfo) -> Entry:
         link = guid
     links = [Link(href=link)] if link else []
     links.extend(acc.links)
-    published = _first_date(pub_raw + acc.published_raw, tz)
-    updated = _first_date(acc.updated_raw, tz)
+    where = _label(guid, title)
+    ctx.warnings.extend(f"{where}: {problem}" for problem in broken)
+    published = ctx.first_date(pub_raw + acc.published_raw, where)
+    updated = ctx.first_date(acc.updated_raw, where)
     langs = [v for v in acc.lang if v]
     return Entry(
         id=guid,
@@ -327,8 +382,9 @@ def _atom_common(ns: str, local: str, child: etree._Element, acc: _Extras) -> bo
     return True
 
 
-def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
+def _atom_entry(entry: etree._Element, ctx: _Reading) -> Entry:
     acc = _Extras()
+    broken: list[str] = []
     fields: dict[str, str | None] = {}
     content_el: etree._Element | None = None
     for ns, local, child in _children(entry):
@@ -342,12 +398,12 @@ def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
             fields["title"] = _atom_text(child)
         elif local == "content":
             content_el = child
-            fields["content"] = _atom_html(child) or None
+            fields["content"] = _content_html(child, broken)
             src = (child.get("src") or "").strip()
             if src and not fields["content"]:
                 acc.links.append(Link(href=src, rel="related", type=child.get("type")))
         elif local == "summary":
-            fields["summary"] = _atom_html(child) or None
+            fields["summary"] = _content_html(child, broken)
         elif local in {"published", "issued", "created"}:
             acc.published_raw.append(_text(child))
         elif local == "rights":
@@ -356,8 +412,10 @@ def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
     summary = fields.get("summary")
     if content is None and summary is not None:
         content, summary = summary, None
-    published = _first_date(acc.published_raw, tz)
-    updated = _first_date(acc.updated_raw, tz)
+    where = _label(fields.get("id"), fields.get("title"))
+    ctx.warnings.extend(f"{where}: {problem}" for problem in broken)
+    published = ctx.first_date(acc.published_raw, where)
+    updated = ctx.first_date(acc.updated_raw, where)
     return Entry(
         id=fields.get("id"),
         title=fields.get("title"),
@@ -375,12 +433,14 @@ def _atom_entry(entry: etree._Element, tz: tzinfo) -> Entry:
     )
 
 
-def _rss_channel(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
+def _rss_channel(root: etree._Element, ctx: _Reading, streamed: list[Entry]) -> Feed:
     rdf = split_tag(root.tag)[1] == "RDF"
-    channel = root if split_tag(root.tag)[1] == "channel" else None
+    channel = root if split_tag(root.tag)[1] in {"channel", "Channel"} else None
     if channel is None:
         channel = next((c for _, local, c in _children(root) if local == "channel"), root)
     item_parent = root if rdf else channel
+    if split_tag(root.tag)[0] == RSS11:  # RSS 1.1 keeps its items in <items>
+        item_parent = next((c for _, n, c in _children(root) if n == "items"), root)
     acc = _Extras()
     meta: dict[str, str | None] = {}
     dates: list[str] = []
@@ -421,7 +481,7 @@ def _rss_channel(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Fee
         id=None,
         links=tuple(acc.links),
         subtitle=html_to_text(meta.get("description") or "").strip() or None,
-        updated=_first_date(dates + acc.updated_raw, tz),
+        updated=ctx.first_date(dates + acc.updated_raw, "the feed"),
         authors=tuple(acc.authors),
         categories=tuple(acc.categories),
         logo=meta.get("logo"),
@@ -429,11 +489,11 @@ def _rss_channel(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Fee
         rights=meta.get("copyright"),
         lang=meta.get("language") or (langs[0] if langs else None) or _lang(channel),
         ttl_minutes=ttl,
-        entries=(*streamed, *(_rss_item(item, tz) for item in items)),
+        entries=(*streamed, *(_rss_item(item, ctx) for item in items)),
     )
 
 
-def _atom_feed(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
+def _atom_feed(root: etree._Element, ctx: _Reading, streamed: list[Entry]) -> Feed:
     acc = _Extras()
     meta: dict[str, str | None] = {}
     entries = list(streamed)
@@ -443,7 +503,7 @@ def _atom_feed(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
         if ns not in _ATOM_NAMESPACES:
             continue
         if local == "entry":
-            entries.append(_atom_entry(child, tz))
+            entries.append(_atom_entry(child, ctx))
         elif local == "title":
             meta["title"] = _atom_text(child)
         elif local in {"subtitle", "tagline"}:
@@ -457,7 +517,7 @@ def _atom_feed(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
         id=meta.get("id"),
         links=tuple(acc.links),
         subtitle=meta.get("subtitle"),
-        updated=_first_date(acc.updated_raw, tz),
+        updated=ctx.first_date(acc.updated_raw, "the feed"),
         authors=tuple(acc.authors),
         categories=tuple(acc.categories),
         logo=meta.get("logo"),
@@ -468,11 +528,34 @@ def _atom_feed(root: etree._Element, tz: tzinfo, streamed: list[Entry]) -> Feed:
     )
 
 
+def _atom_entry_document(root: etree._Element, ctx: _Reading) -> Feed:
+    """An Atom Entry Document (RFC 4287 5.1's root ``<entry>``) as a feed of that one entry,
+    titled and identified by its ``<source>`` when it names one."""
+    entry = _atom_entry(root, ctx)
+    source = next((c for ns, n, c in _children(root) if n == "source" and ns == ATOM), None)
+    meta: dict[str, str | None] = {}
+    if source is not None:
+        for ns, local, child in _children(source):
+            if ns == ATOM and local in {"title", "id"}:
+                meta[local] = _atom_text(child) if local == "title" else _opt(child)
+    return Feed(
+        title=meta.get("title") or entry.title,
+        id=meta.get("id"),
+        updated=entry.date,
+        lang=_lang(root),
+        entries=(entry,),
+    )
+
+
 def _feed_kind(root: etree._Element) -> str | None:
     ns, local = split_tag(root.tag)
     if local == "feed" and ns in _ATOM_NAMESPACES:
         return "atom"
+    if local == "entry" and ns in _ATOM_NAMESPACES:
+        return "entry"
     if local in {"rss", "channel"} or (local == "RDF" and ns == RDF):
+        return "rss"
+    if local == "Channel" and ns == RSS11:
         return "rss"
     return None
 
@@ -480,10 +563,12 @@ def _feed_kind(root: etree._Element) -> str | None:
 def _is_entry(el: etree._Element, kind: str) -> bool:
     ns, local = split_tag(el.tag)
     parent = el.getparent()
-    if parent is None:
+    if parent is None or kind == "entry":
         return False
     if kind == "atom":
         return local == "entry" and ns in _ATOM_NAMESPACES and parent.getparent() is None
+    if split_tag(parent.tag) == (RSS11, "items"):
+        return local == "item"
     return local == "item" and split_tag(parent.tag)[1] in {"channel", "RDF", "rss"}
 
 
@@ -493,6 +578,7 @@ class Streamed:
 
     feed: Feed | None
     root: str
+    warnings: tuple[str, ...] = ()  # about single entries: never damage of the document
 
 
 def stream_feed(data: bytes, tz: tzinfo, *, recover: bool) -> Streamed:
@@ -516,6 +602,7 @@ def stream_feed(data: bytes, tz: tzinfo, *, recover: bool) -> Streamed:
     root: etree._Element | None = None
     kind: str | None = None
     entries: list[Entry] = []
+    ctx = _Reading(tz)
     for event, el in context:
         if root is None:
             root, kind = el, _feed_kind(el)
@@ -524,13 +611,18 @@ def stream_feed(data: bytes, tz: tzinfo, *, recover: bool) -> Streamed:
             continue
         if event != "end" or kind is None or not _is_entry(el, kind):
             continue
-        entries.append(_atom_entry(el, tz) if kind == "atom" else _rss_item(el, tz))
+        entries.append(_atom_entry(el, ctx) if kind == "atom" else _rss_item(el, ctx))
         parent = el.getparent()
         el.clear(keep_tail=False)
         if parent is not None:
             parent.remove(el)
     if root is None or kind is None:
         return Streamed(None, "")
+    name = split_tag(root.tag)[1]
     if kind == "atom":
-        return Streamed(_atom_feed(root, tz, entries), "feed")
-    return Streamed(_rss_channel(root, tz, entries), split_tag(root.tag)[1])
+        feed = _atom_feed(root, ctx, entries)
+    elif kind == "entry":
+        feed = _atom_entry_document(root, ctx)
+    else:
+        feed = _rss_channel(root, ctx, entries)
+    return Streamed(feed, name, tuple(ctx.warnings))

@@ -1,5 +1,12 @@
 """A Store in one SQLite file: WAL, one transaction per poll, so a kill at any moment leaves
-the previous good state whole."""
+the previous good state whole.
+
+Only an outage is a ``StoreError`` (locked past the busy timeout, disk full, I/O error, a
+damaged file: the service reports "storage failed" and keeps serving what it has). A
+programming error (``ProgrammingError``, ``InterfaceError``, a query SQLite calls wrong:
+``SQLITE_ERROR``, ``SQLITE_MISUSE``, a constraint) is a bug and propagates as itself, so
+it is logged as one, with its traceback, instead of as an outage on every poll.
+"""
 
 from __future__ import annotations
 
@@ -43,18 +50,52 @@ CREATE TABLE IF NOT EXISTS polls (
 CREATE INDEX IF NOT EXISTS polls_by_feed ON polls (name, id);
 """
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 5.0  # seconds to wait for another connection's lock before giving up
+# The primary result codes of an outage, not of a wrong query (sqlite.org/rescode.html).
+_OUTAGES = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_INTERRUPT,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_SCHEMA,
+        sqlite3.SQLITE_TOOBIG,
+        sqlite3.SQLITE_NOLFS,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+def _outage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed for a reason outside the code (the disk, a lock, the file)."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(
+        exc, sqlite3.ProgrammingError | sqlite3.IntegrityError | sqlite3.NotSupportedError
+    ):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _OUTAGES
 
 
 class SqliteStore:
     """A Store in one SQLite file. Calls are serialized; run them off the event loop."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
+        """Open (or create) the file. Any failure here is a ``StoreError`` naming it: the SQL
+        is the fixed schema, so what fails is the file (not a database, unreadable, a
+        table of another shape)."""
         self.path = path
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process kills
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -78,6 +119,8 @@ class SqliteStore:
                     (name,),
                 ).fetchone()
         except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot read: {exc}") from exc
         state = FeedState(**json.loads(row[0])) if row else FeedState()
         published = Published(bytes(pub[0]), bytes(pub[1]), pub[2], pub[3], pub[4]) if pub else None
@@ -92,6 +135,8 @@ class SqliteStore:
                     (name,),
                 ).fetchall()
         except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot read: {exc}") from exc
         return {
             r[0]: Archived(id=r[0], source_hash=r[1], entry=entry_from_json(r[2]), first_seen=r[3])
@@ -120,6 +165,8 @@ class SqliteStore:
                     raise
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot write: {exc}") from exc
 
     def _write(
@@ -180,6 +227,8 @@ class SqliteStore:
                     (name, limit),
                 ).fetchall()
         except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot read: {exc}") from exc
         return [PollRecord(**json.loads(r[0])) for r in rows]
 

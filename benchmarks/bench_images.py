@@ -1,0 +1,413 @@
+"""How fast the image proxy serves, against nginx serving the same file, and what it costs.
+
+Starts nginx (``worker_processes 1``, sendfile, access log off) serving a 200 KB JPEG from a
+temporary folder; nginx is also the origin. Starts the proxy (``ImageService`` routed in a
+small aiohttp app, as the service wires it) as a subprocess of this script, with its cache
+and SQLite index in the same temporary folder and ``allow_private = ["127.0.0.1"]``. Then:
+
+1. wrk (``-t2 -c64``) against nginx 200, the proxy 200 (cached), the proxy 304
+   (``If-None-Match``), nginx 304, and the same two through ``ImageHandler.cached`` in a
+   minimal fast path (``FastPath``, what ``fastpath.py`` could do), one after the other,
+   ``--repeat`` rounds: each ratio is the median of the rounds' ratios, since the machine
+   and its background load are the same within a round.
+2. Cold fetch: median time of a GET through the proxy for an image it has not cached (a new
+   query string each time, which nginx ignores), minus the median of the same GET straight
+   from nginx; each over fresh connections, loopback.
+3. Memory: the proxy's RSS before and after it caches ``--images`` (10,000) small images,
+   and after serving all of them once more from the cache.
+
+Targets (reported, not enforced): 200 >= 0.8x nginx; 304 >= 2x nginx 200; cold fetch
+< 5 ms added; RSS growth small and not proportional to the number of images.
+
+Usage: ``bench_images.py [--duration 10] [--repeat 3] [--connections 64] [--images 10000]
+[--samples 200] [--json]``.
+Needs ``wrk``, ``nginx`` (Debian ``wrk``, ``nginx-light``) and Pillow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from PIL import Image
+from prometheus_client import CollectorRegistry
+
+from feedfix.core.imagesign import proxied
+from feedfix.service.images import ImageService, ImageSettings
+
+KEY = b"bench-key"
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ image/jpeg jpg; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {tmp}/www;
+    }}
+}}
+"""
+
+
+def progress(text: str) -> None:
+    """A line on stderr, so that --json output stays clean."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def jpeg(target: int) -> bytes:
+    """A real JPEG of about ``target`` bytes (noise compresses badly, so size ~ pixels)."""
+    side = 64
+    while True:
+        pixels = os.urandom(side * side * 3)
+        out = io.BytesIO()
+        Image.frombytes("RGB", (side, side), pixels).save(out, format="JPEG", quality=90)
+        if out.tell() >= target:
+            return out.getvalue()
+        side = int(side * 1.1) + 1
+
+
+def wait_port(port: int, seconds: float = 15.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def wrk(url: str, args: argparse.Namespace, headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run wrk; requests/s, p50/p99 and any errors."""
+    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=args.duration + 60
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    errors = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses:.*)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": p50.group(1) if p50 else "",
+        "p99": p99.group(1) if p99 else "",
+        "errors": "; ".join(e.strip() for e in errors),
+    }
+
+
+def head(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One GET over a fresh connection (urllib: no pooling, like a cold reader)."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def signed(base: str, url: str) -> str:
+    """The proxy URL for ``url``."""
+    return proxied(base, KEY, url)
+
+
+def cold_fetch(proxy: str, origin: str, samples: int) -> dict[str, float]:
+    """Median ms of a direct origin GET and of a proxied cold GET, and the difference."""
+    direct, proxied_ms = [], []
+    for i in range(samples):
+        started = time.perf_counter()
+        status, _, _ = head(f"{origin}/photo.jpg?direct={i}")
+        direct.append((time.perf_counter() - started) * 1000)
+        assert status == 200
+        url = signed(proxy, f"{origin}/photo.jpg?cold={i}")
+        started = time.perf_counter()
+        status, _, _ = head(url)
+        proxied_ms.append((time.perf_counter() - started) * 1000)
+        assert status == 200, status
+    origin_ms, proxy_ms = statistics.median(direct), statistics.median(proxied_ms)
+    p90 = statistics.quantiles(proxied_ms, n=10)[-1] if samples >= 10 else float("nan")
+    return {"origin_ms": origin_ms, "proxy_ms": proxy_ms, "added_ms": proxy_ms - origin_ms,
+            "proxy_p90_ms": p90}  # fmt: skip
+
+
+async def fill(proxy: str, origin: str, count: int, first: int = 0, concurrency: int = 32) -> int:
+    """Request ``count`` distinct small images through the proxy; how many were 200."""
+    ok = 0
+    queue = iter(range(first, first + count))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal ok
+        for i in queue:
+            async with session.get(signed(proxy, f"{origin}/small.jpg?n={i}")) as response:
+                await response.read()
+                ok += response.status == 200
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return ok
+
+
+class FastPath(asyncio.Protocol):
+    """What a fast path in front of aiohttp would do with ``ImageHandler.cached``: parse
+    the request head, answer a hit (head, then the body by sendfile). A demonstration for
+    the benchmark only: it answers 503 to anything but a cached image."""
+
+    def __init__(self, images: ImageService) -> None:
+        self.images = images
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Answer every complete request head in the buffer."""
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            fields = CIMultiDict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            self.answer(method, target, fields)
+
+    def answer(self, method: str, target: str, fields: CIMultiDict[str]) -> None:
+        """Write the whole response for one request: head, then body by sendfile."""
+        assert self.transport is not None
+        reply = self.images.http.cached(method, target, fields)
+        if reply is None:
+            self.transport.write(b"HTTP/1.1 503 Not cached\r\nContent-Length: 0\r\n\r\n")
+            return
+        head = f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
+        if "Content-Length" not in reply.headers:
+            head += "Content-Length: 0\r\n"
+        self.transport.write(head.encode("latin-1") + b"\r\n")
+        if not reply.count:
+            return
+        fd = os.open(reply.path, os.O_RDONLY)
+        try:
+            sent = 0
+            if not self.transport.get_write_buffer_size():
+                sock = self.transport.get_extra_info("socket")
+                with contextlib.suppress(BlockingIOError):
+                    sent = os.sendfile(sock.fileno(), fd, reply.start, reply.count)
+            if sent < reply.count:
+                self.transport.write(os.pread(fd, reply.count - sent, reply.start + sent))
+        finally:
+            os.close(fd)
+
+
+def serve_proxy(port: int, tmp: Path, fast_port: int) -> None:
+    """The proxy app (run in the subprocess), and the fast-path demonstration beside it."""
+    settings = ImageSettings(
+        keys=(KEY,), cache_dir=tmp / "cache", allow_private=("127.0.0.1",), per_host=32
+    )
+    images = ImageService.open(settings, tmp / "feedfix.db", CollectorRegistry())
+
+    async def start_fast(_app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_server(lambda: FastPath(images), "127.0.0.1", fast_port)
+
+    async def close(_app: web.Application) -> None:
+        await images.close()
+
+    app = web.Application()
+    app.router.add_route("*", "/img/{rest:.*}", images.handler)
+    app.on_startup.append(start_fast)
+    app.on_cleanup.append(close)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def memory(base: str, origin: str, pid: int, images: int) -> dict[str, Any]:
+    """The proxy's RSS before, half-way and after caching ``images`` images, and after
+    serving them all once more from the cache."""
+    results: dict[str, Any] = {"rss_before_fill_mb": rss_mb(pid)}
+    progress(f"caching {images} images")
+    started = time.monotonic()
+    half = images // 2
+    results["filled"] = asyncio.run(fill(base, origin, half))
+    results["rss_half_fill_mb"] = rss_mb(pid)
+    results["filled"] += asyncio.run(fill(base, origin, images - half, first=half))
+    results["fill_seconds"] = time.monotonic() - started
+    results["rss_after_fill_mb"] = rss_mb(pid)
+    asyncio.run(fill(base, origin, images))  # all hits now
+    results["rss_after_hits_mb"] = rss_mb(pid)
+    return results
+
+
+def median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
+    """Each target's rate over nginx's 200 rate in the same round, median over rounds."""
+    over = {"ratio_200": "proxy_200", "ratio_304": "proxy_304"}
+    over |= {"fast_ratio_200": "fast_200", "fast_ratio_304": "fast_304"}
+    return {
+        name: statistics.median(r[target]["rps"] / r["nginx_200"]["rps"] for r in rounds)
+        for name, target in over.items()
+    }
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Start nginx and the proxy in ``tmp``, run the three measurements, stop both."""
+    tmp.chmod(0o755)  # nginx's workers may run as another user
+    (tmp / "www").mkdir(mode=0o755)
+    photo = jpeg(200_000)
+    (tmp / "www" / "photo.jpg").write_bytes(photo)
+    (tmp / "www" / "small.jpg").write_bytes(jpeg(2_000))
+    nginx_port, proxy_port, fast_port = free_port(), free_port(), free_port()
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port), "utf-8")
+    nginx = subprocess.Popen(
+        [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
+         "-e", str(tmp / "nginx-error.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    proxy = subprocess.Popen(
+        [sys.executable, __file__, "--serve-proxy", str(proxy_port), "--tmp", str(tmp),
+         "--fast-port", str(fast_port)]
+    )  # fmt: skip
+    results: dict[str, Any] = {"image_bytes": len(photo)}
+    try:
+        wait_port(nginx_port)
+        wait_port(proxy_port)
+        wait_port(fast_port)
+        origin, base = f"http://127.0.0.1:{nginx_port}", f"http://127.0.0.1:{proxy_port}"
+        results["rss_start_mb"] = rss_mb(proxy.pid)
+        url = signed(base, f"{origin}/photo.jpg")
+        status, headers, body = head(url)
+        assert status == 200 and body == photo, (status, body[:200])
+        etag, nginx_etag = headers["ETag"], head(f"{origin}/photo.jpg")[1]["ETag"]
+        assert head(url, {"If-None-Match": etag})[0] == 304
+        fast = url.replace(base, f"http://127.0.0.1:{fast_port}")
+        for _ in range(100):  # the fast path answers once the image is on disk
+            if head(fast)[0] == 200:
+                break
+            time.sleep(0.05)
+        assert head(fast)[2] == photo
+        targets = {
+            "nginx_200": (f"{origin}/photo.jpg", ()),
+            "proxy_200": (url, ()),
+            "proxy_304": (url, (f"If-None-Match: {etag}",)),
+            "nginx_304": (f"{origin}/photo.jpg", (f"If-None-Match: {nginx_etag}",)),
+            "fast_200": (fast, ()),
+            "fast_304": (fast, (f"If-None-Match: {etag}",)),
+        }
+        rounds: list[dict[str, dict[str, Any]]] = []
+        for i in range(args.repeat):
+            progress(f"round {i + 1}/{args.repeat}: wrk {args.duration}s x{len(targets)}")
+            rounds.append({name: wrk(u, args, h) for name, (u, h) in targets.items()})
+        results["wrk"] = rounds
+        results |= median_ratios(rounds)
+        progress(f"cold fetch, {args.samples} samples")
+        results["cold"] = cold_fetch(base, origin, args.samples)
+        results |= memory(base, origin, proxy.pid, args.images)
+        results["cache_files"] = sum(1 for p in (tmp / "cache").rglob("*") if p.is_file())
+    finally:
+        proxy.terminate()
+        nginx.terminate()
+        proxy.wait(10)
+        nginx.wait(10)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    """The figures, one line each, beside their targets."""
+    for i, runs in enumerate(results["wrk"], 1):
+        print(f"round {i}: " + ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in runs.items()))
+    print(f"200: proxy/nginx = {results['ratio_200']:.2f} (target >= 0.8)")
+    print(f"304: proxy 304 / nginx 200 = {results['ratio_304']:.2f} (target >= 2)")
+    print(
+        f"through the fast-path seam (demonstration): 200 {results['fast_ratio_200']:.2f}x, "
+        f"304 {results['fast_ratio_304']:.2f}x nginx 200"
+    )
+    cold = results["cold"]
+    print(
+        f"cold fetch: origin {cold['origin_ms']:.2f} ms, proxy {cold['proxy_ms']:.2f} ms, "
+        f"added {cold['added_ms']:.2f} ms (target < 5); proxy p90 {cold['proxy_p90_ms']:.2f} ms"
+    )
+    print(
+        f"RSS: start {results['rss_start_mb']:.1f} MB, before fill "
+        f"{results['rss_before_fill_mb']:.1f} MB, half-way {results['rss_half_fill_mb']:.1f} MB, "
+        f"after {results['filled']} images "
+        f"{results['rss_after_fill_mb']:.1f} MB ({results['fill_seconds']:.0f} s), after "
+        f"serving them again {results['rss_after_hits_mb']:.1f} MB; "
+        f"{results['cache_files']} files on disk"
+    )
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="wrk rounds; ratios are medians")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--fast-port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_proxy:
+        serve_proxy(args.serve_proxy, args.tmp, args.fast_port)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench-images-"))
+    try:
+        results = measure(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        report(results)
+
+
+if __name__ == "__main__":
+    main()

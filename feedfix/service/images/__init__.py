@@ -1,0 +1,92 @@
+"""The image proxy's serving side: ``GET``/``HEAD /img/…`` for URLs signed by
+``feedfix.core.imagesign``, fetched once from the origin, cached on disk, only ever images.
+
+Wiring (what ``feedfix.service.app`` does with ``[images]``)::
+
+    from feedfix.service.images import ImageService, ImageSettings
+
+    settings = ImageSettings(
+        keys=(key, *old_keys),            # bytes; the signing key first ([images] or the store)
+        cache_dir=Path(storage_path).parent / "images",
+        cache_size=..., max_size=..., allow_private=(...), user_agent=..., svg=False,
+    )
+    images = ImageService.open(settings, metadata_path=storage_path, registry=metrics.registry)
+    app.router.add_route("*", "/img/{rest:.*}", images.handler)
+    app.on_cleanup.append(lambda _app: images.close())
+    images.stats()                        # CacheStats(entries, bytes) for the index page
+    images.metrics.value("hit")           # request counts by outcome, for a hit rate
+
+    # optional, in the fast path before aiohttp (fastpath.py), for cached images only:
+    reply = images.http.cached(method, path, headers)   # CachedReply | None (None: aiohttp)
+    # write reply.status, reply.headers, then reply.count bytes of reply.path from
+    # reply.start (sendfile); if the file is gone: images.http.missing(reply), hand over.
+
+``ImageService.open`` may run before the event loop starts (the HTTP session is made on
+first use). ``metadata_path`` is an SQLite file (the store's own file is fine: the index is
+one table, ``image_cache``; its calls are short, indexed and made on the event loop, hits
+mostly from a capped in-memory table); ``metadata_path=None`` keeps the index in memory
+(tests, one-shots). ``resolver=`` is the DNS seam for tests; it is always wrapped in the SSRF
+guard. The keys are fixed for the service's life: build a new one to rotate them.
+
+Modules, one job each: ``settings`` (the frozen settings), ``guard`` (which addresses may be
+reached), ``media`` (which bodies are images), ``fetch`` (one guarded, bounded GET),
+``meta`` (the cache index: a Protocol, SQLite and memory), ``cache`` (single flight, disk,
+LRU, failures remembered), ``handler`` (the HTTP answer), ``metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractResolver
+from prometheus_client import CollectorRegistry
+
+from feedfix.service.images.cache import ImageCache
+from feedfix.service.images.fetch import ImageFetcher
+from feedfix.service.images.handler import ImageHandler
+from feedfix.service.images.meta import CacheMeta, CacheStats, MemoryMeta, SQLiteMeta
+from feedfix.service.images.metrics import ImageMetrics
+from feedfix.service.images.settings import ImageSettings
+
+__all__ = ["CacheMeta", "CacheStats", "ImageService", "ImageSettings", "MemoryMeta", "SQLiteMeta"]
+
+
+@dataclass
+class ImageService:
+    """The proxy's parts, built together: route ``handler``, ``close`` at shutdown."""
+
+    settings: ImageSettings
+    cache: ImageCache
+    http: ImageHandler
+    metrics: ImageMetrics
+
+    @property
+    def handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """The aiohttp handler for ``GET``/``HEAD /img/{rest:.*}``."""
+        return self.http.handle
+
+    @classmethod
+    def open(
+        cls,
+        settings: ImageSettings,
+        metadata_path: Path | str | None,
+        registry: CollectorRegistry,
+        resolver: AbstractResolver | None = None,
+    ) -> ImageService:
+        """Open the cache index and build the fetcher, cache, handler and metrics."""
+        meta: CacheMeta = SQLiteMeta(metadata_path) if metadata_path else MemoryMeta()
+        cache = ImageCache(settings, meta, ImageFetcher(settings, resolver))
+        metrics = ImageMetrics(registry)
+        metrics.watch(cache.stats)
+        return cls(settings, cache, ImageHandler(cache, settings.keys, metrics), metrics)
+
+    def stats(self) -> CacheStats:
+        """Entries and bytes in the cache."""
+        return self.cache.stats()
+
+    async def close(self) -> None:
+        """Write pending cache uses, close the origin connections and the index."""
+        await self.cache.close()

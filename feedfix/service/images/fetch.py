@@ -1,0 +1,197 @@
+"""Fetching one image from its origin: guarded, bounded, and only ever an image.
+
+The request is built here from the signed policy alone: the Referer the policy names, one
+configured User-Agent, no cookies (a dummy jar), nothing of the reader's request. Redirects
+are followed by hand so that each hop is checked again (scheme, IP literal; the resolver
+guard covers names). The body is counted while it streams, whatever ``Content-Length`` says,
+and its first bytes must match the declared image type before more is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from feedfix.core.errors import FeedfixError
+from feedfix.core.imagesign import Verified
+from feedfix.service.images.guard import AddressGuard, GuardedResolver, RefusedAddress
+from feedfix.service.images.media import SNIFF_BYTES, MediaRefused, allowed_type, matches
+from feedfix.service.images.settings import ImageSettings
+
+CHUNK = 64 * 1024
+REDIRECTS = {301, 302, 303, 307, 308}
+ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+class ImageFetchError(FeedfixError):
+    """The image can't be served. ``outcome`` (``refused`` or ``origin_error``) is for the
+    metrics, ``status`` for the answer (502, or 504 for a timeout); the message is short."""
+
+    def __init__(self, outcome: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.status = status
+
+
+def refused(message: str) -> ImageFetchError:
+    """Something the proxy will not fetch or pass on (an address, a type, a size)."""
+    return ImageFetchError("refused", 502, message)
+
+
+def origin_error(message: str, status: int = 502) -> ImageFetchError:
+    """The origin failed: an error status, a broken connection, a timeout (504)."""
+    return ImageFetchError("origin_error", status, message)
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    """A verified image body and its canonical type."""
+
+    body: bytes
+    media_type: str
+    final_url: str
+    elapsed: float
+
+
+class HostSlots:
+    """At most ``limit`` fetches at a time per origin host; idle hosts are forgotten, so
+    the table holds only hosts being fetched right now."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        """Wait for a slot for ``host`` and keep it for the block."""
+        semaphore, users = self._slots.get(host, (asyncio.Semaphore(self.limit), 0))
+        self._slots[host] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, users = self._slots[host]
+            if users == 1:
+                del self._slots[host]
+            else:
+                self._slots[host] = (semaphore, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+
+class ImageFetcher:
+    """GETs images for the proxy; one session, made on first use inside the running loop.
+
+    ``resolver`` is the DNS seam (tests give a fake one); it is always wrapped in the guard.
+    """
+
+    def __init__(self, settings: ImageSettings, resolver: AbstractResolver | None = None) -> None:
+        self.settings = settings
+        self.guard = AddressGuard(settings.allow_private)
+        self.slots = HostSlots(settings.per_host)
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(self.guard, self._resolver),
+                use_dns_cache=False,
+                limit=100,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session (its connections)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(self, verified: Verified) -> FetchedImage:
+        """The image at ``verified.url``; ImageFetchError for anything else."""
+        host = urlsplit(verified.url).hostname or ""
+        s = self.settings
+        async with self.slots.hold(host):
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(s.timeout):
+                    return await self._follow(verified, started)
+            except ImageFetchError:
+                raise
+            except TimeoutError as exc:
+                raise origin_error(f"no complete answer within {s.timeout:g} s", 504) from exc
+            except aiohttp.ClientConnectorError as exc:
+                if isinstance(exc.os_error, RefusedAddress):
+                    raise refused(str(exc.os_error)) from exc
+                raise origin_error(f"cannot connect to {host}") from exc
+            except RefusedAddress as exc:
+                raise refused(str(exc)) from exc
+            except aiohttp.InvalidURL as exc:
+                raise refused(f"{host}: not a URL the proxy fetches") from exc
+            except (aiohttp.ClientError, ValueError) as exc:
+                raise origin_error(f"{host}: {type(exc).__name__}") from exc
+
+    async def _follow(self, verified: Verified, started: float) -> FetchedImage:
+        s = self.settings
+        headers = {"User-Agent": s.user_agent, "Accept": ACCEPT}
+        referer = verified.referer.header(verified.url)
+        if referer:
+            headers["Referer"] = referer
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=s.connect_timeout, sock_connect=s.connect_timeout
+        )
+        url = verified.url
+        for _hop in range(s.max_redirects + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise refused("redirect to a non-http(s) URL")
+            self.guard.check_literal(parts.hostname)
+            async with self._client().get(
+                url, headers=headers, allow_redirects=False, timeout=timeout
+            ) as response:
+                if response.status in REDIRECTS and "Location" in response.headers:
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status != 200:
+                    raise origin_error(f"origin answered {response.status}")
+                media_type, body = await self._read(response)
+                return FetchedImage(body, media_type, url, time.monotonic() - started)
+        raise refused(f"more than {s.max_redirects} redirects")
+
+    async def _read(self, response: aiohttp.ClientResponse) -> tuple[str, bytes]:
+        s = self.settings
+        try:
+            media_type = allowed_type(response.headers.get("Content-Type"), s.svg)
+        except MediaRefused as exc:
+            raise refused(str(exc)) from exc
+        declared = response.content_length
+        if declared is not None and declared > s.max_size:
+            raise refused(f"declared {declared} bytes, over the {s.max_size} byte limit")
+        body = bytearray()
+        sniffed = False
+        async for chunk in response.content.iter_chunked(CHUNK):
+            body += chunk
+            if len(body) > s.max_size:
+                raise refused(f"body over the {s.max_size} byte limit")
+            if not sniffed and len(body) >= SNIFF_BYTES:
+                self._sniff(media_type, bytes(body[:SNIFF_BYTES]))
+                sniffed = True
+        if not sniffed:
+            self._sniff(media_type, bytes(body))
+        return media_type, bytes(body)
+
+    @staticmethod
+    def _sniff(media_type: str, head: bytes) -> None:
+        if not matches(media_type, head):
+            raise refused(f"body is not {media_type}")
