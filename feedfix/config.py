@@ -243,11 +243,41 @@ class ImagesConfig:
     hosts: tuple[HostRule, ...] = setting(DEFAULT_HOST_RULES, _hosts)
 
 
+def _redis_url(value: object, key: str) -> str | None:
+    text = _str(value, key)
+    if not re.match(r"^(rediss?|unix)://\S+$", text):
+        raise ConfigError(f"{key}: expected a redis://, rediss:// or unix:// URL (value not shown)")
+    return text
+
+
+def redacted_url(url: str) -> str:
+    """A URL without its password (``redis://user:***@host``), for logs and output."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = auth.partition(":")[0]
+    return f"{scheme}{sep}{user + ':' if user else ''}***@{host}"
+
+
+Backend = Literal["sqlite", "redis"]
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     """Where the service keeps its state (``:memory:`` keeps nothing across restarts)."""
 
     path: str = setting("feedfix.db", _str)
+    # "sqlite" (the file at path) or "redis" (url; several replicas can share it)
+    backend: Backend = setting("sqlite", _choice(*get_args(Backend)))  # noqa: RUF009 (a str)
+    # for backend = "redis": redis://[:password@]host:port/db, rediss:// for TLS
+    url: str | None = setting(None, _redis_url)
+    # for backend = "redis": every key starts with this (one Redis, several deployments)
+    prefix: str = setting("feedfix:", _str)
+    # for backend = "redis": how long a replica holds a feed's poll before another may take it
+    lease: float = setting(15.0, parse_duration)
+    # for backend = "redis": how often a replica compares its copies with the store's
+    sync_every: float = setting(30.0, parse_duration)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -488,9 +518,12 @@ def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
             f"images.max_size: {images.max_size} bytes can't exceed images.cache_size "
             f"({images.cache_size} bytes)"
         )
+    storage = _load(StorageConfig, data, "storage")
+    if storage.backend == "redis" and not storage.url:
+        raise ConfigError('storage.url: missing (backend = "redis" needs a redis:// URL)')
     return Config(
         server=server,
-        storage=_load(StorageConfig, data, "storage"),
+        storage=storage,
         poll=poll,
         images=images,
         rules=rules,
@@ -555,9 +588,12 @@ def effective(config: Config) -> dict[str, Any]:
     server = section(config.server)
     if server["admin_token"]:
         server["admin_token"] = "***"  # noqa: S105 (a mask: check-config never prints it)
+    storage = section(config.storage)
+    if storage["url"]:
+        storage["url"] = redacted_url(storage["url"])
     return {
         "server": server,
-        "storage": section(config.storage),
+        "storage": storage,
         "poll": section(config.poll),
         "images": shown_images,
         "rules": rules(config.rules),

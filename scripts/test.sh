@@ -18,6 +18,14 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# Redis for the Redis store and the multi-replica tests (tests/redis_helpers.py starts its
+# own redis-server on a free loopback port, persistence off; nothing is left running).
+if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== apt-get install redis-server"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
 # Docker for tests/service/test_docker.py: Debian's engine and compose, and mmdebstrap for the
 # stand-in base image (no image registry is reachable from CI). dockerd is started when none
 # answers (no bridge, no iptables: containers use host networking) and stopped on exit.

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from redis_helpers import redis_server  # the session's real redis-server (Redis tests)
+
 _connect = socket.socket.connect
 _connect_ex = socket.socket.connect_ex
 
@@ -51,3 +53,6 @@ def _loopback_only() -> Iterator[None]:
     yield
     socket.socket.connect = _connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
+
+
+__all__ = ["redis_server"]

@@ -355,3 +355,17 @@ def test_no_rule_disables_on_top_of_the_spec() -> None:
     with pytest.raises(ConfigError) as caught:
         spec.disabling(["sanitise"])
     assert str(caught.value) == f"--no-rule: unknown rule 'sanitise' (rules: {RULES})"
+
+
+def test_a_redis_url_is_checked_and_its_password_never_shown() -> None:
+    """``backend = "redis"`` needs a redis:// URL (given by FEEDFIX_STORAGE__URL here); the
+    effective config (``check-config``) shows it without the password."""
+    text = '[storage]\nbackend = "redis"\n'
+    with pytest.raises(ConfigError, match=r"storage\.url: missing"):
+        parse_config(text)
+    with pytest.raises(ConfigError, match=r"storage\.url") as caught:
+        parse_config(text + 'url = "http://:pw@h/"\n')
+    assert "pw" not in str(caught.value)
+    config = parse_config(text, "c.toml", {"FEEDFIX_STORAGE__URL": "rediss://u:s3cret@h:6380/1"})
+    assert config.storage.url == "rediss://u:s3cret@h:6380/1"
+    assert effective(config)["storage"]["url"] == "rediss://u:***@h:6380/1"

@@ -322,31 +322,47 @@ class Rendering:
     body: bytes
     lang: str | None  # the feed's language, which an entry's xml:lang is rendered against
     updated: datetime  # what entries without a date of their own were rendered with
-    spans: Mapping[str, tuple[Entry, int, int]]  # entry id -> (the entry, start, end)
+    # entry id -> (its stamp, start, end); an entry without a stamp is never copied
+    spans: Mapping[str, tuple[str | None, int, int]]
     rendered: int  # entries rendered anew; the others were copied from the previous body
 
 
-def rerender(feed: Feed, previous: Rendering | None, self_url: str | None = None) -> Rendering:
-    """``render_atom(feed)``, copying the bytes of each entry that is the very same (immutable)
-    entry object as in ``previous`` and would render the same way."""
+def rerender(
+    feed: Feed,
+    previous: Rendering | None,
+    self_url: str | None = None,
+    stamps: Mapping[str, str] | None = None,
+) -> Rendering:
+    """``render_atom(feed)``, copying the bytes of each entry whose stamp is the one it had in
+    ``previous`` and that would render the same way.
+
+    A stamp (by entry id) must change whenever the entry does: the service's is the digest
+    of the entry's source and rules, so the spans hold a few strings and integers per entry
+    rather than the entries themselves (which stay in the store)."""
     facts = FeedFacts.of(feed)
     header = render_header(feed, facts, self_url).encode("utf-8")
     old = previous.spans if previous is not None and previous.lang == feed.lang else {}
     same_fallback = previous is not None and previous.updated == facts.updated
     view = memoryview(previous.body) if previous is not None else memoryview(b"")
     chunks: list[bytes | memoryview] = [header]
-    spans: dict[str, tuple[Entry, int, int]] = {}
+    spans: dict[str, tuple[str | None, int, int]] = {}
     offset, rendered = len(header), 0
     for entry in feed.entries:
         key = entry.id or ""
         seen = old.get(key)
+        stamp = stamps.get(key) if stamps is not None else None
         chunk: bytes | memoryview
-        if seen is not None and seen[0] is entry and (entry.date or same_fallback):
+        if (
+            seen is not None
+            and stamp is not None
+            and seen[0] == stamp
+            and (entry.date or same_fallback)
+        ):
             chunk = view[seen[1] : seen[2]]
         else:
             chunk = render_entry(entry, feed.lang, facts.updated).encode("utf-8")
             rendered += 1
-        spans.setdefault(key, (entry, offset, offset + len(chunk)))
+        spans.setdefault(key, (stamp, offset, offset + len(chunk)))
         offset += len(chunk)
         chunks.append(chunk)
     chunks.append(b"</feed>\n")

@@ -156,7 +156,11 @@ def republish(
     # moves on every build): the bytes, and so the ETag, change only when an entry does.
     newest = max((e.date for e in merged.entries if e.date), default=None)
     published = replace(merged, updated=newest or feed.updated, warnings=())
-    rendering = rerender(published, last, self_url)
+    # An entry as archived renders as it did last time: the digest of its source and rules
+    # stamps its bytes (a feed rule that made a new entry object gets no stamp).
+    stamps = {e.id or "": kept[e.id or ""].source_hash for e in merged.entries
+              if kept[e.id or ""].entry is e}  # fmt: skip
+    rendering = rerender(published, last, self_url, stamps)
     return Republished(
         rendering=rendering,
         feed=published,

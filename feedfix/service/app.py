@@ -13,14 +13,16 @@ import errno
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from feedfix import __version__
-from feedfix.config import NO_FEEDS, Config, parse_config, with_image_proxy
+from feedfix.config import NO_FEEDS, Config, StorageConfig, parse_config, with_image_proxy
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
 from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
@@ -31,8 +33,12 @@ from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll import Poller
 from feedfix.service.server import make_app
-from feedfix.service.store import Store, StoreError, open_store
+from feedfix.service.store import Store, StoreError, open_configured, redacted
 from feedfix.service.worker import Worker
+
+if TYPE_CHECKING:
+    from feedfix.service.leases import RedisCoordinator
+    from feedfix.service.replication import Replicator
 
 SHUTDOWN_TIMEOUT = 3.0
 REFUSAL_TEXT = 200  # characters of aiohttp's reason for a 400 kept in the debug log line
@@ -99,8 +105,9 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         log("config warning", logging.WARNING, message=warning)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as stack:
-        store = _open_store(path, config.storage.path)
+        store = _open_store(path, config.storage)
         stack.callback(store.close)
+        coordinator = _coordinator(store, config.storage)
         catalog, metrics = Catalog(), Metrics()
         images, proxy = open_images(config, store, metrics, stack)  # closed after aiohttp
         config = with_image_proxy(config, proxy)
@@ -111,9 +118,11 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
                 metrics.forget_feed(name)
 
         catalog.listeners.append(forget_removed)
-        poller = Poller(config, store, catalog, metrics, cleaner)
+        poller = Poller(config, store, catalog, metrics, cleaner, coordinator=coordinator,
+                        clock=coordinator.now if coordinator else time.time)  # fmt: skip
+        replicator = await _replicator(store, coordinator, poller, config.storage.sync_every)
         await poller.load()
-        log("loaded from storage", feeds=len(catalog.served), storage=config.storage.path)
+        log("loaded from storage", feeds=len(catalog.served), storage=_where(config.storage))
         runner = web.AppRunner(
             make_app(catalog, metrics, poller, images),
             access_log=None,
@@ -135,6 +144,9 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
             version=__version__)  # fmt: skip
         stack.push_async_callback(poller.stop)
         await poller.start()
+        if replicator is not None:  # replicas on one Redis: follow the others' writes
+            stack.push_async_callback(replicator.stop)
+            await replicator.start()
         # a reload keeps the running proxy (its key and cache): [images] needs a restart
         reloads = Reloads(lambda: with_image_proxy(load_config(path, environ), proxy), poller)
         stack.push_async_callback(reloads.close)
@@ -246,23 +258,57 @@ class Reloads:
             await self._task
 
 
-def _open_store(config_file: str, path: str) -> Store:
+def _open_store(config_file: str, storage: StorageConfig) -> Store:
     """The store, or one line saying why not and what to change (a newcomer's likely
     mistake: a storage folder feedfix may not write)."""
+    path = storage.path
     try:
-        return open_store(path)
-    except (StoreError, OSError) as exc:
-        folder = next(p for p in Path(path).resolve().parents if p.exists())
-        if not folder.is_dir():
-            why: object = f"{folder} is a file, not a folder"
-        elif not os.access(folder, os.W_OK):
-            why = f"the folder {folder} is not writable"
-        else:
-            why = exc
-        raise ConfigError(
-            f"[storage] path {path}: cannot open the store: {why}; set [storage] path in "
-            f"{config_file} (or FEEDFIX_STORAGE__PATH) to a file in a folder feedfix can write"
-        ) from exc
+        return open_configured(storage)
+    except StoreError as exc:
+        if storage.backend == "redis":
+            raise ConfigError(f"[storage] url: {exc} (see {config_file})") from exc
+        raise _unwritable(config_file, path, exc) from exc
+    except OSError as exc:
+        raise _unwritable(config_file, path, exc) from exc
+
+
+def _where(storage: StorageConfig) -> str:
+    """The store, for the log: the file, or the Redis URL without its password."""
+    return redacted(storage.url) if storage.backend == "redis" and storage.url else storage.path
+
+
+def _coordinator(store: Store, storage: StorageConfig) -> RedisCoordinator | None:
+    """Leases for replicas on Redis (imported only then: redis-py costs a process ~5 MB)."""
+    if storage.backend != "redis":
+        return None
+    from feedfix.service.replication import shared_parts  # noqa: PLC0415
+
+    return shared_parts(store, storage)
+
+
+async def _replicator(
+    store: Store, coordinator: RedisCoordinator | None, poller: Poller, sync_every: float
+) -> Replicator | None:
+    if coordinator is None:
+        return None
+    from feedfix.service.replication import replication_for  # noqa: PLC0415
+
+    return await replication_for(store, coordinator, poller, sync_every)
+
+
+def _unwritable(config_file: str, path: str, exc: Exception) -> ConfigError:
+    """Why a SQLite file cannot be opened, in one line that says what to change."""
+    folder = next(p for p in Path(path).resolve().parents if p.exists())
+    if not folder.is_dir():
+        why: object = f"{folder} is a file, not a folder"
+    elif not os.access(folder, os.W_OK):
+        why = f"the folder {folder} is not writable"
+    else:
+        why = exc
+    return ConfigError(
+        f"[storage] path {path}: cannot open the store: {why}; set [storage] path in "
+        f"{config_file} (or FEEDFIX_STORAGE__PATH) to a file in a folder feedfix can write"
+    )
 
 
 def _listen_error(config_file: str, config: Config, exc: OSError) -> str:

@@ -196,6 +196,7 @@ class Catalog:
     status: dict[str, Status] = field(default_factory=dict)
     # Told the name of a feed whose responses were replaced or removed (caches drop theirs).
     listeners: list[Callable[[str], None]] = field(default_factory=list)
+    store_error: str | None = None  # why the shared store does not answer (None: it does)
     activity: dict[str, Activity] = field(default_factory=dict)
     recent_polls: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_POLLS))
 

@@ -6,6 +6,10 @@ max-age / ttl honoured, exponential backoff on errors. Parsing, cleaning and ren
 in the cleaning worker (a thread or a process: ``worker.py``), so the event loop never
 waits on them. What each poll means is decided in ``decide.py``, without I/O; this module
 only does the I/O around it: fetch, clean, store, serve, count and log.
+
+Replicas on one shared store (Redis) take a feed's lease before each poll (``coordination.py``)
+and store under its fencing token; a replica that is not polling a feed serves the copy the
+others store (``replication.py`` calls ``adopt``).
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from feedfix.config import Config, FeedConfig
-from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError
 from feedfix.core.model import Entry
 from feedfix.core.schedule import first_delay
 from feedfix.service.advice import advice
 from feedfix.service.catalog import Catalog, ServedFeed, Status
+from feedfix.service.coordination import Coordinator, Lease, Solo
 from feedfix.service.decide import (
     Attempt,
     Decision,
@@ -46,9 +50,15 @@ from feedfix.service.fetch_types import FetchResult
 from feedfix.service.local import read_local
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
-from feedfix.service.store import Store, StoreError
+from feedfix.service.state import Snapshot
+from feedfix.service.store import Fenced, Store, StoreError
 from feedfix.service.transport import AiohttpTransport, Transport
+from feedfix.service.trim import Trimmer
 from feedfix.service.worker import Cleaned, Job, Worker
+
+STORE_RETRY = 2.0  # seconds between tries to reach a shared store that did not answer
+LEASE_RETRY = 0.5  # shortest wait for a lease another replica holds
+DUE_SLACK = 0.02  # a feed due within this is polled now (a sleep may end a little early)
 
 
 @dataclass
@@ -83,8 +93,12 @@ class Poller:
         monotonic: Callable[[], float] = time.monotonic,
         draw: Callable[[], float] = random.random,
         transport: Transport | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.config = config
+        self.coordinator: Coordinator = coordinator or Solo()
+        self.store_down_since: float | None = None  # the store did not answer since then
+        self.trim = Trimmer()
         self.store = store
         self.catalog = catalog
         self.metrics = metrics
@@ -102,30 +116,35 @@ class Poller:
     # ---- start, stop, reload -------------------------------------------------------------
 
     async def load(self) -> None:
-        """Read every feed's stored state, serve its last good copy at once, and hand the
-        stored archives to the cleaning worker."""
-        await self.cleaner.seed({f.name: self._load_feed(f) for f in self.config.feeds})
+        """Read every feed's stored state and serve its last good copy at once (the archives
+        stay in the store: each poll that republishes reads its feed's)."""
+        reachable = True  # a shared store down at start is not waited for once per feed
+        for feed in self.config.feeds:
+            reachable = self._load_feed(feed, reachable=reachable)
 
-    def _load_feed(self, feed: FeedConfig) -> dict[str, Archived]:
-        snapshot = self.store.load(feed.name)
+    def _load_feed(self, feed: FeedConfig, *, reachable: bool = True) -> bool:
+        """Serve the feed's stored copy; false when the store did not answer (a shared store
+        down at start: its copies are served once it answers, see ``adopt``)."""
+        snapshot = Snapshot()
+        if reachable:
+            try:
+                snapshot = self.store.load(feed.name, archive=False)  # polls read the archive
+            except StoreError as exc:
+                if not self.coordinator.shared:  # a file that cannot be read: not served
+                    raise
+                log("storage unreachable at start", logging.ERROR, error=str(exc))
+                reachable = False
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
         runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
         runtime.has_sources = bool(self.store.sources(feed.name, 1))
         self._publish(runtime)
-        return snapshot.archive
+        return reachable
 
     async def _restart_cleaner(self) -> None:
-        """The worker died (killed, or crashed on some input): a new one, seeded from the store."""
+        """The worker died (killed, or crashed on some input): a new one (each job brings
+        its feed's archive from the store, so there is nothing to hand it)."""
         log("cleaning worker died; restarting it", logging.ERROR)
         self.cleaner.restart()
-        loop = asyncio.get_running_loop()
-        archives = {}
-        for name, runtime in self.feeds.items():
-            snapshot = await loop.run_in_executor(self.storage, self.store.load, name)
-            archives[name] = snapshot.archive
-            # rows the old worker sent may not all have been stored
-            runtime.memory = replace(runtime.memory, resend=True)
-        await self.cleaner.seed(archives)
 
     async def start(self) -> None:
         """Open the HTTP client and start one task per feed."""
@@ -167,7 +186,8 @@ class Poller:
         for name, feed in wanted.items():
             existing = old.get(name)
             if existing is None:
-                await self.cleaner.seed({name: self._load_feed(feed)})
+                self._load_feed(feed)
+                await self.cleaner.forget(name)  # a name used before starts with no rendering
                 self._start_task(self.feeds[name])
                 changes["added"].append(name)
             elif existing.config != feed:
@@ -207,7 +227,7 @@ class Poller:
             runtime.wake.clear()
             async with self._global, self._host_limit(feed.source):
                 try:
-                    delay = await self.poll(runtime)
+                    delay = await self._turn(runtime)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a bug must not end the feed's schedule
@@ -235,10 +255,88 @@ class Poller:
         runtime.wake.set()
         return True
 
+    async def _turn(self, runtime: FeedRuntime) -> float:
+        """Poll the feed if this process gets its lease and it is due; seconds until the next
+        try. Alone on its store, a process always gets the lease and the feed is due."""
+        coordinator = self.coordinator
+        try:
+            lease, wait = await coordinator.acquire(runtime.config.name)
+        except StoreError:  # no coordination, no poll: the copies held are served, stale
+            return STORE_RETRY
+        if lease is None:  # another replica polls it now; try again when its lease runs out
+            return max(LEASE_RETRY, min(wait, runtime.config.interval))
+        async with coordinator.holding(lease):
+            if coordinator.shared:
+                await self.adopt(runtime.config.name)  # what the last poller left
+                due = runtime.memory.state.next_poll
+                now = self.clock()
+                if due is not None and due > now + DUE_SLACK:
+                    return due - now  # polled elsewhere since this replica last looked
+            return await self.poll(runtime, lease)
+
+    # ---- what other replicas stored ------------------------------------------------------
+
+    def feed_names(self) -> list[str]:
+        """The configured feeds."""
+        return list(self.feeds)
+
+    async def adopt(self, name: str) -> None:
+        """Serve the store's copy of ``name`` (another replica wrote it). A store without
+        one (Redis restarted empty) never replaces the copy held: it is stored again with
+        this replica's next write."""
+        runtime = self.feeds.get(name)
+        if runtime is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            snapshot = await loop.run_in_executor(
+                self.storage, lambda: self.store.load(name, archive=False)
+            )
+        except StoreError:
+            return
+        held = runtime.memory
+        if snapshot.published is None:
+            if held.published is not None:
+                runtime.memory = replace(held, unsaved=True)
+            return
+        same = held.published is not None and held.published.etag == snapshot.published.etag
+        published = held.published if same else snapshot.published
+        runtime.memory = on_config(Memory(snapshot.state, published), fingerprint(runtime.config))
+        self._publish(runtime)
+
+    async def restore(self, name: str) -> bool:
+        """Put the copy served of ``name`` back into a store that lost it (Redis restarted
+        empty): true when it was missing and is stored now."""
+        runtime = self.feeds.get(name)
+        put_back = getattr(self.store, "restore", None)
+        if runtime is None or runtime.memory.published is None or put_back is None:
+            return False
+        memory = runtime.memory
+        loop = asyncio.get_running_loop()
+        try:
+            done = bool(await loop.run_in_executor(
+                self.storage, put_back, name, memory.state, memory.published
+            ))  # fmt: skip
+        except StoreError:
+            return False
+        if done:
+            runtime.memory = replace(memory, unsaved=False)
+        return done
+
+    def store_health(self, error: str | None) -> None:
+        """The store stopped (``error``) or started answering again: every copy served is
+        marked stale while it is down, and /healthz says so."""
+        self.store_down_since = None if error is None else self.clock()
+        self.catalog.store_error = error
+        for runtime in self.feeds.values():
+            self._publish(runtime)
+
     # ---- one poll --------------------------------------------------------------------------
 
-    async def poll(self, runtime: FeedRuntime) -> float:
-        """Fetch, republish, store and serve one feed; returns seconds until the next poll."""
+    async def poll(self, runtime: FeedRuntime, lease: Lease | None = None) -> float:
+        """Fetch, republish, store and serve one feed; returns seconds until the next poll.
+
+        ``lease``: the one this poll runs under; its token fences the write."""
         if self.transport is None:
             raise RuntimeError("Poller.start() must run before poll()")
         feed = runtime.config
@@ -261,15 +359,24 @@ class Poller:
         settings = Settings.of(feed, self.config.poll)
         now = self.clock()
         decision = decide(runtime.memory, attempt, now, settings, self.draw())
+        held = runtime.memory
         runtime.memory = decision.memory
         runtime.error_kind = decision.error_kind
-        failure = await self._store(feed.name, decision.write)
+        try:
+            failure = await self._store(feed.name, decision.write, lease)
+        except Fenced as exc:  # a newer poll elsewhere: its result stands, and is served
+            log("publish refused", logging.WARNING, feed=feed.name, error=str(exc))
+            runtime.memory = held
+            await self.adopt(feed.name)
+            return decision.delay
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
         if made is not None and made.sources is not None and failure is None:
             runtime.has_sources = await self._store_sources(feed.name, made.sources)
         self.catalog.record_poll(
             feed.name, decision.outcome, started, made.rule_changes if made else None
         )
+        if made is not None:  # the archive read, the rows written: give their pages back
+            await asyncio.get_running_loop().run_in_executor(self.storage, self.trim)
         self._publish(runtime)
         self._count(feed.name, decision, attempt, made)
         self._log(runtime, decision, attempt, made)
@@ -278,6 +385,13 @@ class Poller:
     async def _clean(self, runtime: FeedRuntime, result: FetchResult) -> Cleaned:
         """Republish in the cleaning worker (a new one if it died: this poll then fails)."""
         served = runtime.memory.published
+        loop = asyncio.get_running_loop()
+        try:  # read for this poll only: what the process keeps is what it serves
+            archive = await loop.run_in_executor(
+                self.storage, self.store.load_archive, runtime.config.name
+            )
+        except StoreError as exc:
+            raise FeedfixError(f"cannot read the archive: {exc}") from exc
         job = Job(
             feed=runtime.config,
             data=result.body,
@@ -288,6 +402,7 @@ class Poller:
             body=served.body if served is not None else b"",
             resend=runtime.memory.resend,
             want_sources=not runtime.has_sources,
+            archive=archive,
             posts=result.posts,
         )
         generation = self.cleaner.generation
@@ -303,21 +418,21 @@ class Poller:
         base = self.config.server.base_url
         return f"{base.rstrip('/')}/feeds/{name}.atom" if base else None
 
-    async def _store(self, name: str, write: Write) -> str | None:
+    async def _store(self, name: str, write: Write, lease: Lease | None) -> str | None:
         """Write the poll; returns why it could not be stored (the copy in memory is served
         all the same). A StoreError is an outage of the store (locked, disk full); anything
-        else is a bug, logged with its traceback."""
+        else is a bug, logged with its traceback. ``Fenced`` (the lease passed on) is raised."""
         loop = asyncio.get_running_loop()
+        fence = lease.token if lease is not None else None
         try:
             await loop.run_in_executor(
                 self.storage,
-                self.store.save,
-                name,
-                write.state,
-                write.record,
-                write.published,
-                write.archive,
+                lambda: self.store.save(
+                    name, write.state, write.record, write.published, write.archive, fence=fence
+                ),
             )
+        except Fenced:
+            raise
         except StoreError as exc:
             log("storage failed", logging.ERROR, feed=name, error=str(exc))
             return str(exc)
@@ -393,6 +508,8 @@ class Poller:
 
     def _publish(self, runtime: FeedRuntime) -> None:
         feed, state, published = runtime.config, runtime.memory.state, runtime.memory.published
+        if state.stale_since is None and self.store_down_since is not None:
+            state = replace(state, stale_since=self.store_down_since)  # served, not shared
         max_age = min(feed.interval, self.config.server.cache_max_age)
         served = self.catalog.served.get(feed.name)
         if published is None:

@@ -116,7 +116,9 @@ async def healthz(request: web.Request) -> web.Response:
         for r in _rows(request.app[CATALOG], request)
     ]
     request.app[METRICS].requests.labels("healthz", "200").inc()
-    return web.json_response({"status": "ok", "feeds": rows})
+    catalog = request.app[CATALOG]
+    store = {"ok": catalog.store_error is None, "error": catalog.store_error}
+    return web.json_response({"status": "ok", "store": store, "feeds": rows})
 
 
 async def metrics_page(request: web.Request) -> web.Response:

@@ -1,10 +1,14 @@
 """Where parsing, cleaning and rendering run, and where the entry archives live.
 
-One worker does it all, one job at a time, and keeps every feed's entry archive and last
-rendering (seeded from the store at start) in its ``Cleaner``, so a job carries only the feed's
-config (its rules as their frozen spec: the compiled rules are built in the worker, once per
-spec), the upstream's bytes and the output being served, and its answer only the new output
-and the archive rows that changed. ``[poll] cleaner`` says where the worker runs:
+One worker does it all, one job at a time, and keeps every feed's last rendering (its spans:
+a digest and two offsets per entry) in its ``Cleaner``. A job carries the feed's config (its
+rules as their frozen spec: the compiled rules are built in the worker, once per spec), the
+upstream's bytes, the output being served and the feed's archive as the store holds it (the
+service reads it for the poll and lets it go after: the archive lives in the store), and its
+answer only the new output and the archive rows that changed. A Cleaner can also keep the
+archives itself, seeded once (a job without ``archive``).
+
+``[poll] cleaner`` says where the worker runs:
 
 - ``thread`` (the default): a thread of the server. Least memory. The work holds the GIL,
   so while many feeds change at once serving slows down: each time the event loop gives up
@@ -41,6 +45,7 @@ from feedfix.service.catalog import make_published, strong_etag
 from feedfix.service.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.sources import FolderOptions, posts_feed
 from feedfix.service.state import ArchiveUpdate, Published
+from feedfix.service.trim import Trimmer
 
 _PR_SET_PDEATHSIG = 1
 
@@ -58,6 +63,9 @@ class Job:
     body: bytes  # the output being served (its unchanged entries are copied from it)
     resend: bool  # the last archive rows sent were not stored: send every row
     want_sources: bool = False  # the store holds no sources for this feed: send them anyway
+    # the feed's archive as the store holds it (read for this job: the worker then keeps
+    # none); None: the archive the worker was seeded with and keeps
+    archive: Mapping[str, Archived] | None = None
     posts: tuple[PostFile, ...] | None = None  # a folder source's files, instead of ``data``
 
 
@@ -92,6 +100,7 @@ class Cleaner:
     def __init__(self) -> None:
         self.archives: dict[str, dict[str, Archived]] = {}
         self.renderings: dict[str, tuple[str, Rendering]] = {}  # feed: (etag, without body)
+        self.trim = Trimmer()  # what a job read and made is let go: give its pages back
 
     def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
         """Take the archives the store holds."""
@@ -104,8 +113,9 @@ class Cleaner:
 
     def clean(self, job: Job) -> Cleaned:
         """Republish one response against the feed's archive and last rendering."""
+        self.trim()  # what the jobs before this one read and made is garbage by now
         name = job.feed.name
-        archive = self.archives.get(name, {})
+        archive = job.archive if job.archive is not None else self.archives.get(name, {})
         kept = self.renderings.get(name)  # its spans fit only the very bytes being served
         last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
         made = republish(
@@ -118,7 +128,8 @@ class Cleaner:
             last=last,
         )
         etag = strong_etag(made.atom)
-        self.archives[name] = made.archive
+        if job.archive is None:
+            self.archives[name] = made.archive
         self.renderings[name] = (etag, replace(made.rendering, body=b""))  # the server has it
         entries = len(made.feed.entries)
         published = None if etag == job.etag else make_published(made.atom, entries, job.now, etag)

@@ -308,11 +308,13 @@ class FailingStore(MemoryStore):
         record: PollRecord,
         published: Published | None = None,
         archive: ArchiveUpdate | None = None,
+        *,
+        fence: str | None = None,
     ) -> None:
         """Fail, or store."""
         if self.failure is not None:
             raise self.failure
-        super().save(name, state, record, published, archive)
+        super().save(name, state, record, published, archive, fence=fence)
 
 
 def test_an_unstored_output_is_stored_with_the_next_poll() -> None:

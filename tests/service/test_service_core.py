@@ -4,7 +4,9 @@ and the SQLite store on a real file.
 
 from __future__ import annotations
 
+import gzip
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,9 @@ from feedfix.core.schedule import (
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published
 from feedfix.service.store import Store
 from feedfix.service.store.memory import MemoryStore
+from feedfix.service.store.redis import RedisStore
 from feedfix.service.store.sqlite import SqliteStore
+from redis_helpers import unique_prefix
 
 NOW = 1_700_000_000.0
 
@@ -265,15 +269,24 @@ def test_republish_refuses_what_is_not_a_good_feed(data: bytes, error: type[Exce
 
 
 def _published(text: bytes) -> Published:
-    return Published(body=text, gzip=b"gz" + text, etag='"e"', last_modified=NOW, entries=3)
+    """Bytes as the service makes them: the gzip really is the body's (Redis keeps only it)."""
+    return Published(body=text, gzip=gzip.compress(text, mtime=0), etag='"e"',
+                     last_modified=NOW, entries=3)  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """Each backend behind the same interface."""
+@pytest.fixture(params=["sqlite", "memory", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each backend behind the same interface (Redis: a real server, a prefix per test)."""
+    backend: Store
     if request.param == "memory":
-        return MemoryStore()
-    return SqliteStore(str(tmp_path / "feedfix.db"))
+        backend = MemoryStore()
+    elif request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        backend = RedisStore(server.url, prefix=unique_prefix())
+    else:
+        backend = SqliteStore(str(tmp_path / "feedfix.db"))
+    yield backend
+    backend.close()
 
 
 def test_store_round_trip(store: Store) -> None:
@@ -307,6 +320,9 @@ def test_store_round_trip(store: Store) -> None:
         ArchiveUpdate(frozenset(later.archive), new),
     )
     assert store.load("z").archive == later.archive
+    assert store.load_archive("z") == later.archive
+    assert store.load("z", archive=False).archive == {}
+    assert store.load("z", archive=False).published == store.load("z").published
     assert store.load("other").published is None
 
 

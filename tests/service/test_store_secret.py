@@ -8,7 +8,9 @@ from pathlib import Path
 
 from feedfix.service.store import Store
 from feedfix.service.store.memory import MemoryStore
+from feedfix.service.store.redis import RedisStore
 from feedfix.service.store.sqlite import SqliteStore
+from redis_helpers import RedisServer, unique_prefix
 
 
 def test_sqlite_keeps_the_first_value_across_reopening(tmp_path: Path) -> None:
@@ -53,3 +55,28 @@ def test_memory_keeps_it_for_the_process() -> None:
     store = MemoryStore()
     assert store.secret("k", lambda: "a") == "a"
     assert store.secret("k", lambda: "b") == "a"
+
+
+def test_redis_replicas_starting_at_once_agree_on_one_value(redis_server: RedisServer) -> None:
+    """Eight Redis stores under one prefix, each offering its own value at once: one value
+    for all, and a new connection reads the same later."""
+    prefix = unique_prefix()
+    stores = [RedisStore(redis_server.url, prefix=prefix) for _ in range(8)]
+    counter = itertools.count()
+    start = threading.Barrier(len(stores))
+    got: list[str] = []
+
+    def ask(store: Store) -> None:
+        start.wait()
+        got.append(store.secret("images.key", lambda: f"value-{next(counter)}"))
+
+    threads = [threading.Thread(target=ask, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(got) == 8 and len(set(got)) == 1
+    later = RedisStore(redis_server.url, prefix=prefix)
+    assert later.secret("images.key", lambda: "late") == got[0]
+    for store in [*stores, later]:
+        store.close()

@@ -3,6 +3,7 @@ replaced per poll, kept in order, bounded, read no further than asked."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,24 @@ import pytest
 from feedfix.core.model import Entry
 from feedfix.service.store import SOURCE_MAX_CHARS, SOURCES_KEPT, Store
 from feedfix.service.store.memory import MemoryStore
+from feedfix.service.store.redis import RedisStore
 from feedfix.service.store.sqlite import SqliteStore
+from redis_helpers import unique_prefix
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """Each backend."""
-    return MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "s.db"))
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each backend (Redis: the session's real server, a prefix of the test's own)."""
+    backend: Store
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        backend = RedisStore(server.url, prefix=unique_prefix())
+    elif request.param == "memory":
+        backend = MemoryStore()
+    else:
+        backend = SqliteStore(str(tmp_path / "s.db"))
+    yield backend
+    backend.close()
 
 
 def _entries(count: int, size: int = 10) -> list[Entry]:

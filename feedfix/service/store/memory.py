@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
+from feedfix.core.archive import Archived
 from feedfix.core.model import Entry
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
 from feedfix.service.store import HISTORY_KEPT, SOURCES_KEPT, bounded_sources
@@ -21,13 +22,20 @@ class MemoryStore:
         self._sources: dict[str, list[Entry]] = {}
         self._lock = threading.Lock()
 
-    def load(self, name: str) -> Snapshot:
+    def load(self, name: str, *, archive: bool = True) -> Snapshot:
         """A copy of what is kept for ``name``."""
         with self._lock:
             snap = self._feeds.get(name)
             if snap is None:
                 return Snapshot()
-            return Snapshot(FeedState(**asdict(snap.state)), snap.published, dict(snap.archive))
+            entries = dict(snap.archive) if archive else {}
+            return Snapshot(FeedState(**asdict(snap.state)), snap.published, entries)
+
+    def load_archive(self, name: str) -> dict[str, Archived]:
+        """A copy of the feed's archive."""
+        with self._lock:
+            snap = self._feeds.get(name)
+            return dict(snap.archive) if snap is not None else {}
 
     def save(
         self,
@@ -36,6 +44,8 @@ class MemoryStore:
         record: PollRecord,
         published: Published | None = None,
         archive: ArchiveUpdate | None = None,
+        *,
+        fence: str | None = None,  # one process: nobody else can take the feed
     ) -> None:
         """Replace the feed's stored state in one step."""
         with self._lock:

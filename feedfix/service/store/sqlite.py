@@ -119,8 +119,8 @@ class SqliteStore:
             raise StoreError(f"{path}: cannot open the database: {exc}") from exc
         self._lock = threading.Lock()
 
-    def load(self, name: str) -> Snapshot:
-        """Everything stored for ``name``."""
+    def load(self, name: str, *, archive: bool = True) -> Snapshot:
+        """Everything stored for ``name`` (the archive's entries only when ``archive``)."""
         try:
             with self._lock:
                 row = self._db.execute(
@@ -130,6 +130,18 @@ class SqliteStore:
                     "SELECT body, gzip, etag, last_modified, entries FROM published WHERE name = ?",
                     (name,),
                 ).fetchone()
+        except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise  # a bug: as itself, traceback and all
+            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        state = FeedState(**json.loads(row[0])) if row else FeedState()
+        published = Published(bytes(pub[0]), bytes(pub[1]), pub[2], pub[3], pub[4]) if pub else None
+        return Snapshot(state, published, self.load_archive(name) if archive else {})
+
+    def load_archive(self, name: str) -> dict[str, Archived]:
+        """The feed's archived entries."""
+        try:
+            with self._lock:
                 rows = self._db.execute(
                     "SELECT entry_id, source_hash, entry, first_seen FROM entries WHERE name = ?",
                     (name,),
@@ -138,13 +150,10 @@ class SqliteStore:
             if not _outage(exc):
                 raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot read: {exc}") from exc
-        state = FeedState(**json.loads(row[0])) if row else FeedState()
-        published = Published(bytes(pub[0]), bytes(pub[1]), pub[2], pub[3], pub[4]) if pub else None
-        archive = {
+        return {
             r[0]: Archived(id=r[0], source_hash=r[1], entry=entry_from_json(r[2]), first_seen=r[3])
             for r in rows
         }
-        return Snapshot(state, published, archive)
 
     def save(
         self,
@@ -153,6 +162,8 @@ class SqliteStore:
         record: PollRecord,
         published: Published | None = None,
         archive: ArchiveUpdate | None = None,
+        *,
+        fence: str | None = None,  # one process owns the file: nobody else can take the feed
     ) -> None:
         """One transaction: state, history, and (on success) output and archive."""
         try:

@@ -1,0 +1,305 @@
+"""Several `feedfix serve` replicas on one real Redis and one scripted upstream.
+
+Each replica is a real subprocess started as a user starts it, its storage set from the
+environment (``FEEDFIX_STORAGE__BACKEND=redis``, ``FEEDFIX_STORAGE__URL``…) with a short
+lease and sync period so that the suite runs in seconds. Each replica sends its own
+User-Agent, so the upstream's request log says which replica polled. Checked:
+
+- over many intervals each feed's upstream requests are those of one replica (within one poll);
+- every replica serves the same bytes and ETag, and honours another's ETag with a 304;
+- kill -9 of the replica polling a feed: another takes over within lease + interval, and
+  a change reaches every remaining replica;
+- a replica frozen (SIGSTOP) in the middle of a slow poll loses its lease; its late result
+  is refused by the fence, and no replica serves it;
+- Redis killed and restarted empty: 200s throughout, the store reported down, and the
+  replicas put their copies back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import upstream as up
+from redis_helpers import RedisServer, redis_executable, unique_prefix
+from service_helpers import TEST_POLL, Service, wait_for
+from upstream import titles
+
+INTERVAL = 1.0
+LEASE = 1.5
+FEEDS = ("alpha", "beta")
+
+
+def _agent(index: int) -> str:
+    return f"feedfix-replica-{index}"
+
+
+def start_replicas(
+    tmp: Path, upstream: up.Upstream, url: str, count: int = 3, **poll: Any
+) -> list[Service]:
+    """``count`` replicas on Redis at ``url`` (a fresh prefix), each with its User-Agent."""
+    prefix = unique_prefix()
+    feeds = [{"name": n, "url": upstream.url(f"/{n}")} for n in FEEDS]
+    env = {
+        "FEEDFIX_STORAGE__BACKEND": "redis",
+        "FEEDFIX_STORAGE__URL": url,
+        "FEEDFIX_STORAGE__PREFIX": prefix,
+        "FEEDFIX_STORAGE__LEASE": f"{LEASE:g}s",
+        "FEEDFIX_STORAGE__SYNC_EVERY": "2s",
+    }
+    replicas = []
+    for index in range(count):
+        settings = {**TEST_POLL, "interval": INTERVAL, "user_agent": _agent(index), **poll}
+        replicas.append(Service(tmp / f"r{index}", feeds, poll=settings, env=env).start())
+    return replicas
+
+
+@contextlib.contextmanager
+def running(replicas: list[Service]) -> Iterator[list[Service]]:
+    """Stop every replica still running at the end (asserting a clean exit)."""
+    try:
+        yield replicas
+    finally:
+        for replica in replicas:
+            if replica.running:
+                replica.stop()
+            replica.close()
+
+
+def poller_of(upstream: up.Upstream, path: str, since: int = 0) -> int:
+    """Which replica sent the latest request for ``path`` (after the first ``since``)."""
+    requests = upstream.requests_for(path)[since:]
+    assert requests, f"no request for {path}"
+    agent = requests[-1].header("User-Agent") or ""
+    return int(agent.rsplit("-", 1)[1])
+
+
+def serves(replica: Service, name: str, numbers: range) -> bool:
+    """The replica serves exactly items ``numbers`` of feed ``name``."""
+    answer = replica.feed(name)
+    return answer.status == 200 and up.titles(numbers)[0] in answer.text()
+
+
+def store_up(replica: Service) -> bool:
+    """/healthz says the shared store answers."""
+    return bool(replica.health()["store"]["ok"])
+
+
+def store_down(replica: Service) -> bool:
+    """/healthz says the shared store does not answer."""
+    return not store_up(replica)
+
+
+def stale(replica: Service) -> bool:
+    """The replica serves alpha's old copy, marked stale."""
+    return bool(replica.feed("alpha").header("X-Feedfix-Stale"))
+
+
+def fresh(replica: Service) -> bool:
+    """The replica serves alpha fresh again."""
+    return not stale(replica)
+
+
+@pytest.fixture
+def upstream() -> Iterator[up.Upstream]:
+    """The scripted upstream, every feed at items 1-3."""
+    with up.Upstream() as server:
+        for name in FEEDS:
+            server.script(f"/{name}", up.feed(up.zaker_rss(range(1, 4))))
+        yield server
+
+
+def test_each_feed_is_polled_once_per_interval_and_served_alike(
+    tmp_path: Path, upstream: up.Upstream, redis_server: RedisServer
+) -> None:
+    """Three replicas send the upstream what one would (within one poll), and serve the same
+    bytes and ETag: a reader's conditional GET gets a 304 whichever replica answers."""
+    with running(start_replicas(tmp_path, upstream, redis_server.url)) as replicas:
+        for replica in replicas:
+            wait_for(partial(serves, replica, "alpha", range(1, 4)), 15, "every replica")
+        counted = {n: len(upstream.requests_for(f"/{n}")) for n in FEEDS}
+        started = time.monotonic()
+        time.sleep(8 * INTERVAL)
+        elapsed = time.monotonic() - started
+        for name in FEEDS:
+            polls = len(upstream.requests_for(f"/{name}")) - counted[name]
+            one_replica = elapsed / INTERVAL
+            # never three replicas' worth; at least half of one's on a busy machine (a poll's
+            # time comes on top of the interval)
+            assert one_replica / 2 <= polls <= one_replica + 1, (name, polls, one_replica)
+        answers = [r.feed("alpha") for r in replicas]
+        assert len({a.body for a in answers}) == 1, "replicas serve different bytes"
+        etags = {a.header("ETag") for a in answers}
+        assert len(etags) == 1, etags
+        etag = etags.pop()
+        assert etag is not None
+        for replica in replicas:
+            assert replica.feed("alpha", {"If-None-Match": etag}).status == 304
+        assert all(r.health()["store"]["ok"] for r in replicas)
+
+
+def test_kill_9_of_the_polling_replica_fails_over(
+    tmp_path: Path, upstream: up.Upstream, redis_server: RedisServer
+) -> None:
+    """kill -9 of the replica in the middle of a poll: another polls within lease + one
+    interval, and the upstream's change reaches every remaining replica."""
+    with running(start_replicas(tmp_path, upstream, redis_server.url)) as replicas:
+        for replica in replicas:
+            wait_for(partial(serves, replica, "alpha", range(1, 4)), 15, "every replica")
+        upstream.script("/alpha", up.slow(up.feed(up.zaker_rss(range(1, 5))), 30))
+        seen = len(upstream.requests_for("/alpha"))
+        upstream.wait_for_requests("/alpha", seen + 1, timeout=10, answered=False)
+        holder = poller_of(upstream, "/alpha", seen)
+        replicas[holder].kill()
+        killed = time.monotonic()
+        upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 5))))
+        after = len(upstream.requests_for("/alpha"))
+        upstream.wait_for_requests("/alpha", after + 1, timeout=LEASE + INTERVAL + 3,
+                                   answered=False)  # fmt: skip
+        took_over = upstream.requests_for("/alpha")[after].at - killed
+        assert took_over <= LEASE + INTERVAL + 1.0, took_over
+        assert poller_of(upstream, "/alpha", after) != holder
+        for index, replica in enumerate(replicas):
+            if index != holder:
+                wait_for(partial(serves, replica, "alpha", range(1, 5)), 10, "the change")
+
+
+def test_a_late_publish_is_refused_by_the_fence(
+    tmp_path: Path, upstream: up.Upstream, redis_server: RedisServer
+) -> None:
+    """A replica frozen during a slow poll loses its lease; another publishes the newer
+    feed; the frozen one, thawed, gets its old answer and its write is refused: every
+    replica keeps serving the newer feed."""
+    poll = {"timeout": "20s"}
+    with running(start_replicas(tmp_path, upstream, redis_server.url, count=2, **poll)) as rs:
+        for replica in rs:
+            wait_for(partial(serves, replica, "alpha", range(1, 4)), 15, "every replica")
+        upstream.script("/alpha", up.slow(up.feed(up.zaker_rss(range(1, 5))), 6))  # older
+        seen = len(upstream.requests_for("/alpha"))
+        upstream.wait_for_requests("/alpha", seen + 1, timeout=10, answered=False)
+        holder = poller_of(upstream, "/alpha", seen)
+        frozen, other = rs[holder], rs[1 - holder]
+        frozen.signal(signal.SIGSTOP)
+        try:
+            upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 6))))  # newer
+            wait_for(lambda: serves(other, "alpha", range(1, 6)), 10, "the newer feed")
+        finally:
+            frozen.signal(signal.SIGCONT)
+        wait_for(lambda: frozen.events("publish refused"), 15, "the fence to refuse")
+        for replica in rs:
+            wait_for(partial(serves, replica, "alpha", range(1, 6)), 10, "the newer feed")
+        time.sleep(2 * INTERVAL)
+        for replica in rs:
+            assert serves(replica, "alpha", range(1, 6)), "an older result replaced a newer"
+        late = [p for p in frozen.polls("alpha") if p.get("changed") and p["entries"] == 4]
+        assert not late, f"the late result was published: {late}"
+
+
+def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
+    tmp_path: Path, upstream: up.Upstream
+) -> None:
+    """Redis killed, then back with nothing: every replica answers 200 with its copy all
+    along, says the store is down, then puts its copies back into Redis."""
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    redis = RedisServer(redis_executable(), folder).start()
+    try:
+        with running(start_replicas(tmp_path, upstream, redis.url, count=2)) as replicas:
+            for replica in replicas:
+                wait_for(partial(serves, replica, "alpha", range(1, 4)), 15, "every replica")
+            served = replicas[0].feed("alpha").body
+            redis.kill()
+            for replica in replicas:
+                wait_for(partial(store_down, replica), 20, "store down")
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                for replica in replicas:
+                    answer = replica.feed("alpha")
+                    assert answer.status == 200 and answer.body == served
+                    assert answer.header("X-Feedfix-Stale")
+            assert replicas[0].health_row("alpha")["stale"]
+            redis.start()
+            client = redis.client()
+            for replica in replicas:
+                wait_for(partial(store_up, replica), 20, "store back")
+            prefix = replicas[0].env["FEEDFIX_STORAGE__PREFIX"]
+            wait_for(lambda: client.hlen(f"{prefix}versions") == len(FEEDS), 20, "repopulated")
+            assert client.exists(f"{prefix}feed:alpha:pub")
+            for replica in replicas:
+                answer = replica.feed("alpha")
+                assert answer.status == 200 and answer.body == served
+            upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 5))))
+            for replica in replicas:
+                wait_for(partial(serves, replica, "alpha", range(1, 5)), 20, "polling again")
+            assert titles(range(1, 5))[0] in replicas[1].feed("alpha").text()
+    finally:
+        redis.stop()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(lambda: up.error(503), id="503"),
+        pytest.param(up.html_error_page, id="error-page"),
+        pytest.param(lambda: up.truncated(up.zaker_rss(range(1, 5))), id="truncated"),
+        pytest.param(lambda: up.too_many_requests("1"), id="429"),
+    ],
+)
+def test_upstream_faults_on_the_redis_backend(
+    tmp_path: Path, upstream: up.Upstream, redis_server: RedisServer, fault: Any
+) -> None:
+    """The fault suite's upstream scenarios (a subset) on Redis: the last good copy stays
+    served, marked stale, on every replica; /healthz names the problem; the recovery reaches
+    every replica."""
+    with running(start_replicas(tmp_path, upstream, redis_server.url, count=2)) as replicas:
+        for replica in replicas:
+            wait_for(partial(serves, replica, "alpha", range(1, 4)), 15, "every replica")
+        good = replicas[0].feed("alpha").body
+        upstream.script("/alpha", fault())
+        for replica in replicas:
+            wait_for(partial(stale, replica), 10, "stale")
+            answer = replica.feed("alpha")
+            assert answer.status == 200 and answer.body == good
+            row = replica.health_row("alpha")
+            assert row["stale"] and not row["ok"] and row["last_error"]
+        upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 5))))
+        for replica in replicas:
+            wait_for(partial(serves, replica, "alpha", range(1, 5)), 15, "recovery")
+            wait_for(partial(fresh, replica), 10, "fresh")
+
+
+def test_a_replica_starts_while_redis_is_down_and_serves_once_it_is_up(
+    tmp_path: Path, upstream: up.Upstream
+) -> None:
+    """With Redis not answering (connections refused), a replica of many feeds starts, says
+    the store is unreachable and answers 503 for a feed it has no copy of; once Redis is up
+    it polls and serves."""
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    redis = RedisServer(redis_executable(), folder)  # not started yet
+    feeds = [{"name": f"f{i}", "url": upstream.url("/alpha")} for i in range(30)]
+    env = {
+        "FEEDFIX_STORAGE__BACKEND": "redis",
+        "FEEDFIX_STORAGE__URL": redis.url,
+        "FEEDFIX_STORAGE__PREFIX": unique_prefix(),
+        "FEEDFIX_STORAGE__LEASE": "1.5s",
+    }
+    replica = Service(tmp_path / "r", feeds, poll={**TEST_POLL, "interval": INTERVAL}, env=env)
+    try:
+        replica.start(timeout=15)
+        wait_for(lambda: not replica.health()["store"]["ok"], 10, "the store reported down")
+        assert replica.feed("f0").status == 503
+        redis.start()
+        wait_for(lambda: serves(replica, "f0", range(1, 4)), 20, "served once Redis is up")
+        assert replica.health()["store"]["ok"]
+        replica.stop()
+    finally:
+        replica.close()
+        redis.stop()
