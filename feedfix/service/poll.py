@@ -136,7 +136,11 @@ class Poller:
                 reachable = False
         memory = on_config(Memory(snapshot.state, snapshot.published), fingerprint(feed))
         runtime = self.feeds[feed.name] = FeedRuntime(feed, memory)
-        runtime.has_sources = bool(self.store.sources(feed.name, 1))
+        if reachable:  # else the next 200 stores them (the inspector shows none until then)
+            try:
+                runtime.has_sources = bool(self.store.sources(feed.name, 1))
+            except StoreError:
+                reachable = False
         self._publish(runtime)
         return reachable
 
