@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from feedfix import __version__
-from feedfix.cli import fix_posts
+from feedfix.cli import fix_posts_args
 from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and print every effective setting as JSON.",
     )
     check.add_argument("file", metavar="FILE", nargs="?", help="default: $FEEDFIX_CONFIG")
-    fix_posts.add_parser(commands)
+    fix_posts_args.add_parser(commands)
     return parser
 
 
@@ -379,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return _run_check_config(args.file)
         if args.command == "fix-posts":
+            from feedfix.cli import fix_posts  # noqa: PLC0415 (only when it runs)
+
             return fix_posts.run(args)
         parser.print_help(sys.stderr)
         return EXIT_INPUT
