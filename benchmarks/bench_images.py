@@ -72,6 +72,10 @@ path = "{folder}/feedfix.db"
 proxy = "all"
 key = "{key}"
 allow_private = ["127.0.0.1"]
+[[feeds]]  # serve needs one; the bundled example, read once
+name = "example"
+path = "feedfix:examples/zaker-channel.rss.xml"
+interval = "1h"
 """
 NGINX_CONF = """\
 worker_processes 1;
