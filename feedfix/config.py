@@ -28,13 +28,12 @@ from feedfix.core.rules.proxy_images import (
     Mode,
     host_rules,
 )
+from feedfix.core.sizes import parse_size
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
                        r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")  # fmt: skip
 _SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
 ENV_PREFIX = "FEEDFIX_"
 NO_FEEDS = "no feeds configured: add a [[feeds]] table with a name and a url or a path"
 MIN_KEY = 32  # characters of an [images] key at least (a guessable key forges image URLs)
@@ -57,23 +56,6 @@ def parse_duration(value: object, key: str) -> float:
     if seconds <= 0:
         raise ConfigError(f"{key}: must be more than zero, got {value!r}")
     return seconds
-
-
-def parse_size(value: object, key: str = "size") -> int:
-    """Bytes from a number or a string like ``"50MB"``, ``"512KiB"``."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    match = _SIZE.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ConfigError(f"{key}: expected a size such as 50MB or 1048576, got {value!r}")
-    unit = (match.group(2) or "").lower()
-    factor = _SIZE_UNITS[unit[:1]] if unit != "b" else 1
-    if "i" in unit:
-        factor = {1000: 1024, 1000**2: 1024**2, 1000**3: 1024**3}.get(factor, factor)
-    size = int(float(match.group(1)) * factor)
-    if size <= 0:
-        raise ConfigError(f"{key}: must be more than zero, got {value!r}")
-    return size
 
 
 def _whole(low: int, high: int) -> Parser:

@@ -84,7 +84,7 @@ def _timezone(value: str) -> tzinfo:
 
 
 def _max_size(value: str) -> int:
-    from feedfix.config import parse_size  # noqa: PLC0415
+    from feedfix.core.sizes import parse_size  # noqa: PLC0415
 
     try:
         return parse_size(int(value) if value.isdigit() else value, "--max-size")

@@ -135,7 +135,7 @@ def _files(count: int) -> str:
 
 
 def _max_size(value: str) -> int:
-    from feedfix.config import parse_size  # noqa: PLC0415
+    from feedfix.core.sizes import parse_size  # noqa: PLC0415
 
     return parse_size(int(value) if value.isdigit() else value, "--max-size")
 
