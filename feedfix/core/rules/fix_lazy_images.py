@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from lxml import etree
 
-from feedfix.core.html import elements, set_attr
+from feedfix.core.html import set_attr
 from feedfix.core.proxies import DEFAULT_TEMPLATES, Unwrapper
 from feedfix.core.rules.base import Rule, string_list
 
@@ -47,11 +47,7 @@ class FixLazyImages(Rule):
 
     def html(self, container: etree._Element) -> int:
         """Every ``img`` in the fragment."""
-        changed = 0
-        for el in elements(container):
-            if el.tag == "img":
-                changed += self._fix(el)
-        return changed
+        return sum(self._fix(img) for img in container.iterdescendants("img"))
 
     def _fix(self, img: etree._Element) -> int:
         touched = False

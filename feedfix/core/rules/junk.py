@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from lxml import etree
-from lxml.cssselect import CSSSelector
+from lxml.cssselect import CSSSelector, LxmlTranslator
 
 from feedfix.core.html import drop_tree
 from feedfix.core.rules.base import Rule, string_list
@@ -55,20 +55,36 @@ class DropEmptyJunk(Rule):
     def __init__(self, selectors: list[str] | None = None) -> None:
         chosen = string_list("selectors", selectors) if selectors is not None else DEFAULT_JUNK
         self.selector = compile_selectors("selectors", chosen)
+        self._matches = (
+            etree.XPath(LxmlTranslator().css_to_xpath(", ".join(chosen), prefix="self::"))
+            if chosen
+            else None
+        )
 
     def html(self, container: etree._Element) -> int:
-        """Remove empty matches until a pass removes nothing."""
-        if self.selector is None:
+        """Remove empty matches until a pass removes nothing.
+
+        After the first search, a pass looks only at the matching ancestors of what the last
+        one removed: nothing else can have become empty. Searching the whole fragment again
+        cost a ZAKER feed 0.03 s of its 0.85 s.
+        """
+        if self.selector is None or self._matches is None:
             return 0
         removed = 0
+        candidates: list[etree._Element] = list(self.selector(container))
         for _ in range(MAX_PASSES):
-            empty = [el for el in self.selector(container) if is_empty(el)]
+            empty = [el for el in candidates if el.getparent() is not None and is_empty(el)]
             if not empty:
                 break
+            above: dict[etree._Element, None] = {}
             for el in empty:
-                if el.getparent() is not None:
-                    drop_tree(el)
-                    removed += 1
+                for ancestor in el.iterancestors():
+                    if ancestor is container:
+                        break
+                    above[ancestor] = None
+                drop_tree(el)
+                removed += 1
+            candidates = [el for el in above if el.getparent() is not None and self._matches(el)]
         return removed
 
 
