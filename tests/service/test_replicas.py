@@ -225,6 +225,8 @@ def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
                     assert answer.status == 200 and answer.body == served
                     assert answer.header("X-Feedfix-Stale")
             assert replicas[0].health_row("alpha")["stale"]
+            index = replicas[0].get("/").text()
+            assert "Shared store unreachable" in index and "start Redis again" in index
             redis.start()
             client = redis.client()
             for replica in replicas:

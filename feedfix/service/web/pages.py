@@ -177,8 +177,15 @@ async def index_page(request: web.Request) -> web.Response:
     failing = sum(1 for r in shown if r.state.key in ("failing", "stale"))
     images = request.app.get(IMAGES)
     image_cache = cache_summary(images) if images is not None else None
+    store_error = site.masker.optional(site.catalog.store_error)  # replicas on Redis
     return render(
-        request, "index.html", rows=shown, failing=failing, recent=recent, image_cache=image_cache
+        request,
+        "index.html",
+        rows=shown,
+        failing=failing,
+        recent=recent,
+        image_cache=image_cache,
+        store_error=store_error,
     )
 
 
