@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 from feedfix.core.archive import Archived
 from feedfix.core.model import Entry
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS entry_sources (
     PRIMARY KEY (name, position)
 );
 """
+T = TypeVar("T")
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 5.0  # seconds to wait for another connection's lock before giving up
 # The primary result codes of an outage, not of a wrong query (sqlite.org/rescode.html).
@@ -166,11 +168,16 @@ class SqliteStore:
         fence: str | None = None,  # one process owns the file: nobody else can take the feed
     ) -> None:
         """One transaction: state, history, and (on success) output and archive."""
+        self._transaction("write", lambda: self._write(name, state, record, published, archive))
+
+    def _transaction(self, what: str, work: Callable[[], T]) -> T:
+        """``work`` in one ``BEGIN IMMEDIATE`` transaction, all of it or none; an outage is a
+        StoreError saying what could not be done, a bug propagates as itself."""
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._write(name, state, record, published, archive)
+                    result = work()
                 except BaseException:
                     if self._db.in_transaction:  # SQLite may have rolled back already
                         self._db.execute("ROLLBACK")
@@ -179,7 +186,8 @@ class SqliteStore:
         except sqlite3.Error as exc:
             if not _outage(exc):
                 raise  # a bug: as itself, traceback and all
-            raise StoreError(f"{self.path}: cannot write: {exc}") from exc
+            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+        return result
 
     def _write(
         self,
@@ -247,45 +255,25 @@ class SqliteStore:
     def secret(self, name: str, make: Callable[[], str]) -> str:
         """Insert ``make()`` unless a value is there, then read what is: one transaction,
         so of two replicas starting at once the first to write wins and both read it."""
-        try:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, make())
-                    )
-                    row = self._db.execute(
-                        "SELECT value FROM secrets WHERE name = ?", (name,)
-                    ).fetchone()
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if not _outage(exc):
-                raise  # a bug: as itself, traceback and all
-            raise StoreError(f"{self.path}: cannot keep {name}: {exc}") from exc
-        return str(row[0])
+
+        def keep() -> str:
+            self._db.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, make())
+            )
+            row = self._db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+            return str(row[0])
+
+        return self._transaction(f"keep {name}", keep)
 
     def save_sources(self, name: str, sources: Sequence[Entry]) -> None:
         """Replace the feed's last sources (bounded), in one transaction."""
         rows = [(name, i, entry_to_json(e)) for i, e in enumerate(bounded_sources(sources))]
-        try:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute("DELETE FROM entry_sources WHERE name = ?", (name,))
-                    self._db.executemany("INSERT INTO entry_sources VALUES (?, ?, ?)", rows)
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if not _outage(exc):
-                raise  # a bug: as itself, traceback and all
-            raise StoreError(f"{self.path}: cannot write: {exc}") from exc
+
+        def replace_rows() -> None:
+            self._db.execute("DELETE FROM entry_sources WHERE name = ?", (name,))
+            self._db.executemany("INSERT INTO entry_sources VALUES (?, ?, ?)", rows)
+
+        self._transaction("write", replace_rows)
 
     def sources(self, name: str, limit: int = SOURCES_KEPT) -> list[Entry]:
         """In the upstream's order."""
