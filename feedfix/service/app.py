@@ -25,7 +25,8 @@ from feedfix import __version__
 from feedfix.config import NO_FEEDS, Config, StorageConfig, parse_config, with_image_proxy
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
-from feedfix.service.fastpath import MAX_FIELD, MAX_HEADERS, MAX_LINE, FastPath, Limits
+from feedfix.service.fastpath import FastPath, Limits
+from feedfix.service.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
 from feedfix.service.image_proxy import open_images
 from feedfix.service.images import ImageService
 from feedfix.service.logs import LOGGER, log, use_masker
