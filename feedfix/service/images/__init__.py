@@ -17,9 +17,9 @@ Wiring (what ``feedfix.service.app`` does with ``[images]``)::
     images.metrics.value("hit")           # request counts by outcome, for a hit rate
 
     # optional, in the fast path before aiohttp (fastpath.py), for cached images only:
-    reply = images.http.cached(method, path, headers)   # CachedReply | None (None: aiohttp)
-    # write reply.status, reply.headers, then reply.count bytes of reply.path from
-    # reply.start (sendfile); if the file is gone: images.http.missing(reply), hand over.
+    front = ImageFront(images.http)        # front.py: each head's answer remembered
+    answer = front.answer(head)            # ImageAnswer | None (None: aiohttp's)
+    fd = front.file(answer)                # its body's file, kept open (None: gone, hand over)
 
 ``ImageService.open`` may run before the event loop starts (the HTTP session is made on
 first use). ``metadata_path`` is an SQLite file (the store's own file is fine: the index is

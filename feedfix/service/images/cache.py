@@ -83,6 +83,8 @@ class ImageCache:
         self._last_flush = clock()
         self._flights: dict[str, asyncio.Task[Lookup]] = {}
         self._stores: set[asyncio.Task[None]] = set()
+        # Told each key dropped (evicted, or its file gone): what remembers answers for it.
+        self.listeners: list[Callable[[str], None]] = []
         self._sweep_leftovers()
 
     def path(self, key: str) -> Path:
@@ -113,7 +115,7 @@ class ImageCache:
         entry = self._entry(key)
         if entry is None:
             return None
-        self._used(key)
+        self.used(key)
         return Lookup(entry, self.file(key), "hit")
 
     async def get(self, verified: Verified) -> Lookup:
@@ -153,6 +155,7 @@ class ImageCache:
             self.meta.discard(key)
         except MetaError as exc:
             log.warning("%s", exc)
+        self._dropped(key)
 
     async def close(self) -> None:
         """Write pending uses, wait for fetches under way, close the fetcher and the index."""
@@ -192,11 +195,16 @@ class ImageCache:
         if len(self._recent) > self.limits["recent"]:
             self._recent.popitem(last=False)
 
-    def _used(self, key: str) -> None:
+    def used(self, key: str) -> None:
+        """Record a use of ``key`` (batched: see ``flush``)."""
         now = self.clock()
         self._uses[key] = now
         if len(self._uses) >= TOUCH_BATCH or now - self._last_flush >= TOUCH_SECONDS:
             self.flush()
+
+    def _dropped(self, key: str) -> None:
+        for listener in self.listeners:
+            listener(key)
 
     async def _fetch(self, key: str, verified: Verified) -> Lookup:
         try:
@@ -240,6 +248,7 @@ class ImageCache:
             self._recent.pop(old.key, None)
             self._uses.pop(old.key, None)
             self.path(old.key).unlink(missing_ok=True)
+            self._dropped(old.key)
 
     def _sweep_leftovers(self) -> None:
         """Remove what a crash left behind: temporary files never renamed into use, and

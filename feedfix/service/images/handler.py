@@ -152,10 +152,15 @@ class ImageHandler:
         self.metrics.count("hit", served=reply.count)
         return reply
 
-    def missing(self, reply: CachedReply) -> None:
-        """Tell the cache that a reply's file has gone (a fast path calls this, then hands
+    def hit(self, key: str, served: int) -> None:
+        """Count a hit answered from a remembered reply (``front.py``), and record the use."""
+        self.cache.used(key)
+        self.metrics.count("hit", served=served)
+
+    def missing(self, key: str) -> None:
+        """Tell the cache that an image's file has gone (a fast path calls this, then hands
         the request to ``handle``, which fetches the image again)."""
-        self.cache.forget(reply.key)
+        self.cache.forget(key)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one image request (route this bound method: aiohttp wants a coroutine)."""
@@ -168,7 +173,7 @@ class ImageHandler:
             try:
                 return await _send(request, reply)
             except FileNotFoundError:
-                self.missing(reply)
+                self.missing(reply.key)
         try:
             verified = self.verified(request.path)
         except BadSignature:
