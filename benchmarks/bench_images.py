@@ -1,15 +1,16 @@
 """How fast the image proxy serves, against nginx serving the same file, and what it costs.
 
 Starts nginx (``worker_processes 1``, sendfile, access log off) serving a 200 KB JPEG from a
-temporary folder; nginx is also the origin. Starts the proxy (``ImageService`` routed in a
-small aiohttp app, as the service wires it) as a subprocess of this script, with its cache
-and SQLite index in the same temporary folder and ``allow_private = ["127.0.0.1"]``. Then:
+temporary folder; nginx is also the origin. Starts ``feedfix serve`` twice, as a user starts
+it with ``[images] proxy = "all"`` and ``allow_private = ["127.0.0.1"]``, each with its
+store and cache in the same temporary folder: once with ``FEEDFIX_FASTPATH=0`` (every
+request through aiohttp: the ``proxy_*`` figures) and once as configured (cached hits
+answered by ``fastpath.py``: the ``fast_*`` figures, which the targets are for). Then:
 
-1. wrk (``-t2 -c64``) against nginx 200, the proxy 200 (cached), the proxy 304
-   (``If-None-Match``), nginx 304, and the same two through ``ImageHandler.cached`` in a
-   minimal fast path (``FastPath``, what ``fastpath.py`` could do), one after the other,
-   ``--repeat`` rounds: each ratio is the median of the rounds' ratios, since the machine
-   and its background load are the same within a round.
+1. wrk (``-t2 -c64``) against nginx 200, both services' 200 (cached) and 304
+   (``If-None-Match``), and nginx 304, one after the other, ``--repeat`` rounds: each ratio
+   is the median of the rounds' ratios, since the machine and its background load are the
+   same within a round.
 2. Cold fetch: median time of a GET through the proxy for an image it has not cached (a new
    query string each time, which nginx ignores), minus the median of the same GET straight
    from nginx; each over fresh connections, loopback.
@@ -19,13 +20,8 @@ and SQLite index in the same temporary folder and ``allow_private = ["127.0.0.1"
 Targets (reported, not enforced): 200 >= 0.8x nginx; 304 >= 2x nginx 200; cold fetch
 < 5 ms added; RSS growth small and not proportional to the number of images.
 
-With ``--service`` the proxy is ``feedfix serve`` itself, started as a user starts it with
-``[images] proxy = "all"``: twice, once with ``FEEDFIX_FASTPATH=0`` (every request through
-aiohttp: the ``proxy_*`` figures) and once as configured (cached hits answered by
-``fastpath.py``: the ``fast_*`` figures).
-
 Usage: ``bench_images.py [--duration 10] [--repeat 3] [--connections 64] [--images 10000]
-[--samples 200] [--service] [--json]``.
+[--samples 200] [--json]``.
 Needs ``wrk``, ``nginx`` (Debian ``wrk``, ``nginx-light``) and Pillow.
 """
 
@@ -33,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import json
 import os
@@ -47,18 +42,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict
 from PIL import Image
-from prometheus_client import CollectorRegistry
 
 from feedfix.core.imagesign import proxied
-from feedfix.service.images import ImageService, ImageSettings
 
 KEY = b"bench-key-for-the-image-proxy-0123456789"  # [images] key wants 32 characters
 SERVICE_CONFIG = """\
@@ -216,58 +206,6 @@ async def fill(proxy: str, origin: str, count: int, first: int = 0, concurrency:
     return ok
 
 
-class FastPath(asyncio.Protocol):
-    """What a fast path in front of aiohttp would do with ``ImageHandler.cached``: parse
-    the request head, answer a hit (head, then the body by sendfile). A demonstration for
-    the benchmark only: it answers 503 to anything but a cached image."""
-
-    def __init__(self, images: ImageService) -> None:
-        self.images = images
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        """Answer every complete request head in the buffer."""
-        self.buffer += data
-        while b"\r\n\r\n" in self.buffer:
-            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = lines[0].split(" ", 2)
-            fields = CIMultiDict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-            self.answer(method, target, fields)
-
-    def answer(self, method: str, target: str, fields: CIMultiDict[str]) -> None:
-        """Write the whole response for one request: head, then body by sendfile."""
-        assert self.transport is not None
-        reply = self.images.http.cached(method, target, fields)
-        if reply is None:
-            self.transport.write(b"HTTP/1.1 503 Not cached\r\nContent-Length: 0\r\n\r\n")
-            return
-        head = f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
-        if "Content-Length" not in reply.headers:
-            head += "Content-Length: 0\r\n"
-        self.transport.write(head.encode("latin-1") + b"\r\n")
-        if not reply.count:
-            return
-        fd = os.open(reply.path, os.O_RDONLY)
-        try:
-            sent = 0
-            if not self.transport.get_write_buffer_size():
-                sock = self.transport.get_extra_info("socket")
-                with contextlib.suppress(BlockingIOError):
-                    sent = os.sendfile(sock.fileno(), fd, reply.start, reply.count)
-            if sent < reply.count:
-                self.transport.write(os.pread(fd, reply.count - sent, reply.start + sent))
-        finally:
-            os.close(fd)
-
-
 def service(folder: Path, port: int, fastpath: str) -> subprocess.Popen[bytes]:
     """``feedfix serve`` with the proxy on, in ``folder``, on ``port``."""
     folder.mkdir()
@@ -280,27 +218,6 @@ def service(folder: Path, port: int, fastpath: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=(folder / "log").open("wb"),
     )
-
-
-def serve_proxy(port: int, tmp: Path, fast_port: int) -> None:
-    """The proxy app (run in the subprocess), and the fast-path demonstration beside it."""
-    settings = ImageSettings(
-        keys=(KEY,), cache_dir=tmp / "cache", allow_private=("127.0.0.1",), per_host=32
-    )
-    images = ImageService.open(settings, tmp / "feedfix.db", CollectorRegistry())
-
-    async def start_fast(_app: web.Application) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.create_server(lambda: FastPath(images), "127.0.0.1", fast_port)
-
-    async def close(_app: web.Application) -> None:
-        await images.close()
-
-    app = web.Application()
-    app.router.add_route("*", "/img/{rest:.*}", images.handler)
-    app.on_startup.append(start_fast)
-    app.on_cleanup.append(close)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 def memory(base: str, origin: str, pid: int, images: int) -> dict[str, Any]:
@@ -330,22 +247,16 @@ def median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
     }
 
 
-def start_proxies(
-    args: argparse.Namespace, tmp: Path, proxy_port: int, fast_port: int
-) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes] | None, Path]:
-    """The proxy under test (and, with ``--service``, the fast-path one), and its cache."""
-    if args.service:
-        cache = tmp / "aiohttp" / "feedfix-images"
-        return (
-            service(tmp / "aiohttp", proxy_port, "0"),
-            service(tmp / "fast", fast_port, "1"),
-            cache,
-        )
-    proxy = subprocess.Popen(
-        [sys.executable, __file__, "--serve-proxy", str(proxy_port), "--tmp", str(tmp),
-         "--fast-port", str(fast_port)]
-    )  # fmt: skip
-    return proxy, None, tmp / "cache"
+def start_proxies(tmp: Path, proxy_port: int, fast_port: int) -> tuple[
+    subprocess.Popen[bytes], subprocess.Popen[bytes], Path
+]:  # fmt: skip
+    """``feedfix serve`` twice: every request through aiohttp, and as configured (cached
+    hits answered by the fast path); and the first one's cache folder."""
+    return (
+        service(tmp / "aiohttp", proxy_port, "0"),
+        service(tmp / "fast", fast_port, "1"),
+        tmp / "aiohttp" / "feedfix-images",
+    )
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -362,8 +273,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
          "-e", str(tmp / "nginx-error.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    proxy, fast_proxy, cache = start_proxies(args, tmp, proxy_port, fast_port)
-    results: dict[str, Any] = {"image_bytes": len(photo), "service": args.service}
+    proxy, fast_proxy, cache = start_proxies(tmp, proxy_port, fast_port)
+    results: dict[str, Any] = {"image_bytes": len(photo)}
     try:
         wait_port(nginx_port)
         wait_port(proxy_port)
@@ -400,9 +311,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         results |= memory(base, origin, proxy.pid, args.images)
         results["cache_files"] = sum(1 for p in cache.rglob("*") if p.is_file())
     finally:
-        if fast_proxy is not None:
-            fast_proxy.terminate()
-            fast_proxy.wait(10)
+        fast_proxy.terminate()
+        fast_proxy.wait(10)
         proxy.terminate()
         nginx.terminate()
         proxy.wait(10)
@@ -414,12 +324,11 @@ def report(results: dict[str, Any]) -> None:
     """The figures, one line each, beside their targets."""
     for i, runs in enumerate(results["wrk"], 1):
         print(f"round {i}: " + ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in runs.items()))
-    print(f"200: proxy/nginx = {results['ratio_200']:.2f} (target >= 0.8)")
-    print(f"304: proxy 304 / nginx 200 = {results['ratio_304']:.2f} (target >= 2)")
-    seam = "feedfix serve's fast path" if results["service"] else "the fast-path seam (demo)"
+    print(f"200: feedfix serve / nginx = {results['fast_ratio_200']:.2f} (target >= 0.8)")
+    print(f"304: feedfix serve 304 / nginx 200 = {results['fast_ratio_304']:.2f} (target >= 2)")
     print(
-        f"through {seam}: 200 {results['fast_ratio_200']:.2f}x, "
-        f"304 {results['fast_ratio_304']:.2f}x nginx 200"
+        f"aiohttp alone (FEEDFIX_FASTPATH=0): 200 {results['ratio_200']:.2f}x, "
+        f"304 {results['ratio_304']:.2f}x nginx 200"
     )
     cold = results["cold"]
     print(
@@ -445,14 +354,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="wrk rounds; ratios are medians")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--service", action="store_true", help="measure `feedfix serve` itself")
-    parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--fast-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_proxy:
-        serve_proxy(args.serve_proxy, args.tmp, args.fast_port)
-        return
     tmp = Path(tempfile.mkdtemp(prefix="bench-images-"))
     try:
         results = measure(args, tmp)
