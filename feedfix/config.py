@@ -221,6 +221,15 @@ class ImagesConfig:
     cache_size: int = setting(1_000_000_000, parse_size)
     # None: a current desktop browser's (some image hosts refuse anything else)
     user_agent: str | None = setting(None, _str)
+    # fetching an origin image: to connect, and in all (body included)
+    connect_timeout: float = setting(5.0, parse_duration)
+    timeout: float = setting(20.0, parse_duration)
+    max_redirects: int = setting(5, _whole(0, 20))  # each hop checked again
+    per_host: int = setting(4, _whole(1, 256))  # fetches at once from one origin host
+    # an origin's failure (403, 404, 5xx, timeout) is answered from memory for this long
+    remember_failures: float = setting(60.0, parse_duration)
+    # SVG is served (with a CSP that forbids scripts) only when this is true
+    svg: bool = setting(False, _bool)
     # [images.hosts]: "glob" = { referer = "none" | "origin" | URL, https = true | false }
     hosts: tuple[HostRule, ...] = setting(DEFAULT_HOST_RULES, _hosts)
 

@@ -36,8 +36,16 @@ BAD = [
     ("[images.hosts]\n'*.x.cn' = { cookie = 'a' }\n",
      "images.hosts.*.x.cn: unknown option 'cookie' (options: https, referer)"),
     ("[images.hosts]\n'*.x.cn' = 'none'\n", "images.hosts.*.x.cn: expected a table"),
+    ("[images]\nmax_redirects = 21\n",
+     "images.max_redirects: expected a whole number from 0 to 20, got 21"),
+    ("[images]\nper_host = 0\n", "images.per_host: expected a whole number from 1 to 256, got 0"),
+    ("[images]\ntimeout = '0s'\n", "images.timeout: must be more than zero, got '0s'"),
+    ("[images]\nremember_failures = 'soon'\n",
+     "images.remember_failures: expected a duration such as 600 or \"10m\", got 'soon'"),
+    ("[images]\nsvg = 'yes'\n", "images.svg: expected true or false, got 'yes'"),
     ("[images]\nsurprise = 1\n", "images.surprise: unknown key (known keys: allow_private, "
-     "cache_size, hosts, key, max_size, old_keys, proxy, user_agent)"),
+     "cache_size, connect_timeout, hosts, key, max_redirects, max_size, old_keys, per_host, "
+     "proxy, remember_failures, svg, timeout, user_agent)"),
 ]  # fmt: skip
 
 

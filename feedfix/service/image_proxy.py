@@ -49,6 +49,12 @@ def image_settings(config: Config, key: str, directory: Path) -> ImageSettings:
         max_size=images.max_size,
         allow_private=images.allow_private,
         user_agent=images.user_agent or BROWSER_UA,
+        connect_timeout=images.connect_timeout,
+        timeout=images.timeout,
+        max_redirects=images.max_redirects,
+        per_host=images.per_host,
+        negative_seconds=images.remember_failures,
+        svg=images.svg,
     )
 
 
