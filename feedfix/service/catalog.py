@@ -6,9 +6,8 @@ bytes change (compressed once, headers formatted once), so a request costs a dic
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
@@ -28,12 +27,6 @@ def strong_etag(body: bytes) -> str:
     return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
-def make_published(body: bytes, entries: int, now: float, etag: str) -> Published:
-    """Bytes made ready to serve (``etag`` is ``strong_etag(body)``): gzip made once."""
-    compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes, same gzip
-    return Published(body, compressed, etag, now, entries)
-
-
 def _head(status: str, headers: dict[str, str], length: int | None) -> bytes:
     lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items())]
     if length is not None:
@@ -51,20 +44,76 @@ class Reply:
     head: bytes  # status line and headers, CRLF-terminated, without Date and the blank line
 
 
+def _reply(status: int, headers: dict[str, str], body: bytes | None) -> Reply:
+    """A reply and its head (a 304, ``body`` None, has no Content-Length)."""
+    text = "200 OK" if status == 200 else "304 Not Modified"
+    length = len(body) if body is not None else None
+    return Reply(status, headers, body or b"", _head(text, headers, length))
+
+
+IDENTITY_BUDGET = 8_000_000  # inflated identity bodies kept, in bytes (about 30 feeds)
+
+
+class IdentityBodies:
+    """The identity replies asked for lately, each inflated once and kept within ``budget``
+    bytes, least recently used out first (readers mostly ask for gzip, which is always
+    held). ``evicted`` is told each feed whose reply left, so that nothing else keeps it
+    alive: the fast path forgets the request heads it answered with it."""
+
+    def __init__(self, budget: int = IDENTITY_BUDGET) -> None:
+        self.budget = budget
+        self.held = 0
+        self.evicted: list[Callable[[str], None]] = []
+        self._replies: OrderedDict[str, tuple[ServedFeed, Reply]] = OrderedDict()
+
+    def reply(self, served: ServedFeed) -> Reply:
+        """``served``'s identity 200, from memory or inflated now."""
+        kept = self._replies.get(served.name)
+        if kept is not None and kept[0] is served:
+            self._replies.move_to_end(served.name)
+            return kept[1]
+        self.drop(served.name)
+        reply = served.identity_reply()
+        self._replies[served.name] = (served, reply)
+        self.held += len(reply.body)
+        while self.held > self.budget and len(self._replies) > 1:
+            name, (_served, old) = self._replies.popitem(last=False)
+            self.held -= len(old.body)
+            for listener in self.evicted:
+                listener(name)
+        return reply
+
+    def drop(self, name: str) -> None:
+        """Let a feed's reply go (its bytes changed, or it left)."""
+        kept = self._replies.pop(name, None)
+        if kept is not None:
+            self.held -= len(kept[1].body)
+
+
 @dataclass(frozen=True)
 class ServedFeed:
-    """One feed's answers, every one of them made when its bytes change, never per request."""
+    """One feed's answers, every one of them made when its bytes change, never per request
+    (the identity body aside: inflated when asked for, kept by ``identities``)."""
 
+    name: str
     published: Published
     stale_since: float | None
     max_age: float
-    ok_identity: Reply
+    identities: IdentityBodies
+    identity_headers: dict[str, str]
     ok_gzip: Reply
     not_modified_identity: Reply
     not_modified_gzip: Reply
 
     @classmethod
-    def of(cls, published: Published, max_age: float, stale_since: float | None) -> ServedFeed:
+    def of(
+        cls,
+        name: str,
+        published: Published,
+        max_age: float,
+        stale_since: float | None,
+        identities: IdentityBodies,
+    ) -> ServedFeed:
         """Format every header once."""
         common = {
             "Content-Type": ATOM_TYPE,
@@ -79,20 +128,21 @@ class ServedFeed:
         gz = {**common, "ETag": gz_etag, "Content-Encoding": "gzip"}
         not_modified = {k: v for k, v in identity.items() if k != "Content-Type"}
         not_modified_gz = {**not_modified, "ETag": gz_etag}
-
-        def reply(status: int, headers: dict[str, str], body: bytes, length: int | None) -> Reply:
-            text = "200 OK" if status == 200 else "304 Not Modified"
-            return Reply(status, headers, body, _head(text, headers, length))
-
         return cls(
+            name=name,
             published=published,
             stale_since=stale_since,
             max_age=max_age,
-            ok_identity=reply(200, identity, published.body, len(published.body)),
-            ok_gzip=reply(200, gz, published.gzip, len(published.gzip)),
-            not_modified_identity=reply(304, not_modified, b"", None),
-            not_modified_gzip=reply(304, not_modified_gz, b"", None),
+            identities=identities,
+            identity_headers=identity,
+            ok_gzip=_reply(200, gz, published.gzip),
+            not_modified_identity=_reply(304, not_modified, None),
+            not_modified_gzip=_reply(304, not_modified_gz, None),
         )
+
+    def identity_reply(self) -> Reply:
+        """The identity 200, its body inflated now (``identities`` keeps the recent ones)."""
+        return _reply(200, self.identity_headers, self.published.identity())
 
     def answer(self, if_none_match: str | None, if_modified_since: str | None,
                accept_encoding: str | None) -> Reply:  # fmt: skip
@@ -104,7 +154,7 @@ class ServedFeed:
             fresh = if_modified_since is not None and self._unmodified_since(if_modified_since)
         if fresh:
             return self.not_modified_gzip if gzip_ok else self.not_modified_identity
-        return self.ok_gzip if gzip_ok else self.ok_identity
+        return self.ok_gzip if gzip_ok else self.identities.reply(self)
 
     def _etag_matches(self, header: str) -> bool:
         if header.strip() == "*":
@@ -197,6 +247,7 @@ class Catalog:
     # Told the name of a feed whose responses were replaced or removed (caches drop theirs).
     listeners: list[Callable[[str], None]] = field(default_factory=list)
     store_error: str | None = None  # why the shared store does not answer (None: it does)
+    identities: IdentityBodies = field(default_factory=IdentityBodies)
     activity: dict[str, Activity] = field(default_factory=dict)
     recent_polls: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_POLLS))
 
@@ -227,5 +278,6 @@ class Catalog:
         self._changed(name)
 
     def _changed(self, name: str) -> None:
+        self.identities.drop(name)
         for listener in self.listeners:
             listener(name)

@@ -326,6 +326,7 @@ class FastPath:
         self.known: dict[bytes, _Answered] = {}
         self._heads: dict[str, list[bytes]] = {}  # the known heads by feed name
         catalog.listeners.append(self.forget)
+        catalog.identities.evicted.append(self.forget)  # its identity body let go
         self.now = 0.0
         self._sweeper: asyncio.TimerHandle | None = None
         self.tick = min(SWEEP, limits.header_timeout / 4, limits.keepalive_timeout / 4)

@@ -403,7 +403,7 @@ class Poller:
             self_url=self._self_url(runtime.config.name),
             encoding_hint=result.charset,
             etag=served.etag if served is not None else None,
-            body=served.body if served is not None else b"",
+            body=served.identity() if served is not None else b"",
             resend=runtime.memory.resend,
             want_sources=not runtime.has_sources,
             archive=archive,
@@ -523,7 +523,9 @@ class Poller:
             state.stale_since,
             max_age,
         ):  # a 304 poll changes nothing that is served: the replies stay as they are
-            served = ServedFeed.of(published, max_age, state.stale_since)
+            served = ServedFeed.of(
+                feed.name, published, max_age, state.stale_since, self.catalog.identities
+            )
         status = Status(
             name=feed.name,
             upstream=feed.source,

@@ -6,6 +6,8 @@ every store backend. Importing this module imports no lxml and no aiohttp.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,13 +17,32 @@ from feedfix.core.archive import Archived
 
 @dataclass(frozen=True)
 class Published:
-    """Bytes as served, with the validators computed once when they were made."""
+    """Bytes as served, with the validators computed once when they were made.
 
-    body: bytes
+    Only the gzip is held: an Atom feed of cleaned HTML compresses about 5x, and most
+    readers ask for gzip. The identity bytes are inflated when wanted (``identity``: about
+    0.4 ms for 250 KB on the 2-core VM), as nginx's gunzip module does; the catalog keeps
+    the most recently asked-for ones. 100 feeds of 50 entries: 5 MB held instead of 27 MB.
+    """
+
     gzip: bytes
     etag: str  # strong, quoted
     last_modified: float  # epoch seconds when these bytes first appeared
     entries: int
+
+    @classmethod
+    def of(cls, body: bytes, etag: str, last_modified: float, entries: int) -> Published:
+        """``body`` compressed once (``mtime`` 0: the same bytes always give the same gzip)."""
+        return cls(gzip.compress(body, compresslevel=6, mtime=0), etag, last_modified, entries)
+
+    @property
+    def size(self) -> int:
+        """The identity bytes' length (gzip's trailer keeps it, modulo 4 GiB)."""
+        return int.from_bytes(self.gzip[-4:], "little")
+
+    def identity(self) -> bytes:
+        """The bytes as served without gzip, inflated now (callers keep what they need)."""
+        return zlib.decompress(self.gzip, wbits=31)
 
 
 @dataclass

@@ -41,7 +41,7 @@ from feedfix.core.errors import InputError
 from feedfix.core.model import Entry, Feed
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
-from feedfix.service.catalog import make_published, strong_etag
+from feedfix.service.catalog import strong_etag
 from feedfix.service.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.sources import FolderOptions, posts_feed
 from feedfix.service.state import ArchiveUpdate, Published
@@ -132,7 +132,7 @@ class Cleaner:
             self.archives[name] = made.archive
         self.renderings[name] = (etag, replace(made.rendering, body=b""))  # the server has it
         entries = len(made.feed.entries)
-        published = None if etag == job.etag else make_published(made.atom, entries, job.now, etag)
+        published = None if etag == job.etag else Published.of(made.atom, etag, job.now, entries)
         changed = {
             key: entry
             for key, entry in made.archive.items()

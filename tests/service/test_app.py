@@ -205,7 +205,7 @@ def test_a_store_that_cannot_be_read_is_closed_again(upstream: Upstream, tmp_pat
     the feed's rows fails): the error is the store's, and the store it opened is closed."""
     db = tmp_path / "feedfix.db"
     made = SqliteStore(str(db))
-    big = Published(bytes(range(256)) * 800, b"gz", '"e"', 1.0, 1)
+    big = Published.of(bytes(range(256)) * 800, '"e"', 1.0, 1)
     made.save("a", FeedState(), PollRecord(started=1.0, status="ok", duration=0.1), big)
     made.close()
     with db.open("r+b") as raw:

@@ -1,10 +1,20 @@
-"""The catalog's content negotiation: which representation a request's headers ask for."""
+"""The catalog: which representation a request's headers ask for, and the identity bodies
+inflated from the gzip that is all a published output holds."""
 
 from __future__ import annotations
 
 import pytest
 
-from feedfix.service.catalog import accepts_gzip
+from feedfix.service.catalog import (
+    Catalog,
+    IdentityBodies,
+    ServedFeed,
+    Status,
+    accepts_gzip,
+    strong_etag,
+)
+from feedfix.service.fastpath import FastPath, Limits, _Answered
+from feedfix.service.state import Published
 
 
 @pytest.mark.parametrize(
@@ -45,3 +55,73 @@ def test_gzip_is_accepted(header: str) -> None:
 def test_gzip_is_not_accepted(header: str) -> None:
     """No gzip when it is not asked for, or refused with q=0."""
     assert not accepts_gzip(header)
+
+
+# ---- the identity bodies: inflated when asked for, a bounded number kept ------------------
+
+
+def _feed_bytes(n: int, size: int = 200_000) -> bytes:
+    """An Atom-like body of about ``size`` bytes, different for each ``n``."""
+    entry = f"<entry><title>第 {n} 条</title><content>{'字' * 40}</content></entry>".encode()
+    return b"<feed>" + entry * (size // len(entry)) + b"</feed>"
+
+
+def _served(name: str, body: bytes, identities: IdentityBodies) -> ServedFeed:
+    return ServedFeed.of(name, Published.of(body, strong_etag(body), 1.0, 1), 60, None, identities)
+
+
+def test_only_the_gzip_is_held_and_the_identity_is_its_exact_inflation() -> None:
+    """A published output keeps its gzip alone; ``identity`` and ``size`` give the bytes."""
+    body = _feed_bytes(1)
+    published = Published.of(body, strong_etag(body), 1.0, 1)
+    assert not hasattr(published, "body")
+    assert len(published.gzip) < len(body) / 3
+    assert published.identity() == body and published.size == len(body)
+    assert Published.of(body, strong_etag(body), 1.0, 1).gzip == published.gzip  # same bytes
+
+
+def test_identity_replies_are_kept_within_the_budget_least_recently_used_out() -> None:
+    """Each feed's identity 200 is inflated once and kept while it fits; past the budget the
+    least recently asked for goes, and whoever listens is told which feed it was."""
+    identities = IdentityBodies(budget=450_000)  # two 200 KB bodies fit, not three
+    evicted: list[str] = []
+    identities.evicted.append(evicted.append)
+    feeds = {name: _served(name, _feed_bytes(n), identities) for n, name in enumerate("abc")}
+    first = feeds["a"].answer(None, None, None)
+    assert first.status == 200 and first.body == _feed_bytes(0)
+    assert f"Content-Length: {len(first.body)}\r\n".encode() in first.head
+    assert feeds["a"].answer(None, None, "identity") is first  # kept, not inflated again
+    feeds["b"].answer(None, None, None)
+    feeds["a"].answer(None, None, None)  # a is now the more recent
+    feeds["c"].answer(None, None, None)
+    assert evicted == ["b"]
+    assert identities.held <= identities.budget
+    assert feeds["a"].answer(None, None, None) is first
+
+
+def test_a_feed_with_new_bytes_is_never_answered_with_the_old_identity() -> None:
+    """A new ServedFeed for the same name (new bytes, or a stale mark) brings its own
+    identity reply; the catalog drops the old one when it publishes."""
+    catalog = Catalog()
+    old = _served("a", _feed_bytes(1), catalog.identities)
+    catalog.publish("a", old, Status("a", "u"))
+    assert old.answer(None, None, None).body == _feed_bytes(1)
+    held = catalog.identities.held
+    new = _served("a", _feed_bytes(2), catalog.identities)
+    catalog.publish("a", new, Status("a", "u"))
+    assert catalog.identities.held == 0 < held
+    assert new.answer(None, None, None).body == _feed_bytes(2)
+    assert new.answer(None, None, "gzip").body == new.published.gzip
+
+
+def test_the_fast_path_forgets_heads_answered_with_an_evicted_identity() -> None:
+    """Remembered request heads would keep an evicted body alive: the front forgets them."""
+    catalog = Catalog(identities=IdentityBodies(budget=250_000))
+    front = FastPath(lambda: None, Limits(), catalog, lambda _status: None)
+    for n, name in enumerate("ab"):
+        catalog.publish(name, _served(name, _feed_bytes(n), catalog.identities), Status(name, "u"))
+    head = b"GET /feeds/a.atom HTTP/1.1\r\nHost: x"
+    reply = catalog.served["a"].answer(None, None, None)
+    front.remember(head, _Answered("a", reply, True, True, b""))
+    catalog.served["b"].answer(None, None, None)  # evicts a's identity body
+    assert head not in front.known

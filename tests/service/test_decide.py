@@ -45,8 +45,8 @@ NOW = 1_700_000_000.0
 INTERVAL = 600.0
 SETTINGS = Settings(interval=INTERVAL, max_backoff=3600.0, jitter=0.1, fingerprint="fp-now")
 MIDDLE = 0.5  # the draw that adds no jitter
-OLD = Published(b"<feed>old</feed>", b"gz-old", '"old"', NOW - 3600, 3)
-NEW = Published(b"<feed>new</feed>", b"gz-new", '"new"', NOW, 4)
+OLD = Published(b"gz-old", '"old"', NOW - 3600, 3)  # the decision never reads bytes
+NEW = Published(b"gz-new", '"new"', NOW, 4)
 ROWS = ArchiveUpdate(
     frozenset({"a", "b"}), {"b": Archived("b", "h", Entry(id="b", title="B"), NOW)}
 )

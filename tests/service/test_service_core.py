@@ -4,7 +4,6 @@ and the SQLite store on a real file.
 
 from __future__ import annotations
 
-import gzip
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,9 +268,8 @@ def test_republish_refuses_what_is_not_a_good_feed(data: bytes, error: type[Exce
 
 
 def _published(text: bytes) -> Published:
-    """Bytes as the service makes them: the gzip really is the body's (Redis keeps only it)."""
-    return Published(body=text, gzip=gzip.compress(text, mtime=0), etag='"e"',
-                     last_modified=NOW, entries=3)  # fmt: skip
+    """Bytes as the service makes them."""
+    return Published.of(text, '"e"', NOW, 3)
 
 
 @pytest.fixture(params=["sqlite", "memory", "redis"])
@@ -304,7 +302,7 @@ def test_store_round_trip(store: Store) -> None:
     store.save("z", state, PollRecord(started=NOW + 1, status="error", duration=0.2, error="boom"))
     snap = store.load("z")
     assert snap.state == state
-    assert snap.published is not None and snap.published.body == made.atom
+    assert snap.published is not None and snap.published.identity() == made.atom
     assert snap.archive == made.archive
     assert [r.status for r in store.history("z")] == ["error", "ok"]
     # A later poll sends only what changed: one entry gone, one new, the rest as they were.
@@ -341,7 +339,7 @@ def test_sqlite_survives_reopen_and_keeps_old_copy_on_failed_write(tmp_path: Pat
     first.close()
     reopened = SqliteStore(path)
     snap = reopened.load("z")
-    assert snap.published is not None and snap.published.body == b"<feed>one</feed>"
+    assert snap.published is not None and snap.published.identity() == b"<feed>one</feed>"
 
 
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ RECORD = PollRecord(started=1.0, status="ok", duration=0.1)
 
 def _published(size: int = 100) -> Published:
     body = bytes(range(256)) * (size // 256 + 1)
-    return Published(body[:size], b"gz", '"e"', 1.0, 1)
+    return Published.of(body[:size], '"e"', 1.0, 1)
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_using_a_closed_store_is_a_programming_error(db: Path) -> None:
 def test_a_value_sqlite_cannot_store_is_a_programming_error(store: SqliteStore) -> None:
     """A Published whose ETag is not text (a caller's bug) is not a 'storage failed'; the
     transaction is rolled back and the store goes on working."""
-    bad = Published(b"body", b"gz", object(), 1.0, 1)  # type: ignore[arg-type]
+    bad = Published.of(b"body", object(), 1.0, 1)  # type: ignore[arg-type]
     with pytest.raises(sqlite3.ProgrammingError, match="binding parameter"):
         store.save("a", FeedState(failures=7), RECORD, bad)
     assert store.load("a").state.failures == 0

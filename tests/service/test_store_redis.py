@@ -6,7 +6,6 @@ Against the session's real redis-server, each test under a key prefix of its own
 from __future__ import annotations
 
 import asyncio
-import gzip
 
 import pytest
 
@@ -17,7 +16,7 @@ from feedfix.service.store.redis import RedisStore
 from redis_helpers import RedisServer, unique_prefix
 
 BODY = b"<feed>" + b"<entry>same words again and again</entry>" * 2000 + b"</feed>"
-PUBLISHED = Published(BODY, gzip.compress(BODY, mtime=0), '"e1"', 1_700_000_000.0, 2000)
+PUBLISHED = Published.of(BODY, '"e1"', 1_700_000_000.0, 2000)
 RECORD = PollRecord(started=1.0, status="ok", duration=0.1)
 
 
@@ -78,7 +77,7 @@ def test_restore_fills_only_an_empty_store(redis_server: RedisServer) -> None:
     """A served copy goes back only where the store has none: never over a newer write."""
     store = RedisStore(redis_server.url, unique_prefix())
     assert store.restore("z", FeedState(upstream_etag='"mine"'), PUBLISHED)
-    newer = Published(b"x", gzip.compress(b"x", mtime=0), '"e2"', 2.0, 1)
+    newer = Published.of(b"x", '"e2"', 2.0, 1)
     store.save("z", FeedState(), RECORD, newer)
     assert not store.restore("z", FeedState(), PUBLISHED)
     assert store.load("z").published == newer

@@ -21,7 +21,6 @@ does SQLite's.
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from collections.abc import Callable, Sequence
@@ -181,7 +180,7 @@ class RedisStore:
         packed = self._call("read", lambda: self._redis.hget(self.key(name, "pub"), "gzip"))
         if not isinstance(packed, bytes):
             return None  # replaced between the two reads: the next announcement brings it
-        published = Published(gzip.decompress(packed), packed, etag, modified, count)
+        published = Published(packed, etag, modified, count)
         self._outputs[name] = published
         return published
 

@@ -129,7 +129,7 @@ class SqliteStore:
                     "SELECT state FROM feed_state WHERE name = ?", (name,)
                 ).fetchone()
                 pub = self._db.execute(
-                    "SELECT body, gzip, etag, last_modified, entries FROM published WHERE name = ?",
+                    "SELECT gzip, etag, last_modified, entries FROM published WHERE name = ?",
                     (name,),
                 ).fetchone()
         except sqlite3.Error as exc:
@@ -137,7 +137,7 @@ class SqliteStore:
                 raise  # a bug: as itself, traceback and all
             raise StoreError(f"{self.path}: cannot read: {exc}") from exc
         state = FeedState(**json.loads(row[0])) if row else FeedState()
-        published = Published(bytes(pub[0]), bytes(pub[1]), pub[2], pub[3], pub[4]) if pub else None
+        published = Published(bytes(pub[0]), pub[1], pub[2], pub[3]) if pub else None
         return Snapshot(state, published, self.load_archive(name) if archive else {})
 
     def load_archive(self, name: str) -> dict[str, Archived]:
@@ -216,7 +216,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO published VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     name,
-                    published.body,
+                    published.identity(),  # kept for readers of the file; served from gzip
                     published.gzip,
                     published.etag,
                     published.last_modified,
