@@ -22,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
@@ -195,34 +194,6 @@ async def _drip(request: web.Request) -> web.StreamResponse:
             await response.write(bytes([byte]))
             await asyncio.sleep(0.2)
     return response
-
-
-class NameMap(AbstractResolver):
-    """A fake name server: each name answers the next address of its list at each lookup
-    (the last one repeats), so a test can script a name that turns inward (DNS rebinding).
-    Unknown names fail as a real resolver would; nothing leaves the machine."""
-
-    def __init__(self, names: Mapping[str, Sequence[str]]) -> None:
-        self.names = {k: list(v) for k, v in names.items()}
-        self.lookups: Counter[str] = Counter()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        """The scripted answer for ``host``."""
-        if host not in self.names:
-            raise OSError(f"unknown test name {host}")
-        answers = self.names[host]
-        address = answers[min(self.lookups[host], len(answers) - 1)]
-        self.lookups[host] += 1
-        fam = socket.AF_INET6 if ":" in address else socket.AF_INET
-        return [
-            {"hostname": host, "host": address, "port": port, "family": fam, "proto": 0,
-             "flags": socket.AI_NUMERICHOST}
-        ]  # fmt: skip
-
-    async def close(self) -> None:
-        """Nothing to close."""
 
 
 def settings(cache_dir: Path, **overrides: object) -> ImageSettings:

@@ -13,6 +13,7 @@ import time
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from feedfix.service.addresses import AddressGuard, RefusedAddress
 from feedfix.service.fetch_types import (
     FetchError,
     FetchRequest,
@@ -25,13 +26,12 @@ from feedfix.service.fetch_types import (
 )
 from feedfix.service.transport import (
     AiohttpTransport,
-    GuardedResolver,
     Hop,
     MockResponse,
     MockTransport,
     Response,
     Transport,
-    internal_address,
+    refused_inward,
 )
 
 __all__ = [
@@ -39,12 +39,10 @@ __all__ = [
     "FetchError",
     "FetchRequest",
     "FetchResult",
-    "GuardedResolver",
     "MockResponse",
     "MockTransport",
     "Transport",
     "fetch",
-    "is_internal",
 ]
 
 CHUNK = 64 * 1024
@@ -53,6 +51,7 @@ REDIRECTS = {301, 302, 303, 307, 308}
 # Configured headers that prove who is asking: they go to the feed's own origin only.
 CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_OUTSIDE_ONLY = AddressGuard()  # a redirect off the feed's host: nothing internal
 
 
 class Origin(NamedTuple):
@@ -97,9 +96,11 @@ async def fetch(transport: Transport, request: FetchRequest) -> FetchResult:
     """GET the feed; raises a FetchError for anything but a usable 200 or a 304.
 
     Redirects are followed here rather than by the transport, so that each hop can be
-    checked: one that leaves the configured host for a loopback, private or link-local
-    address is refused (unless allowed), because a feed must not become a way to reach the
-    inside of the network; and one that leaves the configured origin loses the credentials.
+    checked: one that leaves the configured host for an internal address (the rule of
+    ``addresses.py``) is refused unless ``allow_private_redirects``, because a feed must not
+    become a way to reach the inside of the network; and one that leaves the configured
+    origin loses the credentials. An IP literal is refused here; a name is checked by the
+    transport's guard when it connects (``Hop.stay_outside``), so it is looked up only once.
     """
     started = time.monotonic()
     try:
@@ -112,7 +113,7 @@ async def fetch(transport: Transport, request: FetchRequest) -> FetchResult:
 
 
 async def _hops(transport: Transport, request: FetchRequest, started: float) -> FetchResult:
-    url, permanent = request.url, None
+    url, permanent, came_from = request.url, None, ""
     origin = Origin.of(request.url)
     own_origin = True  # every hop so far stayed on the configured origin
     for hop in range(request.max_redirects + 1):
@@ -124,14 +125,15 @@ async def _hops(transport: Transport, request: FetchRequest, started: float) -> 
             timeout=request.timeout,
             connect_timeout=request.connect_timeout,
             stay_outside=outward and not request.allow_private_redirects,
+            came_from=came_from,
         )
         async with transport.send(sent) as response:
             location = response.headers.get("Location")
             if response.status in REDIRECTS and location:
-                target = await _checked_target(url, location, origin.host, request)
+                target = _checked_target(url, location, origin.host, request)
                 if response.status in PERMANENT and (hop == 0 or permanent is not None):
                     permanent = target  # every hop so far permanent: the feed has moved
-                url = target
+                url, came_from = target, url
                 continue
             if response.status == 304:
                 return _result(response, b"", started, permanent)
@@ -146,7 +148,7 @@ async def _hops(transport: Transport, request: FetchRequest, started: float) -> 
     raise TooManyRedirects(f"{request.url}: more than {request.max_redirects} redirects")
 
 
-async def _checked_target(url: str, location: str, origin: str, request: FetchRequest) -> str:
+def _checked_target(url: str, location: str, origin: str, request: FetchRequest) -> str:
     try:
         target = urljoin(url, location.strip())
         parts = urlsplit(target)
@@ -155,25 +157,12 @@ async def _checked_target(url: str, location: str, origin: str, request: FetchRe
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise RedirectRefused(f"{url}: refused a redirect to {target!r} (not http/https)")
     host = parts.hostname.lower()
-    if host != origin and not request.allow_private_redirects and await is_internal(host):
-        raise RedirectRefused(
-            f"{url}: refused a redirect to {target} (a loopback or private address; "
-            "set [poll] allow_private_redirects = true to allow)"
-        )
+    if host != origin and not request.allow_private_redirects:
+        try:
+            _OUTSIDE_ONLY.check_literal(host)  # a literal skips the transport's resolver guard
+        except RefusedAddress as exc:
+            raise RedirectRefused(refused_inward(url, target, exc.reason)) from exc
     return target
-
-
-async def is_internal(host: str) -> bool:
-    """Whether ``host`` is, or resolves to, an address inside this machine or network."""
-    try:
-        return internal_address(host.strip("[]"))
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
-        return False  # the request itself will fail to connect and say so
-    return any(internal_address(str(info[4][0])) for info in infos)
 
 
 async def _read_capped(response: Response, request: FetchRequest) -> bytes:

@@ -11,27 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import inspect
-import ipaddress
 import os
 import re
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from feedfix.service.addresses import AddressGuard, GuardedResolver, RefusedAddress
 from feedfix.service.fetch_types import (
     BadResponse,
     BodyError,
     ConnectFailed,
     FetchTimeout,
     NetworkError,
+    RedirectRefused,
 )
 
 
@@ -44,6 +43,7 @@ class Hop:
     timeout: float  # the whole fetch, and the longest wait for a read
     connect_timeout: float
     stay_outside: bool = False  # it left the feed's host: it must not connect inward
+    came_from: str = ""  # the URL whose redirect led here (for the error when refused)
 
 
 class Response(Protocol):
@@ -89,55 +89,39 @@ class Transport(Protocol):
 
 # ---- the real transport: aiohttp ----------------------------------------------------------
 
-_STAY_OUTSIDE = contextvars.ContextVar("feedfix_stay_outside", default=False)
 
-
-def internal_address(address: str) -> bool:
-    """Whether an IP address is loopback, private, link-local or otherwise not the internet."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
+def refused_inward(came_from: str, target: str, reason: str) -> str:
+    """The error of a redirect hop refused for leading inward (before or while connecting)."""
     return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-        or ip.is_multicast or ip.is_unspecified
-    )  # fmt: skip
+        f"{came_from}: refused a redirect to {target} ({reason}; "
+        "set [poll] allow_private_redirects = true to allow)"
+    )
 
 
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver, but while a redirect hop that must stay outside is connecting, its
-    loopback and private answers are dropped.
-
-    The check before such a hop resolves the name once; aiohttp resolves it again to connect,
-    and a name can answer differently the second time (DNS rebinding). Use it with
-    ``use_dns_cache=False``, so that every connection asks.
-    """
-
-    def __init__(self, inner: AbstractResolver | None = None) -> None:
-        self.inner = inner or aiohttp.DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        """The inner resolver's answers; only outside ones during an outward hop."""
-        answers = await self.inner.resolve(host, port, family)
-        if not _STAY_OUTSIDE.get():
-            return answers
-        outside = [a for a in answers if not internal_address(a["host"])]
-        if not outside:
-            raise OSError(f"{host} now resolves to a loopback or private address: refused")
-        return outside
-
-    async def close(self) -> None:
-        """Close the inner resolver."""
-        await self.inner.close()
+def plain_session(
+    limit: int = 100, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
+    """A client session for hops on the feed's own host, which may be loopback or private."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, resolver=resolver, use_dns_cache=False),
+        auto_decompress=True,
+    )
 
 
 def guarded_session(
     limit: int = 100, resolver: AbstractResolver | None = None
 ) -> aiohttp.ClientSession:
-    """A client session whose every connection resolves through ``GuardedResolver``."""
+    """A client session for hops that must stay outside: every connection resolves through
+    the address guard (no DNS cache, so a name turning inward is caught at each one).
+
+    The guard allows nothing internal (``[poll] allow_private_redirects`` is all or nothing:
+    when it is on, no hop must stay outside). Its connector is its own, so it never reuses a
+    connection that was made unchecked. ``resolver`` is the DNS seam (tests give a fake one).
+    """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
             limit=limit,
-            resolver=GuardedResolver(resolver),
+            resolver=GuardedResolver(AddressGuard(), resolver),
             use_dns_cache=False,  # each connection resolves, through the guard
         ),
         auto_decompress=True,
@@ -163,11 +147,32 @@ class _AiohttpResponse:
 
 
 class AiohttpTransport:
-    """Sends hops with aiohttp, redirects off (the fetcher follows them, checking each)."""
+    """Sends hops with aiohttp, redirects off (the fetcher follows them, checking each).
 
-    def __init__(self, session: aiohttp.ClientSession | None = None, *, limit: int = 100) -> None:
+    Two sessions: ``session`` for hops on the feed's host (given, or made here), and a
+    guarded one, made at the first hop that must stay outside, for those. ``resolver`` is
+    the DNS seam of both (tests give a fake one).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        limit: int = 100,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
         self._own = session is None
-        self.session = session if session is not None else guarded_session(limit)
+        self._limit = limit
+        self._resolver = resolver
+        self.session = session if session is not None else plain_session(limit, resolver)
+        self._outside: aiohttp.ClientSession | None = None
+
+    def _session_for(self, hop: Hop) -> aiohttp.ClientSession:
+        if not hop.stay_outside:
+            return self.session
+        if self._outside is None:
+            self._outside = guarded_session(self._limit, self._resolver)
+        return self._outside
 
     @contextlib.asynccontextmanager
     async def send(self, hop: Hop) -> AsyncIterator[Response]:
@@ -175,9 +180,8 @@ class AiohttpTransport:
         timeout = aiohttp.ClientTimeout(
             total=hop.timeout, connect=hop.connect_timeout, sock_read=hop.timeout
         )
-        token = _STAY_OUTSIDE.set(hop.stay_outside)  # read by GuardedResolver while connecting
         try:
-            async with self.session.get(
+            async with self._session_for(hop).get(
                 hop.url, headers=dict(hop.headers), timeout=timeout, allow_redirects=False
             ) as response:
                 yield _AiohttpResponse(response)
@@ -189,6 +193,8 @@ class AiohttpTransport:
             raise FetchTimeout(f"{hop.url}: no complete answer within {hop.timeout:g} s") from exc
         except aiohttp.ClientConnectorError as exc:
             err = exc.os_error
+            if isinstance(err, RefusedAddress):  # the guard, during a hop that stays outside
+                raise RedirectRefused(refused_inward(hop.came_from, hop.url, err.reason)) from exc
             reason = os.strerror(err.errno) if err.errno and err.errno > 0 else str(err or exc)
             raise ConnectFailed(f"{hop.url}: cannot connect: {reason}") from exc
         except aiohttp.ClientResponseError as exc:
@@ -197,13 +203,14 @@ class AiohttpTransport:
             raise BodyError(f"{hop.url}: body cut short or undecodable: {exc}") from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError, ValueError) as exc:
             raise NetworkError(f"{hop.url}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            _STAY_OUTSIDE.reset(token)
 
     async def close(self) -> None:
-        """Close the session, if this transport made it."""
+        """Close the sessions this transport made."""
         if self._own:
             await self.session.close()
+        if self._outside is not None:
+            await self._outside.close()
+            self._outside = None
 
 
 # ---- the test seam ------------------------------------------------------------------------

@@ -11,18 +11,16 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
+from name_map import NameMap
 
 from feedfix.service.fetch import (
     AiohttpTransport,
     FetchError,
     FetchRequest,
     FetchResult,
-    GuardedResolver,
     MockResponse,
     MockTransport,
     fetch,
-    is_internal,
 )
 from feedfix.service.fetch_types import (
     ConnectFailed,
@@ -32,7 +30,7 @@ from feedfix.service.fetch_types import (
     TooManyRedirects,
 )
 
-REBINDING = "rebinding.invalid"  # the check's lookup finds nothing; the connect's finds loopback
+REBINDING = "rebinding.invalid"  # a fake name server answers it with loopback, at connect time
 FEED = b'<rss version="2.0"><channel><title>t</title></channel></rss>'
 BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # 64 MiB inflated, ~64 KB sent
 
@@ -121,37 +119,23 @@ def test_redirect_inward_to_another_host_is_refused_unless_allowed() -> None:
     _run(check)
 
 
-class _Rebinding(AbstractResolver):
-    """A name server that answers the connect-time lookup of REBINDING with loopback."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        assert host == REBINDING
-        return [
-            {"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
-             "proto": 0, "flags": 0}
-        ]  # fmt: skip
-
-    async def close(self) -> None:
-        pass
-
-
-def test_a_name_that_turns_inward_between_check_and_connect_is_refused() -> None:
-    """DNS rebinding: the redirect's host looks outside when checked, then resolves to
-    loopback when aiohttp connects. The resolver guard refuses it; allowed, it connects."""
+def test_a_name_that_resolves_inward_when_connecting_is_refused() -> None:
+    """The redirect's host is a name only the fake name server knows, answering loopback:
+    the guard refuses it at connect time, where aiohttp resolves it (nothing checked before
+    could be outrun by DNS rebinding). Allowed, the same hop connects."""
 
     async def get(url: str, **options: object) -> FetchResult:
-        guard = GuardedResolver(_Rebinding())
-        connector = aiohttp.TCPConnector(resolver=guard, use_dns_cache=False)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            request = FetchRequest(url=url, **options)  # type: ignore[arg-type]
-            return await fetch(AiohttpTransport(session), request)
+        transport = AiohttpTransport(resolver=NameMap({REBINDING: ["127.0.0.1"]}))
+        try:
+            return await fetch(transport, FetchRequest(url=url, **options))  # type: ignore[arg-type]
+        finally:
+            await transport.close()
 
     async def check(base: str) -> None:
-        assert not await is_internal(REBINDING)  # what the check before the hop sees
-        with pytest.raises(FetchError, match="loopback or private address: refused"):
+        with pytest.raises(FetchError, match="refused a redirect") as caught:
             await get(f"{base}/to-rebinding")
+        assert caught.value.kind == "redirect"
+        assert f"{REBINDING} resolves to an internal address (127.0.0.1)" in str(caught.value)
         result = await get(f"{base}/to-rebinding", allow_private_redirects=True)
         assert result.body == FEED
 
@@ -196,16 +180,33 @@ def test_gzip_bomb_stops_at_the_size_cap() -> None:
         ("10.1.2.3", True),
         ("192.168.0.9", True),
         ("169.254.169.254", True),
-        ("::1", True),
+        ("100.64.0.1", True),  # CGNAT: let through before the stricter rule
+        ("192.0.0.8", True),  # IETF protocol assignments: likewise
         ("[::1]", True),
-        ("localhost", True),
+        ("[::ffff:127.0.0.1]", True),
+        ("[64:ff9b::7f00:1]", True),
+        ("[2002:7f00:1::1]", True),  # 6to4 form of loopback: likewise
         ("8.8.8.8", False),
         ("93.184.216.34", False),
+        ("[::ffff:8.8.8.8]", False),
     ],
 )
-def test_internal_addresses(host: str, internal: bool) -> None:
-    """Loopback, private, link-local (cloud metadata) addresses and names for them are internal."""
-    assert asyncio.run(is_internal(host)) is internal
+def test_redirects_to_internal_literals_are_refused_before_sending(
+    host: str, internal: bool
+) -> None:
+    """An IP literal skips the resolver, so the fetcher judges it before the hop: internal
+    ones (the stricter rule of ``addresses.py``) are refused unsent, public ones are sent."""
+    start = "http://rsshub.test/feed"  # the configured host: anything may be behind it
+    replies = {start: _moved(f"http://{host}/feed")}
+    transport = MockTransport(lambda hop: replies.get(hop.url, MockResponse(200, {}, FEED)))
+    request = FetchRequest(url=start)
+    if internal:
+        with pytest.raises(RedirectRefused, match=r"is an internal address; set \[poll\]"):
+            asyncio.run(fetch(transport, request))
+        assert [hop.url for hop in transport.hops] == [start]
+    else:
+        assert asyncio.run(fetch(transport, request)).body == FEED
+        assert [hop.url for hop in transport.hops] == [start, f"http://{host}/feed"]
 
 
 SECRETS = (("Cookie", "session=s3cret"), ("Authorization", "Bearer t0ken"))

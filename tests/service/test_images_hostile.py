@@ -14,13 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 from multidict import CIMultiDict
+from name_map import NameMap
 
 from image_origin import (
     HTML_PAGE,
     IMAGES,
     SVG_WITH_SCRIPT,
     ImageOrigin,
-    NameMap,
     Proxy,
     serving,
     settings,

@@ -12,13 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 from multidict import CIMultiDict
+from name_map import NameMap
 
 from feedfix.core.imagesign import Referer, b64encode, parse_referer
 from image_origin import (
     IMAGES,
     WEIBO,
     ImageOrigin,
-    NameMap,
     Proxy,
     serving,
     settings,

@@ -28,8 +28,8 @@ mostly from a capped in-memory table); ``metadata_path=None`` keeps the index in
 (tests, one-shots). ``resolver=`` is the DNS seam for tests; it is always wrapped in the SSRF
 guard. The keys are fixed for the service's life: build a new one to rotate them.
 
-Modules, one job each: ``settings`` (the frozen settings), ``guard`` (which addresses may be
-reached), ``media`` (which bodies are images), ``fetch`` (one guarded, bounded GET),
+Modules, one job each: ``settings`` (the frozen settings), ``media`` (which bodies are
+images), ``fetch`` (one GET, bounded and guarded by ``feedfix.service.addresses``),
 ``meta`` (the cache index: a Protocol, SQLite and memory), ``cache`` (single flight, disk,
 LRU, failures remembered), ``handler`` (the HTTP answer), ``metrics``.
 """

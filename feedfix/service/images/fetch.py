@@ -21,7 +21,7 @@ from aiohttp.abc import AbstractResolver
 
 from feedfix.core.errors import FeedfixError
 from feedfix.core.imagesign import Verified
-from feedfix.service.images.guard import AddressGuard, GuardedResolver, RefusedAddress
+from feedfix.service.addresses import AddressGuard, GuardedResolver, RefusedAddress
 from feedfix.service.images.media import SNIFF_BYTES, MediaRefused, allowed_type, matches
 from feedfix.service.images.settings import ImageSettings
 

@@ -10,15 +10,15 @@ import asyncio
 import ipaddress
 
 import pytest
+from name_map import NameMap
 
-from feedfix.service.images.guard import (
+from feedfix.service.addresses import (
     AddressGuard,
     GuardedResolver,
     RefusedAddress,
     embedded_v4,
     is_internal,
 )
-from image_origin import NameMap
 
 REFUSED = {
     "127.0.0.1": "loopback", "127.255.255.254": "loopback", "10.0.0.1": "private",

@@ -1,6 +1,11 @@
-"""Which addresses the image proxy may connect to: the outside world only (no SSRF).
+"""Which addresses feedfix may connect to on behalf of someone else: the outside world only.
 
-Refused, unless ``allow_private`` names the host or the network: loopback, private,
+One rule for both fetchers that could be turned against the inside of the network (SSRF):
+the image proxy (every hop, unless ``[images] allow_private`` names the host or network) and
+the feed fetcher (redirect hops that leave the configured host, unless ``[poll]
+allow_private_redirects``; the configured URL itself may be private, as an RSSHub sidecar is).
+
+Refused, unless the guard's allow-list names the host or the network: loopback, private,
 link-local, CGNAT (100.64/10), benchmark (198.18/15), 0.0.0.0/8, multicast, reserved and
 documentation ranges, and IPv6 forms that embed an IPv4 address (IPv4-mapped ``::ffff:…``,
 NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``), which are unmapped and judged by that address.
@@ -47,7 +52,12 @@ _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 
 
 class RefusedAddress(OSError):
-    """A connection the proxy must not make; the message names the host and the address."""
+    """A connection that must not be made. The message names the host and the address;
+    ``reason`` is the same without the verdict, for callers that word their own."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -80,7 +90,8 @@ def parse_ip(text: str) -> IPAddress | None:
 
 
 class AddressGuard:
-    """The refusal rule with its exceptions (``allow_private``) applied."""
+    """The refusal rule with its exceptions applied: ``allow_private`` lists host names
+    (exact or ``*.`` globs) and networks that may be reached though internal."""
 
     def __init__(self, allow_private: Iterable[str] = ()) -> None:
         self.networks: list[IPNetwork] = []
@@ -97,7 +108,7 @@ class AddressGuard:
         return any(name == h or fnmatch.fnmatchcase(name, h) for h in self.hosts)
 
     def address_allowed(self, ip: IPAddress) -> bool:
-        """Whether the proxy may connect to ``ip``."""
+        """Whether a connection to ``ip`` may be made."""
         if not is_internal(ip):
             return True
         candidates = [ip] + ([inner] if (inner := embedded_v4(ip)) is not None else [])
@@ -107,14 +118,17 @@ class AddressGuard:
         """Refuse an IP-literal host now: aiohttp connects to literals without resolving."""
         ip = parse_ip(host)
         if ip is not None and not self.host_allowed(host) and not self.address_allowed(ip):
-            raise RefusedAddress(f"{host}: internal address refused")
+            raise RefusedAddress(
+                f"{host}: internal address refused", f"{host} is an internal address"
+            )
 
 
 class GuardedResolver(AbstractResolver):
-    """A resolver whose internal answers are dropped (kept only if ``allow_private`` says).
+    """A resolver whose internal answers are dropped (kept only if the guard allows them).
 
     aiohttp asks it at every connection (with ``use_dns_cache=False``), so a name that answers
-    outside once and inside the next time is refused the time it turns inward.
+    outside once and inside the next time is refused the time it turns inward. Give it a
+    connector of its own: a connection pooled by another connector was never checked.
     """
 
     def __init__(self, guard: AddressGuard, inner: AbstractResolver | None = None) -> None:
@@ -131,7 +145,8 @@ class GuardedResolver(AbstractResolver):
         kept = [a for a in answers if self._allowed(a["host"])]
         if not kept:
             shown = ", ".join(a["host"] for a in answers[:3])
-            raise RefusedAddress(f"{host} resolves to an internal address ({shown}): refused")
+            reason = f"{host} resolves to an internal address ({shown})"
+            raise RefusedAddress(f"{reason}: refused", reason)
         return kept
 
     def _allowed(self, address: str) -> bool:
