@@ -10,7 +10,6 @@ import asyncio
 import ipaddress
 
 import pytest
-from name_map import NameMap
 
 from feedfix.service.addresses import (
     AddressGuard,
@@ -19,6 +18,7 @@ from feedfix.service.addresses import (
     embedded_v4,
     is_internal,
 )
+from name_map import NameMap
 
 REFUSED = {
     "127.0.0.1": "loopback", "127.255.255.254": "loopback", "10.0.0.1": "private",

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from name_map import NameMap
 from yarl import URL
 
 import upstream as up
@@ -32,6 +31,7 @@ from feedfix.service.poll import Poller
 from feedfix.service.store.memory import MemoryStore
 from feedfix.service.transport import AiohttpTransport
 from feedfix.service.worker import Worker
+from name_map import NameMap
 
 GOOD = up.zaker_rss(range(1, 6))
 
@@ -132,7 +132,7 @@ def test_a_poll_redirected_inward_fails_and_sends_nothing_there(
             await poller.load()
             try:
                 await poller.poll(poller.feeds["z"])
-                served = catalog.served["z"].published.body
+                served = catalog.served["z"].published.identity()
                 assert b"<item>" in served or b"<entry>" in served
 
                 upstream.redirect_to = _target(host, upstream.port)
@@ -153,7 +153,7 @@ def test_a_poll_redirected_inward_fails_and_sends_nothing_there(
                     "feedfix_poll_errors_total", {"feed": "z", "kind": "redirect"}
                 )
                 assert errors == 1
-                assert catalog.served["z"].published.body == served
+                assert catalog.served["z"].published.identity() == served
                 assert upstream.requests == 2
                 if host in HOSTILE_NAMES:
                     assert names.lookups[host] == 1  # asked once, at connect time, refused

@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from name_map import NameMap
 
 from feedfix.service.fetch import (
     AiohttpTransport,
@@ -29,6 +28,7 @@ from feedfix.service.fetch_types import (
     TooLarge,
     TooManyRedirects,
 )
+from name_map import NameMap
 
 REBINDING = "rebinding.invalid"  # a fake name server answers it with loopback, at connect time
 FEED = b'<rss version="2.0"><channel><title>t</title></channel></rss>'

@@ -14,7 +14,6 @@ from typing import Any
 import aiohttp
 import pytest
 from multidict import CIMultiDict
-from name_map import NameMap
 
 from image_origin import (
     HTML_PAGE,
@@ -26,6 +25,7 @@ from image_origin import (
     settings,
     sign,
 )
+from name_map import NameMap
 
 pytest.importorskip("PIL")
 

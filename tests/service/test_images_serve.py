@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import pytest
 from multidict import CIMultiDict
-from name_map import NameMap
 
 from feedfix.core.imagesign import Referer, b64encode, parse_referer
 from image_origin import (
@@ -24,6 +23,7 @@ from image_origin import (
     settings,
     sign,
 )
+from name_map import NameMap
 
 pytest.importorskip("PIL")
 
