@@ -69,6 +69,27 @@ class Metrics:
         self.feed_entries = Gauge(
             "feedfix_feed_entries", "Entries in each published feed", ["feed"], registry=r
         )
+        # Replicas on a shared store (Redis); on SQLite only store_up and leases move.
+        self.leases = Counter(
+            "feedfix_leases", "Poll leases asked for: taken, busy (another replica polls the "
+            "feed) or error (the store did not answer)", ["outcome"], registry=r,
+        )  # fmt: skip
+        self.fenced = Counter(
+            "feedfix_fenced_publishes", "Publishes refused: the lease passed on during the poll",
+            registry=r,
+        )  # fmt: skip
+        self.adopted = Counter(
+            "feedfix_adopted_copies", "Feed copies loaded from what another replica stored",
+            registry=r,
+        )  # fmt: skip
+        self.restored = Counter(
+            "feedfix_restored_copies", "Copies put back into a store that had lost them",
+            registry=r,
+        )  # fmt: skip
+        self.store_up = Gauge(
+            "feedfix_store_up", "1 while the store answers, 0 while it does not", registry=r
+        )
+        self.store_up.set(1)
         self._poll_counts: dict[str, tuple[int, int]] = {}
         # The metrics with a "feed" label, and their label names in order (for forget_feed).
         self._per_feed: tuple[tuple[MetricWrapperBase, tuple[str, ...]], ...] = (

@@ -263,12 +263,16 @@ class Poller:
         """Poll the feed if this process gets its lease and it is due; seconds until the next
         try. Alone on its store, a process always gets the lease and the feed is due."""
         coordinator = self.coordinator
+        leases = self.metrics.leases
         try:
             lease, wait = await coordinator.acquire(runtime.config.name)
         except StoreError:  # no coordination, no poll: the copies held are served, stale
+            leases.labels("error").inc()
             return STORE_RETRY
         if lease is None:  # another replica polls it now; try again when its lease runs out
+            leases.labels("busy").inc()
             return max(LEASE_RETRY, min(wait, runtime.config.interval))
+        leases.labels("taken").inc()
         async with coordinator.holding(lease):
             if coordinator.shared:
                 await self.adopt(runtime.config.name)  # what the last poller left
@@ -305,6 +309,8 @@ class Poller:
             return
         same = held.published is not None and held.published.etag == snapshot.published.etag
         published = held.published if same else snapshot.published
+        if not same:
+            self.metrics.adopted.inc()
         runtime.memory = on_config(Memory(snapshot.state, published), fingerprint(runtime.config))
         self._publish(runtime)
 
@@ -325,6 +331,7 @@ class Poller:
             return False
         if done:
             runtime.memory = replace(memory, unsaved=False)
+            self.metrics.restored.inc()
         return done
 
     def store_health(self, error: str | None) -> None:
@@ -332,6 +339,7 @@ class Poller:
         marked stale while it is down, and /healthz says so."""
         self.store_down_since = None if error is None else self.clock()
         self.catalog.store_error = error
+        self.metrics.store_up.set(0 if error is not None else 1)
         for runtime in self.feeds.values():
             self._publish(runtime)
 
@@ -369,6 +377,7 @@ class Poller:
         try:
             failure = await self._store(feed.name, decision.write, lease)
         except Fenced as exc:  # a newer poll elsewhere: its result stands, and is served
+            self.metrics.fenced.inc()
             log("publish refused", logging.WARNING, feed=feed.name, error=str(exc))
             runtime.memory = held
             await self.adopt(feed.name)

@@ -97,6 +97,15 @@ def store_down(replica: Service) -> bool:
     return not store_up(replica)
 
 
+def metric(replica: Service, sample: str) -> float:
+    """One sample of the replica's /metrics (0 when absent), e.g. ``feedfix_store_up``."""
+    for line in replica.get("/metrics").text().splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
+
+
 def stale(replica: Service) -> bool:
     """The replica serves alpha's old copy, marked stale."""
     return bool(replica.feed("alpha").header("X-Feedfix-Stale"))
@@ -169,6 +178,10 @@ def test_kill_9_of_the_polling_replica_fails_over(
         for index, replica in enumerate(replicas):
             if index != holder:
                 wait_for(partial(serves, replica, "alpha", range(1, 5)), 10, "the change")
+        alive = [r for i, r in enumerate(replicas) if i != holder]
+        assert all(metric(r, 'feedfix_leases_total{outcome="taken"}') > 0 for r in alive)
+        assert sum(metric(r, 'feedfix_leases_total{outcome="busy"}') for r in alive) > 0
+        assert sum(metric(r, "feedfix_adopted_copies_total") for r in alive) > 0
 
 
 def test_a_late_publish_is_refused_by_the_fence(
@@ -193,6 +206,8 @@ def test_a_late_publish_is_refused_by_the_fence(
         finally:
             frozen.signal(signal.SIGCONT)
         wait_for(lambda: frozen.events("publish refused"), 15, "the fence to refuse")
+        assert metric(frozen, "feedfix_fenced_publishes_total") >= 1
+        assert metric(other, "feedfix_fenced_publishes_total") == 0
         for replica in rs:
             wait_for(partial(serves, replica, "alpha", range(1, 6)), 10, "the newer feed")
         time.sleep(2 * INTERVAL)
@@ -218,6 +233,7 @@ def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
             redis.kill()
             for replica in replicas:
                 wait_for(partial(store_down, replica), 20, "store down")
+                assert metric(replica, "feedfix_store_up") == 0
             deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
                 for replica in replicas:
@@ -234,6 +250,8 @@ def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
             prefix = replicas[0].env["FEEDFIX_STORAGE__PREFIX"]
             wait_for(lambda: client.hlen(f"{prefix}versions") == len(FEEDS), 20, "repopulated")
             assert client.exists(f"{prefix}feed:alpha:pub")
+            assert all(metric(r, "feedfix_store_up") == 1 for r in replicas)
+            assert sum(metric(r, "feedfix_restored_copies_total") for r in replicas) >= 1
             for replica in replicas:
                 answer = replica.feed("alpha")
                 assert answer.status == 200 and answer.body == served
