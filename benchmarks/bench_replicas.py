@@ -17,11 +17,8 @@ Usage: ``bench_replicas.py [--parts requests,failover,memory] [--kills 5] [--sec
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,55 +42,12 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server on a free loopback port, persistence off."""
-    port = su.free_port()
-    proc = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    su.wait_until(lambda: _pings(port), 10, "redis-server", step=0.05)
-    return proc, f"redis://127.0.0.1:{port}/0"
-
-
-def _pings(port: int) -> bool:
-    import redis  # noqa: PLC0415
-
-    try:
-        return bool(redis.Redis(port=port, socket_timeout=1).ping())
-    except redis.ConnectionError:
-        return False
-
-
-def on_redis(url: str, prefix: str) -> None:
-    """The next feedfix started uses Redis at ``url`` under ``prefix`` (its environment)."""
-    os.environ.update(
-        FEEDFIX_STORAGE__BACKEND="redis",
-        FEEDFIX_STORAGE__URL=url,
-        FEEDFIX_STORAGE__PREFIX=prefix,
-        FEEDFIX_STORAGE__LEASE=LEASE,
-    )
-
-
 def requests_part(url: str, workdir: Path, seconds: float) -> dict[str, Any]:
     """Upstream requests with one replica, then three, over the same time."""
     counts = {}
     for replicas in (1, 3):
         upstream = su.spawn_upstream(FEEDS, 10, "same")
-        on_redis(url, f"b{uuid.uuid4().hex[:8]}:")
+        su.use_redis(url, LEASE, f"b{uuid.uuid4().hex[:8]}:")
         services = []
         try:
             for index in range(replicas):
@@ -173,7 +127,7 @@ def failover_part(url: str, workdir: Path, kills: int) -> dict[str, Any]:
 def memory_part(url: str, workdir: Path) -> dict[str, Any]:
     """One replica, 100 feeds x 50 items on Redis: memory after every feed polled twice."""
     upstream = su.spawn_upstream(100, 50, "same")
-    on_redis(url, f"m{uuid.uuid4().hex[:8]}:")
+    su.use_redis(url, LEASE, f"m{uuid.uuid4().hex[:8]}:")
     folder = Path(tempfile.mkdtemp(prefix="mem-", dir=workdir))
     service = su.start_feedfix(
         folder, upstream.url, feeds=100, intervals=[INTERVAL], extra_poll="keep_entries = 50"
@@ -203,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     su.exit_on_sigterm()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench_replicas-") as tmp:
-        redis_proc, url = start_redis(Path(tmp))
+        redis_proc, url = su.start_redis(Path(tmp))
         try:
             parts = args.parts.split(",")
             if "requests" in parts:

@@ -25,7 +25,9 @@ to confirm the statuses.
 Targets (reported, not enforced): feedfix 200 >= 0.8x nginx 200; feedfix 304 >= 2x nginx 200.
 
 Usage: ``bench_serve.py [--modes same,new-entry] [--duration 15] [--connections 64]
-[--threads 2] [--repeat 1] [--nginx-workers 1|auto] [--no-fastpath] [--save FILE] [--json]``.
+[--threads 2] [--repeat 1] [--nginx-workers 1|auto] [--no-fastpath] [--backend sqlite|redis]
+[--save FILE] [--json]``. ``--backend redis`` stores in a redis-server of its own (serving
+is from memory either way: the figure should match SQLite's).
 ``--no-fastpath`` runs feedfix with ``FEEDFIX_FASTPATH=0``: aiohttp answers every request, to
 measure what the fast path is for (the targets are the fast path's). Needs ``wrk``
 and ``nginx`` (Debian: ``apt-get install wrk nginx-light``).
@@ -34,6 +36,7 @@ and ``nginx`` (Debian: ``apt-get install wrk nginx-light``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -387,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run feedfix with FEEDFIX_FASTPATH=0 (aiohttp answers every request)",
     )
+    parser.add_argument(
+        "--backend", choices=("sqlite", "redis"), default="sqlite",
+        help="[storage] backend (redis: a redis-server of its own, on loopback)",
+    )  # fmt: skip
     parser.add_argument("--save", metavar="FILE", help="keep a copy of the served f0 bytes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
@@ -401,9 +408,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["FEEDFIX_FASTPATH"] = "0"  # inherited by the feedfix child
     su.exit_on_sigterm()
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench_serve-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_serve-") as tmp, contextlib.ExitStack() as stack:
         Path(tmp).chmod(0o755)
+        if args.backend == "redis":
+            redis, url = su.start_redis(Path(tmp))
+            stack.callback(su.stop_process, redis)
         for mode in modes:
+            if args.backend == "redis":
+                su.use_redis(url, "15s", f"{mode}:")
             results.append(run_mode(mode, args, Path(tmp)))
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))

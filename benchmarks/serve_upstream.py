@@ -554,3 +554,36 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server on a free loopback port, persistence off; and its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1",
+         "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_until(lambda: _pings(port), 10, "redis-server", step=0.05)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def _pings(port: int) -> bool:
+    import redis  # noqa: PLC0415  # only the Redis benchmarks need it
+
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=1).ping())
+    except redis.ConnectionError:
+        return False
+
+
+def use_redis(url: str, lease: str, prefix: str) -> None:
+    """Every feedfix started from now on stores in Redis at ``url``, keys under ``prefix``
+    (through the environment it inherits)."""
+    os.environ.update(
+        FEEDFIX_STORAGE__BACKEND="redis",
+        FEEDFIX_STORAGE__URL=url,
+        FEEDFIX_STORAGE__PREFIX=prefix,
+        FEEDFIX_STORAGE__LEASE=lease,
+    )
