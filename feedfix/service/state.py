@@ -35,11 +35,6 @@ class Published:
         """``body`` compressed once (``mtime`` 0: the same bytes always give the same gzip)."""
         return cls(gzip.compress(body, compresslevel=6, mtime=0), etag, last_modified, entries)
 
-    @property
-    def size(self) -> int:
-        """The identity bytes' length (gzip's trailer keeps it, modulo 4 GiB)."""
-        return int.from_bytes(self.gzip[-4:], "little")
-
     def identity(self) -> bytes:
         """The bytes as served without gzip, inflated now (callers keep what they need)."""
         return zlib.decompress(self.gzip, wbits=31)
