@@ -401,4 +401,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(set FEEDFIX_DEBUG=1 for details and please report it)",
             file=sys.stderr,
         )
-        return EXIT_INTERNAL
+        # fix-posts' 1 means "a dry run found changes" (as ``ruff format --check``): a bug
+        # there must not read as that, so it is an error like any other, 2.
+        return EXIT_INPUT if args.command == "fix-posts" else EXIT_INTERNAL

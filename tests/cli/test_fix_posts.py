@@ -483,3 +483,23 @@ def test_a_relative_path_is_written_in_its_own_folder(tmp_path: Path) -> None:
         GOLDEN / "default/after/markdown.md"
     ).read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["post.md"]
+
+
+def test_an_internal_error_exits_2_never_the_dry_runs_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug in fix-posts is one line and exit 2: a script reading 1 as "posts would change"
+    must not mistake a crash for it."""
+    from feedfix.cli import fix_posts, main  # noqa: PLC0415
+
+    post = tmp_path / "post.md"
+    post.write_text("---\ntitle: t\n---\n<p>x</p>\n", encoding="utf-8")
+
+    def broken(_args: object) -> int:
+        raise RuntimeError("a planted bug")
+
+    monkeypatch.setattr(fix_posts, "run", broken)
+    assert main(["fix-posts", str(post)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("feedfix: internal error: RuntimeError: a planted bug")
+    assert len(err.splitlines()) == 1
