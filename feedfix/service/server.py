@@ -9,7 +9,6 @@ URLs feedfix itself signed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,14 +17,12 @@ from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status, http_date
 from feedfix.service.image_proxy import IMAGES
 from feedfix.service.images import ImageService
-from feedfix.service.masking import Masker
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 from feedfix.service.web import Backend, install
-from feedfix.service.web.pages import WEB, client_max_size, index_page
+from feedfix.service.web.pages import client_max_size, index_page, rows
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
-MASKER: web.AppKey[Callable[[], Masker]] = web.AppKey("masker")  # the config's secrets
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 
@@ -76,27 +73,27 @@ def _iso(epoch: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
 
 
-def _rows(catalog: Catalog, request: web.Request) -> list[dict[str, Any]]:
-    base = f"{request.scheme}://{request.host}"
-    masker = request.app[MASKER]()
+def _rows(request: web.Request) -> list[dict[str, Any]]:
+    """The index page's rows (secrets masked, subscribe URLs on ``base_url``) as JSON."""
     return [
         {
-            "name": s.name,
-            "url": f"{base}/feeds/{s.name}.atom",
-            "upstream": masker.text(s.upstream),
+            "name": row.name,
+            "url": row.subscribe,
+            "upstream": row.upstream,
             "ok": s.ok,
             "stale": s.stale_since is not None,
             "stale_since": _iso(s.stale_since),
             "last_success": _iso(s.last_success),
-            "last_error": masker.optional(s.last_error),
+            "last_error": s.last_error,
             "last_error_at": _iso(s.last_error_at),
             "entries": s.entries,
             "next_poll": _iso(s.next_poll),
-            "permanent_redirect": masker.optional(s.permanent_redirect),
-            "advice": masker.optional(s.advice),
+            "permanent_redirect": s.permanent_redirect,
+            "advice": s.advice,
             "serving": _serving(s),
         }
-        for s in sorted(catalog.status.values(), key=lambda s: s.name)
+        for row in rows(request)
+        for s in (row.status,)
     ]
 
 
@@ -104,21 +101,20 @@ async def index(request: web.Request) -> web.Response:
     """``GET /``: the feeds as an HTML page (``web/``), or JSON with ``?format=json``."""
     request.app[METRICS].requests.labels("index", "200").inc()
     if request.query.get("format") == "json":
-        rows = _rows(request.app[CATALOG], request)
-        return web.json_response({"version": __version__, "feeds": rows})
+        return web.json_response({"version": __version__, "feeds": _rows(request)})
     return await index_page(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``: 200 while serving, with a row per feed."""
-    rows = [
+    feeds = [
         {k: r[k] for k in ("name", "ok", "stale", "last_success", "last_error")}
-        for r in _rows(request.app[CATALOG], request)
+        for r in _rows(request)
     ]
     request.app[METRICS].requests.labels("healthz", "200").inc()
     catalog = request.app[CATALOG]
     store = {"ok": catalog.store_error is None, "error": catalog.store_error}
-    return web.json_response({"status": "ok", "store": store, "feeds": rows})
+    return web.json_response({"status": "ok", "store": store, "feeds": feeds})
 
 
 async def metrics_page(request: web.Request) -> web.Response:
@@ -137,7 +133,6 @@ def make_app(
     app = web.Application(client_max_size=client_max_size())
     app[CATALOG] = catalog
     app[METRICS] = metrics
-    app[MASKER] = Masker
     if images is not None:
         app[IMAGES] = images
         app.router.add_get("/img/{rest:.*}", images.handler)
@@ -146,7 +141,6 @@ def make_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     install(app, backend, catalog, NAME_PATTERN)
-    app[MASKER] = lambda: app[WEB].masker  # the running config's secrets, made once
     return app
 
 

@@ -276,3 +276,18 @@ def test_playground_takes_an_upload(running: Running) -> None:
         conn.close()
     assert answer.status == 200, page
     assert "fix-lazy-images: 4 images in 3 entries" in page
+
+
+def test_behind_a_proxy_every_subscribe_url_is_on_base_url(tmp_path: Path) -> None:
+    """With ``[server] base_url`` set (feedfix behind a reverse proxy), the JSON index, the
+    page and OPML all give readers the public URL, not the address feedfix listens on."""
+    public = "https://feeds.example.com"
+    with up.Upstream() as upstream:
+        upstream.script("/zaker.xml", up.feed(ZAKER))
+        feeds: list[dict[str, Any]] = [{"name": "zaker", "url": upstream.url("/zaker.xml")}]
+        with Service(tmp_path, feeds, env={"FEEDFIX_SERVER__BASE_URL": public}) as service:
+            service.wait_served("zaker")
+            rows = service.get("/?format=json").json()["feeds"]
+            assert [row["url"] for row in rows] == [f"{public}/feeds/zaker.atom"]
+            assert f"{public}/feeds/zaker.atom" in service.get("/").text()
+            assert f'xmlUrl="{public}/feeds/zaker.atom"' in service.get("/feeds.opml").text()
