@@ -50,6 +50,9 @@ from PIL import Image
 
 from feedfix.core.imagesign import proxied
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_serve as bs  # its wrk runner and nginx, so both measure alike
+
 KEY = b"bench-key-for-the-image-proxy-0123456789"  # [images] key wants 32 characters
 SERVICE_CONFIG = """\
 [server]
@@ -66,30 +69,6 @@ allow_private = ["127.0.0.1"]
 name = "example"
 path = "feedfix:examples/zaker-channel.rss.xml"
 interval = "1h"
-"""
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 10000000;
-    keepalive_timeout 75s;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    types {{ image/jpeg jpg; }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {tmp}/www;
-    }}
-}}
 """
 
 
@@ -136,23 +115,10 @@ def rss_mb(pid: int) -> float:
 
 
 def wrk(url: str, args: argparse.Namespace, headers: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run wrk; requests/s, p50/p99 and any errors."""
-    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
-    for header in headers:
-        command += ["-H", header]
-    out = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, timeout=args.duration + 60
-    ).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    errors = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses:.*)", out)
-    return {
-        "rps": float(rps.group(1)) if rps else 0.0,
-        "p50": p50.group(1) if p50 else "",
-        "p99": p99.group(1) if p99 else "",
-        "errors": "; ".join(e.strip() for e in errors),
-    }
+    """Run wrk (``bench_serve``'s runner, ``-t2``); requests/s, p50/p99 and any errors."""
+    run = bs.run_wrk(url, url, argparse.Namespace(threads=2, **vars(args)), list(headers))
+    return {"rps": run.rps, "p50": f"{run.p50_ms:.2f}ms", "p99": f"{run.p99_ms:.2f}ms",
+            "errors": run.errors}  # fmt: skip
 
 
 def head(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -267,12 +233,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     (tmp / "www" / "photo.jpg").write_bytes(photo)
     (tmp / "www" / "small.jpg").write_bytes(jpeg(2_000))
     nginx_port, proxy_port, fast_port = free_port(), free_port(), free_port()
-    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port), "utf-8")
-    nginx = subprocess.Popen(
-        [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
-         "-e", str(tmp / "nginx-error.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    nginx = bs.start_nginx(tmp, nginx_port, "1", "image/jpeg")  # as bench_serve's nginx
     proxy, fast_proxy, cache = start_proxies(tmp, proxy_port, fast_port)
     results: dict[str, Any] = {"image_bytes": len(photo)}
     try:
