@@ -23,7 +23,7 @@ from feedfix.cli import fix_posts_args
 from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
-from feedfix.core.pipeline import ConvertOptions, Report, stream_atom
+from feedfix.core.pipeline import ConvertOptions, Report, posts_folder_id, stream_atom
 from feedfix.core.rules import RULE_CLASSES, UNITS, ProxyImages, Rule, RuleSpec, ruleset
 from feedfix.service.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
 
@@ -307,8 +307,11 @@ def _open_input(
         folder = FolderOptions(max_size=max_size, timezone=options.parse.timezone,
                                strict=options.parse.strict)  # fmt: skip
         feed = read_posts_folder(path, folder, warnings.append, progress)
+        folder_name = Path(path).resolve().name
         if not options.title:
-            options = dataclasses.replace(options, title=Path(path).resolve().name or None)
+            options = dataclasses.replace(options, title=folder_name or None)
+        if not (options.id or options.link or options.parse.base_url):
+            options = dataclasses.replace(options, id=posts_folder_id(folder_name, options.title))
     else:
         feed = parse_document(read_bytes(path, max_size), name, options.parse)
         warnings.extend(feed.warnings)

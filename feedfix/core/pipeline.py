@@ -114,6 +114,13 @@ def feed_id(feed: Feed, source: str | None = None, base_url: str | None = None) 
     return "urn:feedfix:feed:" + digest(name, repr(replace(feed, warnings=())))
 
 
+def posts_folder_id(folder: str, title: str | None) -> str:
+    """The made-up atom:id of a folder of posts without ``--id``/``--link``: from the folder's
+    name and the feed's title, so that it stays the same as posts come and go (``feed_id``'s
+    hash of all a feed says would change with every post), wherever the folder lives."""
+    return "urn:feedfix:folder:" + digest(folder, title)
+
+
 def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
     """Fill in what the input lacks from ``--title``/``--id``/``--link`` and give ids: every
     entry one, and each id once (a warning names an id that came more than once)."""

@@ -39,6 +39,7 @@ from feedfix.config import FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import InputError
 from feedfix.core.model import Entry, Feed
+from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.service.catalog import strong_etag
@@ -119,7 +120,7 @@ class Cleaner:
         kept = self.renderings.get(name)  # its spans fit only the very bytes being served
         last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
         made = republish(
-            job.data if job.posts is None else _folder_feed(job.feed, job.posts),
+            job.data if job.posts is None else _folder_feed(job.feed, job.posts, job.self_url),
             job.feed,
             archive,
             job.now,
@@ -152,15 +153,18 @@ class Cleaner:
         )
 
 
-def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...]) -> Feed:
+def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...], served_at: str | None) -> Feed:
     """A folder source's posts as one feed, titled with the folder's name (as ``convert``
-    does); files that are not posts are skipped, as ``convert`` skips them."""
+    does); files that are not posts are skipped, as ``convert`` skips them. Its id: the
+    address it is served at (``served_at``), else made from the folder as ``convert`` does."""
     files = ((p.name, InputError(p.error) if p.error else p.data) for p in posts)
     try:
         read = posts_feed(files, FolderOptions(), lambda _warning: None)
     except InputError as exc:
         raise SourceUnreadable(f"{feed.path}: {exc}") from exc
-    return replace(read, title=PurePath(feed.path or feed.name).name or feed.name)
+    folder = PurePath(feed.path or feed.name).name or feed.name
+    made_up = posts_folder_id(folder, folder) if served_at is None else None
+    return replace(read, title=folder, id=made_up)
 
 
 _process_cleaner: Cleaner | None = None  # a worker process's own (its pool calls functions)

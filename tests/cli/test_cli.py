@@ -256,6 +256,36 @@ def test_posts_folder_output_does_not_depend_on_its_location(tmp_path: Path) -> 
     assert result.stdout == _convert("posts")
 
 
+def _feed_id(atom: bytes) -> str | None:
+    return etree.fromstring(atom).findtext("{http://www.w3.org/2005/Atom}id")
+
+
+def test_a_posts_folder_keeps_its_feed_id_as_posts_are_added(tmp_path: Path) -> None:
+    """A folder of posts has no id of its own: the one made up comes from its name and title,
+    so a new post does not make readers see a new feed; ``--id`` and ``--link`` still win."""
+    folder = tmp_path / "blog" / "_posts"
+    shutil.copytree(POSTS, folder)
+    before = run_feedfix("convert", folder)
+    assert_converted(before)
+    (folder / "new-post.md").write_text(
+        "---\ntitle: 新的一篇\ndate: 2026-11-30 10:00:00\n---\n<p>正文</p>\n", encoding="utf-8"
+    )
+    after = run_feedfix("convert", folder)
+    assert_converted(after)
+    assert (
+        len(entries(assert_valid_atom(after.stdout)))
+        == len(entries(assert_valid_atom(before.stdout))) + 1
+    )
+    made_up = _feed_id(after.stdout)
+    assert made_up == _feed_id(before.stdout)
+    assert made_up is not None and made_up.startswith("urn:feedfix:folder:")
+    titled = run_feedfix("convert", folder, "--title", "Another blog")
+    assert _feed_id(titled.stdout) not in (made_up, None)  # another feed, another id
+    assert _feed_id(run_feedfix("convert", folder, "--id", "urn:x:blog").stdout) == "urn:x:blog"
+    linked = run_feedfix("convert", folder, "--link", "https://blog.example/")
+    assert _feed_id(linked.stdout) == "https://blog.example/"
+
+
 def test_output_option_writes_the_same_atom_to_a_file(tmp_path: Path) -> None:
     """`-o FILE` writes the Atom to FILE (same bytes as stdout) and nothing to stdout."""
     target = tmp_path / "out.atom"

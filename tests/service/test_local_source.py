@@ -20,6 +20,8 @@ from feedfix.service.fetch_types import FetchRequest, SourceUnreadable, TooLarge
 from feedfix.service.local import read_local
 from service_helpers import REPO, TEST_POLL, Service, wait_for
 
+ATOM = "http://www.w3.org/2005/Atom"
+
 POSTS = Path(__file__).resolve().parents[1] / "data" / "posts"
 FAST = {"interval": "1s"}  # a local source may be polled often
 
@@ -165,6 +167,14 @@ def test_a_folder_of_posts_is_served_as_one_feed(tmp_path: Path, cleaner: str) -
         assert "_posts" in served.text()  # the feed's title
         assert "cors.zfour.workers.dev" not in served.text()
         assert "images.weserv.nl" not in served.text()
+        feed_id = root.findtext(f"{{{ATOM}}}id")
+        assert feed_id is not None and feed_id.startswith("urn:feedfix:folder:")
+        (folder / "new.md").write_text(
+            "---\ntitle: 新的一篇\ndate: 2026-11-30\n---\n<p>x</p>\n", encoding="utf-8"
+        )
+        wait_for(lambda: "新的一篇" in svc.feed("blog").text(), 15, "the new post")
+        again = assert_valid_atom(svc.feed("blog").body)
+        assert again.findtext(f"{{{ATOM}}}id") == feed_id  # the same feed to readers
         svc.stop()
 
 
