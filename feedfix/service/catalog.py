@@ -1,7 +1,8 @@
 """What the service is serving right now: the precomputed responses and each feed's status.
 
 Written by the poller, read by the HTTP handlers. A response is built once, when a feed's
-bytes change (compressed once, headers formatted once), so a request costs a dict lookup.
+bytes change (compressed once, headers formatted once), so a request costs a dict lookup;
+only a request without gzip may cost an inflation, once (``IdentityBodies``).
 """
 
 from __future__ import annotations
