@@ -1,11 +1,12 @@
 """Run `feedfix serve` exactly as a user does, and talk to it over HTTP.
 
-`Service` writes a TOML config (a free port, a SQLite file in the test's tmp_path), starts
-`python -m feedfix serve --config FILE` as a subprocess, waits until `/healthz` answers, and
-stops it with SIGTERM (asserting exit 0 within 10 s and that every stderr line is a JSON log
-record). Its stderr goes to a file, read back as parsed JSON lines, so tests can wait for poll
-events (the log is read incrementally and may be read from several threads at once). Every
-wait polls a condition against a deadline; nothing sleeps blindly.
+`Service` writes a TOML config (a free port, a SQLite file in the test's tmp_path, or the
+`[storage]` keys given, e.g. Redis), starts `python -m feedfix serve --config FILE` as a
+subprocess, waits until `/healthz` answers, and stops it with SIGTERM (asserting exit 0
+within 10 s and that every stderr line is a JSON log record). Its stderr goes to a file, read
+back as parsed JSON lines, so tests can wait for poll events (the log is read incrementally
+and may be read from several threads at once). Every wait polls a condition against a
+deadline; nothing sleeps blindly.
 """
 
 from __future__ import annotations
