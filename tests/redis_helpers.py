@@ -1,6 +1,6 @@
 """A real ``redis-server`` for the tests: on a free loopback port, persistence off.
 
-``redis_server`` is a session fixture (re-exported by ``tests/service/conftest.py``): one
+``redis_server`` is a session fixture (re-exported by ``tests/conftest.py``): one
 server for the whole run, stopped at the end; each test takes its own key prefix, so tests
 never see each other's keys. Without Debian's ``redis-server`` the tests that need it skip,
 saying so, unless FEEDFIX_REQUIRE_REDIS is set (as in CI), where they fail.

@@ -1,11 +1,12 @@
 """Run `feedfix serve` exactly as a user does, and talk to it over HTTP.
 
-`Service` writes a TOML config (a free port, a SQLite file in the test's tmp_path), starts
-`python -m feedfix serve --config FILE` as a subprocess, waits until `/healthz` answers, and
-stops it with SIGTERM (asserting exit 0 within 10 s and that every stderr line is a JSON log
-record). Its stderr goes to a file, read back as parsed JSON lines, so tests can wait for poll
-events (the log is read incrementally and may be read from several threads at once). Every
-wait polls a condition against a deadline; nothing sleeps blindly.
+`Service` writes a TOML config (a free port, a SQLite file in the test's tmp_path, or the
+`[storage]` keys given, e.g. Redis), starts `python -m feedfix serve --config FILE` as a
+subprocess, waits until `/healthz` answers, and stops it with SIGTERM (asserting exit 0
+within 10 s and that every stderr line is a JSON log record). Its stderr goes to a file, read
+back as parsed JSON lines, so tests can wait for poll events (the log is read incrementally
+and may be read from several threads at once). Every wait polls a condition against a
+deadline; nothing sleeps blindly.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
+
+import redis
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -163,6 +166,7 @@ class Service:
         server: Mapping[str, Any] | None = None,
         rules: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        storage: Mapping[str, Any] | None = None,
     ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.tmp = tmp
@@ -174,6 +178,8 @@ class Service:
         self.server = dict(server or {})
         self.rules = dict(rules or {})
         self.env = dict(env or {})
+        # More [storage] keys (e.g. backend = "redis", url, prefix); the SQLite path is default.
+        self.storage = dict(storage or {})
         self.command: list[str] | None = None  # feedfix's arguments; default: serve --config
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
@@ -189,7 +195,7 @@ class Service:
         """The config file this service runs with."""
         sections: dict[str, Mapping[str, Any]] = {
             "server": {"host": "127.0.0.1", "port": self.port, **self.server},
-            "storage": {"path": str(self.db)},
+            "storage": {"path": str(self.db), **self.storage},
             "poll": self.poll,
         }
         if self.rules:
@@ -406,7 +412,9 @@ class Service:
 
     def history(self, feed: str, limit: int = 20) -> list[dict[str, Any]]:
         """The poll records the service stored for ``feed`` (newest first), read from its
-        SQLite file: ``started`` (epoch seconds), ``status``, ``duration``, ``error``…"""
+        SQLite file or its Redis: ``started`` (epoch seconds), ``status``, ``duration``…"""
+        if self.storage.get("backend") == "redis":
+            return self._redis_history(feed, limit)
         db = sqlite3.connect(self.db, timeout=10)
         try:
             rows = db.execute(
@@ -415,6 +423,16 @@ class Service:
         finally:
             db.close()
         return [json.loads(row[0]) for row in rows]
+
+    def _redis_history(self, feed: str, limit: int) -> list[dict[str, Any]]:
+        """The poll records in Redis: the list ``{prefix}feed:{name}:polls``, newest first."""
+        prefix = self.storage.get("prefix", "feedfix:")
+        client = redis.Redis.from_url(self.storage["url"], socket_timeout=5)
+        try:
+            rows: list[bytes] = client.lrange(f"{prefix}feed:{feed}:polls", 0, limit - 1)  # type: ignore[assignment]
+        finally:
+            client.close()
+        return [json.loads(row) for row in rows]
 
     def __enter__(self) -> Service:
         return self.start()

@@ -3,14 +3,18 @@ and process fault, says what is wrong, backs off, and recovers.
 
 Upstream faults run as one campaign against ONE `feedfix serve` subprocess with a feed per
 scenario, all at the same time (a thread per scenario), so the whole campaign takes about as
-long as its slowest scenario. A failure scenario checks, for its own feed:
+long as its slowest scenario. The campaign runs once per storage backend: on SQLite, and on
+the session's real redis-server (one replica, a key prefix of its own; several replicas are
+test_replicas.py's), with the same checks: `test_upstream_fault[sqlite-NAME]` and
+`[redis-NAME]`. A failure scenario checks, for its own feed:
 
 - the served bytes stay identical to the last good copy, with `X-Feedfix-Stale` once a poll
   has failed;
 - `/healthz` says ok=false, stale=true, and a last_error that names the problem;
 - the poller backs off: with interval 1 s and `max_backoff` 4 s the three failed polls log
   `next_in_s` 1, 2, 4, and the gaps between their starts (from the poll history in the
-  service's SQLite file) are each poll's duration plus that delay, so they grow;
+  service's store: its SQLite file, or its list in Redis) are each poll's duration plus that
+  delay, so they grow;
 - once the upstream recovers, the feed updates within an interval plus the backoff cap, and
   the stale marker goes away.
 
@@ -52,6 +56,7 @@ import pytest
 
 import upstream as up
 from atomcheck import WRAPPER_RE, assert_valid_atom, entries
+from redis_helpers import RedisServer, unique_prefix
 from service_helpers import TEST_POLL, Response, Service, wait_for
 from upstream import titles
 
@@ -111,11 +116,13 @@ def integrity(db: Path) -> str:
 
 @contextlib.contextmanager
 def scenario(name: str) -> Iterator[None]:
-    """Record whether the scenario ``name`` survived, for the summary."""
+    """Record whether the scenario ``name`` survived (on every backend it ran on so far), for
+    the summary."""
     assert name in ALL_SCENARIOS, f"{name!r} is not listed in ALL_SCENARIOS"
+    survived = RESULTS.get(name, True)
     RESULTS[name] = False
     yield
-    RESULTS[name] = True
+    RESULTS[name] = survived
 
 
 class Blackhole:
@@ -566,9 +573,26 @@ def run_scenario(ctx: Campaign, s: Scenario) -> None:
         run_failure(ctx, s)
 
 
+BACKENDS = ("sqlite", "redis")
+
+
+def storage_of(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
+    """The service's extra ``[storage]`` keys for ``backend``: none for SQLite (its file in the
+    service's folder); for Redis the session's redis-server and a key prefix of its own."""
+    if backend == "sqlite":
+        return {}
+    server: RedisServer = request.getfixturevalue("redis_server")  # skips (or fails in CI)
+    return {"backend": "redis", "url": server.url, "prefix": unique_prefix()}
+
+
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BaseException | None]]:
-    """Run every upstream fault at once against one service; what failed, by scenario."""
+def campaign(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, BaseException | None]]:
+    """Run every upstream fault at once against one service on the backend ``request.param``;
+    what failed, by scenario."""
+    backend: str = request.param
+    storage = storage_of(request, backend)
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(up.Upstream())
         sides: dict[str, up.Upstream] = {}
@@ -591,7 +615,8 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bas
                 server.script(path(s.name), good(START))
                 url = server.url(path(s.name))
             feeds.append({"name": s.name, "url": url, "interval": INTERVAL, **s.feed})
-        svc = Service(tmp_path_factory.mktemp("faults"), feeds, poll=POLL)
+        svc = Service(tmp_path_factory.mktemp(f"faults-{backend}"), feeds, poll=POLL,
+                      storage=storage)  # fmt: skip
         stack.callback(svc.close)
         ctx = Campaign(svc, server, sides, holes)
         for s in CAMPAIGN:
@@ -608,6 +633,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bas
 
 
 @pytest.mark.parametrize("name", [s.name for s in CAMPAIGN])
+@pytest.mark.parametrize("campaign", BACKENDS, indirect=True)  # ids: sqlite-NAME, redis-NAME
 def test_upstream_fault(campaign: dict[str, BaseException | None], name: str) -> None:
     """One upstream fault: the last good copy keeps being served (stale once a poll failed),
     /healthz names the problem, polls back off, and the feed recovers within an interval plus

@@ -13,6 +13,8 @@ User-Agent, so the upstream's request log says which replica polled. Checked:
   is refused by the fence, and no replica serves it;
 - Redis killed and restarted empty: 200s throughout, the store reported down, and the
   replicas put their copies back.
+
+The upstream faults on Redis are test_faults.py's campaign, parametrised over the backend.
 """
 
 from __future__ import annotations
@@ -104,16 +106,6 @@ def metric(replica: Service, sample: str) -> float:
         if name == sample:
             return float(value)
     return 0.0
-
-
-def stale(replica: Service) -> bool:
-    """The replica serves alpha's old copy, marked stale."""
-    return bool(replica.feed("alpha").header("X-Feedfix-Stale"))
-
-
-def fresh(replica: Service) -> bool:
-    """The replica serves alpha fresh again."""
-    return not stale(replica)
 
 
 @pytest.fixture
@@ -261,38 +253,6 @@ def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
             assert titles(range(1, 5))[0] in replicas[1].feed("alpha").text()
     finally:
         redis.stop()
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        pytest.param(lambda: up.error(503), id="503"),
-        pytest.param(up.html_error_page, id="error-page"),
-        pytest.param(lambda: up.truncated(up.zaker_rss(range(1, 5))), id="truncated"),
-        pytest.param(lambda: up.too_many_requests("1"), id="429"),
-    ],
-)
-def test_upstream_faults_on_the_redis_backend(
-    tmp_path: Path, upstream: up.Upstream, redis_server: RedisServer, fault: Any
-) -> None:
-    """The fault suite's upstream scenarios (a subset) on Redis: the last good copy stays
-    served, marked stale, on every replica; /healthz names the problem; the recovery reaches
-    every replica."""
-    with running(start_replicas(tmp_path, upstream, redis_server.url, count=2)) as replicas:
-        for replica in replicas:
-            wait_for(partial(serves, replica, "alpha", range(1, 4)), 15, "every replica")
-        good = replicas[0].feed("alpha").body
-        upstream.script("/alpha", fault())
-        for replica in replicas:
-            wait_for(partial(stale, replica), 10, "stale")
-            answer = replica.feed("alpha")
-            assert answer.status == 200 and answer.body == good
-            row = replica.health_row("alpha")
-            assert row["stale"] and not row["ok"] and row["last_error"]
-        upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 5))))
-        for replica in replicas:
-            wait_for(partial(serves, replica, "alpha", range(1, 5)), 15, "recovery")
-            wait_for(partial(fresh, replica), 10, "fresh")
 
 
 def test_a_replica_starts_while_redis_is_down_and_serves_once_it_is_up(
