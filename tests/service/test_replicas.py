@@ -12,7 +12,9 @@ User-Agent, so the upstream's request log says which replica polled. Checked:
 - a replica frozen (SIGSTOP) in the middle of a slow poll loses its lease; its late result
   is refused by the fence, and no replica serves it;
 - Redis killed and restarted empty: 200s throughout, the store reported down, and the
-  replicas put their copies back.
+  replicas put their copies back;
+- a failing upstream: both replicas serve the last good copy, stale, then the recovery
+  (the fault campaign's other scenarios run on Redis in ``test_faults.py``).
 
 The upstream faults on Redis are test_faults.py's campaign, parametrised over the backend.
 """
@@ -253,6 +255,36 @@ def test_redis_restarted_empty_is_repopulated_without_an_empty_feed(
             assert titles(range(1, 5))[0] in replicas[1].feed("alpha").text()
     finally:
         redis.stop()
+
+
+def test_a_failing_upstream_is_served_stale_by_every_replica_then_recovers(
+    tmp_path: Path, upstream: up.Upstream, redis_server: RedisServer
+) -> None:
+    """The fault campaign runs one replica on Redis; here two: whichever polls the failing
+    upstream, both serve the last good copy marked stale and report the error, and the
+    recovery reaches both."""
+
+    def stale(replica: Service) -> bool:
+        return bool(replica.feed("alpha").header("X-Feedfix-Stale"))
+
+    def fresh(replica: Service) -> bool:
+        return not stale(replica)
+
+    with running(start_replicas(tmp_path, upstream, redis_server.url, count=2)) as replicas:
+        for replica in replicas:
+            wait_for(partial(serves, replica, "alpha", range(1, 4)), 15, "every replica")
+        good = replicas[0].feed("alpha").body
+        upstream.script("/alpha", up.error(503))
+        for replica in replicas:
+            wait_for(partial(stale, replica), 10, "stale on every replica")
+            answer = replica.feed("alpha")
+            assert answer.status == 200 and answer.body == good
+            row = replica.health_row("alpha")
+            assert row["stale"] and not row["ok"] and "503" in (row["last_error"] or "")
+        upstream.script("/alpha", up.feed(up.zaker_rss(range(1, 5))))
+        for replica in replicas:
+            wait_for(partial(serves, replica, "alpha", range(1, 5)), 15, "the recovery")
+            wait_for(partial(fresh, replica), 10, "fresh again")
 
 
 def test_a_replica_starts_while_redis_is_down_and_serves_once_it_is_up(
