@@ -133,14 +133,21 @@ def test_full_disk_leaves_big_files_old_and_says_so(tmp_path: Path) -> None:
 
 def test_ctrl_c_during_a_parallel_write_is_quiet_and_safe(tmp_path: Path) -> None:
     """SIGINT to the whole process group (what Ctrl-C does) while workers mend: exit 130,
-    no traceback from the parent or a worker, every file old or new, no process left."""
+    no traceback from the parent or a worker, every file old or new, no process left.
+    (fix-posts starts with SIGINT's default action, as from a terminal: a suite started in
+    the background, ``cmd &``, has SIGINT ignored, which children would inherit.)"""
     root = tmp_path / "posts"
     expected = _make_tree(root, 2000, 12)
     first = min(expected)
-    process = subprocess.Popen(
-        [*_command(root), "--jobs", "2"], cwd=REPO, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    # A handler of our own, not SIG_IGN: the child then starts with the default action.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [*_command(root), "--jobs", "2"], cwd=REPO, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 60
     while first.read_bytes() == expected[first][0] and time.monotonic() < deadline:
         assert process.poll() is None, "fix-posts ended before writing anything"
