@@ -15,6 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,20 +24,37 @@ import redis
 from service_helpers import free_port
 
 
+@dataclass(frozen=True)
+class TLS:
+    """A server certificate and the CA file that vouches for it (PEM paths)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class RedisServer:
     """One redis-server process; ``kill`` and ``start`` again to test an outage and an
-    empty restart (no persistence: it comes back with nothing)."""
+    empty restart (no persistence: it comes back with nothing). With ``tls`` it answers only
+    TLS (``rediss://``), with ``password`` only clients that give it."""
 
-    def __init__(self, executable: str, folder: Path) -> None:
+    def __init__(
+        self, executable: str, folder: Path, *, password: str | None = None, tls: TLS | None = None
+    ) -> None:
         self.executable = executable
         self.folder = folder
         self.port = free_port()
+        self.password = password
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """Where it answers."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """Where it answers, as feedfix's ``[storage] url`` says it (password and CA in it)."""
+        auth = f":{self.password}@" if self.password else ""
+        if self.tls is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca}"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         """Start it and wait until it answers PING."""
@@ -44,6 +62,13 @@ class RedisServer:
         args = [self.executable, "--bind", "127.0.0.1", "--port", str(self.port),
                 "--save", "", "--appendonly", "no", "--dir", str(self.folder),
                 "--maxmemory-policy", "noeviction"]  # fmt: skip
+        if self.password:
+            args += ["--requirepass", self.password]
+        if self.tls is not None:
+            tls = self.tls
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                     "--tls-cert-file", str(tls.cert), "--tls-key-file", str(tls.key),
+                     "--tls-ca-cert-file", str(tls.ca)]  # fmt: skip
         self.proc = subprocess.Popen(
             args,
             stdout=log,
@@ -61,8 +86,11 @@ class RedisServer:
         raise AssertionError(f"redis-server did not answer on port {self.port}")
 
     def client(self) -> redis.Redis:
-        """A client of database 0."""
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        """A client of database 0 (with the password, over TLS when the server wants it)."""
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=5, password=self.password,
+            ssl=self.tls is not None, ssl_ca_certs=str(self.tls.ca) if self.tls else None,
+        )  # fmt: skip
 
     def kill(self) -> None:
         """SIGKILL: an outage (and, without persistence, the loss of every key)."""

@@ -112,20 +112,20 @@ class Replicator:
 
     async def _watch(self) -> None:
         since_sync = 0.0
-        while True:
-            await asyncio.sleep(PING_EVERY)
-            since_sync += PING_EVERY
+        while True:  # the first check at once: /healthz knows from the start
             try:
                 await self._redis.ping()
             except (redis.RedisError, OSError) as exc:
                 self._health(f"unreachable: {exc}")
-                continue
-            recovered = self.down is not None
-            self._health(None)
-            if recovered or since_sync >= self.sync_every:
-                since_sync = 0.0
-                with contextlib.suppress(StoreError):
-                    await self.sync()
+            else:
+                recovered = self.down is not None
+                self._health(None)
+                if recovered or since_sync >= self.sync_every:
+                    since_sync = 0.0
+                    with contextlib.suppress(StoreError):
+                        await self.sync()
+            await asyncio.sleep(PING_EVERY)
+            since_sync += PING_EVERY
 
     def _health(self, error: str | None) -> None:
         if (error is None) != (self.down is None):

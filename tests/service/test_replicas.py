@@ -310,7 +310,8 @@ def test_a_replica_starts_while_redis_is_down_and_serves_once_it_is_up(
         assert replica.feed("f0").status == 503
         redis.start()
         wait_for(lambda: serves(replica, "f0", range(1, 4)), 20, "served once Redis is up")
-        assert replica.health()["store"]["ok"]
+        # a poll may land before the next check of the store (one a second) says it is up
+        wait_for(lambda: replica.health()["store"]["ok"], 5, "the store reported up")
         replica.stop()
     finally:
         replica.close()
