@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 
 from atomcheck import assert_valid_atom, entries
-from service_helpers import free_port, http_request, wait_for
+from service_helpers import free_port, http_request, port_is_free, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVED_WITHIN = 10.0  # seconds from "listening" to the clean feed
@@ -39,15 +38,6 @@ def first_command(readme: str) -> str:
     match = re.search(r"^```sh\n(.+?)\n", readme, re.M)
     assert match, "README.md has no ```sh block"
     return match.group(1)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _listening(log: Path) -> dict[str, Any] | None:
@@ -84,7 +74,7 @@ def test_readme_first_command_serves_the_example_clean_from_a_fresh_clone(
         p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p
     )  # the system's python3, as on a fresh machine, not this checkout's venv
     port = 8080
-    if not _port_free(port):
+    if not port_is_free(port):
         port = free_port()
         env["FEEDFIX_SERVER__PORT"] = str(port)
     log = tmp_path / "first-run.log"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,14 @@ import yaml
 import upstream as up
 from atomcheck import WRAPPER_RE, assert_valid_atom, entries
 from feedfix import __version__
-from service_helpers import Response, free_port, http_request, render_config, wait_for
+from service_helpers import (
+    Response,
+    free_port,
+    http_request,
+    port_is_free,
+    render_config,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN_RSSHUB = ROOT / "tests" / "docker" / "rsshub-standin"
@@ -440,16 +446,6 @@ def standin_rsshub(
     request.addfinalizer(lambda: remove_images([tag], before))
     build(tag, context, python_image)
     return tag
-
-
-def port_is_free(port: int) -> bool:
-    """Whether 127.0.0.1:port can be bound right now."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def test_compose_runs_feedfix_beside_a_standin_rsshub(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from feedfix.service.store import Store
@@ -27,11 +28,9 @@ def test_sqlite_keeps_the_first_value_across_reopening(tmp_path: Path) -> None:
     again.close()
 
 
-def test_replicas_starting_at_once_agree_on_one_value(tmp_path: Path) -> None:
-    """Eight stores on one file (eight replicas), each offering its own value at the same
-    moment: every one of them gets the same value back."""
-    path = str(tmp_path / "f.db")
-    stores = [SqliteStore(path) for _ in range(8)]
+def _race(stores: Sequence[Store]) -> list[str]:
+    """Every store asks for ``images.key`` at the same moment, each offering its own value;
+    what each got back."""
     counter = itertools.count()
     start = threading.Barrier(len(stores))
     got: list[str] = []
@@ -45,6 +44,15 @@ def test_replicas_starting_at_once_agree_on_one_value(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join(10)
+    return got
+
+
+def test_replicas_starting_at_once_agree_on_one_value(tmp_path: Path) -> None:
+    """Eight stores on one file (eight replicas), each offering its own value at the same
+    moment: every one of them gets the same value back."""
+    path = str(tmp_path / "f.db")
+    stores = [SqliteStore(path) for _ in range(8)]
+    got = _race(stores)
     assert len(got) == 8 and len(set(got)) == 1
     for store in stores:
         store.close()
@@ -62,19 +70,7 @@ def test_redis_replicas_starting_at_once_agree_on_one_value(redis_server: RedisS
     for all, and a new connection reads the same later."""
     prefix = unique_prefix()
     stores = [RedisStore(redis_server.url, prefix=prefix) for _ in range(8)]
-    counter = itertools.count()
-    start = threading.Barrier(len(stores))
-    got: list[str] = []
-
-    def ask(store: Store) -> None:
-        start.wait()
-        got.append(store.secret("images.key", lambda: f"value-{next(counter)}"))
-
-    threads = [threading.Thread(target=ask, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    got = _race(stores)
     assert len(got) == 8 and len(set(got)) == 1
     later = RedisStore(redis_server.url, prefix=prefix)
     assert later.secret("images.key", lambda: "late") == got[0]
