@@ -54,6 +54,12 @@ class SmallSendBuffer(FastPathProtocol):
         super().connection_made(transport)
 
 
+async def cached(proxy: Proxy, path: str) -> None:
+    """Have aiohttp's handler fetch ``path`` and wait until it is on disk and indexed."""
+    await get(proxy.base, path)
+    await proxy.service.cache.settle()
+
+
 @asynccontextmanager
 async def front_of(
     proxy: Proxy, small_send_buffer: bool = False
@@ -90,8 +96,7 @@ def test_a_repeated_head_is_answered_from_memory_and_still_counted(tmp_path: Pat
         origin = await ImageOrigin().start()
         async with serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy:
             path = sign(origin.url("/plain/a.png"))
-            await get(proxy.base, path)
-            await proxy.service.cache.settle()
+            await cached(proxy, path)
             images = ImageFront(proxy.service.http)
             first = images.answer(head(path))
             again = images.answer(head(path))
@@ -117,8 +122,7 @@ def test_remembered_answers_stay_bounded(tmp_path: Path) -> None:
         origin = await ImageOrigin().start()
         async with serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy:
             path = sign(origin.url("/plain/a.png"))
-            await get(proxy.base, path)
-            await proxy.service.cache.settle()
+            await cached(proxy, path)
             images = ImageFront(proxy.service.http)
             for n in range(KNOWN + 10):
                 assert images.answer(head(path, f"User-Agent: reader/{n}")) is not None
@@ -138,17 +142,14 @@ def test_an_evicted_image_is_neither_answered_nor_kept_open(tmp_path: Path) -> N
         config = settings(tmp_path / "c", cache_size=2 * big + 10, max_size=big + 10)
         async with serving(config, tmp_path / "m.db") as proxy:
             paths = [sign(origin.url(f"/plain/big.jpg?v={i}")) for i in range(3)]
-            cache = proxy.service.cache
             images = ImageFront(proxy.service.http)
-            await get(proxy.base, paths[0])
-            await cache.settle()
+            await cached(proxy, paths[0])
             answer = images.answer(head(paths[0]))
             assert answer is not None
             fd = images.file(answer)
             assert fd is not None and os.pread(fd, 4, 0) == IMAGES["big.jpg"][0][:4]
             for path in paths[1:]:  # the third evicts the first, least recently used
-                await get(proxy.base, path)
-                await cache.settle()
+                await cached(proxy, path)
             assert images.answer(head(paths[0])) is None
             with pytest.raises(OSError):
                 os.fstat(fd)  # closed
@@ -171,10 +172,8 @@ def test_an_image_fetched_again_is_served_anew_by_the_front(
         config = settings(tmp_path / "c", cache_size=2 * len(old) + 10, max_size=len(old) + 10)
         async with serving(config, tmp_path / "m.db") as proxy, front_of(proxy) as (fast, _):
             paths = [sign(origin.url(f"/plain/big.jpg?v={i}")) for i in range(3)]
-            cache = proxy.service.cache
             assert (await get(fast, paths[0]))[0] == 503  # not cached: not the front's
-            await get(proxy.base, paths[0])
-            await cache.settle()
+            await cached(proxy, paths[0])
             status, headers, body = await get(fast, paths[0])
             assert (status, body) == (200, old)
             assert (await get(fast, paths[0]))[2] == old  # the remembered answer
@@ -182,11 +181,9 @@ def test_an_image_fetched_again_is_served_anew_by_the_front(
             new[len(old) // 2] ^= 0xFF
             monkeypatch.setitem(IMAGES, "big.jpg", (bytes(new), "image/jpeg"))
             for path in paths[1:]:
-                await get(proxy.base, path)
-                await cache.settle()
+                await cached(proxy, path)
             assert (await get(fast, paths[0]))[0] == 503  # evicted: not the front's any more
-            await get(proxy.base, paths[0])
-            await cache.settle()
+            await cached(proxy, paths[0])
             status, fresh, body = await get(fast, paths[0])
             assert (status, body) == (200, bytes(new))
             assert fresh["ETag"] != headers["ETag"]
@@ -208,8 +205,7 @@ def test_ranges_conditionals_and_head_from_the_front(tmp_path: Path) -> None:
             front_of(proxy) as (fast, _),
         ):
             path = sign(origin.url("/plain/big.jpg"))
-            await get(proxy.base, path)
-            await proxy.service.cache.settle()
+            await cached(proxy, path)
             etag = (await get(fast, path))[1]["ETag"]
             for _ in range(2):
                 status, headers, body = await get(fast, path, {"Range": "bytes=100-"})
@@ -244,8 +240,7 @@ def test_pipelined_requests_from_a_slow_reader_get_every_byte_in_order(tmp_path:
             front_of(proxy, small_send_buffer=True) as (fast, _),
         ):
             path = sign(origin.url("/plain/big.jpg"))
-            await get(proxy.base, path)
-            await proxy.service.cache.settle()
+            await cached(proxy, path)
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(("127.0.0.1", int(fast.rsplit(":", 1)[1])))
