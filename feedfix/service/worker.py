@@ -60,8 +60,9 @@ class Job:
     now: float
     self_url: str | None
     encoding_hint: str | None
-    etag: str | None  # of the output being served: equal bytes are not sent back
-    body: bytes  # the output being served (its unchanged entries are copied from it)
+    # the output being served: equal bytes are not sent back, and its unchanged entries are
+    # copied from it (inflated only then; a gzip is a fifth of the bytes to send a process)
+    served: Published | None
     resend: bool  # the last archive rows sent were not stored: send every row
     want_sources: bool = False  # the store holds no sources for this feed: send them anyway
     # the feed's archive as the store holds it (read for this job: the worker then keeps
@@ -118,7 +119,10 @@ class Cleaner:
         name = job.feed.name
         archive = job.archive if job.archive is not None else self.archives.get(name, {})
         kept = self.renderings.get(name)  # its spans fit only the very bytes being served
-        last = replace(kept[1], body=job.body) if kept and kept[0] == job.etag else None
+        served = job.served
+        last = None
+        if served is not None and kept is not None and kept[0] == served.etag:
+            last = replace(kept[1], body=served.identity())
         made = republish(
             job.data if job.posts is None else _folder_feed(job.feed, job.posts, job.self_url),
             job.feed,
@@ -133,7 +137,8 @@ class Cleaner:
             self.archives[name] = made.archive
         self.renderings[name] = (etag, replace(made.rendering, body=b""))  # the server has it
         entries = len(made.feed.entries)
-        published = None if etag == job.etag else Published.of(made.atom, etag, job.now, entries)
+        same = served is not None and served.etag == etag
+        published = None if same else Published.of(made.atom, etag, job.now, entries)
         changed = {
             key: entry
             for key, entry in made.archive.items()

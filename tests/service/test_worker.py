@@ -29,7 +29,7 @@ def _feed(items: range) -> bytes:
 def _job(extra: str = "", *, now: float = NOW) -> Job:
     feed = parse_config(f'[[feeds]]\nname = "z"\nurl = "http://127.0.0.1:9/z"\n{extra}').feeds[0]
     return Job(feed=feed, data=_feed(range(5)), now=now, self_url=None, encoding_hint=None,
-               etag=None, body=b"", resend=False)  # fmt: skip
+               served=None, resend=False)  # fmt: skip
 
 
 def _clean(worker: Worker, job: Job) -> Cleaned:
