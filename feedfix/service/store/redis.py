@@ -109,6 +109,11 @@ def decode_archived(key: str, value: bytes) -> Archived:
                     first_seen=data["f"])  # fmt: skip
 
 
+def _output_args(published: Published) -> list[Any]:
+    """An output as the save and restore scripts take it: gzip, ETag, Last-Modified, entries."""
+    return [published.gzip, published.etag, repr(published.last_modified), published.entries]
+
+
 class RedisStore:
     """A Store in Redis: ``url`` as redis-py reads it (``rediss://`` for TLS, a password in
     it), every key under ``prefix``."""
@@ -230,8 +235,7 @@ class RedisStore:
             HISTORY_KEPT,
         ]
         if published is not None:
-            args += ["1", published.gzip, published.etag, repr(published.last_modified),
-                     published.entries]  # fmt: skip
+            args += ["1", *_output_args(published)]
         else:
             args += ["0", "", "", "", 0]
         if archive is not None:
@@ -253,9 +257,7 @@ class RedisStore:
         """Put a served copy back where the store has none (Redis came back empty); true
         when it was missing and is stored now."""
         keys = [self.key(name, "state"), self.key(name, "pub"), self.versions_key]
-        args: list[Any] = [self.channel, name, json.dumps(asdict(state)), published.gzip,
-                           published.etag,
-                repr(published.last_modified), published.entries]  # fmt: skip
+        args = [self.channel, name, json.dumps(asdict(state)), *_output_args(published)]
         version = int(self._call("write", lambda: self._restore(keys=keys, args=args)))
         if version:
             self.seen[name] = version
