@@ -25,7 +25,7 @@ from feedfix.core.errors import ConfigError, FeedfixError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, Report, posts_folder_id, stream_atom
 from feedfix.core.rules import RULE_CLASSES, UNITS, ProxyImages, Rule, RuleSpec, ruleset
-from feedfix.service.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
+from feedfix.files.sources import DEFAULT_MAX_SIZE, FolderOptions, read_bytes, read_posts_folder
 
 if TYPE_CHECKING:
     from feedfix.config import Config

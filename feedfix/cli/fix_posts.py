@@ -34,7 +34,7 @@ from feedfix.core.rules import RULES, build_ruleset
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
 from feedfix.core.rules.junk import DEFAULT_JUNK
 from feedfix.core.rules.unwrap_proxies import UnwrapProxies
-from feedfix.service.mend_files import Source, find_files, replace_file, sync_folders
+from feedfix.files.mend import Source, find_files, replace_file, sync_folders
 
 EXIT_UNCHANGED, EXIT_WOULD_CHANGE, EXIT_FAILED = 0, 1, 2
 WRITERS = 4  # fsync waits on the disk, not the CPU: a few writers overlap those waits

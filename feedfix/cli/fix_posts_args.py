@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedfix.service.sources import DEFAULT_MAX_SIZE
+from feedfix.files.sources import DEFAULT_MAX_SIZE
 
 
 def add_parser(commands: Any) -> None:

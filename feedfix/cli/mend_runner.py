@@ -18,7 +18,7 @@ from pathlib import Path
 from feedfix.core.errors import InputError
 from feedfix.core.mend import BodyRules, Edit, Mended, mend, patch
 from feedfix.core.mend.edits import OverlappingEdits
-from feedfix.service.mend_files import Source, read_source
+from feedfix.files.mend import Source, read_source
 
 PARALLEL_FROM = 1000  # files; below this, starting workers costs more than it saves
 MAX_JOBS = 4

@@ -25,21 +25,21 @@ from feedfix import __version__
 from feedfix.config import NO_FEEDS, Config, StorageConfig, parse_config, with_image_proxy
 from feedfix.core.errors import ConfigError
 from feedfix.service.catalog import Catalog
-from feedfix.service.fastpath import FastPath, Limits
-from feedfix.service.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
-from feedfix.service.image_proxy import open_images
+from feedfix.service.http.fastpath import FastPath, Limits
+from feedfix.service.http.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
+from feedfix.service.http.server import make_app
 from feedfix.service.images import ImageService
+from feedfix.service.images.wiring import cache_summary, open_images
 from feedfix.service.logs import LOGGER, log, use_masker
 from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
-from feedfix.service.poll import Poller
-from feedfix.service.server import make_app
+from feedfix.service.poll.poller import Poller
+from feedfix.service.poll.worker import Worker
 from feedfix.service.store import Store, StoreError, open_configured, redacted
-from feedfix.service.worker import Worker
 
 if TYPE_CHECKING:
-    from feedfix.service.leases import RedisCoordinator
-    from feedfix.service.replication import Replicator
+    from feedfix.service.replicas.leases import RedisCoordinator
+    from feedfix.service.replicas.replication import Replicator
 
 SHUTDOWN_TIMEOUT = 3.0
 REFUSAL_TEXT = 200  # characters of aiohttp's reason for a 400 kept in the debug log line
@@ -125,7 +125,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         await poller.load()
         log("loaded from storage", feeds=len(catalog.served), storage=_where(config.storage))
         runner = web.AppRunner(
-            make_app(catalog, metrics, poller, images),
+            _app(catalog, metrics, poller, images),
             access_log=None,
             logger=_http_logger(),
             handle_signals=False,
@@ -159,6 +159,15 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         await stop.wait()
         log("stopping")
     log("stopped")
+
+
+def _app(
+    catalog: Catalog, metrics: Metrics, poller: Poller, images: ImageService | None
+) -> web.Application:
+    """The aiohttp application; the image proxy's route and summary when it is on."""
+    if images is None:
+        return make_app(catalog, metrics, poller)
+    return make_app(catalog, metrics, poller, images.handler, lambda: cache_summary(images))
 
 
 def _front(
@@ -282,7 +291,7 @@ def _coordinator(store: Store, storage: StorageConfig) -> RedisCoordinator | Non
     """Leases for replicas on Redis (imported only then: redis-py costs a process ~5 MB)."""
     if storage.backend != "redis":
         return None
-    from feedfix.service.replication import shared_parts  # noqa: PLC0415
+    from feedfix.service.replicas.replication import shared_parts  # noqa: PLC0415
 
     return shared_parts(store, storage)
 
@@ -292,7 +301,7 @@ async def _replicator(
 ) -> Replicator | None:
     if coordinator is None:
         return None
-    from feedfix.service.replication import replication_for  # noqa: PLC0415
+    from feedfix.service.replicas.replication import replication_for  # noqa: PLC0415
 
     return await replication_for(store, coordinator, poller, sync_every)
 

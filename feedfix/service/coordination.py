@@ -8,7 +8,7 @@ token as the feed's fence, and a write is stored only while its token is still t
 or cut off cannot put an older result over a newer one. Time comes from Redis (``TIME``):
 every replica schedules against the same clock, whatever its own says.
 
-This module is the interface and the process alone; Redis's leases are in ``leases.py``,
+This module is the interface and the process alone; Redis's leases are in ``replicas/leases.py``,
 imported only by a deployment that uses Redis.
 """
 

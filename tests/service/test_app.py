@@ -21,10 +21,10 @@ import pytest
 from feedfix.config import parse_config
 from feedfix.core.errors import ConfigError
 from feedfix.service.app import run
+from feedfix.service.poll.worker import Worker
 from feedfix.service.state import FeedState, PollRecord, Published
 from feedfix.service.store import StoreError
 from feedfix.service.store.sqlite import SqliteStore
-from feedfix.service.worker import Worker
 from service_helpers import (
     REPO,
     TEST_POLL,

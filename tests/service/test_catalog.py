@@ -13,7 +13,7 @@ from feedfix.service.catalog import (
     accepts_gzip,
     strong_etag,
 )
-from feedfix.service.fastpath import FastPath, Limits, _Answered
+from feedfix.service.http.fastpath import FastPath, Limits, _Answered
 from feedfix.service.state import Published
 
 

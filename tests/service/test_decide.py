@@ -13,7 +13,7 @@ from feedfix.config import FeedConfig, PollConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import FeedfixError, InputError
 from feedfix.core.model import Entry
-from feedfix.service.decide import (
+from feedfix.service.poll.decide import (
     Attempt,
     Decision,
     Memory,
@@ -26,7 +26,7 @@ from feedfix.service.decide import (
     request_for,
     settle,
 )
-from feedfix.service.fetch_types import (
+from feedfix.service.poll.fetch_types import (
     BadResponse,
     BodyError,
     ConnectFailed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from feedfix.service.heads import (
+from feedfix.service.http.heads import (
     INCOMPLETE,
     MAX_FIELD,
     MAX_HEAD,

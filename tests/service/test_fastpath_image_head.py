@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from feedfix.service.heads import parse_head, parse_image_head
+from feedfix.service.http.heads import parse_head, parse_image_head
 
 PATH = b"/img/v1/Qmez_Hd-Wjl1/u.aHR0cHM6Ly93ZWliby5jb20v/aHR0cDovL3prcmVz"
 

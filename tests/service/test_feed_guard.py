@@ -24,13 +24,13 @@ from yarl import URL
 import upstream as up
 from feedfix.config import Config, FeedConfig, PollConfig
 from feedfix.service.catalog import Catalog
-from feedfix.service.fetch import FetchRequest, fetch
-from feedfix.service.fetch_types import RedirectRefused
 from feedfix.service.metrics import Metrics
-from feedfix.service.poll import Poller
+from feedfix.service.poll.fetch import FetchRequest, fetch
+from feedfix.service.poll.fetch_types import RedirectRefused
+from feedfix.service.poll.poller import Poller
+from feedfix.service.poll.transport import AiohttpTransport
+from feedfix.service.poll.worker import Worker
 from feedfix.service.store.memory import MemoryStore
-from feedfix.service.transport import AiohttpTransport
-from feedfix.service.worker import Worker
 from name_map import NameMap
 
 GOOD = up.zaker_rss(range(1, 6))

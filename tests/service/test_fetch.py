@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from feedfix.service.fetch import (
+from feedfix.service.poll.fetch import (
     AiohttpTransport,
     FetchError,
     FetchRequest,
@@ -21,7 +21,7 @@ from feedfix.service.fetch import (
     MockTransport,
     fetch,
 )
-from feedfix.service.fetch_types import (
+from feedfix.service.poll.fetch_types import (
     ConnectFailed,
     HttpStatusError,
     RedirectRefused,

@@ -1,4 +1,4 @@
-"""``feedfix.service.image_proxy``: the key from the config or the store, the cache beside
+"""``feedfix.service.images.wiring``: the key from the config or the store, the cache beside
 the store, a ``:memory:`` store's cache in a temporary folder removed at shutdown."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import contextlib
 from pathlib import Path
 
 from feedfix.config import parse_config
-from feedfix.service.image_proxy import KEY_NAME, cache_dir, image_settings, open_images
 from feedfix.service.images import ImageSettings
+from feedfix.service.images.wiring import KEY_NAME, cache_dir, image_settings, open_images
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import open_store
 

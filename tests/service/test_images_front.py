@@ -1,5 +1,5 @@
-"""Cached images answered in front of aiohttp (``images/front.py`` and ``fastpath.py``): each
-head's answer remembered and each hot file kept open, yet never an answer the cache no
+"""Cached images answered in front of aiohttp (``http/image_front.py``, ``http/fastpath.py``):
+each head's answer remembered and each hot file kept open, yet never an answer the cache no
 longer holds. A real origin and a real proxy on 127.0.0.1; the front on a real socket."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from multidict import CIMultiDict
 
 from feedfix.service.catalog import Catalog
-from feedfix.service.fastpath import FastPath, FastPathProtocol, Limits
-from feedfix.service.images.front import KNOWN, ImageFront
+from feedfix.service.http.fastpath import FastPath, FastPathProtocol, Limits
+from feedfix.service.http.image_front import KNOWN, ImageFront
 from image_origin import IMAGES, ImageOrigin, Proxy, serving, settings, sign
 
 pytest.importorskip("PIL")

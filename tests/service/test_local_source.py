@@ -16,8 +16,8 @@ import pytest
 
 import upstream as up
 from atomcheck import assert_valid_atom, entries
-from feedfix.service.fetch_types import FetchRequest, SourceUnreadable, TooLarge
-from feedfix.service.local import read_local
+from feedfix.service.poll.fetch_types import FetchRequest, SourceUnreadable, TooLarge
+from feedfix.service.poll.local import read_local
 from service_helpers import REPO, TEST_POLL, Service, wait_for
 
 ATOM = "http://www.w3.org/2005/Atom"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from feedfix.core.errors import InputError
-from feedfix.service.mend_files import find_files, read_source, replace_file
+from feedfix.files.mend import find_files, read_source, replace_file
 
 
 def test_replace_refuses_a_file_that_changed_since_it_was_read(tmp_path: Path) -> None:

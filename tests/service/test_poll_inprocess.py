@@ -21,15 +21,15 @@ import pytest
 import upstream as up
 from feedfix.config import Config, FeedConfig, PollConfig
 from feedfix.service.catalog import Catalog
-from feedfix.service.fetch_types import ConnectFailed
 from feedfix.service.logs import LOGGER
 from feedfix.service.metrics import Metrics
-from feedfix.service.poll import Poller
+from feedfix.service.poll.fetch_types import ConnectFailed
+from feedfix.service.poll.poller import Poller
+from feedfix.service.poll.transport import Hop, MockResponse, MockTransport
+from feedfix.service.poll.worker import Worker
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published
 from feedfix.service.store import StoreError
 from feedfix.service.store.memory import MemoryStore
-from feedfix.service.transport import Hop, MockResponse, MockTransport
-from feedfix.service.worker import Worker
 
 URL = "http://127.0.0.1:9/feed"  # never connected to: the transport answers
 INTERVAL = 600.0

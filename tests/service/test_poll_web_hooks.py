@@ -13,10 +13,10 @@ import upstream as up
 from feedfix.config import Config, FeedConfig, PollConfig
 from feedfix.service.catalog import Catalog
 from feedfix.service.metrics import Metrics
-from feedfix.service.poll import Poller
+from feedfix.service.poll.poller import Poller
+from feedfix.service.poll.transport import Hop, MockResponse, MockTransport
+from feedfix.service.poll.worker import Worker
 from feedfix.service.store.memory import MemoryStore
-from feedfix.service.transport import Hop, MockResponse, MockTransport
-from feedfix.service.worker import Worker
 
 URL = "https://rsshub.example/zaker/channel/99"
 

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from feedfix.service.leases import RedisCoordinator
+from feedfix.service.replicas.leases import RedisCoordinator
 from feedfix.service.state import FeedState, PollRecord, Published
 from feedfix.service.store import Fenced, StoreError, redacted
 from feedfix.service.store.redis import RedisStore

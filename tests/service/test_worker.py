@@ -11,7 +11,7 @@ import asyncio
 import pickle
 
 from feedfix.config import parse_config
-from feedfix.service.worker import Cleaned, Job, Worker
+from feedfix.service.poll.worker import Cleaned, Job, Worker
 
 NOW = 1_700_000_000.0
 

@@ -3,7 +3,7 @@
 ``mend(data, rules)`` takes a file's bytes and returns the mended bytes with the counts and
 the edits; it never parses and re-serialises (no lxml tree, no YAML dump), so front matter
 quoting, comments, attribute order, entity spelling, encoding, BOM and line endings survive.
-Pure: no I/O; the shell (feedfix.service.mend_files) reads, diffs and writes.
+Pure: no I/O; the shell (feedfix.files.mend) reads, diffs and writes.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ Wiring (what ``feedfix.service.app`` does with ``[images]``)::
     images.stats()                        # CacheStats(entries, bytes) for the index page
     images.metrics.value("hit")           # request counts by outcome, for a hit rate
 
-    # optional, in the fast path before aiohttp (fastpath.py), for cached images only:
-    front = ImageFront(images.http)        # front.py: each head's answer remembered
+    # optional, in the fast path before aiohttp (http/fastpath.py), for cached images only:
+    front = ImageFront(images.http)        # http/image_front.py: answers remembered
     answer = front.answer(head)            # ImageAnswer | None (None: aiohttp's)
     fd = front.file(answer)                # its body's file, kept open (None: gone, hand over)
 

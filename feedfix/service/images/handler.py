@@ -6,7 +6,7 @@ range requests are answered from the index row alone. Every answer, errors inclu
 ``nosniff`` and a CSP that forbids everything (SVG, when allowed, can't run scripts).
 
 ``ImageHandler.cached`` answers a request for a cached image without aiohttp and without
-awaiting anything: it is the seam for a fast path in front of aiohttp (``fastpath.py``),
+awaiting anything: it is the seam for a fast path in front of aiohttp (``http/fastpath.py``),
 which then sends ``CachedReply.path`` itself; anything else (a miss, an error) it leaves
 to ``handle``.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
@@ -153,9 +153,15 @@ class ImageHandler:
         return reply
 
     def hit(self, key: str, served: int) -> None:
-        """Count a hit answered from a remembered reply (``front.py``), and record the use."""
+        """Count a hit answered from a remembered reply (``http/image_front.py``), and
+        record the use."""
         self.cache.used(key)
         self.metrics.count("hit", served=served)
+
+    def listen(self, forget: Callable[[str], None]) -> None:
+        """Call ``forget(key)`` whenever the cache evicts or forgets an image (the fast
+        path's remembered answers must not outlive their entry)."""
+        self.cache.listeners.append(forget)
 
     def missing(self, key: str) -> None:
         """Tell the cache that an image's file has gone (a fast path calls this, then hands

@@ -4,7 +4,7 @@ Each write is one Lua script, so it is atomic: the feed's state, its poll record
 (the gzip only: the body is its decompression, so a value of ~250 KB is stored as ~40 KB),
 the archive delta and a new version number are stored together, or nothing is, and only
 while the write's fencing token is still the feed's (``coordination.py`` grants them). The
-same script announces the new version on the deployment's channel (``replication.py``).
+same script announces the new version on the deployment's channel (``replicas/replication.py``).
 
 Keys, under the configured prefix ``P`` and for a feed ``N``::
 
@@ -32,7 +32,6 @@ from redis.commands.core import Script
 
 from feedfix.core.archive import Archived
 from feedfix.core.model import Entry
-from feedfix.service.codec import entry_from_json, entry_to_json
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
 from feedfix.service.store import (
     HISTORY_KEPT,
@@ -42,6 +41,7 @@ from feedfix.service.store import (
     bounded_sources,
     redacted,
 )
+from feedfix.service.store.codec import entry_from_json, entry_to_json
 
 COMPRESS_OVER = 512  # bytes of JSON from which an archived entry is stored zlib-compressed
 SOCKET_TIMEOUT = 5.0  # seconds a command may take before the store counts as unreachable

@@ -20,9 +20,9 @@ from typing import TypeVar
 
 from feedfix.core.archive import Archived
 from feedfix.core.model import Entry
-from feedfix.service.codec import entry_from_json, entry_to_json
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Published, Snapshot
 from feedfix.service.store import HISTORY_KEPT, SOURCES_KEPT, StoreError, bounded_sources
+from feedfix.service.store.codec import entry_from_json, entry_to_json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_state (

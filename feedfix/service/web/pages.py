@@ -26,7 +26,6 @@ from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
 from feedfix.core.rules import RULES, RuleSet, build_ruleset, ruleset
 from feedfix.service.catalog import Activity, Catalog, Status
-from feedfix.service.image_proxy import IMAGES, cache_summary
 from feedfix.service.masking import MASK, Masker, mask_url, masker_for
 from feedfix.service.store import SOURCES_KEPT, Store
 from feedfix.service.web import static_files, views
@@ -76,6 +75,7 @@ class Web:
     catalog: Catalog
     env: jinja2.Environment
     static: dict[str, static_files.StaticFile]
+    image_summary: Callable[[], str] | None = None  # the image cache in a line, proxy on
     csrf: Csrf = field(default_factory=Csrf)
     _masker: tuple[int, Masker] | None = None
 
@@ -175,8 +175,7 @@ async def index_page(request: web.Request) -> web.Response:
     hour_ago = time.time() - 3600
     recent = sum(1 for started in site.catalog.recent_polls if started >= hour_ago)
     failing = sum(1 for r in shown if r.state.key in ("failing", "stale"))
-    images = request.app.get(IMAGES)
-    image_cache = cache_summary(images) if images is not None else None
+    image_cache = site.image_summary() if site.image_summary is not None else None
     store_error = site.masker.optional(site.catalog.store_error)  # replicas on Redis
     return render(
         request,
@@ -463,9 +462,16 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-def install(app: web.Application, backend: Backend, catalog: Catalog, name_pattern: str) -> None:
-    """Add the pages to ``app`` (after the feed route, which ``{name}.atom`` must match first)."""
-    app[WEB] = Web(backend, catalog, _env(), static_files.load())
+def install(
+    app: web.Application,
+    backend: Backend,
+    catalog: Catalog,
+    name_pattern: str,
+    image_summary: Callable[[], str] | None = None,
+) -> None:
+    """Add the pages to ``app`` (after the feed route, which ``{name}.atom`` must match first);
+    ``image_summary`` tells the index about the image cache when the proxy is on."""
+    app[WEB] = Web(backend, catalog, _env(), static_files.load(), image_summary)
     app.middlewares.append(guard)
     found = app[WEB].static
 

@@ -14,8 +14,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from aiohttp import web
-
 from feedfix.config import Config, image_proxy
 from feedfix.core.rules.proxy_images import ImageProxySettings
 from feedfix.service.images import ImageService, ImageSettings
@@ -23,7 +21,6 @@ from feedfix.service.images.settings import BROWSER_UA
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import Store
 
-IMAGES = web.AppKey("images", ImageService)  # on the app when the proxy is on
 KEY_NAME = "images.key"  # the store's name for the generated key
 KEY_BYTES = 32  # of randomness in a generated key (43 base64url characters)
 

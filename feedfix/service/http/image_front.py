@@ -15,10 +15,11 @@ Measured with ``bench_images.py`` (2-core VM, 2026-12): 304s went from 18,000 to
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from feedfix.service.heads import parse_image_head
-from feedfix.service.images.handler import CachedReply, ImageHandler
+from feedfix.service.http.heads import parse_image_head
 
 KNOWN = 1024  # request heads remembered with their answers (forgotten all at once)
 OPEN_FILES = 64  # hot images' files kept open (closed all at once past this)
@@ -39,6 +40,41 @@ class ImageAnswer:
     extra: bytes  # a Connection header the reply must carry, or b""
 
 
+class CachedReply(Protocol):
+    """An answer for a cached image (``images.handler.CachedReply`` is one): status and
+    headers, then ``count`` bytes of ``path`` from ``start``."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+
+
+class CachedImages(Protocol):
+    """What the front asks of the image proxy (``images.handler.ImageHandler`` is one); the
+    HTTP wing and the images wing meet only through this, in ``service.app``."""
+
+    def cached(self, method: str, path: str, headers: Mapping[str, str]) -> CachedReply | None:
+        """The answer for a cached image (counted as a hit), or None."""
+
+    def hit(self, key: str, served: int) -> None:
+        """Count a hit answered from a remembered reply."""
+
+    def missing(self, key: str) -> None:
+        """The image's file has gone: forget it."""
+
+    def listen(self, forget: Callable[[str], None]) -> None:
+        """Call ``forget(key)`` whenever the cache drops an image."""
+
+
 def reply_head(reply: CachedReply) -> bytes:
     """The status line and fields of ``reply``, each line CRLF-terminated."""
     lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, '')}"]
@@ -51,12 +87,12 @@ def reply_head(reply: CachedReply) -> bytes:
 class ImageFront:
     """The answers to image request heads seen before, and the open files of hot images."""
 
-    def __init__(self, handler: ImageHandler) -> None:
+    def __init__(self, handler: CachedImages) -> None:
         self.handler = handler
         self.known: dict[bytes, ImageAnswer] = {}
         self._heads: dict[str, list[bytes]] = {}  # the known heads by cache key
         self._files: dict[str, int] = {}
-        handler.cache.listeners.append(self.forget)
+        handler.listen(self.forget)
 
     def answer(self, head: bytes) -> ImageAnswer | None:
         """The answer for a cached image (counted as a hit), or None for aiohttp (a miss,

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from feedfix.service.addresses import AddressGuard, RefusedAddress
-from feedfix.service.fetch_types import (
+from feedfix.service.poll.fetch_types import (
     FetchError,
     FetchRequest,
     FetchResult,
@@ -24,7 +24,7 @@ from feedfix.service.fetch_types import (
     TooLarge,
     TooManyRedirects,
 )
-from feedfix.service.transport import (
+from feedfix.service.poll.transport import (
     AiohttpTransport,
     Hop,
     MockResponse,

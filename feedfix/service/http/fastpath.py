@@ -7,7 +7,7 @@ header sizes but not how slowly they come: slowloris), and so is one left idle l
 traffic, are answered here from the precomputed replies, which is several times cheaper than
 aiohttp's request machinery. Anything else (other routes, unknown feeds, bodies, anything
 unusual) hands the connection to aiohttp for good. Which heads are answered here is decided
-by the pure functions of ``heads.py``; cached images are answered by ``images/front.py``.
+by the pure functions of ``heads.py``; cached images are answered by ``image_front.py``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from email.utils import formatdate
 from typing import Any
 
 from feedfix.service.catalog import Catalog, Reply
-from feedfix.service.heads import UNUSUAL, head_end, parse_head
-from feedfix.service.images.front import ImageFront
-from feedfix.service.images.handler import ImageHandler
+from feedfix.service.http.heads import UNUSUAL, head_end, parse_head
+from feedfix.service.http.image_front import CachedImages, ImageFront
 
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
 SWEEP = 0.25  # seconds between timeout sweeps: timeouts are enforced to within this
@@ -311,7 +310,7 @@ class FastPath:
         count: Callable[[int], None],
         *,
         answer_feeds: bool = True,
-        images: ImageHandler | None = None,
+        images: CachedImages | None = None,
     ) -> None:
         self.factory = factory  # aiohttp's protocol factory (the runner's server)
         # False: every connection is aiohttp's from its first byte, the limits still hold

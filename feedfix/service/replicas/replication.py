@@ -23,8 +23,8 @@ import redis
 import redis.asyncio as aioredis
 
 from feedfix.config import StorageConfig
-from feedfix.service.leases import RedisCoordinator
 from feedfix.service.logs import log
+from feedfix.service.replicas.leases import RedisCoordinator
 from feedfix.service.store import StoreError
 from feedfix.service.store.redis import CONNECT_TIMEOUT, RedisStore
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedfix.core.errors import InputError
-from feedfix.service.sources import MAX_FOLDER_FILES, describe_os_error, walk
+from feedfix.files.sources import MAX_FOLDER_FILES, describe_os_error, walk
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})

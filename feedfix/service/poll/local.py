@@ -21,14 +21,14 @@ from email.utils import formatdate
 from pathlib import Path
 
 from feedfix.core.errors import InputError
-from feedfix.service.fetch_types import (
+from feedfix.files.sources import describe_os_error, folder_files, read_bytes
+from feedfix.service.poll.fetch_types import (
     FetchRequest,
     FetchResult,
     PostFile,
     SourceUnreadable,
     TooLarge,
 )
-from feedfix.service.sources import describe_os_error, folder_files, read_bytes
 
 # The files of a folder source that are read as posts (a blog's _posts also holds images).
 POST_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd", ".html", ".htm", ".txt"})

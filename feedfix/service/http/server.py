@@ -9,14 +9,13 @@ URLs feedfix itself signed.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status, http_date
-from feedfix.service.image_proxy import IMAGES
-from feedfix.service.images import ImageService
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 from feedfix.service.web import Backend, install
 from feedfix.service.web.pages import client_max_size, index_page, rows
@@ -29,7 +28,7 @@ NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 async def feed(request: web.Request) -> web.Response:
     """``GET /feeds/{name}.atom``: the cleaned feed, 304 when the client has it.
 
-    The service answers most of these before aiohttp sees them (``front.py``); this handler
+    The service answers most of these before aiohttp sees them (``fastpath.py``); this handler
     is the same logic for what the fast path hands over (404, 503, unusual requests).
     """
     catalog, metrics = request.app[CATALOG], request.app[METRICS]
@@ -124,23 +123,29 @@ async def metrics_page(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 def make_app(
-    catalog: Catalog, metrics: Metrics, backend: Backend, images: ImageService | None = None
+    catalog: Catalog,
+    metrics: Metrics,
+    backend: Backend,
+    images: Handler | None = None,
+    image_summary: Callable[[], str] | None = None,
 ) -> web.Application:
     """The application, with its routes (GET and HEAD) and the web pages (``backend``, the
-    poller, gives them the config, the store and "poll now"); ``/img/`` when the image proxy
-    is on."""
+    poller, gives them the config, the store and "poll now"); ``/img/`` goes to ``images``
+    when the image proxy is on, and the index shows ``image_summary()``."""
     app = web.Application(client_max_size=client_max_size())
     app[CATALOG] = catalog
     app[METRICS] = metrics
     if images is not None:
-        app[IMAGES] = images
-        app.router.add_get("/img/{rest:.*}", images.handler)
+        app.router.add_get("/img/{rest:.*}", images)
     app.router.add_get(f"/feeds/{{name:{NAME_PATTERN}}}.atom", feed)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
-    install(app, backend, catalog, NAME_PATTERN)
+    install(app, backend, catalog, NAME_PATTERN, image_summary)
     return app
 
 

@@ -42,11 +42,11 @@ from feedfix.core.model import Entry, Feed
 from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
+from feedfix.files.sources import FolderOptions, posts_feed
 from feedfix.service.catalog import strong_etag
-from feedfix.service.fetch_types import PostFile, SourceUnreadable
-from feedfix.service.sources import FolderOptions, posts_feed
+from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
+from feedfix.service.poll.trim import Trimmer
 from feedfix.service.state import ArchiveUpdate, Published
-from feedfix.service.trim import Trimmer
 
 _PR_SET_PDEATHSIG = 1
 

@@ -24,7 +24,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from feedfix.service.addresses import AddressGuard, GuardedResolver, RefusedAddress
-from feedfix.service.fetch_types import (
+from feedfix.service.poll.fetch_types import (
     BadResponse,
     BodyError,
     ConnectFailed,

@@ -9,7 +9,7 @@ only does the I/O around it: fetch, clean, store, serve, count and log.
 
 Replicas on one shared store (Redis) take a feed's lease before each poll (``coordination.py``)
 and store under its fencing token; a replica that is not polling a feed serves the copy the
-others store (``replication.py`` calls ``adopt``).
+others store (``replicas/replication.py`` calls ``adopt``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from feedfix.core.schedule import first_delay
 from feedfix.service.advice import advice
 from feedfix.service.catalog import Catalog, ServedFeed, Status
 from feedfix.service.coordination import Coordinator, Lease, Solo
-from feedfix.service.decide import (
+from feedfix.service.logs import log
+from feedfix.service.metrics import Metrics
+from feedfix.service.poll.decide import (
     Attempt,
     Decision,
     Memory,
@@ -45,16 +47,14 @@ from feedfix.service.decide import (
     request_for,
     settle,
 )
-from feedfix.service.fetch import fetch
-from feedfix.service.fetch_types import FetchResult
-from feedfix.service.local import read_local
-from feedfix.service.logs import log
-from feedfix.service.metrics import Metrics
+from feedfix.service.poll.fetch import fetch
+from feedfix.service.poll.fetch_types import FetchResult
+from feedfix.service.poll.local import read_local
+from feedfix.service.poll.transport import AiohttpTransport, Transport
+from feedfix.service.poll.trim import Trimmer
+from feedfix.service.poll.worker import Cleaned, Job, Worker
 from feedfix.service.state import Snapshot
 from feedfix.service.store import Fenced, Store, StoreError
-from feedfix.service.transport import AiohttpTransport, Transport
-from feedfix.service.trim import Trimmer
-from feedfix.service.worker import Cleaned, Job, Worker
 
 STORE_RETRY = 2.0  # seconds between tries to reach a shared store that did not answer
 LEASE_RETRY = 0.5  # shortest wait for a lease another replica holds

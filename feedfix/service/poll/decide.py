@@ -5,7 +5,7 @@ Given what the poller holds for a feed (``Memory``), what the poll brought back
 the feed's settings and a random draw, ``decide`` says what the feed's state becomes, which
 poll record and output to store, when to poll next, and how the poll is counted. ``settle``
 says what the poller holds after the store took the write, or failed to. The poller
-(``poll.py``) does the I/O around these; no network, no disk, no clock, no event loop here
+(``poller.py``) does the I/O around these; no network, no disk, no clock, no event loop here
 (an import-linter contract keeps it so), so tests check every case in a table, quickly.
 """
 
@@ -18,7 +18,7 @@ from feedfix.config import FeedConfig, PollConfig
 from feedfix.core.errors import FeedfixError
 from feedfix.core.republish import rules_fingerprint
 from feedfix.core.schedule import Hints, max_age_seconds, next_delay, retry_after_seconds
-from feedfix.service.fetch_types import FetchError, FetchRequest, FetchResult
+from feedfix.service.poll.fetch_types import FetchError, FetchRequest, FetchResult
 from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, PollStatus, Published
 
 NOT_A_FEED = "bad-feed"  # the error kind of an answer that fetched but did not clean
