@@ -32,6 +32,7 @@ from aiohttp.abc import AbstractResolver
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from feedfix.config import ImagesConfig
 from feedfix.core.imagesign import NO_REFERER, Referer, proxied
 from feedfix.service.images import ImageService, ImageSettings
 
@@ -197,18 +198,17 @@ async def _drip(request: web.Request) -> web.StreamResponse:
 
 
 def settings(cache_dir: Path, **overrides: object) -> ImageSettings:
-    """Test settings: small limits and short timeouts, loopback allowed unless overridden."""
+    """Test settings: small limits and short timeouts, loopback allowed unless overridden
+    (``overrides`` are ``[images]`` keys)."""
     values: dict[str, object] = {
-        "keys": (KEY,),
-        "cache_dir": cache_dir,
         "max_size": 1_000_000,
         "connect_timeout": 1.0,
         "timeout": 1.5,
-        "negative_seconds": 60.0,
+        "remember_failures": 60.0,
         "allow_private": ("127.0.0.1",),
     }
     values.update(overrides)
-    return ImageSettings(**values)  # type: ignore[arg-type]
+    return ImageSettings((KEY,), cache_dir, ImagesConfig(**values))  # type: ignore[arg-type]
 
 
 def sign(url: str, referer: Referer = NO_REFERER, key: bytes = KEY) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 
-from feedfix.service.state import Published
+from feedfix.service.state import FeedState, Published
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 
@@ -197,28 +197,22 @@ def accepts_gzip(header: str) -> bool:
 
 @dataclass
 class Status:
-    """A feed's row in the index and in /healthz."""
+    """A feed's row in the index and in /healthz: its name, where it comes from, the poller's
+    state of it as it stands (``state``), the entries served and what to do about a failure."""
 
     name: str
     upstream: str
-    last_success: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
+    state: FeedState = field(default_factory=FeedState)
     entries: int = 0
-    next_poll: float | None = None
-    stale_since: float | None = None
-    permanent_redirect: str | None = None
-    failures: int = 0  # consecutive failed polls
-    upstream_etag: str | None = None  # the validators the next conditional GET sends
-    upstream_last_modified: str | None = None
     advice: str | None = None  # what to do about the last failure (``advice.py``)
 
     @property
     def ok(self) -> bool:
         """A poll has succeeded, and none has failed since."""
-        if self.last_success is None:
+        success, error_at = self.state.last_success, self.state.last_error_at
+        if success is None:
             return False
-        return self.last_error_at is None or self.last_success >= self.last_error_at
+        return error_at is None or success >= error_at
 
 
 RECENT_POLLS = 4096  # poll start times kept for the "polls in the last hour" summary

@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from feedfix.config import parse_config
+from feedfix.config import ImagesConfig, parse_config
 from feedfix.service.images import ImageSettings
+from feedfix.service.images.settings import BROWSER_UA
 from feedfix.service.images.wiring import KEY_NAME, cache_dir, image_settings, open_images
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import open_store
@@ -87,18 +88,22 @@ def test_off_opens_nothing(tmp_path: Path) -> None:
 
 
 def test_every_limit_in_images_reaches_the_proxy(tmp_path: Path) -> None:
-    """Each of ``[images]``'s limits is what the serving side uses; unset, the serving side's
-    own defaults (one set of defaults, not two that drift apart)."""
+    """Each of ``[images]``'s limits is what the serving side uses; unset, the config's
+    defaults (the serving side reads the parsed table: one set of defaults)."""
     text = (
         "connect_timeout = '2s'\ntimeout = '7s'\nmax_redirects = 0\nper_host = 9\n"
         "remember_failures = '5m'\nsvg = true\nmax_size = '3MB'\ncache_size = '50MB'\n"
         "user_agent = 'reader/1'\nallow_private = ['10.0.0.0/8']\n"
     )
     made = image_settings(parse_config(ON + text), "k" * 32, tmp_path)
-    assert (made.connect_timeout, made.timeout, made.max_redirects, made.per_host) == (2, 7, 0, 9)
-    assert (made.negative_seconds, made.svg, made.max_size, made.cache_size) == (
+    limits = made.limits
+    assert (limits.connect_timeout, limits.timeout, limits.max_redirects, limits.per_host) == (
+        2, 7, 0, 9,
+    )  # fmt: skip
+    assert (limits.remember_failures, limits.svg, limits.max_size, limits.cache_size) == (
         300, True, 3_000_000, 50_000_000,
     )  # fmt: skip
-    assert (made.user_agent, made.allow_private) == ("reader/1", ("10.0.0.0/8",))
+    assert (made.user_agent, limits.allow_private) == ("reader/1", ("10.0.0.0/8",))
     default = image_settings(parse_config(ON), "k" * 32, tmp_path)
-    assert default == ImageSettings(keys=(b"k" * 32,), cache_dir=tmp_path)
+    assert default == ImageSettings((b"k" * 32,), tmp_path, ImagesConfig(proxy="all"))
+    assert default.user_agent == BROWSER_UA

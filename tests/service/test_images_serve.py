@@ -289,7 +289,7 @@ def test_origin_failures_are_remembered_for_a_while(tmp_path: Path) -> None:
 
     async def check() -> None:
         origin = await ImageOrigin().start()
-        async with serving(settings(tmp_path / "c", negative_seconds=0.5), None) as proxy:
+        async with serving(settings(tmp_path / "c", remember_failures=0.5), None) as proxy:
             for code in (403, 404, 500, 503):
                 path = sign(origin.url(f"/status/{code}"))
                 for _ in range(3):
@@ -365,7 +365,7 @@ def test_the_cache_stays_under_its_size_least_recently_used_out_first(tmp_path: 
             await get(proxy, paths[2])
             await cache.settle()
             stats = proxy.service.stats()
-            assert stats.entries == 2 and stats.bytes <= config.cache_size
+            assert stats.entries == 2 and stats.bytes <= config.limits.cache_size
             files = [p for p in (tmp_path / "c").rglob("*") if p.is_file()]
             assert len(files) == 2
             before = origin.hits["/plain/big.jpg"]

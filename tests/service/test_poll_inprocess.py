@@ -229,7 +229,7 @@ def test_errors_back_off_mark_stale_and_recover() -> None:
             assert delays == [INTERVAL, 2 * INTERVAL, 4 * INTERVAL]
             assert rig.served() == good
             assert rig.catalog.served["z"].stale_since == broke
-            assert rig.catalog.status["z"].stale_since == broke
+            assert rig.catalog.status["z"].state.stale_since == broke
             assert rig.sample("feedfix_poll_errors_total", kind="http") == 3
             assert rig.metrics.registry.get_sample_value("feedfix_stale_feeds") == 1
             polls = _named(records, "poll")
@@ -237,7 +237,7 @@ def test_errors_back_off_mark_stale_and_recover() -> None:
             assert [_fields(r)["http"] for r in polls] == [503] * 3
             rig.upstream.status = 200
             await rig.poll()
-            assert rig.catalog.status["z"].stale_since is None
+            assert rig.catalog.status["z"].state.stale_since is None
             assert rig.catalog.served["z"].stale_since is None
             assert rig.store.load("z").state.failures == 0
 
@@ -329,7 +329,7 @@ def test_an_unstored_output_is_stored_with_the_next_poll() -> None:
                 await rig.poll()
             served = rig.served()
             assert rig.stored() is None
-            assert rig.catalog.status["z"].last_error == "storage: database is locked"
+            assert rig.catalog.status["z"].state.last_error == "storage: database is locked"
             (failed,) = _named(records, "storage failed")
             assert "traceback" not in _fields(failed)
             assert not _named(records, "storage crashed")

@@ -5,20 +5,25 @@ from __future__ import annotations
 
 from feedfix.config import FeedConfig, PollConfig
 from feedfix.service.catalog import Status
-from feedfix.service.state import PollRecord
+from feedfix.service.state import FeedState, PollRecord
 from feedfix.service.web import views
 
 FEED = FeedConfig(name="f", url="https://h/f", interval=600.0)
 POLL = PollConfig(jitter=0.1, max_backoff=3600.0)
 
 
+def _status(**state: float | str | None) -> Status:
+    """A status row of feed ``f`` whose poll state has ``state``."""
+    return Status("f", "u", FeedState(**state))  # type: ignore[arg-type]
+
+
 def test_state_words_and_advice() -> None:
     """ok, waiting, failing (never served) and stale, each with what to do."""
-    assert views.state_of(Status("f", "u", last_success=10.0)).key == "ok"
-    assert views.state_of(Status("f", "u")).key == "waiting"
-    failing = views.state_of(Status("f", "u", last_error="https://h/f: HTTP 404", last_error_at=5))
+    assert views.state_of(_status(last_success=10.0)).key == "ok"
+    assert views.state_of(_status()).key == "waiting"
+    failing = views.state_of(_status(last_error="https://h/f: HTTP 404", last_error_at=5))
     assert failing.key == "failing" and "check the feed's url" in failing.advice
-    stale = views.state_of(Status("f", "u", last_success=1.0, last_error="x: HTTP 503",
+    stale = views.state_of(_status(last_success=1.0, last_error="x: HTTP 503",
                                   last_error_at=2.0, stale_since=2.0))  # fmt: skip
     assert stale.key == "stale" and "stale since" in stale.words and "backoff" in stale.advice
     assert "rate-limiting" in views.advice_for("h: HTTP 429")
@@ -28,15 +33,15 @@ def test_state_words_and_advice() -> None:
 def test_next_poll_reason() -> None:
     """The interval, the upstream asking for longer, backoff, Retry-After."""
     last = PollRecord(started=1000.0, status="ok", duration=0.0)
-    plain = Status("f", "u", next_poll=1600.0)
+    plain = _status(next_poll=1600.0)
     assert "interval (10 min" in views.next_poll_reason(plain, FEED, POLL, last)
-    longer = Status("f", "u", next_poll=1000.0 + 3600)
+    longer = _status(next_poll=1000.0 + 3600)
     assert "asked for longer" in views.next_poll_reason(longer, FEED, POLL, last)
-    backoff = Status("f", "u", next_poll=1000.0 + 1200, failures=2)
+    backoff = _status(next_poll=1000.0 + 1200, failures=2)
     assert "backoff after 2 failed polls" in views.next_poll_reason(backoff, FEED, POLL, last)
-    retry = Status("f", "u", next_poll=1000.0 + 3000, failures=1)
+    retry = _status(next_poll=1000.0 + 3000, failures=1)
     assert "Retry-After" in views.next_poll_reason(retry, FEED, POLL, last)
-    assert "first poll" in views.next_poll_reason(Status("f", "u"), FEED, POLL, None)
+    assert "first poll" in views.next_poll_reason(_status(), FEED, POLL, None)
 
 
 def test_chart_bars_oldest_first_errors_full_height() -> None:

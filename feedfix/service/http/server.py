@@ -52,10 +52,10 @@ async def feed(request: web.Request) -> web.Response:
 
 def _no_copy(status: Status) -> str:
     """The 503 body: why there is no copy yet, and what to do about it."""
-    if status.last_error is None:
-        when = f"at {_iso(status.next_poll)}" if status.next_poll else "shortly"
+    if status.state.last_error is None:
+        when = f"at {_iso(status.state.next_poll)}" if status.state.next_poll else "shortly"
         return f"no good copy of {status.name} yet: the first poll is due {when}\n"
-    lines = [f"no good copy of {status.name} yet: {status.last_error}"]
+    lines = [f"no good copy of {status.name} yet: {status.state.last_error}"]
     if status.advice:
         lines.append(status.advice)
     return "\n".join(lines) + "\n"
@@ -63,9 +63,9 @@ def _no_copy(status: Status) -> str:
 
 def _serving(status: Status) -> str | None:
     """Which copy a stale feed serves."""
-    if status.stale_since is None:
+    if status.state.stale_since is None:
         return None
-    return f"serving the copy from {_iso(status.last_success) or 'an earlier run'}"
+    return f"serving the copy from {_iso(status.state.last_success) or 'an earlier run'}"
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -80,14 +80,14 @@ def _rows(request: web.Request) -> list[dict[str, Any]]:
             "url": row.subscribe,
             "upstream": row.upstream,
             "ok": s.ok,
-            "stale": s.stale_since is not None,
-            "stale_since": _iso(s.stale_since),
-            "last_success": _iso(s.last_success),
-            "last_error": s.last_error,
-            "last_error_at": _iso(s.last_error_at),
+            "stale": s.state.stale_since is not None,
+            "stale_since": _iso(s.state.stale_since),
+            "last_success": _iso(s.state.last_success),
+            "last_error": s.state.last_error,
+            "last_error_at": _iso(s.state.last_error_at),
             "entries": s.entries,
-            "next_poll": _iso(s.next_poll),
-            "permanent_redirect": s.permanent_redirect,
+            "next_poll": _iso(s.state.next_poll),
+            "permanent_redirect": s.state.permanent_redirect,
             "advice": s.advice,
             "serving": _serving(s),
         }

@@ -8,7 +8,7 @@ Wiring (what ``feedfix.service.app`` does with ``[images]``)::
     settings = ImageSettings(
         keys=(key, *old_keys),            # bytes; the signing key first ([images] or the store)
         cache_dir=Path(storage_path).parent / "images",
-        cache_size=..., max_size=..., allow_private=(...), user_agent=..., svg=False,
+        limits=config.images,             # the parsed [images] table
     )
     images = ImageService.open(settings, metadata_path=storage_path, registry=metrics.registry)
     app.router.add_route("*", "/img/{rest:.*}", images.handler)

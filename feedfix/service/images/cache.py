@@ -210,7 +210,7 @@ class ImageCache:
         try:
             fetched = await self.fetcher.fetch(verified)
         except ImageFetchError as exc:
-            self._failures[key] = (self.clock() + self.settings.negative_seconds, exc)
+            self._failures[key] = (self.clock() + self.settings.limits.remember_failures, exc)
             if len(self._failures) > self.limits["failures"]:
                 self._failures.popitem(last=False)
             raise
@@ -237,7 +237,7 @@ class ImageCache:
         try:
             await asyncio.to_thread(_write_atomically, path, body)
             self.meta.put(entry)
-            evicted = self.meta.evict(self.settings.cache_size, keep=entry.key)
+            evicted = self.meta.evict(self.settings.limits.cache_size, keep=entry.key)
         except (OSError, MetaError) as exc:
             log.warning("image cache: cannot keep %s: %s", path, exc)
             return  # a body without its row is removed at the next start

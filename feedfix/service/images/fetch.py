@@ -95,8 +95,8 @@ class ImageFetcher:
 
     def __init__(self, settings: ImageSettings, resolver: AbstractResolver | None = None) -> None:
         self.settings = settings
-        self.guard = AddressGuard(settings.allow_private)
-        self.slots = HostSlots(settings.per_host)
+        self.guard = AddressGuard(settings.limits.allow_private)
+        self.slots = HostSlots(settings.limits.per_host)
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
@@ -125,12 +125,14 @@ class ImageFetcher:
         async with self.slots.hold(host):
             started = time.monotonic()
             try:
-                async with asyncio.timeout(s.timeout):
+                async with asyncio.timeout(s.limits.timeout):
                     return await self._follow(verified, started)
             except ImageFetchError:
                 raise
             except TimeoutError as exc:
-                raise origin_error(f"no complete answer within {s.timeout:g} s", 504) from exc
+                raise origin_error(
+                    f"no complete answer within {s.limits.timeout:g} s", 504
+                ) from exc
             except aiohttp.ClientConnectorError as exc:
                 if isinstance(exc.os_error, RefusedAddress):
                     raise refused(str(exc.os_error)) from exc
@@ -149,10 +151,10 @@ class ImageFetcher:
         if referer:
             headers["Referer"] = referer
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=s.connect_timeout, sock_connect=s.connect_timeout
+            total=None, connect=s.limits.connect_timeout, sock_connect=s.limits.connect_timeout
         )
         url = verified.url
-        for _hop in range(s.max_redirects + 1):
+        for _hop in range(s.limits.max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise refused("redirect to a non-http(s) URL")
@@ -167,23 +169,23 @@ class ImageFetcher:
                     raise origin_error(f"origin answered {response.status}")
                 media_type, body = await self._read(response)
                 return FetchedImage(body, media_type, url, time.monotonic() - started)
-        raise refused(f"more than {s.max_redirects} redirects")
+        raise refused(f"more than {s.limits.max_redirects} redirects")
 
     async def _read(self, response: aiohttp.ClientResponse) -> tuple[str, bytes]:
         s = self.settings
         try:
-            media_type = allowed_type(response.headers.get("Content-Type"), s.svg)
+            media_type = allowed_type(response.headers.get("Content-Type"), s.limits.svg)
         except MediaRefused as exc:
             raise refused(str(exc)) from exc
         declared = response.content_length
-        if declared is not None and declared > s.max_size:
-            raise refused(f"declared {declared} bytes, over the {s.max_size} byte limit")
+        if declared is not None and declared > s.limits.max_size:
+            raise refused(f"declared {declared} bytes, over the {s.limits.max_size} byte limit")
         body = bytearray()
         sniffed = False
         async for chunk in response.content.iter_chunked(CHUNK):
             body += chunk
-            if len(body) > s.max_size:
-                raise refused(f"body over the {s.max_size} byte limit")
+            if len(body) > s.limits.max_size:
+                raise refused(f"body over the {s.limits.max_size} byte limit")
             if not sniffed and len(body) >= SNIFF_BYTES:
                 self._sniff(media_type, bytes(body[:SNIFF_BYTES]))
                 sniffed = True

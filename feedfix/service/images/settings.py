@@ -1,9 +1,12 @@
-"""The image proxy's settings: one frozen value, built by the config loader (``[images]``)."""
+"""The image proxy's settings: ``[images]`` as the config parsed it, with the keys in force
+and the cache folder (the two things the service decides, not the file)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from feedfix.config import ImagesConfig
 
 # A current desktop browser's User-Agent: some image hosts refuse anything else.
 BROWSER_UA = (
@@ -16,34 +19,22 @@ BROWSER_UA = (
 class ImageSettings:
     """Everything the proxy needs besides the metadata file; every limit is explicit.
 
-    ``keys``: the signing key first, then old keys still accepted. ``allow_private``: host
-    names (exact, or ``*.`` globs) and IP addresses or networks the proxy may reach although
-    they are loopback, private or otherwise internal.
+    ``keys``: the signing key first, then old keys still accepted. ``limits``: the parsed
+    ``[images]`` table (``allow_private``: host names, exact or ``*.`` globs, and IP
+    addresses or networks the proxy may reach although they are internal).
     """
 
     keys: tuple[bytes, ...]
     cache_dir: Path
-    cache_size: int = 1_000_000_000
-    max_size: int = 20_000_000
-    connect_timeout: float = 5.0
-    timeout: float = 20.0
-    max_redirects: int = 5
-    per_host: int = 4
-    negative_seconds: float = 60.0
-    user_agent: str = BROWSER_UA
-    allow_private: tuple[str, ...] = ()
-    svg: bool = False
+    limits: ImagesConfig = field(default_factory=ImagesConfig)
 
     def __post_init__(self) -> None:
         if not self.keys or not all(self.keys):
             raise ValueError("images: at least one non-empty key is needed")
-        for name in ("cache_size", "max_size", "per_host"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"images: {name} must be positive")
-        for name in ("connect_timeout", "timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"images: {name} must be positive")
-        if self.max_size > self.cache_size:
+        if self.limits.max_size > self.limits.cache_size:
             raise ValueError("images: max_size can't exceed cache_size")
-        if self.max_redirects < 0 or self.negative_seconds < 0:
-            raise ValueError("images: max_redirects and negative_seconds can't be negative")
+
+    @property
+    def user_agent(self) -> str:
+        """``[images] user_agent``, else a browser's."""
+        return self.limits.user_agent or BROWSER_UA

@@ -17,7 +17,6 @@ from pathlib import Path
 from feedfix.config import Config, image_proxy
 from feedfix.core.rules.proxy_images import ImageProxySettings
 from feedfix.service.images import ImageService, ImageSettings
-from feedfix.service.images.settings import BROWSER_UA
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import Store
 
@@ -38,21 +37,8 @@ def cache_dir(storage_path: str) -> Path:
 
 def image_settings(config: Config, key: str, directory: Path) -> ImageSettings:
     """The serving side's settings from ``[images]``: the key first, then the old ones."""
-    images = config.images
-    return ImageSettings(
-        keys=(key.encode(), *(old.encode() for old in images.old_keys)),
-        cache_dir=directory,
-        cache_size=images.cache_size,
-        max_size=images.max_size,
-        allow_private=images.allow_private,
-        user_agent=images.user_agent or BROWSER_UA,
-        connect_timeout=images.connect_timeout,
-        timeout=images.timeout,
-        max_redirects=images.max_redirects,
-        per_host=images.per_host,
-        negative_seconds=images.remember_failures,
-        svg=images.svg,
-    )
+    keys = (key.encode(), *(old.encode() for old in config.images.old_keys))
+    return ImageSettings(keys, directory, config.images)
 
 
 def open_images(

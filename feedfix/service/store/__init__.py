@@ -10,7 +10,7 @@ A small ``Store`` interface with three backends: SQLite (the default, ``sqlite.p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from feedfix.config import StorageConfig, redacted_url
 from feedfix.core.archive import Archived
@@ -75,6 +75,15 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the backend."""
+
+
+@runtime_checkable
+class SharedStore(Store, Protocol):
+    """What only a store that replicas share (Redis) does besides ``Store``'s."""
+
+    def restore(self, name: str, state: FeedState, published: Published) -> bool:
+        """Put a served copy back where the store has none (it came back empty); true when
+        it was missing and is stored now."""
 
 
 def bounded_sources(sources: Sequence[Entry]) -> list[Entry]:

@@ -148,12 +148,12 @@ def rows(request: web.Request) -> list[Row]:
     masker = site.masker
     found = []
     for status in sorted(site.catalog.status.values(), key=lambda s: s.name):
-        shown = replace(
-            status,
-            last_error=masker.optional(status.last_error),
-            permanent_redirect=masker.optional(status.permanent_redirect),
-            advice=masker.optional(status.advice),
+        state = replace(
+            status.state,
+            last_error=masker.optional(status.state.last_error),
+            permanent_redirect=masker.optional(status.state.permanent_redirect),
         )
+        shown = replace(status, state=state, advice=masker.optional(status.advice))
         activity = site.catalog.activity.get(status.name, Activity())
         found.append(
             Row(

@@ -62,17 +62,17 @@ def state_of(status: Status) -> State:
     """The feed's state in words: ok, stale since when and why, failing and why, waiting."""
     if status.ok:
         return State("ok", "ok", "")
-    if status.last_error is None:
+    if status.state.last_error is None:
         return State("waiting", "waiting for its first poll", "nothing to do yet")
-    advice = status.advice or advice_for(status.last_error)  # the poller's, when it has one
-    if status.stale_since is not None:
-        since = when(status.stale_since)
-        serving = when(status.last_success) if status.last_success else "an earlier run"
-        words = f"stale since {since}: {status.last_error}; serving the copy from {serving}"
+    advice = status.advice or advice_for(status.state.last_error)  # the poller's, when it has one
+    if status.state.stale_since is not None:
+        since = when(status.state.stale_since)
+        serving = when(status.state.last_success) if status.state.last_success else "an earlier run"
+        words = f"stale since {since}: {status.state.last_error}; serving the copy from {serving}"
         return State("stale", words, advice)
-    if status.last_success is None:
-        return State("failing", f"failing: {status.last_error}", advice)
-    return State("failing", f"failing: {status.last_error}", advice)
+    if status.state.last_success is None:
+        return State("failing", f"failing: {status.state.last_error}", advice)
+    return State("failing", f"failing: {status.state.last_error}", advice)
 
 
 def when(epoch: float | None) -> str:
@@ -119,17 +119,17 @@ def next_poll_reason(
 ) -> str:
     """Why the next poll comes when it does: the interval, the upstream's hints, backoff."""
     interval = duration(feed.interval)
-    if status.next_poll is None or last is None:
+    if status.state.next_poll is None or last is None:
         return "the first poll after a start, spread over its first seconds"
-    waited = status.next_poll - (last.started + last.duration)
+    waited = status.state.next_poll - (last.started + last.duration)
     slack = 1 + poll.jitter
-    if status.failures:
-        backoff = min(feed.interval * 2 ** (status.failures - 1), max(poll.max_backoff,
-                                                                      feed.interval))  # fmt: skip
+    failures = status.state.failures
+    if failures:
+        backoff = min(feed.interval * 2 ** (failures - 1), max(poll.max_backoff, feed.interval))
         if waited > backoff * slack + 1:
             return "the upstream's Retry-After (it asked feedfix to wait)"
         return (
-            f"backoff after {status.failures} failed poll{'s' if status.failures > 1 else ''}: "
+            f"backoff after {failures} failed poll{'s' if failures > 1 else ''}: "
             f"the interval ({interval}) doubled per failure, at most "
             f"{duration(max(poll.max_backoff, feed.interval))}"
         )
