@@ -10,6 +10,8 @@ import re
 
 from feedfix.core.errors import ConfigError
 
+DEFAULT_MAX_SIZE = 50 * 1000 * 1000  # the largest input a one-shot command reads (--max-size)
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
 

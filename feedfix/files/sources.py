@@ -18,8 +18,8 @@ from feedfix.core.errors import InputError, InputTooLarge
 from feedfix.core.model import Entry, Feed
 from feedfix.core.parse import encoding
 from feedfix.core.parse.post import looks_like_post, newest_first, parse_post
+from feedfix.core.sizes import DEFAULT_MAX_SIZE
 
-DEFAULT_MAX_SIZE = 50 * 1000 * 1000
 MAX_FOLDER_FILES = 100_000
 MAX_FOLDER_DEPTH = 32
 

@@ -1,0 +1,47 @@
+"""The commands that say what feedfix would do: ``rules`` and ``check-config``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from feedfix.cli.common import EXIT_OK, warn
+from feedfix.core.rules import RULE_CLASSES, ProxyImages, Rule
+
+
+def run_rules() -> int:
+    """``feedfix rules``: every rule, its default and its options."""
+    steps: tuple[type[Rule], ...] = (*RULE_CLASSES, ProxyImages)
+    for cls in steps:
+        state = "on by default" if cls.default_on else "off unless configured"
+        if cls is ProxyImages:
+            state = "after every rule, when [images] proxy is on"
+        print(f"{cls.name} ({state})")
+        for line in cls.help().splitlines():
+            print(f"    {line}" if line else "")
+        for option, help_text in cls.options.items():
+            print(f"    option {option}: {help_text}")
+        print()
+    return EXIT_OK
+
+
+def run_check_config(given: str | None) -> int:
+    """``feedfix check-config``: validate a config, print the effective settings."""
+    from feedfix.config import effective  # noqa: PLC0415
+    from feedfix.service.app import config_path, load_config  # noqa: PLC0415
+
+    path = config_path(given, os.environ)
+    config = load_config(path, os.environ)
+    for warning in config.warnings:
+        warn(f"{path}: {warning}")
+    for index, feed in enumerate(config.feeds):
+        if feed.path is not None and not Path(feed.path).exists():
+            warn(
+                f"{path}: feeds[{index}].path: {feed.path} does not exist (yet); the feed "
+                "fails until it does"
+            )
+    print(json.dumps(effective(config), ensure_ascii=False, indent=2))
+    print(f"feedfix: {path}: ok, {len(config.feeds)} feeds", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,214 @@
+"""Reading a config: TOML text and the environment in, a checked ``Config`` out.
+
+Pure: ``parse_config`` takes the text, the file name (for messages) and an environment
+mapping (for ``FEEDFIX_SECTION__KEY`` overrides); the shell reads the file and ``os.environ``.
+A typo is an error that names the key; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import PurePath, PurePosixPath
+from typing import Any, TypeVar
+
+from feedfix.config import checks
+from feedfix.config.schema import (
+    SECTIONS,
+    Config,
+    FeedConfig,
+    FeedSettings,
+    ImagesConfig,
+    PollConfig,
+    ServerConfig,
+    StorageConfig,
+)
+from feedfix.core.errors import ConfigError
+from feedfix.core.rules import RuleSpec
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ENV_PREFIX = "FEEDFIX_"
+NO_FEEDS = "no feeds configured: add a [[feeds]] table with a name and a url or a path"
+SHORT_INTERVAL = 60.0  # below this a feed still works, but the check warns: be kind upstream
+T = TypeVar("T")
+SECTION_KEYS = {name: checks.keys(section) for name, section in SECTIONS.items()}
+FEED_KEYS = checks.keys(FeedSettings)
+FEED_OWN_KEYS = ("name", "url", "path", "rules")  # a feed's keys besides the [poll] defaults
+PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
+PACKAGE_DIR = str(PurePath(__file__).parents[1])  # where ``feedfix:`` paths point
+_TOP_KEYS = (*SECTIONS, "rules", "feeds")
+
+
+def _unknown(table: Mapping[str, Any], known: Iterable[str], where: str) -> None:
+    """Unknown keys are errors that name the key and list the known ones."""
+    allowed = set(known)
+    for key in table:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(
+                f"{prefix}{key}: unknown key (known keys: {', '.join(sorted(allowed))})"
+            )
+
+
+def _section(
+    table: Mapping[str, Any],
+    known: Mapping[str, checks.Parser],
+    where: str,
+    also: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Check and convert every key of a table (``also``: known keys the caller took out)."""
+    _unknown(table, (*known, *also), where)
+    return {key: known[key](value, f"{where}.{key}") for key, value in table.items()}
+
+
+def _load(section: type[T], data: Mapping[str, Any], name: str) -> T:
+    return section(**_section(checks.table(data.get(name, {}), name), checks.keys(section), name))
+
+
+def _path(value: object, key: str, base_dir: str | None) -> str:
+    """A feed's ``path``, made absolute: ``feedfix:…`` inside the installed package, a
+    relative one from the config file's folder (``base_dir``). Whether it exists is for the
+    poller to find out: a missing file is a failing source, not a bad config."""
+    text = checks.string(value, key).strip()
+    if not text:
+        raise ConfigError(f"{key}: expected a file or folder, got an empty string")
+    if text.startswith(PACKAGE_PREFIX):
+        inner = PurePosixPath(text[len(PACKAGE_PREFIX) :])
+        if inner.is_absolute() or ".." in inner.parts:
+            raise ConfigError(f"{key}: {text!r} must name a file inside the feedfix package")
+        return str(PurePath(PACKAGE_DIR, *inner.parts))
+    path = PurePath(text)
+    if not path.is_absolute() and base_dir is not None:
+        path = PurePath(base_dir) / path
+    return str(path)
+
+
+def _feed(
+    value: object,
+    index: int,
+    seen: set[str],
+    poll: PollConfig,
+    rules: RuleSpec,
+    *,
+    base_dir: str | None = None,
+) -> tuple[FeedConfig, list[str]]:
+    where = f"feeds[{index}]"
+    table = dict(checks.table(value, where))
+    _unknown(table, (*FEED_KEYS, *FEED_OWN_KEYS), where)
+    if "name" not in table:
+        raise ConfigError(f"{where}.name: missing (every feed needs a name, and a url or a path)")
+    name = checks.string(table.pop("name"), f"{where}.name")
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"{where}.name: {name!r} must be letters, digits, '.', '_' or '-' (it becomes a URL)"
+        )
+    if name in seen:
+        raise ConfigError(f"{where}.name: {name!r} is used by another feed")
+    seen.add(name)
+    if ("url" in table) == ("path" in table):
+        said = "both" if "url" in table else "neither"
+        raise ConfigError(
+            f"{where} ({name!r}): give exactly one of url (an http(s) feed) and path "
+            f"(a local file or folder of posts), not {said}"
+        )
+    url = checks.http_url(table.pop("url"), f"{where}.url") if "url" in table else None
+    path = _path(table.pop("path"), f"{where}.path", base_dir) if "path" in table else None
+    own_rules = checks.table(table.pop("rules", {}), f"{where}.rules")
+    settings = _section(table, FEED_KEYS, where, also=FEED_OWN_KEYS)
+    defaults = {key: getattr(poll, key) for key in FEED_KEYS}
+    feed = FeedConfig(name=name, url=url, path=path, **{**defaults, **settings},
+                      rules=RuleSpec.from_table(own_rules, f"{where}.rules", rules))  # fmt: skip
+    warnings = []
+    if feed.interval < SHORT_INTERVAL and feed.url is not None:
+        warnings.append(
+            f"{where}.interval: {feed.interval:g} s is short; polling more than once a minute "
+            "burdens the upstream (and an upstream's <ttl> or Cache-Control max-age may "
+            "lengthen it, up to [poll] max_backoff)"
+        )
+    return feed, warnings
+
+
+def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``FEEDFIX_SECTION__KEY=value`` overrides ``[section] key`` (value read as TOML if it can be).
+
+    For containers: ``FEEDFIX_SERVER__PORT=8080``, ``FEEDFIX_STORAGE__PATH=/data/feedfix.db``.
+    """
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        check = SECTION_KEYS.get(section, {}).get(key)
+        if check is None:
+            raise ConfigError(f"environment variable {name}: no such setting [{section}] {key}")
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        check(value, f"{section}.{key} (set by {name})")  # a bad value names the variable
+        out.setdefault(section, {})
+        if not isinstance(out[section], dict):
+            raise ConfigError(f"{section}: expected a table")
+        out[section][key] = value
+    return out
+
+
+def parse_config(
+    text: str,
+    source: str = "config",
+    environ: Mapping[str, str] | None = None,
+    base_dir: str | None = None,
+) -> Config:
+    """Parse and check a config file's text; ConfigError messages start with ``source``.
+
+    ``base_dir`` is the config file's folder: a feed's relative ``path`` starts there.
+    """
+    try:
+        data = apply_env(tomllib.loads(text), environ or {})
+        return _parse(data, base_dir)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
+    _unknown(data, _TOP_KEYS, "")
+    poll = _load(PollConfig, data, "poll")
+    rules = RuleSpec.from_table(checks.table(data.get("rules", {}), "rules"), "rules")
+    feeds_v = data.get("feeds", [])
+    if not isinstance(feeds_v, list):
+        raise ConfigError("feeds: expected an array of tables ([[feeds]])")
+    seen: set[str] = set()
+    feeds: list[FeedConfig] = []
+    warnings: list[str] = []
+    for index, value in enumerate(feeds_v):
+        feed, feed_warnings = _feed(value, index, seen, poll, rules, base_dir=base_dir)
+        feeds.append(feed)
+        warnings.extend(feed_warnings)
+    if not feeds:
+        warnings.append(NO_FEEDS)
+    server, images = _load(ServerConfig, data, "server"), _load(ImagesConfig, data, "images")
+    if images.proxy != "off" and server.base_url is None:
+        raise ConfigError(
+            f'server.base_url: required when [images] proxy = "{images.proxy}" '
+            "(the proxied image URLs point at it)"
+        )
+    if images.max_size > images.cache_size:
+        raise ConfigError(
+            f"images.max_size: {images.max_size} bytes can't exceed images.cache_size "
+            f"({images.cache_size} bytes)"
+        )
+    storage = _load(StorageConfig, data, "storage")
+    if storage.backend == "redis" and not storage.url:
+        raise ConfigError('storage.url: missing (backend = "redis" needs a redis:// URL)')
+    return Config(
+        server=server,
+        storage=storage,
+        poll=poll,
+        images=images,
+        rules=rules,
+        feeds=tuple(feeds),
+        warnings=tuple(warnings),
+    )
