@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedfix.cli.mend_runner import Outcome, Settings, examine_all, jobs_for
+from feedfix.cli.mend_runner import MendSettings, Outcome, examine_all, jobs_for
 from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, FeedfixError
 from feedfix.core.mend import (
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     colour = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    settings = Settings(
+    settings = MendSettings(
         rules,
         max_size,
         frozenset(Path(p) for p in args.paths),

@@ -27,7 +27,7 @@ _COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m"}
 
 
 @dataclass(frozen=True)
-class Settings:
+class MendSettings:
     """What every file is examined with (sent once to each worker)."""
 
     rules: BodyRules
@@ -69,7 +69,7 @@ def unified_diff(name: str, mended: Mended, *, colour: bool) -> Iterator[bytes]:
         yield line.encode(codec, "surrogateescape")
 
 
-def examine(path: Path, settings: Settings) -> Outcome:
+def examine(path: Path, settings: MendSettings) -> Outcome:
     """Read and mend one file; the patch or the new bytes as the settings ask."""
     try:
         source = read_source(path, settings.max_size)
@@ -104,10 +104,10 @@ def jobs_for(requested: int, files: int) -> int:
     return max(1, min(MAX_JOBS, os.cpu_count() or 1))
 
 
-_settings: Settings | None = None  # a worker's copy
+_settings: MendSettings | None = None  # a worker's copy
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: MendSettings) -> None:
     global _settings  # noqa: PLW0603 - one per worker process, set once at its start
     _settings = settings
     # Ctrl-C reaches the whole process group: the parent handles it (and ends the workers);
@@ -121,7 +121,7 @@ def _examine_in_worker(path: Path) -> Outcome:
 
 
 def examine_all(
-    paths: Iterable[Path], settings: Settings, jobs: int
+    paths: Iterable[Path], settings: MendSettings, jobs: int
 ) -> Generator[Outcome, None, None]:
     """Every file's outcome, in order; with ``jobs`` > 1 from that many forked workers."""
     if jobs <= 1:

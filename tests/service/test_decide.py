@@ -16,8 +16,8 @@ from feedfix.core.model import Entry
 from feedfix.service.poll.decide import (
     Attempt,
     Decision,
+    DecisionSettings,
     Memory,
-    Settings,
     Write,
     decide,
     error_kind,
@@ -43,7 +43,7 @@ from feedfix.service.state import ArchiveUpdate, FeedState, PollRecord, Publishe
 
 NOW = 1_700_000_000.0
 INTERVAL = 600.0
-SETTINGS = Settings(interval=INTERVAL, max_backoff=3600.0, jitter=0.1, fingerprint="fp-now")
+SETTINGS = DecisionSettings(interval=INTERVAL, max_backoff=3600.0, jitter=0.1, fingerprint="fp-now")
 MIDDLE = 0.5  # the draw that adds no jitter
 OLD = Published(b"gz-old", '"old"', NOW - 3600, 3)  # the decision never reads bytes
 NEW = Published(b"gz-new", '"new"', NOW, 4)
@@ -447,7 +447,7 @@ def test_request_is_conditional_only_with_a_copy_to_keep() -> None:
 def test_settings_never_back_off_below_the_interval() -> None:
     """A feed polled less often than max_backoff backs off from its own interval."""
     feed = FeedConfig(name="z", url="http://127.0.0.1:9/feed", interval=7200.0)
-    settings = Settings.of(feed, PollConfig(max_backoff=3600.0, jitter=0.2))
+    settings = DecisionSettings.of(feed, PollConfig(max_backoff=3600.0, jitter=0.2))
     assert (settings.interval, settings.max_backoff, settings.jitter) == (7200.0, 7200.0, 0.2)
     assert settings.fingerprint == fingerprint(feed)
     assert fingerprint(replace(feed, url="http://127.0.0.1:9/other")) != settings.fingerprint

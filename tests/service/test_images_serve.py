@@ -542,7 +542,8 @@ def test_a_broken_index_degrades_to_fetching_not_to_errors(
                 assert (status, body) == (200, IMAGES["a.png"][0])
                 await proxy.service.cache.settle()
             assert origin.hits["/plain/a.png"] == 2
-            assert any("m.db: image cache index" in r.getMessage() for r in caplog.records)
+            errors = [getattr(r, "fields", {}).get("error", "") for r in caplog.records]
+            assert any("m.db: image cache index" in error for error in errors)
         await origin.stop()
 
     with caplog.at_level("WARNING"):

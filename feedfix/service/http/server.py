@@ -17,8 +17,7 @@ from aiohttp import web
 from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status, http_date
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
-from feedfix.service.web import Backend, install
-from feedfix.service.web.pages import client_max_size, index_page, rows
+from feedfix.service.web import ServiceView, client_max_size, index_page, install, rows
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
@@ -129,7 +128,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def make_app(
     catalog: Catalog,
     metrics: Metrics,
-    backend: Backend,
+    backend: ServiceView,
     images: Handler | None = None,
     image_summary: Callable[[], str] | None = None,
 ) -> web.Application:

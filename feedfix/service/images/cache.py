@@ -30,8 +30,8 @@ from feedfix.core.imagesign import Verified
 from feedfix.service.images.fetch import ImageFetcher, ImageFetchError
 from feedfix.service.images.meta import CacheEntry, CacheMeta, CacheStats, MetaError
 from feedfix.service.images.settings import ImageSettings
+from feedfix.service.logs import log
 
-log = logging.getLogger(__name__)
 RECENT = 1024  # index rows kept in memory for the hottest images
 FAILURES = 4096  # remembered failures at most
 TOUCH_BATCH = 256  # uses written to the index together (so also the most held)
@@ -154,7 +154,7 @@ class ImageCache:
         try:
             self.meta.discard(key)
         except MetaError as exc:
-            log.warning("%s", exc)
+            log("image cache index", logging.WARNING, error=str(exc))
         self._dropped(key)
 
     async def close(self) -> None:
@@ -173,7 +173,7 @@ class ImageCache:
             try:
                 self.meta.touch(uses.items())
             except MetaError as exc:
-                log.warning("%s", exc)
+                log("image cache index", logging.WARNING, error=str(exc))
         self._last_flush = self.clock()
 
     def _entry(self, key: str) -> CacheEntry | None:
@@ -184,7 +184,8 @@ class ImageCache:
         try:
             entry = self.meta.get(key)
         except MetaError as exc:
-            log.warning("%s", exc)  # served as a miss: fetched (once) and answered anyway
+            # served as a miss: fetched (once) and answered anyway
+            log("image cache index", logging.WARNING, error=str(exc))
             return None
         if entry is not None:
             self._remember(key, entry)
@@ -239,7 +240,9 @@ class ImageCache:
             self.meta.put(entry)
             evicted = self.meta.evict(self.settings.limits.cache_size, keep=entry.key)
         except (OSError, MetaError) as exc:
-            log.warning("image cache: cannot keep %s: %s", path, exc)
+            log(
+                "image cache: cannot keep an image", logging.WARNING, path=str(path), error=str(exc)
+            )
             return  # a body without its row is removed at the next start
         finally:
             self._flights.pop(entry.key, None)

@@ -51,7 +51,7 @@ class Made(Protocol):
 
 
 @dataclass(frozen=True)
-class Settings:
+class DecisionSettings:
     """The parts of the config a decision reads."""
 
     interval: float
@@ -61,7 +61,7 @@ class Settings:
     hints: bool = True  # heed the upstream's max-age and ttl (not a local file's own ttl)
 
     @classmethod
-    def of(cls, feed: FeedConfig, poll: PollConfig) -> Settings:
+    def of(cls, feed: FeedConfig, poll: PollConfig) -> DecisionSettings:
         """A feed's settings under the ``[poll]`` limits."""
         return cls(
             interval=feed.interval,
@@ -149,7 +149,7 @@ def request_for(memory: Memory, feed: FeedConfig, poll: PollConfig) -> FetchRequ
 
 
 def decide(
-    memory: Memory, attempt: Attempt, now: float, settings: Settings, draw: float
+    memory: Memory, attempt: Attempt, now: float, settings: DecisionSettings, draw: float
 ) -> Decision:
     """One poll's consequences (``draw`` in [0, 1) places the next poll within the jitter).
 

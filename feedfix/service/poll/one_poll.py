@@ -22,7 +22,14 @@ from feedfix.core.errors import FeedfixError
 from feedfix.core.model import Entry
 from feedfix.service.coordination import Lease
 from feedfix.service.logs import log
-from feedfix.service.poll.decide import Attempt, Settings, Write, decide, request_for, settle
+from feedfix.service.poll.decide import (
+    Attempt,
+    DecisionSettings,
+    Write,
+    decide,
+    request_for,
+    settle,
+)
 from feedfix.service.poll.fetch import fetch
 from feedfix.service.poll.fetch_types import FetchResult
 from feedfix.service.poll.local import read_local
@@ -104,7 +111,11 @@ class OnePoll:
             error = exc
         attempt = Attempt(started, self.monotonic() - began, result, made, error)
         decision = decide(
-            runtime.memory, attempt, self.clock(), Settings.of(feed, config.poll), self.draw()
+            runtime.memory,
+            attempt,
+            self.clock(),
+            DecisionSettings.of(feed, config.poll),
+            self.draw(),
         )
         held = runtime.memory
         runtime.memory = decision.memory

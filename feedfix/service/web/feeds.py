@@ -1,0 +1,156 @@
+"""The index, OPML, each feed's page and "poll now": each reads what it shows (the catalog,
+a few store rows) and renders it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+
+from aiohttp import web
+from lxml import etree
+
+from feedfix.core.rules import ruleset
+from feedfix.service.catalog import Activity, Status
+from feedfix.service.masking import MASK
+from feedfix.service.web import views
+from feedfix.service.web.site import WEB, error_page, render
+
+HISTORY_SHOWN = 50  # poll records on a feed's page (and read from the store for it)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A feed as the index shows it."""
+
+    name: str
+    status: Status
+    state: views.State
+    upstream: str
+    subscribe: str
+    not_modified_share: float | None
+
+
+def rows(request: web.Request) -> list[Row]:
+    """Every feed, by name, with its secrets masked."""
+    site = request.app[WEB]
+    masker = site.masker
+    found = []
+    for status in sorted(site.catalog.status.values(), key=lambda s: s.name):
+        state = replace(
+            status.state,
+            last_error=masker.optional(status.state.last_error),
+            permanent_redirect=masker.optional(status.state.permanent_redirect),
+        )
+        shown = replace(status, state=state, advice=masker.optional(status.advice))
+        activity = site.catalog.activity.get(status.name, Activity())
+        found.append(
+            Row(
+                name=status.name,
+                status=shown,
+                state=views.state_of(shown),
+                upstream=masker.text(status.upstream),
+                subscribe=site.subscribe_url(request, status.name),
+                not_modified_share=activity.not_modified_share,
+            )
+        )
+    return found
+
+
+async def index_page(request: web.Request) -> web.Response:
+    """``GET /`` as HTML: every feed at a glance."""
+    site = request.app[WEB]
+    shown = rows(request)
+    hour_ago = time.time() - 3600
+    recent = sum(1 for started in site.catalog.recent_polls if started >= hour_ago)
+    failing = sum(1 for r in shown if r.state.key in ("failing", "stale"))
+    image_cache = site.image_summary() if site.image_summary is not None else None
+    store_error = site.masker.optional(site.catalog.store_error)  # replicas on Redis
+    return render(
+        request,
+        "index.html",
+        rows=shown,
+        failing=failing,
+        recent=recent,
+        image_cache=image_cache,
+        store_error=store_error,
+    )
+
+
+async def opml(request: web.Request) -> web.Response:
+    """``GET /feeds.opml``: every served feed, to import into a reader at once (OPML 2.0)."""
+    site = request.app[WEB]
+    root = etree.Element("opml", version="2.0")
+    head = etree.SubElement(root, "head")
+    etree.SubElement(head, "title").text = "feedfix feeds"
+    body = etree.SubElement(root, "body")
+    for name in sorted(site.catalog.served):
+        etree.SubElement(body, "outline", type="rss", text=name, title=name,
+                         xmlUrl=site.subscribe_url(request, name))  # fmt: skip
+    data = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": "text/x-opml; charset=utf-8",
+            "Content-Disposition": 'inline; filename="feedfix.opml"',
+        },
+    )
+
+
+async def feed_page(request: web.Request) -> web.Response:
+    """``GET /feeds/{name}``: history, rule changes, validators, the next poll and why."""
+    site = request.app[WEB]
+    name = request.match_info["name"]
+    feed, status = site.feed(name), site.catalog.status.get(name)
+    if feed is None or status is None:
+        return error_page(request, 404, f"no feed named {name!r}")
+    loop = asyncio.get_running_loop()
+    history = await loop.run_in_executor(None, site.backend.store.history, name, HISTORY_SHOWN)
+    masker = site.masker
+    history = [replace(r, error=masker.optional(r.error)) for r in history]
+    row = next(r for r in rows(request) if r.name == name)
+    activity = site.catalog.activity.get(name, Activity())
+    served = site.catalog.served.get(name)
+    asked = _float(request.query.get("asked"))
+    waiting = asked is not None and (not history or history[0].started < asked)
+    poll = site.backend.config.poll
+    return render(
+        request,
+        "feed.html",
+        row=row,
+        feed=feed,
+        history=history,
+        bars=views.chart(history),
+        chart_width=views.CHART_WIDTH,
+        chart_height=views.CHART_HEIGHT,
+        outcome_words=views.OUTCOME_WORDS,
+        activity=activity,
+        rules=ruleset(feed.rules).names,
+        served=served,
+        headers=[(key, MASK) for key, _ in feed.headers],
+        reason=views.next_poll_reason(status, feed, poll, history[0] if history else None),
+        asked=asked,
+        waiting=waiting,
+    )
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+async def poll_now(request: web.Request) -> web.Response:
+    """``POST /feeds/{name}/poll``: poll the feed now, then show its page (which waits for
+    the outcome)."""
+    site = request.app[WEB]
+    form = await request.post()
+    token = form.get("csrf")
+    refused = site.csrf.check(request, token if isinstance(token, str) else None)
+    if refused:
+        return error_page(request, 403, refused)
+    name = request.match_info["name"]
+    if not site.backend.poll_now(name):
+        return error_page(request, 404, f"no feed named {name!r}")
+    raise web.HTTPSeeOther(f"/feeds/{name}?asked={time.time():.3f}")
