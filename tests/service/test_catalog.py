@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from feedfix.service.catalog import (
-    Catalog,
-    IdentityBodies,
-    ServedFeed,
-    Status,
-    accepts_gzip,
-    strong_etag,
-)
+from feedfix.service.catalog import Catalog, Status
 from feedfix.service.http.fastpath import FastPath, Limits, _Answered
+from feedfix.service.served import IdentityBodies, ServedFeed, accepts_gzip, strong_etag
 from feedfix.service.state import Published
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
-from feedfix.service.catalog import Catalog, Reply
+from feedfix.service.catalog import Catalog
 from feedfix.service.http.heads import UNUSUAL, head_end, parse_head
 from feedfix.service.http.image_front import CachedImages, ImageFront
+from feedfix.service.served import Reply
 
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
 SWEEP = 0.25  # seconds between timeout sweeps: timeouts are enforced to within this

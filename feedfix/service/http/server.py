@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from feedfix import __version__
-from feedfix.service.catalog import Catalog, Status, http_date
+from feedfix.service.catalog import Catalog, Status
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
+from feedfix.service.served import http_date
 from feedfix.service.web import ServiceView, client_max_size, index_page, install, rows
 
 CATALOG = web.AppKey("catalog", Catalog)

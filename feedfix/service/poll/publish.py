@@ -8,12 +8,13 @@ from dataclasses import replace
 
 from feedfix.config import Config
 from feedfix.service.advice import advice
-from feedfix.service.catalog import Catalog, ServedFeed, Status
+from feedfix.service.catalog import Catalog, Status
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.decide import Attempt, Decision
 from feedfix.service.poll.runtime import FeedRuntime
 from feedfix.service.poll.worker import Cleaned
+from feedfix.service.served import ServedFeed
 
 
 class Publisher:

@@ -43,9 +43,9 @@ from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.files.sources import FolderOptions, posts_feed
-from feedfix.service.catalog import strong_etag
 from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.poll.trim import Trimmer
+from feedfix.service.served import strong_etag
 from feedfix.service.state import ArchiveUpdate, Published
 
 _PR_SET_PDEATHSIG = 1
