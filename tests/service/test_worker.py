@@ -26,39 +26,56 @@ def _feed(items: range) -> bytes:
     return f'<rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
 
 
-def _job(extra: str = "", *, now: float = NOW) -> Job:
+def _job(extra: str = "", *, now: float = NOW, made: Cleaned | None = None) -> Job:
+    """A job of feed ``z``; after ``made``, with the archive the store then holds and the
+    output it serves (as the service sends them)."""
     feed = parse_config(f'[[feeds]]\nname = "z"\nurl = "http://127.0.0.1:9/z"\n{extra}').feeds[0]
+    archive = dict(made.archive.changed) if made is not None else {}
+    served = made.published if made is not None else None
     return Job(feed=feed, data=_feed(range(5)), now=now, self_url=None, encoding_hint=None,
-               served=None, resend=False)  # fmt: skip
+               served=served, resend=False, archive=archive)  # fmt: skip
 
 
 def _clean(worker: Worker, job: Job) -> Cleaned:
     return asyncio.run(worker.republish(job))
 
 
-def test_two_workers_share_no_archive() -> None:
-    """What one worker has cleaned is not another's archive: each keeps its own state
-    (with module globals, the second worker reused the first one's entries)."""
+def test_entries_come_back_from_the_archive_each_job_brings() -> None:
+    """The worker keeps no archive: a job with the stored archive reuses every entry, the
+    same job without it cleans every entry again (in the same worker)."""
+    worker = Worker()
+    try:
+        made = _clean(worker, _job())
+        assert (made.cleaned, made.reused) == (5, 0)
+        assert _clean(worker, _job(now=NOW + 60, made=made)).reused == 5
+        assert _clean(worker, _job(now=NOW + 60)).cleaned == 5
+    finally:
+        worker.close()
+
+
+def test_two_workers_share_no_rendering() -> None:
+    """A worker copies unchanged entries' bytes only from its own last rendering: another
+    worker given the same job renders every entry (with module globals it copied them)."""
     first, second = Worker(), Worker()
     try:
-        assert _clean(first, _job()).cleaned == 5
-        assert _clean(first, _job(now=NOW + 60)).reused == 5
-        fresh = _clean(second, _job())
-        assert (fresh.cleaned, fresh.reused) == (5, 0)
+        made = _clean(first, _job())
+        assert _clean(first, _job(now=NOW + 60, made=made)).rendered == 0
+        assert _clean(second, _job(now=NOW + 60, made=made)).rendered == 5
     finally:
         first.close()
         second.close()
 
 
-def test_forget_and_seed_reach_only_their_worker() -> None:
-    """``forget`` drops the feed's archive (all is cleaned again); ``seed`` hands one over."""
+def test_forget_drops_only_that_workers_rendering() -> None:
+    """``forget`` drops the feed's last rendering: the next job renders every entry again,
+    while another worker's rendering stays."""
     worker, other = Worker(), Worker()
     try:
         made = _clean(worker, _job())
+        kept = _clean(other, _job())
         asyncio.run(worker.forget("z"))
-        assert _clean(worker, _job(now=NOW + 60)).reused == 0
-        asyncio.run(other.seed({"z": dict(made.archive.changed)}))
-        assert _clean(other, _job(now=NOW + 60)).reused == 5
+        assert _clean(worker, _job(now=NOW + 60, made=made)).rendered == 5
+        assert _clean(other, _job(now=NOW + 60, made=kept)).rendered == 0
     finally:
         worker.close()
         other.close()

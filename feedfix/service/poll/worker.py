@@ -1,12 +1,11 @@
-"""Where parsing, cleaning and rendering run, and where the entry archives live.
+"""Where parsing, cleaning and rendering run.
 
 One worker does it all, one job at a time, and keeps every feed's last rendering (its spans:
 a digest and two offsets per entry) in its ``Cleaner``. A job carries the feed's config (its
 rules as their frozen spec: the compiled rules are built in the worker, once per spec), the
 upstream's bytes, the output being served and the feed's archive as the store holds it (the
 service reads it for the poll and lets it go after: the archive lives in the store), and its
-answer only the new output and the archive rows that changed. A Cleaner can also keep the
-archives itself, seeded once (a job without ``archive``).
+answer only the new output and the archive rows that changed.
 
 ``[poll] cleaner`` says where the worker runs:
 
@@ -31,7 +30,7 @@ import signal
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any
 
@@ -65,9 +64,8 @@ class Job:
     served: Published | None
     resend: bool  # the last archive rows sent were not stored: send every row
     want_sources: bool = False  # the store holds no sources for this feed: send them anyway
-    # the feed's archive as the store holds it (read for this job: the worker then keeps
-    # none); None: the archive the worker was seeded with and keeps
-    archive: Mapping[str, Archived] | None = None
+    # the feed's archive as the store holds it, read for this job (the worker keeps none)
+    archive: Mapping[str, Archived] = field(default_factory=dict)
     posts: tuple[PostFile, ...] | None = None  # a folder source's files, instead of ``data``
 
 
@@ -92,32 +90,26 @@ class Cleaned:
 
 
 class Cleaner:
-    """The worker's state and work: every feed's archive and last rendering.
+    """The worker's state and work: every feed's last rendering.
 
     One is made per worker (by the server's ``Worker`` for a thread, by a child process at
     its start) and lives as long as it does: a replaced process starts with a new, empty one
-    and is seeded again.
+    (its first job of each feed renders every entry).
     """
 
     def __init__(self) -> None:
-        self.archives: dict[str, dict[str, Archived]] = {}
         self.renderings: dict[str, tuple[str, Rendering]] = {}  # feed: (etag, without body)
         self.trim = Trimmer()  # what a job read and made is let go: give its pages back
 
-    def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
-        """Take the archives the store holds."""
-        self.archives.update(archives)
-
     def forget(self, name: str) -> None:
         """Drop a feed that left the config."""
-        self.archives.pop(name, None)
         self.renderings.pop(name, None)
 
     def clean(self, job: Job) -> Cleaned:
         """Republish one response against the feed's archive and last rendering."""
         self.trim()  # what the jobs before this one read and made is garbage by now
         name = job.feed.name
-        archive = job.archive if job.archive is not None else self.archives.get(name, {})
+        archive = job.archive
         kept = self.renderings.get(name)  # its spans fit only the very bytes being served
         served = job.served
         last = None
@@ -133,8 +125,6 @@ class Cleaner:
             last=last,
         )
         etag = strong_etag(made.atom)
-        if job.archive is None:
-            self.archives[name] = made.archive
         self.renderings[name] = (etag, replace(made.rendering, body=b""))  # the server has it
         entries = len(made.feed.entries)
         same = served is not None and served.etag == etag
@@ -228,7 +218,7 @@ class Worker:
         return pool
 
     def restart(self) -> None:
-        """A new worker process after the old one died (its archives must be seeded again).
+        """A new worker process after the old one died (it starts with no renderings).
 
         This fork happens in a running server, threads and all: only the forking thread goes
         on in the child, which touches nothing the other threads lock (no logging, no store).
@@ -244,12 +234,6 @@ class Worker:
         if self.process:
             return await loop.run_in_executor(self._pool, _in_process, method, *args)
         return await loop.run_in_executor(self._pool, method, self._cleaner, *args)
-
-    async def seed(self, archives: Mapping[str, dict[str, Archived]]) -> None:
-        """Hand the worker the archives the store holds (a dead worker is replaced, and
-        seeded from the store, at the next ``clean``)."""
-        with contextlib.suppress(BrokenProcessPool):
-            await self._call(Cleaner.seed, dict(archives))
 
     async def forget(self, name: str) -> None:
         """Drop a feed that left the config."""
