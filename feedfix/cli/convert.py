@@ -127,8 +127,9 @@ def _open_input(
     """
     warnings: list[str] = []
     if path != "-" and Path(path).is_dir():
-        folder = FolderOptions(max_size=max_size, timezone=options.parse.timezone,
-                               strict=options.parse.strict)  # fmt: skip
+        folder = FolderOptions(
+            max_size=max_size, timezone=options.parse.timezone, strict=options.parse.strict
+        )
         feed = read_posts_folder(path, folder, warnings.append, progress)
         folder_name = Path(path).resolve().name
         if not options.title:

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 from feedfix.core.errors import ConfigError
 from feedfix.core.rules.proxy_images import HostRule, host_rules
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
-                       r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")  # fmt: skip
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
+)
 _SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 MIN_KEY = 32  # characters of an [images] key at least (a guessable key forges image URLs)
 Parser = Callable[[object, str], Any]  # (value, key for messages) -> the checked value

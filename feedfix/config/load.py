@@ -117,8 +117,13 @@ def _feed(
     own_rules = checks.table(table.pop("rules", {}), f"{where}.rules")
     settings = _section(table, FEED_KEYS, where, also=FEED_OWN_KEYS)
     defaults = {key: getattr(poll, key) for key in FEED_KEYS}
-    feed = FeedConfig(name=name, url=url, path=path, **{**defaults, **settings},
-                      rules=RuleSpec.from_table(own_rules, f"{where}.rules", rules))  # fmt: skip
+    feed = FeedConfig(
+        name=name,
+        url=url,
+        path=path,
+        **{**defaults, **settings},
+        rules=RuleSpec.from_table(own_rules, f"{where}.rules", rules),
+    )
     warnings = []
     if feed.interval < SHORT_INTERVAL and feed.url is not None:
         warnings.append(

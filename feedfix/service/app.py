@@ -119,8 +119,15 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
                 metrics.forget_feed(name)
 
         catalog.listeners.append(forget_removed)
-        poller = Poller(config, store, catalog, metrics, cleaner, coordinator=coordinator,
-                        clock=coordinator.now if coordinator else time.time)  # fmt: skip
+        poller = Poller(
+            config,
+            store,
+            catalog,
+            metrics,
+            cleaner,
+            coordinator=coordinator,
+            clock=coordinator.now if coordinator else time.time,
+        )
         replicator = await _replicator(store, coordinator, poller, config.storage.sync_every)
         await poller.load()
         log("loaded from storage", feeds=len(catalog.served), storage=_where(config.storage))
@@ -141,8 +148,11 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         stack.callback(front.close)
         listener = await _listen(front, config, path)
         stack.callback(listener.close)
-        log("listening", url=f"http://{config.server.host}:{config.server.port}/",
-            version=__version__)  # fmt: skip
+        log(
+            "listening",
+            url=f"http://{config.server.host}:{config.server.port}/",
+            version=__version__,
+        )
         stack.push_async_callback(poller.stop)
         await poller.start()
         if replicator is not None:  # replicas on one Redis: follow the others' writes
@@ -195,9 +205,13 @@ def _front(
     if not fast:
         log("fast path off (FEEDFIX_FASTPATH=0): aiohttp answers every request", logging.WARNING)
     return FastPath(
-        runner.server, limits, catalog, _feed_counter(metrics), answer_feeds=fast,
+        runner.server,
+        limits,
+        catalog,
+        _feed_counter(metrics),
+        answer_feeds=fast,
         images=images.http if images is not None else None,
-    )  # fmt: skip
+    )
 
 
 async def _listen(front: FastPath, config: Config, config_file: str) -> asyncio.Server:
@@ -235,8 +249,12 @@ class Reloads:
         try:
             config = self.read()
         except ConfigError as exc:
-            log("reload refused; keeping the running config", logging.ERROR, reload=number,
-                error=str(exc))  # fmt: skip
+            log(
+                "reload refused; keeping the running config",
+                logging.ERROR,
+                reload=number,
+                error=str(exc),
+            )
             return
         self._queue.put_nowait((number, config))
 
@@ -251,8 +269,11 @@ class Reloads:
                 old.poll.cleaner,
                 old.images,
             ):
-                log("reload: [server], [storage], [images] and [poll] cleaner need a restart",
-                    logging.WARNING, reload=number)  # fmt: skip
+                log(
+                    "reload: [server], [storage], [images] and [poll] cleaner need a restart",
+                    logging.WARNING,
+                    reload=number,
+                )
             use_masker(masker_for(config))  # the new config's secrets, before any log line
             try:
                 changes = await self.poller.reload(config)
@@ -345,8 +366,11 @@ def _cleaner(process: bool) -> Worker:
         try:
             return Worker(process=True)
         except (OSError, ImportError) as exc:
-            log("cannot start a cleaning process; cleaning in a thread", logging.ERROR,
-                error=str(exc))  # fmt: skip
+            log(
+                "cannot start a cleaning process; cleaning in a thread",
+                logging.ERROR,
+                error=str(exc),
+            )
     return Worker(process=False)
 
 

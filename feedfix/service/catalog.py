@@ -65,8 +65,9 @@ class Catalog:
     activity: dict[str, Activity] = field(default_factory=dict)
     recent_polls: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_POLLS))
 
-    def record_poll(self, name: str, outcome: str, started: float,
-                    rule_changes: dict[str, int] | None) -> None:  # fmt: skip
+    def record_poll(
+        self, name: str, outcome: str, started: float, rule_changes: dict[str, int] | None
+    ) -> None:
         """Count a poll (``rule_changes``: what cleaning changed, for a 200)."""
         activity = self.activity.setdefault(name, Activity())
         activity.outcomes[outcome] = activity.outcomes.get(outcome, 0) + 1

@@ -29,9 +29,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.polls = Counter(
-            "feedfix_polls", "Polls by outcome (ok, not_modified, error)", ["feed", "outcome"],
+            "feedfix_polls",
+            "Polls by outcome (ok, not_modified, error)",
+            ["feed", "outcome"],
             registry=r,
-        )  # fmt: skip
+        )
         self.poll_errors = Counter(
             "feedfix_poll_errors", "Failed polls by kind of failure", ["feed", "kind"], registry=r
         )
@@ -55,37 +57,48 @@ class Metrics:
             "feedfix_rule_changes", "Changes made by each cleaning rule", ["rule"], registry=r
         )
         self.entries_cleaned = Counter(
-            "feedfix_entries", "Entries cleaned anew or reused from the last poll", ["kind"],
+            "feedfix_entries",
+            "Entries cleaned anew or reused from the last poll",
+            ["kind"],
             registry=r,
-        )  # fmt: skip
+        )
         self.requests = Counter(
-            "feedfix_http_requests", "HTTP requests served by route and status",
-            ["route", "status"], registry=r,
-        )  # fmt: skip
-        self.stale_feeds = Gauge(
-            "feedfix_stale_feeds", "Feeds served from a copy older than their last poll",
+            "feedfix_http_requests",
+            "HTTP requests served by route and status",
+            ["route", "status"],
             registry=r,
-        )  # fmt: skip
+        )
+        self.stale_feeds = Gauge(
+            "feedfix_stale_feeds",
+            "Feeds served from a copy older than their last poll",
+            registry=r,
+        )
         self.feed_entries = Gauge(
             "feedfix_feed_entries", "Entries in each published feed", ["feed"], registry=r
         )
         # Replicas on a shared store (Redis); on SQLite only store_up and leases move.
         self.leases = Counter(
-            "feedfix_leases", "Poll leases asked for: taken, busy (another replica polls the "
-            "feed) or error (the store did not answer)", ["outcome"], registry=r,
-        )  # fmt: skip
+            "feedfix_leases",
+            "Poll leases asked for: taken, busy (another replica polls the "
+            "feed) or error (the store did not answer)",
+            ["outcome"],
+            registry=r,
+        )
         self.fenced = Counter(
-            "feedfix_fenced_publishes", "Publishes refused: the lease passed on during the poll",
+            "feedfix_fenced_publishes",
+            "Publishes refused: the lease passed on during the poll",
             registry=r,
-        )  # fmt: skip
+        )
         self.adopted = Counter(
-            "feedfix_adopted_copies", "Feed copies loaded from what another replica stored",
+            "feedfix_adopted_copies",
+            "Feed copies loaded from what another replica stored",
             registry=r,
-        )  # fmt: skip
+        )
         self.restored = Counter(
-            "feedfix_restored_copies", "Copies put back into a store that had lost them",
+            "feedfix_restored_copies",
+            "Copies put back into a store that had lost them",
             registry=r,
-        )  # fmt: skip
+        )
         self.store_up = Gauge(
             "feedfix_store_up", "1 while the store answers, 0 while it does not", registry=r
         )

@@ -142,8 +142,9 @@ class ServedFeed:
         """The identity 200, its body inflated now (``identities`` keeps the recent ones)."""
         return _reply(200, self.identity_headers, self.published.identity())
 
-    def answer(self, if_none_match: str | None, if_modified_since: str | None,
-               accept_encoding: str | None) -> Reply:  # fmt: skip
+    def answer(
+        self, if_none_match: str | None, if_modified_since: str | None, accept_encoding: str | None
+    ) -> Reply:
         """The reply for a request's conditional and encoding headers (RFC 9110 13.2.2)."""
         gzip_ok = accepts_gzip(accept_encoding or "")
         if if_none_match is not None:

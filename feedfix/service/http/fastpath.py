@@ -194,8 +194,9 @@ class FastPathProtocol(asyncio.Protocol):
             reply = served.answer(
                 request.if_none_match, request.if_modified_since, request.accept_encoding
             )
-            answered = _Answered(request.name, reply, request.body, request.keep_alive,
-                                 request.extra)  # fmt: skip
+            answered = _Answered(
+                request.name, reply, request.body, request.keep_alive, request.extra
+            )
             front.remember(head, answered)
         reply = answered.reply
         head_out = reply.head + b"Date: " + _Clock.date() + b"\r\n" + answered.extra + b"\r\n"

@@ -107,8 +107,15 @@ class ImageFront:
         reply = self.handler.cached(request.method, request.path, request.headers)
         if reply is None:
             return None
-        answer = ImageAnswer(reply.key, reply_head(reply), reply.path, reply.start, reply.count,
-                             request.keep_alive, request.extra)  # fmt: skip
+        answer = ImageAnswer(
+            reply.key,
+            reply_head(reply),
+            reply.path,
+            reply.start,
+            reply.count,
+            request.keep_alive,
+            request.extra,
+        )
         if len(self.known) >= KNOWN:
             self.known.clear()
             self._heads.clear()

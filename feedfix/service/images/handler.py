@@ -112,8 +112,11 @@ def reply_for(entry: CacheEntry, path: str, method: str, headers: Mapping[str, s
         base |= {"Content-Range": f"bytes */{entry.size}", "Cache-Control": "no-store"}
         return CachedReply(entry.key, 416, base, path)
     start, count = span if isinstance(span, tuple) else (0, entry.size)
-    base |= {"Content-Type": entry.media_type, "Accept-Ranges": "bytes",
-             "Content-Length": str(count)}  # fmt: skip
+    base |= {
+        "Content-Type": entry.media_type,
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(count),
+    }
     if isinstance(span, tuple):
         base["Content-Range"] = f"bytes {start}-{start + count - 1}/{entry.size}"
     status = 206 if isinstance(span, tuple) else 200
@@ -232,9 +235,12 @@ async def _send(request: web.Request, reply: CachedReply) -> web.StreamResponse:
 
 
 async def _sendfile(
-    response: web.StreamResponse, transport: asyncio.Transport, body: BinaryIO, start: int,
+    response: web.StreamResponse,
+    transport: asyncio.Transport,
+    body: BinaryIO,
+    start: int,
     count: int,
-) -> None:  # fmt: skip
+) -> None:
     """What the socket takes at once goes straight from the page cache (one ``sendfile``
     call, no event-loop round: most images fit in a loopback or LAN send buffer); the rest,
     if any, through asyncio's sendfile, which waits for the socket."""

@@ -132,9 +132,16 @@ class SQLiteMeta:
             previous = old.fetchone()
             self._db.execute(
                 f"INSERT OR REPLACE INTO image_cache ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (entry.key, entry.media_type, entry.size, entry.etag, entry.url,
-                 entry.stored_at, entry.used_at),
-            )  # fmt: skip
+                (
+                    entry.key,
+                    entry.media_type,
+                    entry.size,
+                    entry.etag,
+                    entry.url,
+                    entry.stored_at,
+                    entry.used_at,
+                ),
+            )
         if previous:
             self._bytes -= int(previous[0])
         else:

@@ -17,18 +17,21 @@ class ImageMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.requests = Counter(
-            "feedfix_image_requests", "Image proxy requests by outcome", ["outcome"],
+            "feedfix_image_requests",
+            "Image proxy requests by outcome",
+            ["outcome"],
             registry=registry,
-        )  # fmt: skip
+        )
         # every series exists from the start, at 0; bound once (labels() takes a lock)
         self._by_outcome = {outcome: self.requests.labels(outcome) for outcome in OUTCOMES}
         self.served_bytes = Counter(
             "feedfix_image_served_bytes", "Image body bytes sent to readers", registry=registry
         )
         self.fetched_bytes = Counter(
-            "feedfix_image_fetched_bytes", "Image body bytes fetched from origins",
+            "feedfix_image_fetched_bytes",
+            "Image body bytes fetched from origins",
             registry=registry,
-        )  # fmt: skip
+        )
         self.cache_bytes = Gauge(
             "feedfix_image_cache_bytes", "Bytes of images in the cache", registry=registry
         )

@@ -72,8 +72,15 @@ class Poller:
         self.cleaner = cleaner
         self.calls = StoreCalls(store)
         self.publisher = Publisher(catalog, metrics)
-        self.one = OnePoll(self.calls, cleaner, self.publisher, self.adopt,
-                           clock=clock, monotonic=monotonic, draw=draw)  # fmt: skip
+        self.one = OnePoll(
+            self.calls,
+            cleaner,
+            self.publisher,
+            self.adopt,
+            clock=clock,
+            monotonic=monotonic,
+            draw=draw,
+        )
         self.one.transport = transport
         self.feeds: dict[str, FeedRuntime] = {}
         self._global = asyncio.Semaphore(config.poll.concurrency)
@@ -182,8 +189,7 @@ class Poller:
             and memory.state.fingerprint == fingerprint(feed)
         )
         now = self.clock()
-        delay = first_delay(feed.name, memory.state.next_poll if fine else None, now,
-                            feed.interval)  # fmt: skip
+        delay = first_delay(feed.name, memory.state.next_poll if fine else None, now, feed.interval)
         self._schedule(runtime, now + delay)
         while True:
             with contextlib.suppress(TimeoutError):  # asked to poll now: the wait ends early

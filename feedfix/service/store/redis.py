@@ -105,8 +105,9 @@ def decode_archived(key: str, value: bytes) -> Archived:
     """The entry ``encode_archived`` stored."""
     text = zlib.decompress(value[1:]) if value[:1] == b"z" else value[1:]
     data = json.loads(text)
-    return Archived(id=key, source_hash=data["h"], entry=entry_from_json(data["e"]),
-                    first_seen=data["f"])  # fmt: skip
+    return Archived(
+        id=key, source_hash=data["h"], entry=entry_from_json(data["e"]), first_seen=data["f"]
+    )
 
 
 def _output_args(published: Published) -> list[Any]:
@@ -244,8 +245,11 @@ class RedisStore:
                 args += [key, encode_archived(archived)]
         else:
             args += ["0", 0]
-        keys = [*(self.key(name, p) for p in ("state", "pub", "entries", "polls")),
-                self.fence_key(name), self.versions_key]  # fmt: skip
+        keys = [
+            *(self.key(name, p) for p in ("state", "pub", "entries", "polls")),
+            self.fence_key(name),
+            self.versions_key,
+        ]
         version = self._call("write", lambda: self._save(keys=keys, args=args))
         if version == 0:
             raise Fenced(f"{name}: not stored: the feed's lease passed to another replica")

@@ -10,10 +10,11 @@ it is logged as one, with its traceback, instead of as an outage on every poll.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
@@ -123,35 +124,24 @@ class SqliteStore:
 
     def load(self, name: str, *, archive: bool = True) -> Snapshot:
         """Everything stored for ``name`` (the archive's entries only when ``archive``)."""
-        try:
-            with self._lock:
-                row = self._db.execute(
-                    "SELECT state FROM feed_state WHERE name = ?", (name,)
-                ).fetchone()
-                pub = self._db.execute(
-                    "SELECT gzip, etag, last_modified, entries FROM published WHERE name = ?",
-                    (name,),
-                ).fetchone()
-        except sqlite3.Error as exc:
-            if not _outage(exc):
-                raise  # a bug: as itself, traceback and all
-            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        with self._reading():
+            row = self._db.execute(
+                "SELECT state FROM feed_state WHERE name = ?", (name,)
+            ).fetchone()
+            pub = self._db.execute(
+                "SELECT gzip, etag, last_modified, entries FROM published WHERE name = ?", (name,)
+            ).fetchone()
         state = FeedState(**json.loads(row[0])) if row else FeedState()
         published = Published(bytes(pub[0]), pub[1], pub[2], pub[3]) if pub else None
         return Snapshot(state, published, self.load_archive(name) if archive else {})
 
     def load_archive(self, name: str) -> dict[str, Archived]:
         """The feed's archived entries."""
-        try:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT entry_id, source_hash, entry, first_seen FROM entries WHERE name = ?",
-                    (name,),
-                ).fetchall()
-        except sqlite3.Error as exc:
-            if not _outage(exc):
-                raise  # a bug: as itself, traceback and all
-            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT entry_id, source_hash, entry, first_seen FROM entries WHERE name = ?",
+                (name,),
+            ).fetchall()
         return {
             r[0]: Archived(id=r[0], source_hash=r[1], entry=entry_from_json(r[2]), first_seen=r[3])
             for r in rows
@@ -169,6 +159,18 @@ class SqliteStore:
     ) -> None:
         """One transaction: state, history, and (on success) output and archive."""
         self._transaction("write", lambda: self._write(name, state, record, published, archive))
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads under the lock; an outage (locked, I/O error) is a StoreError, a bug is
+        itself, traceback and all."""
+        try:
+            with self._lock:
+                yield
+        except sqlite3.Error as exc:
+            if not _outage(exc):
+                raise
+            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
 
     def _transaction(self, what: str, work: Callable[[], T]) -> T:
         """``work`` in one ``BEGIN IMMEDIATE`` transaction, all of it or none; an outage is a
@@ -240,16 +242,10 @@ class SqliteStore:
 
     def history(self, name: str, limit: int = 20) -> list[PollRecord]:
         """Newest first."""
-        try:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT record FROM polls WHERE name = ? ORDER BY id DESC LIMIT ?",
-                    (name, limit),
-                ).fetchall()
-        except sqlite3.Error as exc:
-            if not _outage(exc):
-                raise  # a bug: as itself, traceback and all
-            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT record FROM polls WHERE name = ? ORDER BY id DESC LIMIT ?", (name, limit)
+            ).fetchall()
         return [PollRecord(**json.loads(r[0])) for r in rows]
 
     def secret(self, name: str, make: Callable[[], str]) -> str:
@@ -277,16 +273,11 @@ class SqliteStore:
 
     def sources(self, name: str, limit: int = SOURCES_KEPT) -> list[Entry]:
         """In the upstream's order."""
-        try:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT entry FROM entry_sources WHERE name = ? ORDER BY position LIMIT ?",
-                    (name, limit),
-                ).fetchall()
-        except sqlite3.Error as exc:
-            if not _outage(exc):
-                raise  # a bug: as itself, traceback and all
-            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT entry FROM entry_sources WHERE name = ? ORDER BY position LIMIT ?",
+                (name, limit),
+            ).fetchall()
         return [entry_from_json(r[0]) for r in rows]
 
     def close(self) -> None:

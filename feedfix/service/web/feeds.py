@@ -85,8 +85,14 @@ async def opml(request: web.Request) -> web.Response:
     etree.SubElement(head, "title").text = "feedfix feeds"
     body = etree.SubElement(root, "body")
     for name in sorted(site.catalog.served):
-        etree.SubElement(body, "outline", type="rss", text=name, title=name,
-                         xmlUrl=site.subscribe_url(request, name))  # fmt: skip
+        etree.SubElement(
+            body,
+            "outline",
+            type="rss",
+            text=name,
+            title=name,
+            xmlUrl=site.subscribe_url(request, name),
+        )
     data = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
     return web.Response(
         body=data,

@@ -145,8 +145,14 @@ def _playground(request: web.Request, status: int = 200, **context: Any) -> web.
     context.setdefault("text", "")
     context.setdefault("result", None)
     context.setdefault("error", None)
-    return render(request, "playground.html", status=status, available=available.names,
-                  max_size=views.size(PLAYGROUND_MAX), **context)  # fmt: skip
+    return render(
+        request,
+        "playground.html",
+        status=status,
+        available=available.names,
+        max_size=views.size(PLAYGROUND_MAX),
+        **context,
+    )
 
 
 async def playground(request: web.Request) -> web.Response:
@@ -179,8 +185,9 @@ async def playground_post(request: web.Request) -> web.Response:
     if len(data) > PLAYGROUND_MAX:
         return _playground(request, 413, text=text, off=off, error=TOO_LARGE)
     if not data.strip():
-        return _playground(request, 400, text=text, off=off,
-                           error="paste a feed or a post, or choose a file")  # fmt: skip
+        return _playground(
+            request, 400, text=text, off=off, error="paste a feed or a post, or choose a file"
+        )
     loop = asyncio.get_running_loop()
     try:
         result = await loop.run_in_executor(

@@ -168,8 +168,16 @@ def chart(records: list[PollRecord]) -> list[Bar]:
         label = f"{when(record.started)}: {OUTCOME_WORDS[record.status]}, " + duration(
             record.duration
         )
-        bars.append(Bar(index * step + step * 0.1, CHART_HEIGHT - height, step * 0.8, height,
-                        record.status, label))  # fmt: skip
+        bars.append(
+            Bar(
+                index * step + step * 0.1,
+                CHART_HEIGHT - height,
+                step * 0.8,
+                height,
+                record.status,
+                label,
+            )
+        )
     return bars
 
 
