@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from feedfix.config import parse_config
+from feedfix.core.errors import ConfigError
+from feedfix.service.images import ImageSettings
 from feedfix.service.images.handler import byte_range
 from feedfix.service.images.media import MediaRefused, allowed_type, matches
 from feedfix.service.images.meta import CacheEntry, CacheMeta, MemoryMeta, SQLiteMeta
@@ -108,16 +111,25 @@ def test_byte_ranges_of_a_100_byte_image(
     assert byte_range(header, 100) == expected
 
 
-def test_settings_refuse_impossible_limits(tmp_path: Path) -> None:
-    """No key, a zero size or timeout, or negative counts are errors naming the setting."""
+@pytest.mark.parametrize(
+    "line",
+    ["max_size = 0", "timeout = 0", "connect_timeout = 0", "max_redirects = -1",
+     "per_host = 0", "cache_size = 0", "remember_failures = -1"],
+)  # fmt: skip
+def test_impossible_limits_are_errors_naming_the_setting(line: str) -> None:
+    """A zero size or timeout, or a negative count, is refused where the proxy's limits are
+    read (the parsed ``[images]`` table), naming the key."""
+    key = line.split(" ", 1)[0]
+    with pytest.raises(ConfigError, match=f"images.{key}:"):
+        parse_config(f"[images]\n{line}\n")
+
+
+def test_settings_refuse_no_key(tmp_path: Path) -> None:
+    """A proxy without a signing key (or with an empty one) cannot be built."""
     with pytest.raises(ValueError, match="key"):
-        settings(tmp_path, keys=())
-    with pytest.raises(ValueError, match="max_size"):
-        settings(tmp_path, max_size=0)
-    with pytest.raises(ValueError, match="timeout"):
-        settings(tmp_path, timeout=0)
-    with pytest.raises(ValueError, match="max_redirects"):
-        settings(tmp_path, max_redirects=-1)
+        ImageSettings((), tmp_path)
+    with pytest.raises(ValueError, match="key"):
+        ImageSettings((b"",), tmp_path)
 
 
 def test_an_image_may_not_be_larger_than_the_whole_cache(tmp_path: Path) -> None:
