@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import PurePath, PurePosixPath
 from typing import Any, TypeVar
 
@@ -79,6 +80,16 @@ def _path(value: object, key: str, base_dir: str | None) -> str:
             raise ConfigError(f"{key}: {text!r} must name a file inside the feedfix package")
         return str(PurePath(PACKAGE_DIR, *inner.parts))
     path = PurePath(text)
+    if not path.is_absolute() and base_dir is not None:
+        path = PurePath(base_dir) / path
+    return str(path)
+
+
+def _folder(text: str, key: str, base_dir: str | None) -> str:
+    """A folder feedfix writes to, made absolute: a relative one from the config file's."""
+    if not text.strip():
+        raise ConfigError(f"{key}: expected a folder, got an empty string")
+    path = PurePath(text.strip())
     if not path.is_absolute() and base_dir is not None:
         path = PurePath(base_dir) / path
     return str(path)
@@ -205,9 +216,21 @@ def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
             f"images.max_size: {images.max_size} bytes can't exceed images.cache_size "
             f"({images.cache_size} bytes)"
         )
+    if images.archive and images.proxy == "off":
+        raise ConfigError(
+            'images.archive: needs [images] proxy = "http" or "all" (the archive keeps the '
+            "images the proxy serves)"
+        )
+    if images.path is not None:
+        images = replace(images, path=_folder(images.path, "images.path", base_dir))
     storage = _load(StorageConfig, data, "storage")
     if storage.backend == "redis" and not storage.url:
         raise ConfigError('storage.url: missing (backend = "redis" needs a redis:// URL)')
+    if storage.backend == "redis" and images.archive and images.path is None:
+        raise ConfigError(
+            'images.path: required with archive = true and [storage] backend = "redis": a '
+            "folder every replica mounts (each serves every image the others archived)"
+        )
     return Config(
         server=server,
         storage=storage,
