@@ -18,7 +18,14 @@ from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 from feedfix.service.served import http_date
-from feedfix.service.web import ServiceView, client_max_size, index_page, install, rows
+from feedfix.service.web import (
+    ArchiveView,
+    ServiceView,
+    client_max_size,
+    index_page,
+    install,
+    rows,
+)
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
@@ -132,10 +139,13 @@ def make_app(
     backend: ServiceView,
     images: Handler | None = None,
     image_summary: Callable[[], str] | None = None,
+    *,
+    archive: ArchiveView | None = None,
 ) -> web.Application:
     """The application, with its routes (GET and HEAD) and the web pages (``backend``, the
     poller, gives them the config, the store and "poll now"); ``/img/`` goes to ``images``
-    when the image proxy is on, and the index shows ``image_summary()``."""
+    when the image proxy is on, the index shows ``image_summary()``, and the feed pages
+    and the inspector the image ``archive``'s state when it is on."""
     app = web.Application(client_max_size=client_max_size())
     app[CATALOG] = catalog
     app[METRICS] = metrics
@@ -145,7 +155,7 @@ def make_app(
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
-    install(app, backend, catalog, NAME_PATTERN, image_summary)
+    install(app, backend, catalog, NAME_PATTERN, image_summary, archive=archive)
     return app
 
 

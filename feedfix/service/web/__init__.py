@@ -19,7 +19,15 @@ from feedfix.service.web import static_files
 from feedfix.service.web.feeds import feed_page, index_page, opml, poll_now, rows
 from feedfix.service.web.guard import authorized, is_open, unauthorized
 from feedfix.service.web.inspector import inspector, playground, playground_post
-from feedfix.service.web.site import CSP, WEB, ServiceView, Web, client_max_size, environment
+from feedfix.service.web.site import (
+    CSP,
+    WEB,
+    ArchiveView,
+    ServiceView,
+    Web,
+    client_max_size,
+    environment,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,10 +58,15 @@ def install(
     catalog: Catalog,
     name_pattern: str,
     image_summary: Callable[[], str] | None = None,
+    *,
+    archive: ArchiveView | None = None,
 ) -> None:
     """Add the pages to ``app`` (after the feed route, which ``{name}.atom`` must match first);
-    ``image_summary`` tells the index about the image cache when the proxy is on."""
-    app[WEB] = Web(backend, catalog, environment(), static_files.load(), image_summary)
+    ``image_summary`` tells the index about the image cache when the proxy is on, and
+    ``archive`` the feed pages and the inspector about the image archive."""
+    web_parts = Web(backend, catalog, environment(), static_files.load(), image_summary)
+    web_parts.archive = archive
+    app[WEB] = web_parts
     app.middlewares.append(guard)
     found = app[WEB].static
 
@@ -69,4 +82,4 @@ def install(
     app.router.add_get("/static/{file}", static)
 
 
-__all__ = ["ServiceView", "client_max_size", "index_page", "install", "rows"]
+__all__ = ["ArchiveView", "ServiceView", "client_max_size", "index_page", "install", "rows"]

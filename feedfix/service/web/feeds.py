@@ -12,11 +12,13 @@ from lxml import etree
 
 from feedfix.core.rules import ruleset
 from feedfix.service.catalog import Activity, Status
+from feedfix.service.image_archive import STATE_WORDS
 from feedfix.service.masking import MASK
 from feedfix.service.web import views
 from feedfix.service.web.site import WEB, error_page, render
 
 HISTORY_SHOWN = 50  # poll records on a feed's page (and read from the store for it)
+FAILURES_SHOWN = 100  # images that could not be archived, listed on a feed's page
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,19 @@ async def feed_page(request: web.Request) -> web.Response:
     asked = _float(request.query.get("asked"))
     waiting = asked is not None and (not history or history[0].started < asked)
     poll = site.backend.config.poll
+    archive = failures = None
+    if site.archive is not None:
+        archive = await site.archive.feed_summary(name)
+        failures = [
+            replace(r, url=masker.text(r.url), error=masker.optional(r.error))
+            for r in await site.archive.feed_failures(name, FAILURES_SHOWN)
+        ]
     return render(
         request,
         "feed.html",
+        archive=archive,
+        failures=failures,
+        state_words=STATE_WORDS,
         row=row,
         feed=feed,
         history=history,

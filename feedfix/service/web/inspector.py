@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -18,8 +18,9 @@ from feedfix.core.errors import FeedfixError
 from feedfix.core.inspect import Inspection, inspect_entry, without
 from feedfix.core.model import Entry
 from feedfix.core.parse import ParseOptions, parse_document
-from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
-from feedfix.core.rules import RULES, RuleSet, build_ruleset, ruleset
+from feedfix.core.pipeline import ConvertOptions, convert_feed, entry_id, with_metadata
+from feedfix.core.rules import RuleSet, build_ruleset, ruleset
+from feedfix.service.image_archive import STATE_WORDS
 from feedfix.service.masking import mask_url
 from feedfix.service.store import SOURCES_KEPT
 from feedfix.service.web import views
@@ -98,16 +99,24 @@ async def inspector(request: web.Request) -> web.Response:
     rules, off = chosen_rules(request, available)
     shown = await loop.run_in_executor(None, inspect_entries, sources, rules, feed.url)
     upstream = mask_url(feed.url) if feed.url else feed.source
+    images = None
+    if site.archive is not None:  # each entry's images, as the archive keeps them
+        ids = [entry_id(entry, feed.url) for entry in sources]
+        found = await site.archive.entry_images(name, ids)
+        masker = site.masker
+        images = [[replace(r, url=masker.text(r.url)) for r in found.get(i, [])] for i in ids]
     return render(
         request,
         "inspect.html",
+        images=images,
+        state_words=STATE_WORDS,
         name=name,
         show=show,
         upstream=upstream,
         entries=shown,
         available=available.names,
         off=off,
-        descriptions={n: RULES[n].help().split("\n", 1)[0] for n in available.names},
+        descriptions={r.name: r.help().split("\n", 1)[0] for r in available.rules},
     )
 
 
