@@ -9,77 +9,27 @@ origin's request counts, ``/metrics``), never for a fixed time.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from html import unescape
 from pathlib import Path
 from typing import Any
 
-import pytest
-from image_service import ProxyService, metric, origin_path, origin_thread
+from image_service import (
+    ProxyService,
+    World,
+    archive_world,
+    metric,
+    origin_path,
+    paths_of,
+    served_images,
+)
 
 from feedfix.core.imagesign import proxied
-from image_origin import IMAGES, ImageOrigin
-from service_helpers import Response, run_cli, wait_for
-from upstream import Upstream, feed
+from image_origin import IMAGES
+from service_helpers import run_cli, wait_for
+
+__all__ = ["archive_world"]  # the "world" fixture: the origin and the upstream
 
 KEY = "archive-test-key-0123456789-abcdefghijklmnop"
-# Each item's images (origin paths), and where they sit in it; item 0 is the channel's logo.
-IMAGES_OF = {
-    0: ("/v/0/a.png",),
-    1: ("/v/1/a.png", "/v/2/b.jpg", "/v/3/c.gif"),
-    2: ("/v/4/d.webp", "/v/5/e.avif", "/v/6/big.jpg"),
-    3: ("/v/7/b.jpg", "/v/8/a.png"),
-}
-
-
-def archive_rss(
-    origin: ImageOrigin, items: Sequence[int], images: dict[int, tuple[str, ...]]
-) -> bytes:
-    """An RSS channel with the given items; their images on ``origin`` (``images``)."""
-    u = {n: [origin.url(p) for p in paths] for n, paths in images.items()}
-    html = {1: "<p>one</p>", 2: "<p>two</p>", 3: "<p>three</p>"}
-    if 1 in u:
-        html[1] += f'<img src="{u[1][0]}"><img src="{u[1][1]}" srcset="{u[1][1]} 1x, {u[1][2]} 2x">'
-    if 2 in u:
-        html[2] += (
-            f'<picture><source srcset="{u[2][0]}"><img src="{u[2][1]}"></picture>'
-            f'<video poster="{u[2][2]}" src="http://example.org/v.mp4"></video>'
-        )
-    extra = {}
-    if 3 in u:
-        extra[3] = (
-            f'<enclosure url="{u[3][0]}" type="image/jpeg" length="1"/>'
-            f'<media:thumbnail url="{u[3][1]}"/>'
-        )
-    body = "".join(
-        f"<item><title>item {n}</title><guid>http://example.org/{n}</guid>"
-        f"<pubDate>Tue, 01 Dec 2026 0{n}:00:00 GMT</pubDate>"
-        f"<description><![CDATA[{html[n]}]]></description>{extra.get(n, '')}</item>"
-        for n in items
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-        'xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Pictures</title>'
-        "<link>http://example.org/</link><description>d</description>"
-        f"<image><url>{u[0][0]}</url><title>Pictures</title><link>http://example.org/</link>"
-        f"</image>{body}</channel></rss>"
-    ).encode()
-
-
-def paths_of(items: Sequence[int], images: dict[int, tuple[str, ...]] = IMAGES_OF) -> set[str]:
-    """The origin paths of these items' images (and the logo's)."""
-    return {p for n in (0, *items) for p in images[n]}
-
-
-def served_images(service: ProxyService, answer: Response) -> list[str]:
-    """Every ``/img/`` path in a served feed, each once."""
-    base = re.escape(service.base_url)
-    found = re.findall(base + r"(/img/v1/[A-Za-z0-9_.\-/]+)", unescape(answer.text()))
-    return sorted(set(found))
 
 
 def body_of(path: str) -> bytes:
@@ -104,30 +54,6 @@ def images_json(service: ProxyService, *args: str) -> Any:
     done = run_cli("images", "--config", str(service.config_path), "--json", *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-@dataclass
-class World:
-    """The image origin (in a thread with its loop) and the upstream."""
-
-    origin: ImageOrigin
-    loop: asyncio.AbstractEventLoop
-    upstream: Upstream
-
-    def stop_origin(self) -> None:
-        """The origin disappears: connections to it are refused from now on."""
-        asyncio.run_coroutine_threadsafe(self.origin.stop(), self.loop).result(10)
-
-    def serve(self, items: Sequence[int], images: dict[int, tuple[str, ...]] = IMAGES_OF) -> None:
-        """The upstream's feed: these items."""
-        self.upstream.script("/pics.xml", feed(archive_rss(self.origin, items, images)))
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    """The image origin and the upstream (its feed set by each test)."""
-    with origin_thread() as (origin, loop), Upstream() as upstream:
-        yield World(origin, loop, upstream)
 
 
 def archive_service(
@@ -164,7 +90,7 @@ def test_every_image_is_archived_before_a_reader_asks_and_outlives_its_origin(
         assert total == {"archived": 9, "bytes": size, "pending": 0, "retrying": 0,
                          "failed": 0, "unpinned": 0, "reasons": {}}  # fmt: skip
         assert "Image archive: 9 images kept" in service.get("/").text()
-        paths = served_images(service, service.wait_served("pics"))
+        paths = served_images(service.base_url, service.wait_served("pics"))
         assert len(paths) == 9
         world.stop_origin()
         etags = {}
@@ -215,7 +141,7 @@ def test_pinned_images_survive_a_cache_smaller_than_the_archive(
         world.stop_origin()
         assert service.get(first).status == 502  # gone from the cache, and its origin too
         assert service.get(second).status == 200
-        for path in served_images(service, service.wait_served("pics")):
+        for path in served_images(service.base_url, service.wait_served("pics")):
             answer = service.get(path)
             assert (answer.status, answer.body) == (200, body_of(path)), path
     service.stop()
