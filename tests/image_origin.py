@@ -17,7 +17,8 @@ every request by path. Paths:
 - ``/status/{code}?after=S``: that status with ``Retry-After: S``.
 
 Switches, for an origin that changes its mind: ``broken[path] = status`` answers that path
-with the status (0: the connection dropped) until it is removed; ``delay`` adds seconds
+with the status (0: the connection dropped) until it is removed; ``swapped[path] = name``
+serves another image under a ``/v/`` path; ``delay`` adds seconds
 before every image; ``stop()`` makes it disappear entirely (connections refused), and
 ``start(port)`` brings it back on the same port; ``most_in_flight`` is the most requests it
 answered at once. ``force_close`` makes every answer close
@@ -87,6 +88,7 @@ class ImageOrigin:
     def __init__(self, force_close: bool = False) -> None:
         self.force_close = force_close
         self.broken: dict[str, int] = {}  # path: status to answer instead (0: drop)
+        self.swapped: dict[str, str] = {}  # path: the image (a name in IMAGES) it serves now
         self.delay = 0.0  # seconds before every image
         self.hits: Counter[str] = Counter()
         self.in_flight = self.most_in_flight = 0  # requests being answered, and at most
@@ -147,7 +149,7 @@ class ImageOrigin:
         if name in IMAGES and self.delay:
             await asyncio.sleep(self.delay)
         if head == "v" and name in IMAGES:
-            body, media_type = IMAGES[name]
+            body, media_type = IMAGES[self.swapped.get(request.path, name)]
             return web.Response(body=body, content_type=media_type)
         if head in ("plain", "weibo", "own", "chunked", "slow", "cookie") and name in IMAGES:
             want = {"weibo": WEIBO, "own": f"http://{request.host}/"}.get(head)

@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 from feedfix.core.model import Entry, Feed
 
 FEED_LEVEL = ""  # the "entry id" under which a feed's own logo and icon are referenced
+MAX_IMAGES = 200  # images of one entry the archive keeps at most (the rest are only proxied)
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,13 @@ def signed_paths(texts: Iterable[str | None], base_url: str) -> tuple[str, ...]:
 
 
 def entry_paths(entry: Entry, base_url: str) -> tuple[str, ...]:
-    """Every proxied image of an entry as cleaned: in its HTML (img ``src`` and ``srcset``,
-    picture sources, video posters), its enclosures and its Media RSS."""
+    """Every proxied image of an entry as cleaned (the first ``MAX_IMAGES``: a feed can't
+    make the archive fetch without end): in its HTML (img ``src`` and ``srcset``, picture
+    sources, video posters), its enclosures and its Media RSS."""
     texts = [entry.content, entry.summary]
     texts += [link.href for link in entry.links]
     texts += [item.url for item in entry.media]
-    return signed_paths(texts, base_url)
+    return signed_paths(texts, base_url)[:MAX_IMAGES]
 
 
 def feed_paths(feed: Feed, base_url: str) -> tuple[str, ...]:

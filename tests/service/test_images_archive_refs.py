@@ -7,7 +7,8 @@ import asyncio
 
 from feedfix.config import image_proxy, parse_config, with_image_proxy
 from feedfix.core.imagesign import proxied
-from feedfix.service.image_archive import FEED_LEVEL, signed_paths
+from feedfix.core.model import Entry
+from feedfix.service.image_archive import FEED_LEVEL, MAX_IMAGES, entry_paths, signed_paths
 from feedfix.service.poll.worker import Cleaned, Job, Worker
 
 NOW = 1_700_000_000.0
@@ -84,3 +85,11 @@ def test_only_this_services_signed_paths_are_found() -> None:
         f'<a href="{BASE}/img/v1/">x</a>{ours}'
     )
     assert signed_paths([text, None], BASE) == (ours.removeprefix(BASE),)
+
+
+def test_an_entry_names_at_most_max_images() -> None:
+    """An entry with more images than ``MAX_IMAGES`` hands over the first ones only."""
+    html = "".join(f'<img src="{BASE}{_path(f"http://img.example/{n}.jpg")}">' for n in range(300))
+    paths = entry_paths(Entry(id="e", content=html), BASE)
+    assert len(paths) == MAX_IMAGES
+    assert paths[0] == _path("http://img.example/0.jpg")

@@ -200,3 +200,26 @@ def test_an_archived_image_whose_file_went_is_fetched_again(tmp_path: Path) -> N
         await origin.stop()
 
     run(check)
+
+
+def test_an_image_changed_at_its_origin_keeps_the_archived_bytes(tmp_path: Path) -> None:
+    """The entry was published with the first bytes: a later poll pointing at the same URL,
+    whose origin now serves another image, neither fetches it again nor changes what is
+    served."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        path = sign(origin.url("/v/1/a.png"))
+        async with archiving(tmp_path) as parts:
+            parts.publish(path)
+            await parts.settle()
+            origin.swapped["/v/1/a.png"] = "b.jpg"
+            parts.publish(path)  # polled again, cleaned again: the same image
+            await parts.settle()
+            reply = parts.service.http.cached("GET", path, {})
+            assert reply is not None
+            assert Path(reply.path).read_bytes() == IMAGES["a.png"][0]
+            assert origin.hits["/v/1/a.png"] == 1
+        await origin.stop()
+
+    run(check)
