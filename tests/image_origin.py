@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ class ImageOrigin:
         self.swapped: dict[str, str] = {}  # path: the image (a name in IMAGES) it serves now
         self.delay = 0.0  # seconds before every image
         self.hits: Counter[str] = Counter()
+        self.times: dict[str, list[float]] = {}  # path: when each request came (monotonic)
         self.in_flight = self.most_in_flight = 0  # requests being answered, and at most
         self.headers: dict[str, Mapping[str, str]] = {}
         self.port = 0
@@ -124,6 +126,7 @@ class ImageOrigin:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.hits[request.path] += 1
+        self.times.setdefault(request.path, []).append(time.monotonic())
         self.headers[request.path] = dict(request.headers)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)

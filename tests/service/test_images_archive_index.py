@@ -76,7 +76,7 @@ def test_new_images_are_claimed_once_then_archived_and_counted(parts: Parts) -> 
     assert index.claim(NOW + 1, 10, hold=60) == []  # held
     assert len(index.claim(NOW + 61, 10, hold=60)) == 2  # the hold ran out
     cached(parts.meta, "a", 300)
-    index.archived("aaaa", 300)
+    index.archived({"aaaa": 300})
     summary = index.summary()
     assert (summary.archived, summary.bytes, summary.pending) == (1, 300, 1)
     assert states(index, "f", "e1") == {"a": "archived", "b": "pending"}

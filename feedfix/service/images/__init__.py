@@ -101,3 +101,5 @@ class ImageService:
         if self.archiver is not None:
             await self.archiver.stop()
         await self.cache.close()
+        if self.archiver is not None:
+            self.archiver.index.close()

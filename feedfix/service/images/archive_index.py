@@ -78,8 +78,8 @@ class ArchiveIndex(Protocol):
         """Up to ``limit`` pending images due by ``now``, held ``hold`` seconds for the caller."""
         ...
 
-    def archived(self, key: str, size: int) -> None:
-        """The image is in the cache: pinned, counted."""
+    def archived(self, sizes: Mapping[str, int]) -> None:
+        """These images (key: size) are in the cache: pinned, counted."""
         ...
 
     def failed(self, key: str, now: float, reason: str, error: str, next_try: float | None) -> None:

@@ -54,6 +54,7 @@ _SHOWN = (
 )
 _ROW = f"key, url, {_SHOWN}, size, reason, error, attempts, due"
 _CHUNK = 500  # keys per IN (...) list
+PAGE_CACHE_KIB = 512  # SQLite's page cache for this connection (its default is 2 MB)
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -77,6 +78,7 @@ class SQLiteArchiveIndex:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             self._db.executescript(ARCHIVE_SCHEMA + cache_schema)  # it reads the cache's rows
 
     @contextmanager
@@ -227,13 +229,13 @@ class SQLiteArchiveIndex:
             )
         return [Claim(*row) for row in rows]
 
-    def archived(self, key: str, size: int) -> None:
-        """See ``ArchiveIndex.archived``."""
+    def archived(self, sizes: Mapping[str, int]) -> None:
+        """See ``ArchiveIndex.archived``: one transaction."""
         with self._write() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE image_archive SET state = 'archived', size = ?, due = NULL, "
                 "reason = NULL, error = NULL WHERE key = ?",
-                (size, key),
+                [(size, key) for key, size in sizes.items()],
             )
 
     def failed(self, key: str, now: float, reason: str, error: str, next_try: float | None) -> None:

@@ -61,6 +61,7 @@ IDLE = 10.0  # seconds between looks at the index when nothing is due (retries, 
 SUMMARY_EVERY = 5.0  # seconds between summaries for the pages and /metrics
 EXPIRE_EVERY = 600.0  # seconds between drops of references past archive_days
 FIT_EVERY = 1.0  # seconds between applications of archive_size while images come in
+FLUSH_EVERY = 0.5  # seconds between writes of newly archived images to the index (a batch)
 DROPPED = 4096  # files found gone, remembered until the index is told (then forgotten)
 
 
@@ -103,6 +104,8 @@ class Archiver:
         self._updates: asyncio.Queue[EntryImages] = asyncio.Queue(UPDATES)
         self._rescan: set[str] = set()  # feeds whose update did not fit in the queue
         self._dropped: set[str] = set()
+        self._done: dict[str, int] = {}  # archived, not yet in the index: key -> size
+        self._flushed_at = 0.0  # when ``_done`` was last written (a write every FLUSH_EVERY)
         self._wake = asyncio.Event()
         self._fetches: set[asyncio.Task[None]] = set()
         self._hosts = HostSlots(settings.limits.per_host)  # readers wait behind few of ours
@@ -132,14 +135,18 @@ class Archiver:
     # ---- life ------------------------------------------------------------------------------
 
     async def start(self, feeds: Sequence[str]) -> None:
-        """Resume where the store says, drop references of feeds no longer configured, read
-        the feeds never indexed from the store, and start working."""
+        """Start working: first resume where the store says, drop the references of feeds no
+        longer configured and read the feeds never indexed from the store (again and again
+        while the store does not answer: the service serves meanwhile)."""
+        self._task = asyncio.create_task(self._work(list(feeds)), name="image-archive")
+
+    def _prepare(self, feeds: Sequence[str]) -> None:
+        """What ``start`` does first (on the archive's thread)."""
         now = self.clock()
-        await self._run(self.index.expire, now, self.settings.keep_for, feeds)
-        await self._run(self.index.resume, now)
+        self.index.expire(now, self.settings.keep_for, feeds)
+        self.index.resume(now)
         for feed in feeds:
-            await self._run(self._backfill, feed, now)
-        self._task = asyncio.create_task(self._work(), name="image-archive")
+            self._backfill(feed, now)
 
     async def reload(self, feeds: Sequence[str]) -> None:
         """A reload removed feeds: their entries leave (``archive_days`` still apply)."""
@@ -155,8 +162,10 @@ class Archiver:
         for fetch in list(self._fetches):
             fetch.cancel()
         await asyncio.gather(*self._fetches, return_exceptions=True)
-        self._thread.shutdown(wait=True)
-        self.index.close()
+        if self._done:  # kept already: say so, or the next start fetches them again
+            with contextlib.suppress(IndexError_, StoreError):
+                await self._run(self.index.archived, self._done)
+        self._thread.shutdown(wait=True)  # the index is closed after the cache (it may share)
 
     async def settled(self, timeout: float) -> bool:
         """Wait until nothing is queued, in flight or due (tests, benchmarks)."""
@@ -173,19 +182,24 @@ class Archiver:
 
     # ---- the work --------------------------------------------------------------------------
 
-    async def _work(self) -> None:
+    async def _work(self, feeds: list[str]) -> None:
         last_summary = last_expire = 0.0
+        prepared = False
         while True:
+            self._wake.clear()
             try:
+                if not prepared:
+                    await self._run(self._prepare, feeds)
+                    prepared = True
                 await self._turn()
+                wait = await self._wait()
                 now = self.clock()
                 if now - last_summary >= SUMMARY_EVERY or self._idle.is_set():
-                    self.summary = await self._run(self.index.summary)
+                    self.summary = await self._run(self.index.summary)  # at once when idle
                     last_summary = now
                 if now - last_expire >= EXPIRE_EVERY:
                     await self._run(self.index.expire, now, self.settings.keep_for)
                     last_expire, self._fit_wanted = now, True
-                wait = await self._wait()
             except asyncio.CancelledError:
                 raise
             except (IndexError_, StoreError) as exc:  # the store is down: try again later
@@ -194,14 +208,22 @@ class Archiver:
             except Exception:  # a bug: say so, and keep archiving
                 logging.getLogger("feedfix").exception("image archive failed")
                 wait = IDLE
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(TimeoutError):  # a wake-up during this turn counts
                 await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _turn(self) -> None:
         """Apply the queued updates, then claim and start what is due."""
+        now = self.clock()
+        if self._done and (now - self._flushed_at >= FLUSH_EVERY or not self._fetches):
+            done, self._done, self._flushed_at = self._done, {}, now
+            await self._run(self.index.archived, done)
         while not self._updates.empty():
-            await self._run(self._apply, self._updates.get_nowait())
+            update = self._updates.get_nowait()
+            try:
+                await self._run(self._apply, update)
+            except (IndexError_, StoreError):
+                self._rescan.add(update.feed)  # read from the store once it answers again
+                raise
         for feed in sorted(self._rescan):
             self._rescan.discard(feed)
             await self._run(self._backfill, feed, self.clock(), force=True)
@@ -228,8 +250,11 @@ class Archiver:
 
     async def _wait(self) -> float:
         """Seconds until something is due (the index's next pending image, or ``IDLE``)."""
-        if self._fit_wanted:
-            return FIT_EVERY
+        now = self.clock()
+        if self._done or self._fit_wanted:
+            flush = FLUSH_EVERY - (now - self._flushed_at) if self._done else FIT_EVERY
+            fit = FIT_EVERY - (now - self._fit_at) if self._fit_wanted else FIT_EVERY
+            return max(0.0, min(flush, fit))
         if self._fetches or not self._updates.empty() or self._rescan:
             return IDLE
         due = await self._run(self.index.next_due)
@@ -273,19 +298,27 @@ class Archiver:
 
     async def _archive(self, claim: Claim) -> None:
         """Fetch one image into the cache (or find it there) and mark it archived; on a
-        failure, schedule the next try or give up."""
+        failure, schedule the next try or give up. The store not answering leaves the claim
+        to run out, and the image to be tried again then."""
+        try:
+            await self._fetch(claim)
+        except (IndexError_, StoreError) as exc:
+            log("image archive: the index did not answer", logging.WARNING, error=str(exc))
+
+    async def _fetch(self, claim: Claim) -> None:
         try:
             verified = verify(claim.path, self.settings.keys)
         except ImageURLError:
             await self._failed(claim, "signature", "signed with a key no longer configured")
             return
-        try:
-            async with self._hosts.hold((urlsplit(verified.url).hostname or "").lower()):
-                entry = await self.cache.keep(verified)
+        host = (urlsplit(verified.url).hostname or "").lower()
+        try:  # the host's slot while fetching, not while writing: the disk is not the origin
+            entry = await self.cache.keep(verified, self._hosts.hold(host))
         except ImageFetchError as exc:
             await self._failed(claim, exc.reason, str(exc), exc.retry_after)
             return
-        await self._run(self.index.archived, claim.key, entry.size)
+        self._done[claim.key] = entry.size  # written to the index a batch at a time (fewer
+        # writes that the cache's own, on the event loop, would have to wait for)
         self._fit_wanted = True
         self.metrics.fetched("archived")
 
@@ -300,9 +333,9 @@ class Archiver:
         next_try = due if due <= first + self.settings.limits.archive_retry_for else None
         await self._run(self.index.failed, claim.key, now, reason, error, next_try)
         self.metrics.fetched("failed" if next_try is None else "retrying")
-        log(
-            "image archive: fetch failed",
-            logging.INFO if next_try is not None else logging.WARNING,
+        log(  # each try at debug; giving up at warning (the pages and /metrics count them)
+            "image archive: fetch failed" if next_try is not None else "image archive: gave up",
+            logging.DEBUG if next_try is not None else logging.WARNING,
             url=claim.url,
             reason=reason,
             error=error,

@@ -19,6 +19,7 @@ origin later fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -26,6 +27,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,11 +150,14 @@ class ImageCache:
         flight.add_done_callback(landed)
         return await asyncio.shield(flight)
 
-    async def keep(self, verified: Verified) -> CacheEntry:
+    async def keep(
+        self, verified: Verified, gate: AbstractAsyncContextManager[None] | None = None
+    ) -> CacheEntry:
         """The image on disk and in the index, fetched once if it is not (sharing a reader's
-        fetch under way): what the archive asks. ImageFetchError when it can't be had or
-        kept (reason ``disk``)."""
-        lookup = await self.get(verified, fresh=True)
+        fetch under way): what the archive asks. ``gate`` is held while fetching only (not
+        while the body is written). ImageFetchError when it can't be had or kept (``disk``)."""
+        async with gate or contextlib.nullcontext():
+            lookup = await self.get(verified, fresh=True)
         key = lookup.entry.key
         if lookup.body is not None:  # fetched just now: wait until it is on disk and indexed
             store = self._stores.get(key)

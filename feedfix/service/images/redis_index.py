@@ -227,9 +227,10 @@ class RedisArchiveIndex:
             for k, path, url, attempts, first in rows
         ]  # fmt: skip
 
-    def archived(self, key: str, size: int) -> None:
-        """See ``ArchiveIndex.archived``."""
-        self._call(lambda: self.s.archived(args=[self.s.prefix, key, size]))
+    def archived(self, sizes: Mapping[str, int]) -> None:
+        """See ``ArchiveIndex.archived``: one round trip."""
+        p = self.s.prefix
+        self._each(sizes, lambda key, pipe: self.s.archived(args=[p, key, sizes[key]], client=pipe))
 
     def failed(self, key: str, now: float, reason: str, error: str, next_try: float | None) -> None:
         """See ``ArchiveIndex.failed``."""
