@@ -30,7 +30,7 @@ from atomcheck import (
     stderr_text,
     visible_text,
 )
-from feedfix.core.parse import ParseOptions, parse_document, xml_feed
+from feedfix.core.parse import ParseOptions, parse_document, xmltree
 from feedfix.core.pipeline import convert
 
 ATOM_HEAD = (
@@ -104,14 +104,14 @@ def test_unreadable_content_is_the_entrys_problem_not_the_documents(
 ) -> None:
     """Content that cannot be turned into HTML is kept as its text and warned about by entry;
     the other entries are untouched and ``--strict`` does not refuse the feed."""
-    real = xml_feed._inner_markup
+    real = xmltree.inner_markup
 
     def failing(el: etree._Element) -> str:
         if "boom" in "".join(el.itertext()):
             raise etree.SerialisationError("cannot serialise")
         return real(el)
 
-    monkeypatch.setattr(xml_feed, "_inner_markup", failing)
+    monkeypatch.setattr(xmltree, "inner_markup", failing)
     bad = MIXED_XHTML.replace("a <b>b</b> c", "boom <b>x</b>")
     data = atom(atom_entry("tag:e.com,2006:1", bad), atom_entry("tag:e.com,2006:2", MIXED_XHTML))
     feed = parse_document(data, "x.xml", strict())
