@@ -5,29 +5,28 @@ from __future__ import annotations
 from lxml import etree
 
 from feedfix.core.model import Category, Entry, Feed, Link
+from feedfix.core.parse import binary
 from feedfix.core.parse.constructs import (
-    Extras,
-    Reading,
     atom_link,
     atom_person,
     atom_text,
-    common_extension,
     content_html,
-    label,
 )
-from feedfix.core.parse.xmltree import ATOM, ATOM_NAMESPACES, children, lang, opt, text, xml_base
+from feedfix.core.parse.fields import Extras, Reading, best, common_extension, label
+from feedfix.core.parse.namespaces import ATOM
+from feedfix.core.parse.xmltree import children, lang, opt, text, xml_base
 
 
 def _atom_common(ns: str, local: str, child: etree._Element, acc: Extras) -> bool:
     """Atom elements a feed and an entry share: link, author, category, updated."""
-    if ns not in ATOM_NAMESPACES:
+    if ns != ATOM:
         return False
     if local == "link":
         found_link = atom_link(child)
         if found_link:
             acc.links.append(found_link)
     elif local in {"updated", "modified"}:
-        acc.updated_raw.append(text(child))
+        acc.updated_raw.append((0, text(child)))
     elif local == "author":
         found = atom_person(child)
         if found:
@@ -44,46 +43,45 @@ def _atom_common(ns: str, local: str, child: etree._Element, acc: Extras) -> boo
 
 
 def atom_entry(entry: etree._Element, ctx: Reading) -> Entry:
-    """One ``<entry>``."""
+    """One ``<entry>``, each field from the best vocabulary that has it (``constructs``'
+    rank tables): Atom's own first, then ``content:encoded``, Dublin Core, Media RSS…"""
+    ctx.count += 1
     acc = Extras()
     broken: list[str] = []
     fields: dict[str, str | None] = {}
     content_el: etree._Element | None = None
-    for ns, local, child in children(entry):
+    for raw_ns, local, child in children(entry):
+        ns = ATOM if raw_ns in ctx.atom_namespaces else raw_ns
         if common_extension(ns, local, child, acc) or _atom_common(ns, local, child, acc):
             continue
-        if ns not in ATOM_NAMESPACES:
+        if ns != ATOM:
             continue
         if local == "id":
             fields["id"] = opt(child)
         elif local == "title":
-            fields["title"] = atom_text(child)
+            acc.title((ATOM, "title"), atom_text(child))
         elif local == "content":
             content_el = child
-            fields["content"] = content_html(child, broken)
-            src = (child.get("src") or "").strip()
-            if src and not fields["content"]:
-                acc.links.append(Link(href=src, rel="related", type=child.get("type")))
+            value = _content(child, broken, acc)
+            acc.text((ATOM, "content"), value)
         elif local == "summary":
-            fields["summary"] = content_html(child, broken)
+            acc.text((ATOM, "summary"), content_html(child, broken))
         elif local in {"published", "issued", "created"}:
-            acc.published_raw.append(text(child))
+            acc.date((ATOM, local), text(child))
         elif local == "rights":
             fields["rights"] = atom_text(child)
-    content = fields.get("content")
-    summary = fields.get("summary")
-    if content is None and summary is not None:
-        content, summary = summary, None
-    where = label(fields.get("id"), fields.get("title"))
+    content, summary = acc.content_and_summary()
+    title = best(acc.titles)
+    where = label(fields.get("id"), title)
     ctx.warnings.extend(f"{where}: {problem}" for problem in broken)
     published = ctx.first_date(acc.published_raw, where)
     updated = ctx.first_date(acc.updated_raw, where)
-    return Entry(
+    found = Entry(
         id=fields.get("id"),
-        title=fields.get("title"),
+        title=title,
         links=tuple(acc.links),
         content=content,
-        summary=summary if summary != content else None,
+        summary=summary,
         authors=tuple(acc.authors),
         categories=tuple(acc.categories),
         published=published,
@@ -93,6 +91,24 @@ def atom_entry(entry: etree._Element, ctx: Reading) -> Entry:
         base=xml_base(content_el if content_el is not None else entry),
         rights=fields.get("rights"),
     )
+    ctx.check_empty(found, entry, "entry")
+    return found
+
+
+def _content(el: etree._Element, broken: list[str], acc: Extras) -> str | None:
+    """``atom:content`` as HTML: inline text or markup, base64 (RFC 4287 4.1.3.3) decoded
+    when its type is text-like, and an out-of-line ``src`` or a binary type kept as a link."""
+    src = (el.get("src") or "").strip()
+    kind = (el.get("type") or "").strip().lower()
+    if not src and binary.is_base64_type(kind):
+        value, problem = binary.decode_content(text(el), kind)
+        if problem:
+            broken.append(problem)
+        return value
+    value = content_html(el, broken)
+    if src and not value:
+        acc.links.append(Link(href=src, rel="related", type=el.get("type")))
+    return value
 
 
 def atom_feed(root: etree._Element, ctx: Reading, streamed: list[Entry]) -> Feed:
@@ -100,12 +116,13 @@ def atom_feed(root: etree._Element, ctx: Reading, streamed: list[Entry]) -> Feed
     acc = Extras()
     meta: dict[str, str | None] = {}
     entries = list(streamed)
-    for ns, local, child in children(root):
+    for raw_ns, local, child in children(root):
+        ns = ATOM if raw_ns in ctx.atom_namespaces else raw_ns
         if common_extension(ns, local, child, acc) or _atom_common(ns, local, child, acc):
             continue
-        if ns not in ATOM_NAMESPACES:
+        if ns != ATOM:
             continue
-        if local == "entry":
+        if local in {"entry", "item"}:
             entries.append(atom_entry(child, ctx))
         elif local == "title":
             meta["title"] = atom_text(child)
@@ -135,11 +152,13 @@ def atom_entry_document(root: etree._Element, ctx: Reading) -> Feed:
     """An Atom Entry Document (RFC 4287 5.1's root ``<entry>``) as a feed of that one entry,
     titled and identified by its ``<source>`` when it names one."""
     entry = atom_entry(root, ctx)
-    source = next((c for ns, n, c in children(root) if n == "source" and ns == ATOM), None)
+    source = next(
+        (c for ns, n, c in children(root) if n == "source" and ns in ctx.atom_namespaces), None
+    )
     meta: dict[str, str | None] = {}
     if source is not None:
         for ns, local, child in children(source):
-            if ns == ATOM and local in {"title", "id"}:
+            if ns in ctx.atom_namespaces and local in {"title", "id"}:
                 meta[local] = atom_text(child) if local == "title" else opt(child)
     return Feed(
         title=meta.get("title") or entry.title,

@@ -1,5 +1,5 @@
-"""Values that RSS and Atom share: text constructs, people, links, Media RSS, Dublin Core,
-and what reading one document gathers besides its tree (the zone for bare dates, warnings)."""
+"""Single values that RSS and Atom share, each read from one element: text constructs,
+people, links and Media RSS objects."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import base64
 import binascii
 import html
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
 
 from lxml import etree
 
 from feedfix.core.html import html_to_text
-from feedfix.core.model import MEDIA_KINDS, Category, Link, Media, MediaKind, Person
+from feedfix.core.model import MEDIA_KINDS, Link, Media, MediaKind, Person
 from feedfix.core.parse import xmltree
-from feedfix.core.parse.dates import parse_date
+from feedfix.core.parse.namespaces import (
+    MEDIA,
+    XHTML,
+)
 from feedfix.core.parse.values import whole_number
-from feedfix.core.parse.xmltree import DC, DCTERMS, MAX_QUOTED, MEDIA, XHTML, children, split_tag
+from feedfix.core.parse.xmltree import children, split_tag
 
 _EMAIL_NAME = re.compile(r"^\s*([^\s()<>]+@[^\s()<>]+)\s*\((.*)\)\s*$")
 _NAME_EMAIL = re.compile(r"^\s*(.*?)\s*<([^\s<>]+@[^\s<>]+)>\s*$")
@@ -92,7 +93,7 @@ def atom_person(el: etree._Element) -> Person | None:
     return Person(name=name, email=fields.get("email") or None, uri=fields.get("uri") or None)
 
 
-def _media(el: etree._Element, kind: MediaKind) -> Media | None:
+def media_object(el: etree._Element, kind: MediaKind) -> Media | None:
     url = (el.get("url") or "").strip()
     if not url:
         return None
@@ -106,16 +107,16 @@ def _media(el: etree._Element, kind: MediaKind) -> Media | None:
     )
 
 
-def _media_children(el: etree._Element) -> list[Media]:
+def media_children(el: etree._Element) -> list[Media]:
     """``media:content``/``media:thumbnail``, also inside ``media:group``."""
     found: list[Media] = []
     for ns, local, child in children(el):
         if ns != MEDIA:
             continue
         if local == "group":
-            found.extend(_media_children(child))
+            found.extend(media_children(child))
         elif local in MEDIA_KINDS:
-            media = _media(child, MEDIA_KINDS[local])
+            media = media_object(child, MEDIA_KINDS[local])
             if media is not None:
                 found.append(media)
     return found
@@ -135,72 +136,3 @@ def atom_link(el: etree._Element) -> Link | None:
         title=el.get("title") or None,
         hreflang=el.get("hreflang") or None,
     )
-
-
-@dataclass
-class Reading:
-    """What reading one document needs besides the tree: the zone for bare dates, and the
-    warnings about single entries (a bad date, content that cannot be read) that are the
-    entry's problem and never the document's."""
-
-    tz: tzinfo
-    warnings: list[str] = field(default_factory=list)
-
-    def first_date(self, values: list[str], where: str) -> datetime | None:
-        """The first of ``values`` that is a real date; each one before it is warned about."""
-        for value in values:
-            parsed = parse_date(value, self.tz)
-            if parsed is not None:
-                return parsed
-            if value.strip():
-                self.warnings.append(
-                    f"{where}: {value.strip()[:MAX_QUOTED]!r} is not a real date; ignored it"
-                )
-        return None
-
-
-def label(entry_id: str | None, title: str | None) -> str:
-    """How a warning names an entry: by id, else by title."""
-    if entry_id:
-        return f"entry {entry_id[:MAX_QUOTED]!r}"
-    if title:
-        return f"entry titled {title[:MAX_QUOTED]!r}"
-    return "an entry without id or title"
-
-
-@dataclass
-class Extras:
-    """What an element's children add up to, gathered in one pass."""
-
-    authors: list[Person] = field(default_factory=list)
-    updated_raw: list[str] = field(default_factory=list)
-    published_raw: list[str] = field(default_factory=list)
-    categories: list[Category] = field(default_factory=list)
-    media: list[Media] = field(default_factory=list)
-    lang: list[str] = field(default_factory=list)
-    links: list[Link] = field(default_factory=list)
-
-
-def common_extension(ns: str, local: str, child: etree._Element, acc: Extras) -> bool:
-    """Dublin Core and Media RSS, shared by RSS items and Atom entries."""
-    if ns == DC and local == "creator":
-        found = person(xmltree.text(child))
-        if found:
-            acc.authors.append(found)
-    elif (ns == DC and local == "date") or (ns == DCTERMS and local == "modified"):
-        acc.updated_raw.append(xmltree.text(child))
-    elif ns == DCTERMS and local in {"issued", "created"}:
-        acc.published_raw.append(xmltree.text(child))
-    elif ns == DC and local == "subject" and xmltree.text(child):
-        acc.categories.append(Category(term=xmltree.text(child)))
-    elif ns == DC and local == "language":
-        acc.lang.append(xmltree.text(child))
-    elif ns == MEDIA and local in MEDIA_KINDS:
-        media = _media(child, MEDIA_KINDS[local])
-        if media:
-            acc.media.append(media)
-    elif ns == MEDIA and local == "group":
-        acc.media.extend(_media_children(child))
-    else:
-        return False
-    return True

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
 from lxml import etree
 
 from feedfix.core.html import html_to_text
 from feedfix.core.model import Category, Entry, Feed, Link
 from feedfix.core.parse.constructs import (
-    Extras,
-    Reading,
     atom_link,
-    common_extension,
+    atom_text,
     content_html,
-    label,
     person,
 )
+from feedfix.core.parse.fields import Extras, Reading, best, common_extension, label
+from feedfix.core.parse.namespaces import ATOM, ATOM_NAMESPACES, RDF, RSS11
 from feedfix.core.parse.values import whole_number
 from feedfix.core.parse.xmltree import (
-    ATOM_NAMESPACES,
-    CONTENT,
-    RDF,
-    RSS11,
-    RSS_NAMESPACES,
     children,
+    inner_markup,
     lang,
     opt,
     split_tag,
@@ -31,78 +29,122 @@ from feedfix.core.parse.xmltree import (
 )
 
 
-def rss_item(item: etree._Element, ctx: Reading) -> Entry:
-    """One ``<item>`` as an entry."""
-    acc = Extras()
-    broken: list[str] = []
-    title = link = description = encoded = guid = None
-    guid_is_link = False
-    pub_raw: list[str] = []
-    for ns, local, child in children(item):
-        if common_extension(ns, local, child, acc):
-            continue
-        if ns in RSS_NAMESPACES:
-            if local == "title":
-                title = opt(child)
-            elif local == "link":
-                link = opt(child)
-            elif local == "description":
-                description = content_html(child, broken) if len(child) else text(child)
-            elif local == "guid":
-                guid = opt(child)
-                guid_is_link = (child.get("isPermaLink") or "true").lower() == "true"
-            elif local == "pubDate":
-                pub_raw.append(text(child))
-            elif local == "author":
-                found = person(text(child))
-                if found:
-                    acc.authors.append(found)
-            elif local == "category" and text(child):
-                acc.categories.append(Category(term=text(child), scheme=child.get("domain")))
-            elif local == "enclosure" and (child.get("url") or "").strip():
-                acc.links.append(
-                    Link(
-                        href=(child.get("url") or "").strip(),
-                        rel="enclosure",
-                        type=child.get("type") or None,
-                        length=whole_number(child.get("length")),
-                    )
-                )
-            elif local == "comments" and text(child):
-                acc.links.append(Link(href=text(child), rel="replies", type="text/html"))
-        elif ns == CONTENT and local == "encoded":
-            encoded = text(child)
-        elif ns in ATOM_NAMESPACES and local == "link":
+def _rss_element(
+    local: str, child: etree._Element, acc: Extras, broken: list[str], found: _Found
+) -> None:
+    """An element of RSS itself (or, without a namespace, of Atom written into RSS)."""
+    key = ("", local)
+    if local == "title":
+        acc.title(key, opt(child))
+    elif local == "link":
+        href = (child.get("href") or "").strip()
+        if opt(child):
+            found.links.append(text(child))
+        elif href:  # an Atom-style <link href="…"/> without the Atom namespace
             found_link = atom_link(child)
             if found_link:
                 acc.links.append(found_link)
-        elif ns in ATOM_NAMESPACES and local == "updated":
-            acc.updated_raw.append(text(child))
-    if guid is None:
-        guid = item.get(f"{{{RDF}}}about") or None
-    if link is None and guid and guid_is_link and "://" in guid:
-        link = guid
+    elif local == "description":
+        acc.text(key, content_html(child, broken) if len(child) else text(child))
+    elif local in {"body", "fullitem"}:
+        acc.text(key, inner_markup(child).strip() if len(child) else text(child))
+    elif local in {"content", "summary"}:
+        acc.text(key, content_html(child, broken))
+    elif local == "guid":
+        found.guid = opt(child)
+        found.guid_is_link = (child.get("isPermaLink") or "true").lower() == "true"
+    elif acc.date(key, text(child)):
+        pass
+    elif local == "author":
+        author = person(text(child))
+        if author:
+            acc.authors.append(author)
+    elif local == "category" and text(child):
+        acc.categories.append(Category(term=text(child), scheme=child.get("domain")))
+    elif local == "enclosure" and (child.get("url") or "").strip():
+        acc.links.append(
+            Link(
+                href=(child.get("url") or "").strip(),
+                rel="enclosure",
+                type=child.get("type") or None,
+                length=whole_number(child.get("length")),
+            )
+        )
+    elif local == "comments" and text(child):
+        acc.links.append(Link(href=text(child), rel="replies", type="text/html"))
+
+
+def _atom_element(local: str, child: etree._Element, acc: Extras, broken: list[str]) -> None:
+    """An Atom element inside an RSS item: link, title, content, summary, dates."""
+    key = (ATOM, local)
+    if local == "link":
+        found_link = atom_link(child)
+        if found_link:
+            acc.links.append(found_link)
+    elif local == "title":
+        acc.title(key, atom_text(child))
+    elif local in {"content", "summary"}:
+        acc.text(key, content_html(child, broken))
+    else:
+        acc.date(key, text(child))
+
+
+@dataclass
+class _Found:
+    """An item's own RSS fields that are not ranked among vocabularies."""
+
+    links: list[str] = field(default_factory=list)
+    guid: str | None = None
+    guid_is_link: bool = False
+
+
+def rss_item(item: etree._Element, ctx: Reading) -> Entry:
+    """One ``<item>`` as an entry, each field from the best vocabulary that has it
+    (``constructs``' rank tables)."""
+    ctx.count += 1
+    acc = Extras()
+    broken: list[str] = []
+    found = _Found()
+    for ns, local, child in children(item):
+        if ns in ctx.rss_namespaces:
+            _rss_element(local, child, acc, broken, found)
+        elif ns in ATOM_NAMESPACES:
+            _atom_element(local, child, acc, broken)
+        else:
+            common_extension(ns, local, child, acc)
+    guid = found.guid or item.get(f"{{{RDF}}}about") or None
+    link = found.links[0] if found.links else None
+    base = xml_base(item)
+    if link is None and guid and found.guid_is_link:
+        if "://" in guid:
+            link = guid
+        elif base:  # a relative permalink under xml:base
+            link = urljoin(base, guid)
     links = [Link(href=link)] if link else []
     links.extend(acc.links)
+    title = best(acc.titles)
+    content, summary = acc.content_and_summary()
     where = label(guid, title)
     ctx.warnings.extend(f"{where}: {problem}" for problem in broken)
-    published = ctx.first_date(pub_raw + acc.published_raw, where)
+    published = ctx.first_date(acc.published_raw, where)
     updated = ctx.first_date(acc.updated_raw, where)
     langs = [v for v in acc.lang if v]
-    return Entry(
+    entry = Entry(
         id=guid,
         title=title,
         links=tuple(links),
-        content=encoded or description,
-        summary=description if encoded and description and description != encoded else None,
+        content=content,
+        summary=summary,
         authors=tuple(acc.authors),
         categories=tuple(acc.categories),
         published=published,
         updated=updated or published,
         media=tuple(acc.media),
         lang=lang(item) or (langs[0] if langs else None),
-        base=xml_base(item),
+        base=base,
     )
+    ctx.check_empty(entry, item, "item")
+    return entry
 
 
 def rss_channel(root: etree._Element, ctx: Reading, streamed: list[Entry]) -> Feed:
@@ -116,17 +158,17 @@ def rss_channel(root: etree._Element, ctx: Reading, streamed: list[Entry]) -> Fe
         item_parent = next((c for _, n, c in children(root) if n == "items"), root)
     acc = Extras()
     meta: dict[str, str | None] = {}
-    dates: list[str] = []
+    dates: list[tuple[int, str]] = []
     for ns, local, child in children(channel):
         if common_extension(ns, local, child, acc):
             continue
-        if ns in RSS_NAMESPACES:
+        if ns in ctx.rss_namespaces:
             if local in {"title", "description", "copyright", "ttl", "language"}:
                 meta[local] = opt(child)
             elif local == "link" and text(child):
                 acc.links.append(Link(href=text(child)))
             elif local in {"lastBuildDate", "pubDate"}:
-                dates.append(text(child))
+                dates.append((0, text(child)))
             elif local == "managingEditor":
                 found = person(text(child))
                 if found:

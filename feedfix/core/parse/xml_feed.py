@@ -13,13 +13,16 @@ from lxml import etree
 
 from feedfix.core.model import Entry, Feed
 from feedfix.core.parse.atom import atom_entry, atom_entry_document, atom_feed
-from feedfix.core.parse.constructs import Reading
+from feedfix.core.parse.fields import Reading
+from feedfix.core.parse.namespaces import ATOM_NAMESPACES, RDF, RSS11
 from feedfix.core.parse.rss import rss_channel, rss_item
-from feedfix.core.parse.xmltree import ATOM_NAMESPACES, RDF, RSS11, iterparse, split_tag
+from feedfix.core.parse.xmltree import iterparse, name, split_tag
+
+BARE_ATOM = "feed is Atom without the Atom namespace (<feed> with no xmlns); read it as Atom 1.0"
 
 
 def _feed_kind(root: etree._Element) -> str | None:
-    ns, local = split_tag(root.tag)
+    ns, local = name(root)
     if local == "feed" and ns in ATOM_NAMESPACES:
         return "atom"
     if local == "entry" and ns in ATOM_NAMESPACES:
@@ -28,19 +31,32 @@ def _feed_kind(root: etree._Element) -> str | None:
         return "rss"
     if local == "Channel" and ns == RSS11:
         return "rss"
+    if local == "feed" and ns == "":
+        return "bare-atom"
     return None
 
 
-def _is_entry(el: etree._Element, kind: str) -> bool:
-    ns, local = split_tag(el.tag)
+def _is_entry(el: etree._Element, kind: str, ctx: Reading) -> bool:
+    ns, local = name(el)
     parent = el.getparent()
     if parent is None or kind == "entry":
         return False
     if kind == "atom":
-        return local == "entry" and ns in ATOM_NAMESPACES and parent.getparent() is None
+        in_atom = local in {"entry", "item"} and ns in ctx.atom_namespaces
+        return in_atom and parent.getparent() is None
     if split_tag(parent.tag) == (RSS11, "items"):
         return local == "item"
     return local == "item" and split_tag(parent.tag)[1] in {"channel", "RDF", "rss"}
+
+
+def _start(el: etree._Element, kind: str, ctx: Reading) -> None:
+    """What a start tag tells before its content: the namespace a feed's RSS is in, when it
+    is one feedfix does not know (``<rss xmlns="…">``), is read as RSS."""
+    ns, local = name(el)
+    if ns and ns not in ctx.rss_namespaces and local in {"rss", "channel", "item"}:
+        parent = el.getparent()
+        if parent is None or name(parent)[1] in {"rss", "RDF"}:
+            ctx.rss_namespaces = ctx.rss_namespaces | {ns}
 
 
 @dataclass(frozen=True)
@@ -68,8 +84,17 @@ def stream_feed(data: bytes, tz: tzinfo, *, recover: bool) -> Streamed:
             root, kind = el, _feed_kind(el)
             if kind is None:
                 return Streamed(None, split_tag(el.tag)[1])
+            if kind == "bare-atom":
+                kind = "atom"
+                ctx.atom_namespaces = ctx.atom_namespaces | {""}
+                ctx.warnings.append(BARE_ATOM)
+            if kind == "rss":
+                _start(el, kind, ctx)
             continue
-        if event != "end" or kind is None or not _is_entry(el, kind):
+        if kind == "rss" and event == "start":
+            _start(el, kind, ctx)
+            continue
+        if event != "end" or kind is None or not _is_entry(el, kind, ctx):
             continue
         entries.append(atom_entry(el, ctx) if kind == "atom" else rss_item(el, ctx))
         parent = el.getparent()

@@ -14,23 +14,9 @@ from collections.abc import Iterator
 
 from lxml import etree
 
+from feedfix.core.parse.namespaces import PREFIXES, XML_NS, canonical, is_known
+
 MAX_QUOTED = 60  # characters of a bad value quoted in a warning
-
-ATOM = "http://www.w3.org/2005/Atom"
-ATOM03 = "http://purl.org/atom/ns#"
-RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-RSS10 = "http://purl.org/rss/1.0/"
-RSS090 = "http://my.netscape.com/rdf/simple/0.9/"
-RSS11 = "http://purl.org/net/rss1.1#"
-CONTENT = "http://purl.org/rss/1.0/modules/content/"
-DC = "http://purl.org/dc/elements/1.1/"
-DCTERMS = "http://purl.org/dc/terms/"
-MEDIA = "http://search.yahoo.com/mrss/"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
-XHTML = "http://www.w3.org/1999/xhtml"
-
-RSS_NAMESPACES = {"", RSS10, RSS090, RSS11}
-ATOM_NAMESPACES = {ATOM, ATOM03}
 
 
 def iterparse(data: bytes, *, recover: bool) -> etree.iterparse[tuple[str, etree._Element]]:
@@ -59,10 +45,38 @@ def split_tag(tag: object) -> tuple[str, str]:
     return "", tag
 
 
+_NAMES: dict[object, tuple[str, str]] = {}  # tag -> (canonical ns, local), when the tag decides
+_MAX_NAMES = 4096
+
+
+def name(el: etree._Element) -> tuple[str, str]:
+    """``(ns, local)`` of an element with its namespace read as its vocabulary's canonical one
+    (see ``namespaces``); ``("", "")`` for comments and the like."""
+    tag = el.tag
+    found = _NAMES.get(tag)
+    if found is not None:
+        return found
+    ns, local = split_tag(tag)
+    if ns:
+        if not is_known(ns):  # read by its prefix: the tag alone does not decide
+            return canonical(ns, el.prefix), local
+        found = canonical(ns, None), local
+    elif ":" in local:  # a prefix lxml recovered without its declaration
+        prefix, _, rest = local.partition(":")
+        vocabulary = PREFIXES.get(prefix.lower())
+        found = (vocabulary, rest) if vocabulary else ("", local)
+    else:
+        found = "", local
+    if len(_NAMES) >= _MAX_NAMES:
+        _NAMES.clear()
+    _NAMES[tag] = found
+    return found
+
+
 def children(el: etree._Element) -> Iterator[tuple[str, str, etree._Element]]:
-    """Each child element as ``(ns, local, child)``, comments and the like skipped."""
+    """Each child element as ``(ns, local, child)`` (see ``name``), comments skipped."""
     for child in el:
-        ns, local = split_tag(child.tag)
+        ns, local = name(child)
         if local:
             yield ns, local, child
 
