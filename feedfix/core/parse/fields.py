@@ -106,6 +106,7 @@ PUBLISHED_RANK = {("", "pubDate"): 0, (ATOM, "published"): 0, (ATOM, "issued"): 
                   (DCTERMS, "created"): 2}  # fmt: skip
 UPDATED_RANK = {(ATOM, "updated"): 0, (ATOM, "modified"): 0, ("", "updated"): 1, (DC, "date"): 1,
                 (DCTERMS, "modified"): 2}  # fmt: skip
+DATE_KEYS = frozenset(PUBLISHED_RANK) | frozenset(UPDATED_RANK)
 _LOOKS_HTML = re.compile(
     r"<(?:p|br|a|b|i|em|strong|ul|ol|li|div|span|img|h[1-6]|blockquote)\b", re.I
 )
@@ -113,12 +114,20 @@ _LOOKS_HTML = re.compile(
 
 def best(ranked: list[tuple[int, str]]) -> str | None:
     """The value of the lowest rank, the first of that rank; ``None`` for an empty list."""
-    return min(ranked, key=lambda pair: pair[0])[1] if ranked else None
+    if len(ranked) < 2:
+        return ranked[0][1] if ranked else None
+    return min(ranked, key=_rank)[1]
 
 
 def by_rank(ranked: list[tuple[int, str]]) -> list[str]:
     """The values best first (a stable sort: document order within a rank)."""
-    return [value for _, value in sorted(ranked, key=lambda pair: pair[0])]
+    if len(ranked) < 2:
+        return [ranked[0][1]] if ranked else []
+    return [value for _, value in sorted(ranked, key=_rank)]
+
+
+def _rank(pair: tuple[int, str]) -> int:
+    return pair[0]
 
 
 def text_as_html(value: str) -> str:
@@ -208,7 +217,8 @@ def common_extension(ns: str, local: str, child: etree._Element, acc: Extras) ->
     """The vocabularies RSS items and Atom entries share: Dublin Core, Media RSS, iTunes and
     Google Play podcasts, ``content:encoded``, ``xhtml:body``. False for anything else."""
     key = (ns, local)
-    if ns in {DC, DCTERMS} and acc.date(key, xmltree.text(child)):
+    if key in DATE_KEYS:
+        acc.date(key, xmltree.text(child))
         return True
     if key == (DC, "creator"):
         found = person(xmltree.text(child))

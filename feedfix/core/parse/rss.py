@@ -15,7 +15,7 @@ from feedfix.core.parse.constructs import (
     content_html,
     person,
 )
-from feedfix.core.parse.fields import Extras, Reading, best, common_extension, label
+from feedfix.core.parse.fields import DATE_KEYS, Extras, Reading, best, common_extension, label
 from feedfix.core.parse.namespaces import ATOM, ATOM_NAMESPACES, RDF, RSS11
 from feedfix.core.parse.values import whole_number
 from feedfix.core.parse.xmltree import (
@@ -37,10 +37,10 @@ def _rss_element(
     if local == "title":
         acc.title(key, opt(child))
     elif local == "link":
-        href = (child.get("href") or "").strip()
-        if opt(child):
-            found.links.append(text(child))
-        elif href:  # an Atom-style <link href="…"/> without the Atom namespace
+        value = text(child)
+        if value:
+            found.links.append(value)
+        elif child.get("href"):  # an Atom-style <link href="…"/> without the Atom namespace
             found_link = atom_link(child)
             if found_link:
                 acc.links.append(found_link)
@@ -53,8 +53,8 @@ def _rss_element(
     elif local == "guid":
         found.guid = opt(child)
         found.guid_is_link = (child.get("isPermaLink") or "true").lower() == "true"
-    elif acc.date(key, text(child)):
-        pass
+    elif key in DATE_KEYS:
+        acc.date(key, text(child))
     elif local == "author":
         author = person(text(child))
         if author:

@@ -37,12 +37,12 @@ def _feed_kind(root: etree._Element) -> str | None:
 
 
 def _is_entry(el: etree._Element, kind: str, ctx: Reading) -> bool:
-    ns, local = name(el)
+    local = split_tag(el.tag)[1]
     parent = el.getparent()
     if parent is None or kind == "entry":
         return False
     if kind == "atom":
-        in_atom = local in {"entry", "item"} and ns in ctx.atom_namespaces
+        in_atom = local in {"entry", "item"} and name(el)[0] in ctx.atom_namespaces
         return in_atom and parent.getparent() is None
     if split_tag(parent.tag) == (RSS11, "items"):
         return local == "item"
@@ -91,8 +91,9 @@ def stream_feed(data: bytes, tz: tzinfo, *, recover: bool) -> Streamed:
             if kind == "rss":
                 _start(el, kind, ctx)
             continue
-        if kind == "rss" and event == "start":
-            _start(el, kind, ctx)
+        if event == "start":
+            if kind == "rss" and not entries:  # the namespace is known by the first item
+                _start(el, kind, ctx)
             continue
         if event != "end" or kind is None or not _is_entry(el, kind, ctx):
             continue
