@@ -327,3 +327,12 @@ def test_fixture_files_are_all_used() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     unused = [p.name for p in FIXTURES.iterdir() if p.name not in source]
     assert not unused
+
+
+def test_the_damage_warning_is_one_line_whatever_libxml2_says() -> None:
+    """libxml2 follows some messages ("CData section not finished") with a quote of the
+    input on further lines; the warning (one stderr line of ``feedfix convert``) keeps the
+    first."""
+    data = b"<rss><channel><item><title>a</title></item><item><description><![CDATA[<p>x\ny"
+    (damage,) = [w for w in parse_document(data, "x").warnings if "not well-formed" in w]
+    assert "\n" not in damage and "CData section not finished" in damage

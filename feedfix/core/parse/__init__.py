@@ -128,8 +128,10 @@ def _stream(data: bytes, options: ParseOptions, *, recover: bool) -> _Attempt:
 
 
 def _problem(exc: etree.XMLSyntaxError) -> str:
-    """libxml2's message without its trailing position, and the line it is about."""
-    message = re.sub(r",\s*line \d+, column \d+.*$", "", str(exc.msg or exc)).strip()
+    """libxml2's message on one line, without its trailing position (some messages go on
+    with a quote of the input on further lines), and the line it is about."""
+    first = (str(exc.msg or exc).splitlines() or [""])[0]
+    message = " ".join(re.sub(r",\s*line \d+, column \d+.*$", "", first).split())
     line = exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
     where = f"line {line}: " if line else ""
     return f"{where}{message[:MAX_PROBLEM]}"
