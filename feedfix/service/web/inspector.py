@@ -14,11 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
+from feedfix.core.entry_ids import settle_ids
 from feedfix.core.errors import FeedfixError
 from feedfix.core.inspect import Inspection, inspect_entry, without
 from feedfix.core.model import Entry
 from feedfix.core.parse import ParseOptions, parse_document
-from feedfix.core.pipeline import ConvertOptions, convert_feed, entry_id, with_metadata
+from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
 from feedfix.core.rules import RuleSet, build_ruleset, ruleset
 from feedfix.service.image_archive import STATE_WORDS
 from feedfix.service.masking import mask_url
@@ -101,7 +102,7 @@ async def inspector(request: web.Request) -> web.Response:
     upstream = mask_url(feed.url) if feed.url else feed.source
     images = None
     if site.archive is not None:  # each entry's images, as the archive keeps them
-        ids = [entry_id(entry, feed.url) for entry in sources]
+        ids = [entry.id or "" for entry in settle_ids(sources, feed.url)[0]]
         found = await site.archive.entry_images(name, ids)
         masker = site.masker
         images = [[replace(r, url=masker.text(r.url)) for r in found.get(i, [])] for i in ids]
