@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from feedfix.service.image_archive import FEED_LEVEL, EntryImages
 from feedfix.service.images import ImageService
+from feedfix.service.images import archiver as archiver_module
 from feedfix.service.images.archive_sqlite import SQLiteArchiveIndex
 from feedfix.service.images.archiver import Archiver, ArchiveSettings
 from feedfix.service.images.meta import CACHE_SCHEMA
@@ -231,6 +233,31 @@ def test_an_image_changed_at_its_origin_keeps_the_archived_bytes(tmp_path: Path)
             assert reply is not None
             assert Path(reply.path).read_bytes() == IMAGES["a.png"][0]
             assert origin.hits["/v/1/a.png"] == 1
+        await origin.stop()
+
+    run(check)
+
+
+def test_a_large_update_is_applied_in_chunks_to_the_same_effect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update of more entries than a chunk (two here) indexes every entry's image; a later
+    one in which entries left lets exactly those go."""
+    monkeypatch.setattr(archiver_module, "APPLY_CHUNK", 2)
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        images = {f"e{n}": (sign(origin.url(f"/v/{n}/d.webp")),) for n in range(5)}
+        async with archiving(tmp_path) as parts:
+            kept = dict.fromkeys(images, time.time())
+            parts.archiver.published(EntryImages("f", time.time(), kept, images))
+            await parts.settle()
+            assert parts.index.summary().archived == 5
+            kept = dict.fromkeys(("e0", "e1", "e2"), time.time())
+            parts.archiver.published(EntryImages("f", time.time(), kept, {}))
+            await parts.settle()
+            assert parts.index.summary().archived == 3
+            assert origin.total == 5
         await origin.stop()
 
     run(check)

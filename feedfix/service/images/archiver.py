@@ -55,6 +55,7 @@ from feedfix.service.store import Store, StoreError
 P = ParamSpec("P")
 T = TypeVar("T")
 UPDATES = 256  # polls' updates queued at most (past it, a feed is read again from the store)
+APPLY_CHUNK = 200  # entries of an update written to the index at a time
 IN_FLIGHT = 64  # images claimed and being fetched at once, all hosts together
 CLAIM_HOLD = 600.0  # seconds a claim keeps other replicas off an image
 IDLE = 10.0  # seconds between looks at the index when nothing is due (retries, other replicas)
@@ -264,9 +265,15 @@ class Archiver:
         return IDLE if due is None else max(0.0, min(IDLE, due - now))
 
     def _apply(self, update: EntryImages) -> None:
-        """One poll's update into the index (on the archive's thread)."""
-        refs = {entry: self._refs(paths) for entry, paths in update.images.items()}
-        self.index.update(update.feed, update.now, update.kept, refs, self.settings.keep_for)
+        """One poll's update into the index (on the archive's thread), ``APPLY_CHUNK``
+        entries at a time: what is held at once stays small however many entries a poll
+        cleaned (each call also lets go of the entries that left: the same every time)."""
+        entries = list(update.images.items())
+        for start in range(0, max(1, len(entries)), APPLY_CHUNK):
+            refs = {
+                entry: self._refs(paths) for entry, paths in entries[start : start + APPLY_CHUNK]
+            }
+            self.index.update(update.feed, update.now, update.kept, refs, self.settings.keep_for)
         self._backfill(update.feed, update.now)
         self._fit_wanted = True
 
@@ -290,10 +297,13 @@ class Archiver:
         base = self.settings.base_url
         kept = {key: a.entry.date.timestamp() if a.entry.date else a.first_seen
                 for key, a in archive.items()}  # fmt: skip
-        refs = {key: self._refs(entry_paths(a.entry, base)) for key, a in archive.items()}
-        refs.pop(FEED_LEVEL, None)
-        if archive:  # a feed not polled yet has nothing to index: its first update will
+        items = [(key, a) for key, a in archive.items() if key != FEED_LEVEL]
+        del archive
+        for start in range(0, len(items), APPLY_CHUNK):
+            chunk = items[start : start + APPLY_CHUNK]
+            refs = {key: self._refs(entry_paths(a.entry, base)) for key, a in chunk}
             self.index.update(feed, now, kept, refs, self.settings.keep_for)
+        if items:  # a feed not polled yet has nothing to index: its first update will
             self.index.mark_backfilled(feed)
 
     async def _archive(self, claim: Claim) -> None:
