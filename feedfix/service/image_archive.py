@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, Protocol
 
+from feedfix.core.archive import Archived
 from feedfix.core.model import Entry, Feed
 
 FEED_LEVEL = ""  # the "entry id" under which a feed's own logo and icon are referenced
@@ -76,6 +77,15 @@ def entry_paths(entry: Entry, base_url: str) -> tuple[str, ...]:
     texts += [link.href for link in entry.links]
     texts += [item.url for item in entry.media]
     return signed_paths(texts, base_url)[:MAX_IMAGES]
+
+
+def ages(archive: Mapping[str, Archived]) -> dict[str, float]:
+    """Each entry's age for the archive's "oldest first": its own date, else when feedfix
+    first saw it (as the feed orders them)."""
+    return {
+        key: a.entry.date.timestamp() if a.entry.date else a.first_seen
+        for key, a in archive.items()
+    }
 
 
 def feed_paths(feed: Feed, base_url: str) -> tuple[str, ...]:

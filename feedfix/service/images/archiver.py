@@ -36,6 +36,7 @@ from feedfix.service.image_archive import (
     ArchiveSummary,
     EntryImages,
     ImageRow,
+    ages,
     entry_paths,
 )
 from feedfix.service.images.archive_index import (
@@ -295,8 +296,7 @@ class Archiver:
             return
         archive = self.store.load_archive(feed)
         base = self.settings.base_url
-        kept = {key: a.entry.date.timestamp() if a.entry.date else a.first_seen
-                for key, a in archive.items()}  # fmt: skip
+        kept = ages(archive)
         items = [(key, a) for key, a in archive.items() if key != FEED_LEVEL]
         del archive
         for start in range(0, len(items), APPLY_CHUNK):

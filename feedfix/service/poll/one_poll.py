@@ -134,8 +134,9 @@ class OnePoll:
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
         if made is not None and made.sources is not None and failure is None:
             runtime.has_sources = await self._store_sources(feed.name, made.sources)
-        if made is not None and made.images is not None and failure is None and self.images:
-            self.images.published(made.images)  # queued: the poll never waits for an image
+        images = made.images if made is not None and failure is None else None
+        if images is not None and self.images is not None:
+            self.images.published(images)  # queued: the poll never waits for an image
         self.publisher.catalog.record_poll(
             feed.name, decision.outcome, started, made.rule_changes if made else None
         )

@@ -42,7 +42,7 @@ from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.files.sources import FolderOptions, posts_feed
-from feedfix.service.image_archive import FEED_LEVEL, EntryImages, entry_paths, feed_paths
+from feedfix.service.image_archive import FEED_LEVEL, EntryImages, ages, entry_paths, feed_paths
 from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.poll.trim import Trimmer
 from feedfix.service.served import strong_etag
@@ -160,11 +160,9 @@ def _images(
     """The published entries (each with its age) and the images of those cleaned anew, found
     here, off the event loop, in the entries just cleaned (``changed``: new rows only)."""
     base = job.image_base or ""
-    kept = {key: a.entry.date.timestamp() if a.entry.date else a.first_seen
-            for key, a in archive.items()}  # fmt: skip
     images = {key: entry_paths(a.entry, base) for key, a in changed.items()}
     images[FEED_LEVEL] = feed_paths(feed, base)
-    return EntryImages(job.feed.name, job.now, kept, images)
+    return EntryImages(job.feed.name, job.now, ages(archive), images)
 
 
 def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...], served_at: str | None) -> Feed:
