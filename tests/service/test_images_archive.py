@@ -44,9 +44,9 @@ def archived(service: ProxyService) -> float:
     return metric(page, "feedfix_image_archive_images", '{state="archived"}')
 
 
-def cache_entries(service: ProxyService) -> float:
-    """``feedfix_image_cache_entries`` right now."""
-    return metric(service.get("/metrics").text(), "feedfix_image_cache_entries")
+def cache_stat(service: ProxyService, what: str) -> float:
+    """``feedfix_image_cache_{what}`` (``entries`` or ``bytes``) right now."""
+    return metric(service.get("/metrics").text(), f"feedfix_image_cache_{what}")
 
 
 def images_json(service: ProxyService, *args: str) -> Any:
@@ -136,8 +136,8 @@ def test_pinned_images_survive_a_cache_smaller_than_the_archive(
         )
         assert service.get(first).status == 200
         assert service.get(second).status == 200  # over cache_size: the first one goes
-
-        wait_for(lambda: cache_entries(service) == len(expected) + 1, 10, "the first evicted")
+        only_second = pinned + len(body_of("/v/101/c.gif"))  # its bytes, and not the first's
+        wait_for(lambda: cache_stat(service, "bytes") == only_second, 10, "the first evicted")
         world.stop_origin()
         assert service.get(first).status == 502  # gone from the cache, and its origin too
         assert service.get(second).status == 200
@@ -160,7 +160,7 @@ def test_an_entry_that_leaves_the_feed_unpins_its_images(tmp_path: Path, world: 
         wait_for(lambda: archived(service) == 4, 20, "item 3's images let go")
         assert images_json(service, "--feed", "pics")["total"]["archived"] == 4
         assert service.get(signed(world, "/v/100/b.jpg")).status == 200  # evicts them
-        wait_for(lambda: cache_entries(service) == 5, 10, "item 3's images evicted")
+        wait_for(lambda: cache_stat(service, "entries") == 5, 10, "item 3's images evicted")
         world.stop_origin()
         for path in SMALL[3]:
             assert service.get(signed(world, path)).status == 502, path
