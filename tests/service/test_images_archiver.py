@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from feedfix.service.image_archive import FEED_LEVEL, EntryImages
+from feedfix.service.image_archive import FEED_LEVEL, ArchiveSummary, EntryImages
 from feedfix.service.images import ImageService
 from feedfix.service.images import archiver as archiver_module
 from feedfix.service.images.archive_sqlite import SQLiteArchiveIndex
-from feedfix.service.images.archiver import Archiver, ArchiveSettings
+from feedfix.service.images.archiver import Archiver, ArchiveSettings, describe
 from feedfix.service.images.meta import CACHE_SCHEMA
 from feedfix.service.images.metrics import ArchiveMetrics
 from feedfix.service.store.memory import MemoryStore
@@ -261,3 +261,15 @@ def test_a_large_update_is_applied_in_chunks_to_the_same_effect(
         await origin.stop()
 
     run(check)
+
+
+def test_the_index_page_says_in_words_when_archive_size_let_images_go() -> None:
+    """The index's line: size, count, what could not be kept; and, past archive_size, that
+    the oldest entries' images are no longer kept for good."""
+    full = ArchiveSummary(archived=10, bytes=2_000_000, failed=2, unpinned=3)
+    assert describe(full, 2_000_000) == (
+        "Image archive: 10 images kept, 2.0 MB of 2 MB (archive_size); 0 pending, 0 to be "
+        "tried again, 2 could not be kept. The archive is full (archive_size): 3 images of "
+        "the oldest entries are no longer kept for good, and go when the cache needs the room."
+    )
+    assert "full" not in describe(ArchiveSummary(archived=1, bytes=10), None)
