@@ -29,7 +29,7 @@ FIRST_RETRY = 60.0  # seconds after a first failure; doubled after each, up to M
 MAX_RETRY_GAP = 6 * 3600.0
 
 
-class IndexError_(FeedfixError):
+class ArchiveIndexError(FeedfixError):
     """The archive's index can't be read or written (names the store)."""
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from feedfix.service.image_archive import FEED_LEVEL, ArchiveSummary, ImageRow
 from feedfix.service.images.archive_index import (
+    ArchiveIndexError,
     Claim,
-    IndexError_,
     Ref,
 )
 
@@ -86,7 +86,7 @@ class SQLiteArchiveIndex:
         try:
             yield
         except sqlite3.Error as exc:
-            raise IndexError_(f"{self.path}: image archive index: {exc}") from exc
+            raise ArchiveIndexError(f"{self.path}: image archive index: {exc}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -43,8 +43,8 @@ from feedfix.service.images.archive_index import (
     FIRST_RETRY,
     MAX_RETRY_GAP,
     ArchiveIndex,
+    ArchiveIndexError,
     Claim,
-    IndexError_,
     Ref,
 )
 from feedfix.service.images.cache import ImageCache, cache_key
@@ -165,7 +165,7 @@ class Archiver:
             fetch.cancel()
         await asyncio.gather(*self._fetches, return_exceptions=True)
         if self._done:  # kept already: say so, or the next start fetches them again
-            with contextlib.suppress(IndexError_, StoreError):
+            with contextlib.suppress(ArchiveIndexError, StoreError):
                 await self._run(self.index.archived, self._done)
         self._thread.shutdown(wait=True)  # the index is closed after the cache (it may share)
 
@@ -204,7 +204,7 @@ class Archiver:
                     last_expire, self._fit_wanted = now, True
             except asyncio.CancelledError:
                 raise
-            except (IndexError_, StoreError) as exc:  # the store is down: try again later
+            except (ArchiveIndexError, StoreError) as exc:  # the store is down: try again later
                 log("image archive: the index did not answer", logging.WARNING, error=str(exc))
                 wait = IDLE
             except Exception:  # a bug: say so, and keep archiving
@@ -223,7 +223,7 @@ class Archiver:
             update = self._updates.get_nowait()
             try:
                 await self._run(self._apply, update)
-            except (IndexError_, StoreError):
+            except (ArchiveIndexError, StoreError):
                 self._rescan.add(update.feed)  # read from the store once it answers again
                 raise
         for feed in sorted(self._rescan):
@@ -312,7 +312,7 @@ class Archiver:
         to run out, and the image to be tried again then."""
         try:
             await self._fetch(claim)
-        except (IndexError_, StoreError) as exc:
+        except (ArchiveIndexError, StoreError) as exc:
             log("image archive: the index did not answer", logging.WARNING, error=str(exc))
 
     async def _fetch(self, claim: Claim) -> None:

@@ -32,8 +32,8 @@ import redis
 
 from feedfix.service.image_archive import FEED_LEVEL, ArchiveSummary, ImageRow, State
 from feedfix.service.images.archive_index import (
+    ArchiveIndexError,
     Claim,
-    IndexError_,
     Ref,
 )
 from feedfix.service.images.meta import CacheEntry, CacheStats, MetaError
@@ -138,7 +138,7 @@ class RedisArchiveIndex:
         try:
             return action()
         except redis.RedisError as exc:
-            raise IndexError_(f"image archive index in Redis: {exc}") from exc
+            raise ArchiveIndexError(f"image archive index in Redis: {exc}") from exc
 
     # ---- references ------------------------------------------------------------------------
 
