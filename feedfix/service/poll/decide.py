@@ -31,6 +31,9 @@ class Memory:
     state: FeedState  # as stored (never changed in place: each decision makes a new one)
     published: Published | None  # the output being served
     unsaved: bool = False  # the served output is not in the store yet: write it with the next
+    # the store was found without the served copy (Redis came back empty): the write that
+    # puts it back, a restore's or a poll's, is counted as a restored copy
+    lost: bool = False
     resend: bool = False  # archive rows went unstored: the worker must send every row again
 
 
@@ -236,7 +239,9 @@ def settle(memory: Memory, write: Write, failure: str | None, now: float) -> Mem
     than being told "not modified" about bytes the store never got.
     """
     if failure is None:
-        return replace(memory, unsaved=False, resend=memory.resend and write.archive is None)
+        return replace(
+            memory, unsaved=False, lost=False, resend=memory.resend and write.archive is None
+        )
     state = replace(
         memory.state,
         last_error=f"storage: {failure}",

@@ -268,7 +268,7 @@ class Poller:
         held = runtime.memory
         if snapshot.published is None:
             if held.published is not None:
-                runtime.memory = replace(held, unsaved=True)
+                runtime.memory = replace(held, unsaved=True, lost=True)
             return
         same = held.published is not None and held.published.etag == snapshot.published.etag
         published = held.published if same else snapshot.published
@@ -291,8 +291,9 @@ class Poller:
         except StoreError:
             return False
         if done:
-            runtime.memory = replace(memory, unsaved=False)
+            runtime.memory = replace(memory, unsaved=False, lost=False)
             self.metrics.restored.inc()
+            log("restored into an empty store", feed=name, by="sync")
         return done
 
     def store_health(self, error: str | None) -> None:

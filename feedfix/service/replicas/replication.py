@@ -146,8 +146,7 @@ class Replicator:
             for name in self.replica.feed_names():
                 stored = versions.get(name)
                 if stored is None:
-                    if await self.replica.restore(name):
-                        log("restored into an empty store", feed=name)
+                    await self.replica.restore(name)
                 elif stored != self.store.seen.get(name):
                     await self.replica.adopt(name)
 
