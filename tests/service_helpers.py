@@ -191,6 +191,7 @@ class Service:
         # More [storage] keys (e.g. backend = "redis", url, prefix); the SQLite path is default.
         self.storage = dict(storage or {})
         self.command: list[str] | None = None  # feedfix's arguments; default: serve --config
+        self.cwd = REPO  # the folder it runs in
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
         self.log_path = tmp / "service-0.log"
@@ -237,7 +238,7 @@ class Service:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=log,
-                    cwd=REPO,
+                    cwd=self.cwd,
                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
                     preexec_fn=self.preexec_fn,  # noqa: PLW1509  # a test hook (setrlimit)
                 )

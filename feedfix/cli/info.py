@@ -30,7 +30,7 @@ def run_rules() -> int:
 def run_check_config(given: str | None) -> int:
     """``feedfix check-config``: validate a config, print the effective settings."""
     from feedfix.config import effective  # noqa: PLC0415
-    from feedfix.service.app import config_path, load_config  # noqa: PLC0415
+    from feedfix.files.config_file import config_path, load_config  # noqa: PLC0415
 
     path = config_path(given, os.environ)
     config = load_config(path, os.environ)

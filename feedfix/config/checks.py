@@ -57,6 +57,15 @@ def string(value: object, key: str) -> str:
     return value
 
 
+def file_path(value: object, key: str) -> str:
+    """A file's path: a string; a relative one starts at the folder of the file that says it
+    (``load.merge_layers`` finds path keys by this check)."""
+    text = string(value, key).strip()
+    if not text:
+        raise ConfigError(f"{key}: expected a file's path, got an empty string")
+    return text
+
+
 def boolean(value: object, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}: expected true or false, got {value!r}")

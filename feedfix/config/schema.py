@@ -4,6 +4,7 @@ and ``check-config``'s output are all read off these fields: the schema is said 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -74,7 +75,8 @@ StorageBackend = Literal["sqlite", "redis"]
 class StorageConfig:
     """Where the service keeps its state (``:memory:`` keeps nothing across restarts)."""
 
-    path: str = checks.setting("feedfix.db", checks.string)
+    # a relative path starts at the config file's folder
+    path: str = checks.setting("feedfix.db", checks.file_path)
     # "sqlite" (the file at path) or "redis" (url; several replicas can share it)
     backend: StorageBackend = checks.setting("sqlite", checks.choice(*get_args(StorageBackend)))  # noqa: RUF009 (a str)
     # for backend = "redis": redis://[:password@]host:port/db, rediss:// for TLS
@@ -146,6 +148,13 @@ class Config:
     rules: RuleSpec = field(default_factory=RuleSpec)
     feeds: tuple[FeedConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # "section.key" -> where its value came from: "default", "default: FEEDFIX_DEFAULTS=…",
+    # "file: …", "environment: FEEDFIX_SECTION__KEY", "command line: --option"
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def origin(self, key: str) -> str:
+        """Where ``section.key``'s value came from (``"default"`` when nobody set it)."""
+        return self.origins.get(key, "default")
 
 
 SECTIONS: dict[str, type] = {

@@ -113,6 +113,44 @@ def test_a_port_in_use_names_the_port_and_how_to_change_it(tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize("decided_by", ["environment", "defaults file"])
+def test_a_port_in_use_names_the_setting_that_decided_it(tmp_path: Path, decided_by: str) -> None:
+    """The port came from an environment variable or an image's defaults file, not from the
+    config file: the line names that, not a key in the file that would change nothing."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "config.toml"
+        config.write_text(
+            render_config(
+                {"storage": {"path": str(tmp_path / "f.db")}},
+                [{"name": "x", "path": str(EXAMPLE)}],
+            ),
+            "utf-8",
+        )
+        defaults = tmp_path / "defaults.toml"
+        defaults.write_text(f"[server]\nport = {port}\n", "utf-8")
+        env = (
+            {"FEEDFIX_SERVER__PORT": str(port)}
+            if decided_by == "environment"
+            else {"FEEDFIX_DEFAULTS": str(defaults)}
+        )
+        line = _error_line(run_cli("serve", "--config", str(config), env=env, timeout=30))
+    busy = f"feedfix: cannot listen on 127.0.0.1:{port}: port {port} is already in use (another "
+    if decided_by == "environment":
+        assert line == (
+            f"{busy}feedfix?); stop that program, or choose another port: FEEDFIX_SERVER__PORT "
+            "in the environment decided it: change or unset that variable"
+        )
+    else:
+        assert line == (
+            f"{busy}feedfix?); stop that program, or choose another port: the default of "
+            f"FEEDFIX_DEFAULTS={defaults} decided it: set [server] port in {config}, or "
+            "FEEDFIX_SERVER__PORT=8081"
+        )
+
+
 def _storage_config(tmp_path: Path, db: Path) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
@@ -133,8 +171,8 @@ def test_a_storage_path_under_a_file_says_what_to_change(tmp_path: Path) -> None
     config = _storage_config(tmp_path, db)
     assert _error_line(_serve(config)) == (
         f"feedfix: [storage] path {db}: cannot open the store: {blocker} is a file, not a "
-        f"folder; set [storage] path in {config} (or FEEDFIX_STORAGE__PATH) to a file in a "
-        "folder feedfix can write"
+        f"folder; make it a file in a folder feedfix can write: [storage] path in {config}, "
+        "or FEEDFIX_STORAGE__PATH=/data/feedfix.db"
     )
 
 
@@ -145,6 +183,23 @@ def test_a_storage_folder_not_writable_says_so(tmp_path: Path) -> None:
     folder.mkdir(mode=0o500)
     line = _error_line(_serve(_storage_config(tmp_path, folder / "feedfix.db")))
     assert f"the folder {folder} is not writable" in line
+
+
+def test_serve_puts_a_relative_store_beside_its_config_file(tmp_path: Path) -> None:
+    """``cd elsewhere; feedfix serve --config ../cfgdir/feedfix.toml`` with ``path =
+    "store.db"``: the store is made in cfgdir, beside the config (as a feed's path is read
+    from there), not in the current folder."""
+    svc = Service(tmp_path / "cfgdir", [{"name": "x", "path": str(EXAMPLE)}], poll=TEST_POLL)
+    svc.storage = {"path": "store.db"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    svc.cwd = elsewhere
+    svc.command = ["serve", "--config", "../cfgdir/feedfix.toml"]
+    with svc:
+        svc.wait_served("x")
+        svc.stop()
+    assert (tmp_path / "cfgdir" / "store.db").is_file()
+    assert list(elsewhere.iterdir()) == []
 
 
 # ---- the traps ------------------------------------------------------------------------------
