@@ -72,7 +72,13 @@ def run(args: argparse.Namespace) -> int:
     report = Report()
     try:
         chunks, warnings = _open_input(
-            args.input, name, options, max_size, report=report, progress=progress
+            args.input,
+            name,
+            options,
+            max_size,
+            report=report,
+            progress=progress,
+            permalink=_permalink(args.permalink),
         )
         for warning in warnings:
             warn(f"{name}: {warning}")
@@ -84,6 +90,18 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         explain(report, args.explain, sys.stderr)
     return EXIT_OK
+
+
+def _permalink(pattern: str | None) -> str | None:
+    """``--permalink``, checked as the config's ``permalink`` is."""
+    if pattern is None:
+        return None
+    from feedfix.config.checks import permalink  # noqa: PLC0415
+
+    try:
+        return permalink(pattern, "--permalink")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _image_proxy(config: Config, base_url: str) -> ImageProxySettings:
@@ -119,6 +137,7 @@ def _open_input(
     *,
     report: Report,
     progress: TerminalProgress,
+    permalink: str | None = None,
 ) -> tuple[Iterator[bytes], list[str]]:
     """The Atom chunks to write and the warnings to print first.
 
@@ -128,7 +147,11 @@ def _open_input(
     warnings: list[str] = []
     if path != "-" and Path(path).is_dir():
         folder = FolderOptions(
-            max_size=max_size, timezone=options.parse.timezone, strict=options.parse.strict
+            max_size=max_size,
+            timezone=options.parse.timezone,
+            strict=options.parse.strict,
+            home=options.link,
+            permalink=permalink,
         )
         feed = read_posts_folder(path, folder, warnings.append, progress)
         folder_name = Path(path).resolve().name

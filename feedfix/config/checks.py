@@ -66,6 +66,25 @@ def file_path(value: object, key: str) -> str:
     return text
 
 
+PERMALINK_PLACEHOLDERS = (
+    "year", "month", "day", "i_month", "i_day", "hour", "minute", "second", "title", "name",
+)  # fmt: skip
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+
+
+def permalink(value: object, key: str) -> str:
+    """A pattern of a blog's post URLs below its home, in Hexo's placeholders."""
+    text = string(value, key).strip()
+    unknown = [p for p in _PLACEHOLDER.findall(text) if p not in PERMALINK_PLACEHOLDERS]
+    if not text or unknown:
+        known = " ".join(f":{p}" for p in PERMALINK_PLACEHOLDERS)
+        raise ConfigError(
+            f'{key}: expected a pattern such as ":year/:month/:day/:title/" made of {known}'
+            + (f" (not :{unknown[0]})" if unknown else "")
+        )
+    return text
+
+
 def boolean(value: object, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}: expected true or false, got {value!r}")

@@ -61,6 +61,7 @@ def effective(config: Config) -> dict[str, Any]:
         {
             "name": f.name,
             **({"url": f.url} if f.url is not None else {"path": f.path}),
+            **f.own_metadata,
             **section(f),
             "rules": rules(f.rules),
         }

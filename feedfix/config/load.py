@@ -43,7 +43,8 @@ SHORT_INTERVAL = 60.0  # below this a feed still works, but the check warns: be 
 T = TypeVar("T")
 SECTION_KEYS = {name: checks.keys(section) for name, section in SECTIONS.items()}
 FEED_KEYS = checks.keys(FeedSettings)
-FEED_OWN_KEYS = ("name", "url", "path", "rules")  # a feed's keys besides the [poll] defaults
+# a feed's keys besides the [poll] defaults
+FEED_OWN_KEYS = ("name", "url", "path", "rules", "title", "link", "id", "permalink")
 PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
 PACKAGE_DIR = str(PurePath(__file__).parents[1])  # where ``feedfix:`` paths point
 _TOP_KEYS = (*SECTIONS, "rules", "feeds")
@@ -124,6 +125,7 @@ def _feed(
     url = checks.http_url(table.pop("url"), f"{where}.url") if "url" in table else None
     path = _path(table.pop("path"), f"{where}.path", base_dir) if "path" in table else None
     own_rules = checks.table(table.pop("rules", {}), f"{where}.rules")
+    own = _own_metadata(table, where, name, is_path=path is not None)
     settings = _section(table, FEED_KEYS, where, also=FEED_OWN_KEYS)
     defaults = {key: getattr(poll, key) for key in FEED_KEYS}
     feed = FeedConfig(
@@ -132,6 +134,7 @@ def _feed(
         path=path,
         **{**defaults, **settings},
         rules=RuleSpec.from_table(own_rules, f"{where}.rules", rules),
+        **own,
     )
     warnings = []
     if feed.interval < SHORT_INTERVAL and feed.url is not None:
@@ -141,6 +144,23 @@ def _feed(
             "lengthen it, up to [poll] max_backoff)"
         )
     return feed, warnings
+
+
+def _own_metadata(table: dict[str, Any], where: str, name: str, *, is_path: bool) -> dict[str, Any]:
+    """A feed's ``title``, ``link`` (its site), ``id`` and, for a folder of posts,
+    ``permalink`` (the pattern of its post URLs below ``link``)."""
+    own: dict[str, Any] = {}
+    for key, check in (("title", checks.string), ("link", checks.http_url), ("id", checks.string)):
+        if key in table:
+            own[key] = check(table.pop(key), f"{where}.{key}").strip() or None
+    if "permalink" in table:
+        if not is_path:
+            raise ConfigError(
+                f"{where}.permalink: only for a path feed ({name!r} is a url feed: its entries "
+                "have the upstream's links)"
+            )
+        own["permalink"] = checks.permalink(table.pop("permalink"), f"{where}.permalink")
+    return own
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,18 @@ class FeedConfig(FeedSettings):
     url: str | None = None  # an upstream to poll over HTTP, or
     path: str | None = None  # a local file or folder of posts (absolute once parsed)
     rules: RuleSpec = field(default_factory=RuleSpec)
+    # the feed's own title, site link and id (a posts folder has none; they override a url
+    # feed's), and the pattern of a posts folder's post URLs below ``link``
+    title: str | None = None
+    link: str | None = None
+    id: str | None = None
+    permalink: str | None = None
+
+    @property
+    def own_metadata(self) -> dict[str, str]:
+        """The title, link, id and permalink this feed's config sets."""
+        keys = ("title", "link", "id", "permalink")
+        return {k: v for k in keys if (v := getattr(self, k)) is not None}
 
     @property
     def source(self) -> str:

@@ -116,8 +116,10 @@ class Decision:
 
 
 def fingerprint(feed: FeedConfig) -> str:
-    """What the published output depends on besides the upstream's bytes."""
-    return f"{feed.source}\x1f{rules_fingerprint(feed)}"
+    """What the published output depends on besides the upstream's bytes (the feed's own
+    title, link, id and permalink only when set: a feed without them keeps its fingerprint)."""
+    own = "".join(f"\x1f{k}={v}" for k, v in sorted(feed.own_metadata.items()))
+    return f"{feed.source}\x1f{rules_fingerprint(feed)}{own}"
 
 
 def error_kind(error: FeedfixError) -> str:
