@@ -23,6 +23,7 @@ from feedfix.service.web import ServiceView, client_max_size, index_page, instal
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+FIRST_POLL_RETRY = 5  # seconds: Retry-After of a 503 while a feed's first poll is under way
 
 
 async def feed(request: web.Request) -> web.Response:
@@ -39,7 +40,7 @@ async def feed(request: web.Request) -> web.Response:
         status = 503 if known is not None else 404
         text = _no_copy(known) if known is not None else "no such feed\n"
         metrics.requests.labels("feed", str(status)).inc()
-        headers = {"Retry-After": "60"} if status == 503 else None
+        headers = {"Retry-After": _retry_after(known)} if status == 503 else None
         return web.Response(status=status, text=text, headers=headers)
     reply = served.answer(
         request.headers.get("If-None-Match"),
@@ -53,12 +54,22 @@ async def feed(request: web.Request) -> web.Response:
 def _no_copy(status: Status) -> str:
     """The 503 body: why there is no copy yet, and what to do about it."""
     if status.state.last_error is None:
-        when = f"at {_iso(status.state.next_poll)}" if status.state.next_poll else "shortly"
-        return f"no good copy of {status.name} yet: the first poll is due {when}\n"
+        due = status.state.next_poll
+        if due is None or due <= time.time():
+            return f"no good copy of {status.name} yet: its first poll is under way\n"
+        return f"no good copy of {status.name} yet: the first poll is due at {_iso(due)}\n"
     lines = [f"no good copy of {status.name} yet: {status.state.last_error}"]
     if status.advice:
         lines.append(status.advice)
     return "\n".join(lines) + "\n"
+
+
+def _retry_after(status: Status | None) -> str:
+    """Seconds a reader should wait after a 503: a few while the first poll is under way
+    (it was started at once), a minute after a failure."""
+    if status is not None and status.state.last_error is None:
+        return str(FIRST_POLL_RETRY)
+    return "60"
 
 
 def _serving(status: Status) -> str | None:

@@ -182,14 +182,19 @@ class Poller:
     async def _run(self, runtime: FeedRuntime) -> None:
         feed, memory = runtime.config, runtime.memory
         # The stored next poll is kept only by a feed that is fine: one whose last poll
-        # failed, that has no good copy, or whose URL or rules changed is polled at once.
+        # failed or whose URL or rules changed is polled within the first seconds, and one
+        # with no copy at all (new, or never polled well) at once, before the others.
         fine = (
             memory.state.failures == 0
             and memory.published is not None
             and memory.state.fingerprint == fingerprint(feed)
         )
         now = self.clock()
-        delay = first_delay(feed.name, memory.state.next_poll if fine else None, now, feed.interval)
+        if memory.published is None:  # nothing to serve but a 503: first, at once
+            delay = 0.0
+        else:  # served meanwhile: spread over the first seconds, or its stored next poll
+            due = memory.state.next_poll if fine else None
+            delay = first_delay(feed.name, due, now, feed.interval)
         self._schedule(runtime, now + delay)
         while True:
             with contextlib.suppress(TimeoutError):  # asked to poll now: the wait ends early
