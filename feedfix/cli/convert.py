@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     max_size = size_option(args.max_size)
     spec = RuleSpec()
     if args.config or args.image_proxy:
-        from feedfix.config import parse_config  # noqa: PLC0415
+        from feedfix.config import Layer, parse_config, url  # noqa: PLC0415
 
         text = ""
         if args.config:
@@ -51,7 +51,15 @@ def run(args: argparse.Namespace) -> int:
                 text = Path(args.config).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{args.config}: cannot read: {exc}") from exc
-        config = parse_config(text, args.config or "environment", os.environ)
+        flags = None
+        if args.image_proxy:  # the service's public URL: [server] base_url, over the config's
+            try:
+                url(args.image_proxy, "--image-proxy")
+            except ConfigError as exc:
+                raise UsageError(str(exc)) from exc
+            given = {"server": {"base_url": args.image_proxy}}
+            flags = Layer(given, "command line: --image-proxy", where=" (set by --image-proxy)")
+        config = parse_config(text, args.config or "environment", os.environ, flags=flags)
         spec = config.rules
         if args.image_proxy:
             spec = dataclasses.replace(spec, images=_image_proxy(config, args.image_proxy))
@@ -107,12 +115,8 @@ def _permalink(pattern: str | None) -> str | None:
 def _image_proxy(config: Config, base_url: str) -> ImageProxySettings:
     """``--image-proxy``: the config's [images] (mode "http" unless it names another) with
     the service's public URL; the key from the config or the environment."""
-    from feedfix.config import image_proxy, url  # noqa: PLC0415
+    from feedfix.config import image_proxy  # noqa: PLC0415
 
-    try:
-        url(base_url, "--image-proxy")
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from exc
     images = config.images
     if images.key is None:
         raise UsageError(
