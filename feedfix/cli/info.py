@@ -43,5 +43,6 @@ def run_check_config(given: str | None) -> int:
                 "fails until it does"
             )
     print(json.dumps(effective(config), ensure_ascii=False, indent=2))
-    print(f"feedfix: {path}: ok, {len(config.feeds)} feeds", file=sys.stderr)
+    feeds = len(config.feeds)
+    print(f"feedfix: {path}: ok, {feeds} feed{'' if feeds == 1 else 's'}", file=sys.stderr)
     return EXIT_OK

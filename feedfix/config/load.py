@@ -45,8 +45,7 @@ SECTION_KEYS = {name: checks.keys(section) for name, section in SECTIONS.items()
 FEED_KEYS = checks.keys(FeedSettings)
 # a feed's keys besides the [poll] defaults
 FEED_OWN_KEYS = ("name", "url", "path", "rules", "title", "link", "id", "permalink")
-PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
-PACKAGE_DIR = str(PurePath(__file__).parents[1])  # where ``feedfix:`` paths point
+PACKAGE_PREFIX, PACKAGE_DIR = checks.PACKAGE_PREFIX, checks.PACKAGE_DIR
 _TOP_KEYS = (*SECTIONS, "rules", "feeds")
 
 

@@ -148,6 +148,12 @@ class FeedConfig(FeedSettings):
         """Where the feed comes from, for messages and the index: its URL or its path."""
         return self.url or self.path or ""
 
+    @property
+    def shown_source(self) -> str:
+        """The source as the pages show it: a file shipped in the package as the config
+        names it (``feedfix:examples/…``, not a long ``site-packages`` path)."""
+        return self.url or checks.shown_path(self.path or "")
+
 
 @dataclass(frozen=True)
 class Config:

@@ -30,13 +30,14 @@ from feedfix.service.http.fastpath import FastPath, Limits
 from feedfix.service.http.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
 from feedfix.service.http.server import make_app
 from feedfix.service.images import ImageService
-from feedfix.service.images.wiring import cache_summary, open_images
+from feedfix.service.images.wiring import open_images
 from feedfix.service.logs import LOGGER, log, use_masker
 from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.poller import Poller
 from feedfix.service.poll.worker import Worker
 from feedfix.service.store import Store, StoreError, open_configured, redacted
+from feedfix.service.web import ImageCache
 
 if TYPE_CHECKING:
     from feedfix.service.replicas.leases import RedisCoordinator
@@ -157,7 +158,14 @@ def _app(
     """The aiohttp application; the image proxy's route and summary when it is on."""
     if images is None:
         return make_app(catalog, metrics, poller)
-    return make_app(catalog, metrics, poller, images.handler, lambda: cache_summary(images))
+    return make_app(catalog, metrics, poller, images.handler, lambda: _image_cache(images))
+
+
+def _image_cache(images: ImageService) -> ImageCache:
+    """The image cache's figures, for the index and its JSON."""
+    stats, count = images.stats(), images.metrics.value
+    asked = sum(count(outcome) for outcome in ("hit", "miss", "coalesced"))
+    return ImageCache(stats.entries, stats.bytes, int(count("hit")), int(asked))
 
 
 def _front(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service_helpers import run_cli
+from service_helpers import REPO, run_cli
 
 
 def _check(tmp_path: Path, text: str) -> tuple[dict[str, object], list[str]]:
@@ -128,4 +128,15 @@ def test_relative_paths_start_at_the_config_files_folder(tmp_path: Path) -> None
     assert data["storage"]["path"] == str(folder / "store.db")
     assert data["feeds"][0]["path"] == str(folder / "feed.xml")
     memory, _ = _check(tmp_path, "[storage]\npath = ':memory:'\n")
-    assert memory["storage"] == {**memory["storage"], "path": ":memory:"}
+    storage = memory["storage"]
+    assert isinstance(storage, dict) and storage["path"] == ":memory:"
+
+
+def test_a_short_interval_warns_for_a_url_feed_only(tmp_path: Path) -> None:
+    """A path feed polled every few seconds costs a stat, and burdens no upstream: no
+    warning, as the README says (config.example.toml's own feed polls every 5 s)."""
+    (tmp_path / "feed.xml").write_bytes(b"<rss/>")
+    _, lines = _check(tmp_path, "[[feeds]]\nname = 'p'\npath = 'feed.xml'\ninterval = '5s'\n")
+    assert lines == [f"feedfix: {tmp_path / 'config.toml'}: ok, 1 feed"]
+    readme = " ".join((REPO / "README.md").read_text("utf-8").split())
+    assert "a `url` feed's interval under a minute" in readme

@@ -8,6 +8,7 @@ URLs feedfix itself signed.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,15 @@ from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 from feedfix.service.served import http_date
-from feedfix.service.web import ServiceView, client_max_size, index_page, install, rows
+from feedfix.service.web import (
+    ImageCache,
+    ServiceView,
+    client_max_size,
+    index_page,
+    install,
+    rows,
+    summary,
+)
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
@@ -108,11 +117,28 @@ def _rows(request: web.Request) -> list[dict[str, Any]]:
 
 
 async def index(request: web.Request) -> web.Response:
-    """``GET /``: the feeds as an HTML page (``web/``), or JSON with ``?format=json``."""
+    """``GET /``: the feeds as an HTML page (``web/``), or JSON with ``?format=json``: the
+    same facts, the summary line, the image cache and the shared store's state included."""
     request.app[METRICS].requests.labels("index", "200").inc()
-    if request.query.get("format") == "json":
-        return web.json_response({"version": __version__, "feeds": _rows(request)})
-    return await index_page(request)
+    if request.query.get("format") != "json":
+        return await index_page(request)
+    said = summary(request, rows(request))
+    cache = said.image_cache
+    return web.json_response(
+        {
+            "version": __version__,
+            "summary": {
+                "feeds": said.feeds,
+                "failing": said.failing,
+                "polls_last_hour": said.polls_last_hour,
+            },
+            "image_cache": None
+            if cache is None
+            else {**dataclasses.asdict(cache), "hit_rate": cache.hit_rate},
+            "store": {"ok": said.store_error is None, "error": said.store_error},
+            "feeds": _rows(request),
+        }
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -142,11 +168,11 @@ def make_app(
     metrics: Metrics,
     backend: ServiceView,
     images: Handler | None = None,
-    image_summary: Callable[[], str] | None = None,
+    image_cache: Callable[[], ImageCache] | None = None,
 ) -> web.Application:
     """The application, with its routes (GET and HEAD) and the web pages (``backend``, the
     poller, gives them the config, the store and "poll now"); ``/img/`` goes to ``images``
-    when the image proxy is on, and the index shows ``image_summary()``."""
+    when the image proxy is on, and the index shows ``image_cache()``'s figures."""
     app = web.Application(client_max_size=client_max_size())
     app[CATALOG] = catalog
     app[METRICS] = metrics
@@ -156,7 +182,7 @@ def make_app(
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
-    install(app, backend, catalog, NAME_PATTERN, image_summary)
+    install(app, backend, catalog, NAME_PATTERN, image_cache)
     return app
 
 
