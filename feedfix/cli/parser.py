@@ -138,7 +138,8 @@ def _add_fix_posts(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="also apply fix-lazy-images or drop-empty-junk (repeatable)",
+        help="also apply fix-lazy-images or drop-empty-junk (repeatable); 'all' for every "
+        "rule fix-posts applies, as a ZAKER blog needs",
     )
     parser.add_argument(
         "--no-rule", action="append", default=[], metavar="NAME", help="switch a rule off"
