@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePath, PurePosixPath
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from feedfix.config import checks
 from feedfix.config.schema import (
@@ -319,6 +320,13 @@ def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
         raise ConfigError(
             f"images.max_size: {images.max_size} bytes can't exceed images.cache_size "
             f"({images.cache_size} bytes)"
+        )
+    port = urlsplit(server.base_url).port if server.base_url else None
+    if port not in (None, 80, 443):
+        warnings.append(
+            f"server.base_url: {server.base_url} is on port {port}: some readers refuse feed "
+            "URLs off ports 80 and 443 (tt-rss) or drop the port from image URLs; serve it "
+            'behind a reverse proxy on 80/443 (README "Readers")'
         )
     storage = _load(StorageConfig, data, "storage")
     if storage.backend == "redis" and not storage.url:

@@ -140,3 +140,14 @@ def test_a_short_interval_warns_for_a_url_feed_only(tmp_path: Path) -> None:
     assert lines == [f"feedfix: {tmp_path / 'config.toml'}: ok, 1 feed"]
     readme = " ".join((REPO / "README.md").read_text("utf-8").split())
     assert "a `url` feed's interval under a minute" in readme
+
+
+def test_a_base_url_off_ports_80_and_443_warns_about_readers(tmp_path: Path) -> None:
+    """tt-rss refuses feed URLs on other ports and drops the port from image URLs: a
+    base_url on 8080 is warned about, one on the default port is not."""
+    feed = "[[feeds]]\nname = 'a'\nurl = 'http://127.0.0.1:9/'\n"
+    _, lines = _check(tmp_path, f"[server]\nbase_url = 'http://feeds.example:8080'\n{feed}")
+    assert "port 8080" in lines[0] and "tt-rss" in lines[0] and 'README "Readers"' in lines[0]
+    for quiet in ("http://feeds.example", "https://feeds.example:443/"):
+        _, lines = _check(tmp_path, f"[server]\nbase_url = '{quiet}'\n{feed}")
+        assert len(lines) == 1 and lines[0].endswith("ok, 1 feed"), lines
