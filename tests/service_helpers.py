@@ -288,9 +288,10 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+                stopping = "logged" if self.events("stopping") else "never logged"
                 raise AssertionError(
-                    f"feedfix serve did not stop within {timeout:g} s of SIGTERM:\n"
-                    f"{self.log_text()[-2000:]}"
+                    f"feedfix serve did not stop within {timeout:g} s of SIGTERM "
+                    f'("stopping" {stopping}):\n{self.log_text()[-2000:]}'
                 ) from None
         else:
             code = self.proc.returncode

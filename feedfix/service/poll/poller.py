@@ -36,6 +36,7 @@ from feedfix.service.poll.transport import AiohttpTransport, Transport
 from feedfix.service.poll.worker import Worker
 from feedfix.service.state import Snapshot
 from feedfix.service.store import SharedStore, Store, StoreError
+from feedfix.service.tasks import cancel_and_wait
 
 STORE_RETRY = 2.0  # seconds between tries to reach a shared store that did not answer
 LEASE_RETRY = 0.5  # shortest wait for a lease another replica holds
@@ -129,10 +130,7 @@ class Poller:
 
     async def stop(self) -> None:
         """Cancel every task, wait for them, close the client and the worker threads."""
-        tasks = [r.task for r in self.feeds.values() if r.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(r.task for r in self.feeds.values() if r.task is not None)
         if self.one.transport is not None:
             await self.one.transport.close()
         self.calls.close()
