@@ -139,6 +139,8 @@ def report(request: pytest.FixtureRequest, line: str) -> None:
     if reporter is not None and capture is not None:
         with capture.global_and_fixture_disabled():
             reporter.write_line(f"test_docker: {line}")
+    else:  # a pytest-xdist worker has no terminal: the summary's warnings show it
+        request.node.warn(pytest.PytestWarning(f"test_docker: {line}"))
 
 
 @pytest.fixture(scope="session")
