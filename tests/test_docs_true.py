@@ -178,3 +178,18 @@ def test_a_path_is_watched_by_the_same_four_things_everywhere(name: str) -> None
     """README and config.example.toml say the same of what a path source's stat watches."""
     text = " ".join(re.sub(r"#\s*", "", _text(name)).split())
     assert "name, inode, size and modification time" in text
+
+
+def test_compose_is_spelled_both_ways_for_both_example_files() -> None:
+    """Debian 12's docker.io has no `docker compose` plugin (its docker-compose is v1): the
+    README and both example files give each command in both spellings, and the README says
+    which suite runs which."""
+    readme = _text("README.md")
+    for name in ("docker-compose.example.yml", "docker-compose.scaled.example.yml"):
+        header = _text(name)
+        for spelling in ("docker compose -f", "docker-compose -f"):
+            assert f"{spelling} {name} up" in header, (name, spelling)
+    docker = readme.split("## Docker sidecar", 1)[1].split("\n## ", 1)[0]
+    assert "docker compose -f docker-compose.example.yml up" in docker
+    assert "docker-compose -f docker-compose.example.yml up" in docker
+    assert "docker-compose` package" in docker and "Compose v2" in docker
