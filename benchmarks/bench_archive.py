@@ -14,13 +14,14 @@ real JPEG of ``--size`` bytes, answered after ``--delay`` ms) and a small feed w
 2. Serving while archiving (a second service, from empty): wrk (``-t2 -c64``,
    ``--duration`` s) on the small feed (gzip) and on one archived image (the fast path),
    ``--rounds`` times with the archive at work and with it paused (the origin holds its
-   answers), back to back; the median ratio working / paused (target >= 0.9x), and the
-   working rate against the rate at rest once the archive is full.
+   answers), back to back; the median ratio working / paused (against
+   ``targets.ARCHIVE_SERVING``), and the working rate against the rate at rest once the
+   archive is full.
 3. Memory: two more services on the same feed (8 small images per entry,
    ``--memory-images`` in all; the same entries, image URLs and bytes served), the archive
    on in one (every image archived) and off in the other (none archived; readers then ask
    for every image once, so both cache the same images); RSS once done and again after a
-   restart, and the difference (target: within 10 MB).
+   restart, and the difference (against ``targets.ARCHIVE_RSS_MB``).
 
 Usage: ``bench_archive.py [--entries 1000] [--images 8] [--size 200000] [--delay 20]
 [--per-host 4] [--duration 3] [--rounds 4] [--memory-images 10000]
@@ -48,6 +49,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_serve as bs
 import serve_upstream as su
+import targets
 
 KEY = "bench-key-for-the-image-archive-0123456789"
 
@@ -434,7 +436,27 @@ def main() -> int:
             print(f"{part}:")
             for key, value in figures.items():
                 print(f"  {key}: {value}")
+        for line in verdicts(report):
+            print(line)
     return 0
+
+
+def verdicts(report: dict[str, Any]) -> list[str]:
+    """PASS/FAIL beside each target of ``targets.py`` the report measured."""
+    lines = []
+    if "serving" in report:
+        for name, ratio in report["serving"]["working_vs_paused"].items():
+            verdict = "PASS" if ratio >= targets.ARCHIVE_SERVING else "FAIL"
+            lines.append(f"{verdict} serving {name} while archiving {ratio}x "
+                         f"(ARCHIVE_SERVING {targets.ARCHIVE_SERVING:g}x)")  # fmt: skip
+    if "memory" in report:
+        for key in ("difference_mb", "difference_restarted_mb"):
+            value = report["memory"][key]
+            verdict = "PASS" if abs(value) <= targets.ARCHIVE_RSS_MB else "FAIL"
+            lines.append(
+                f"{verdict} memory {key} {value} MB (ARCHIVE_RSS_MB {targets.ARCHIVE_RSS_MB:g})"
+            )
+    return lines
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -20,28 +18,11 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from image_origin import WEIBO, ImageOrigin
+from image_origin import WEIBO, ImageOrigin, origin_thread
 from service_helpers import Response, Service, render_config
 from upstream import Upstream, feed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@contextmanager
-def origin_thread() -> Iterator[tuple[ImageOrigin, asyncio.AbstractEventLoop]]:
-    """The image origin in a thread with its own event loop (the service is a subprocess)."""
-    loop = asyncio.new_event_loop()
-    origin = ImageOrigin()
-    thread = threading.Thread(target=loop.run_forever, name="image-origin", daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(origin.start(), loop).result(10)
-    try:
-        yield origin, loop
-    finally:
-        asyncio.run_coroutine_threadsafe(origin.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 class ProxyService(Service):

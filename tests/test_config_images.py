@@ -57,7 +57,7 @@ BAD = [
      "images.archive_size: expected a size such as 50MB or 1048576, got 'big'"),
     ("[images]\narchive_retry_for = 0\n",
      "images.archive_retry_for: must be more than zero, got 0"),
-    ("[images]\npath = ' '\n", "images.path: expected a folder, got an empty string"),
+    ("[images]\npath = ' '\n", "images.path: expected a file's path, got an empty string"),
     ("[storage]\nbackend = 'redis'\nurl = 'redis://127.0.0.1/0'\n[server]\n"
      "base_url = 'https://f.example'\n[images]\nproxy = 'all'\narchive = true\n",
      'images.path: required with archive = true and [storage] backend = "redis": a folder '

@@ -13,9 +13,9 @@ from typing import Any
 
 from feedfix.cli.common import EXIT_OK
 from feedfix.core.errors import ConfigError
-from feedfix.service.app import config_path, load_config
-from feedfix.service.image_archive import STATE_WORDS, ArchiveSummary, ImageRow
-from feedfix.service.images.archiver import IDLE, plain
+from feedfix.files.config_file import config_path, load_config
+from feedfix.service.image_archive import STATE_WORDS, ArchiveSummary, ImageRow, plain
+from feedfix.service.images.archiver import IDLE
 from feedfix.service.images.wiring import open_archive_index
 from feedfix.service.masking import masker_for
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from feedfix.core.archive import Archived
 from feedfix.core.model import Entry, Feed
@@ -128,3 +128,33 @@ class ArchiveSummary:
     failed: int = 0
     unpinned: int = 0
     reasons: Mapping[str, int] = field(default_factory=dict)  # retrying and failed, by reason
+
+
+def describe(summary: ArchiveSummary, limit: int | None) -> str:
+    """The archive in words, for the index page."""
+    lost = summary.failed
+    words = (
+        f"Image archive: {summary.archived} images kept, {summary.bytes / 1e6:.1f} MB"
+        + (f" of {limit / 1e6:.0f} MB (archive_size)" if limit else "")
+        + f"; {summary.pending} pending, {summary.retrying} to be tried again, "
+        f"{lost} could not be kept."
+    )
+    if summary.unpinned:
+        words += (
+            f" The archive is full (archive_size): {summary.unpinned} images of the oldest "
+            "entries are no longer kept for good, and go when the cache needs the room."
+        )
+    return words
+
+
+def plain(summary: ArchiveSummary) -> dict[str, Any]:
+    """A summary as JSON-ready data."""
+    return {
+        "archived": summary.archived,
+        "bytes": summary.bytes,
+        "pending": summary.pending,
+        "retrying": summary.retrying,
+        "failed": summary.failed,
+        "unpinned": summary.unpinned,
+        "reasons": dict(summary.reasons),
+    }

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from feedfix.core.imagesign import proxied
+from image_origin import IMAGES
 from image_service import (
     ProxyService,
     World,
@@ -22,9 +24,6 @@ from image_service import (
     paths_of,
     served_images,
 )
-
-from feedfix.core.imagesign import proxied
-from image_origin import IMAGES
 from service_helpers import run_cli, wait_for
 
 __all__ = ["archive_world"]  # the "world" fixture: the origin and the upstream
@@ -90,6 +89,7 @@ def test_every_image_is_archived_before_a_reader_asks_and_outlives_its_origin(
         assert total == {"archived": 9, "bytes": size, "pending": 0, "retrying": 0,
                          "failed": 0, "unpinned": 0, "reasons": {}}  # fmt: skip
         assert "Image archive: 9 images kept" in service.get("/").text()
+        assert service.get("/?format=json").json()["image_archive"] == total  # the same facts
         paths = served_images(service.base_url, service.wait_served("pics"))
         assert len(paths) == 9
         world.stop_origin()

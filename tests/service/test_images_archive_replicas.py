@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from image_origin import IMAGES
 from image_service import ProxyService, World, archive_world, metric, origin_path, paths_of
 from image_service import served_images as images_in
-
-from image_origin import IMAGES
 from redis_helpers import RedisServer, unique_prefix
 from service_helpers import TEST_POLL, wait_for
 

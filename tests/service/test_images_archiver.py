@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from feedfix.service.image_archive import FEED_LEVEL, ArchiveSummary, EntryImages
+from feedfix.service.image_archive import FEED_LEVEL, ArchiveSummary, EntryImages, describe
 from feedfix.service.images import ImageService
 from feedfix.service.images import archiver as archiver_module
 from feedfix.service.images.archive_sqlite import SQLiteArchiveIndex
-from feedfix.service.images.archiver import Archiver, ArchiveSettings, describe
+from feedfix.service.images.archiver import Archiver, ArchiveSettings
 from feedfix.service.images.meta import CACHE_SCHEMA
 from feedfix.service.images.metrics import ArchiveMetrics
 from feedfix.service.store.memory import MemoryStore

@@ -13,16 +13,17 @@ import base64
 import sqlite3
 import threading
 from collections.abc import Iterator
+from html import unescape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from image_service import ATOM, ProxyService, image_urls, metric, origin_path, origin_thread
 from lxml import etree
 
 from browser import CHROMIUM_FLAGS, find_chromium
-from image_origin import IMAGES, WEIBO, ImageOrigin
+from image_origin import IMAGES, WEIBO, ImageOrigin, origin_thread
+from image_service import ATOM, ProxyService, image_urls, metric, origin_path
 from service_helpers import wait_for
 from upstream import WRAPPER, Upstream, feed
 
@@ -104,7 +105,13 @@ def test_every_image_loads_through_the_proxy_once_and_survives_a_restart(
         assert served_again == 65
         assert metric(page, "feedfix_image_cache_entries") == 5
         assert metric(page, "feedfix_rule_changes_total", '{rule="proxy-images"}') == 6
-        assert "Image cache: 5 images" in service.get("/").text()
+        cache = service.get("/?format=json").json()["image_cache"]
+        assert (cache["entries"], cache["requests"]) == (5, 70)
+        assert cache["hits"] + 5 <= 70 and cache["hit_rate"] == cache["hits"] / 70
+        kb = f"{cache['bytes'] / 1000:.1f} kB"
+        rate = f"{cache['hits'] / 70:.0%}"
+        line = f"Image cache: 5 images, {kb}; hit rate {rate} of 70 requests."
+        assert line in unescape(service.get("/").text())
         etag = served.header("ETag")
     service.stop()
     key = sqlite3.connect(service.db).execute("SELECT value FROM secrets").fetchall()

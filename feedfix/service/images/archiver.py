@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from feedfix.config import ImagesConfig
@@ -37,6 +37,7 @@ from feedfix.service.image_archive import (
     EntryImages,
     ImageRow,
     ages,
+    describe,
     entry_paths,
 )
 from feedfix.service.images.archive_index import (
@@ -354,6 +355,14 @@ class Archiver:
 
     # ---- what the pages ask ----------------------------------------------------------------
 
+    def overview(self) -> ArchiveSummary:
+        """The whole archive, as last read (every few seconds)."""
+        return self.summary
+
+    def words(self) -> str:
+        """The whole archive in words, for the index page."""
+        return describe(self.summary, self.settings.limits.archive_size)
+
     async def feed_summary(self, feed: str) -> ArchiveSummary:
         """One feed's part of the archive."""
         return await self._run(self.index.summary, feed)
@@ -365,33 +374,3 @@ class Archiver:
     async def entry_images(self, feed: str, entries: Sequence[str]) -> dict[str, list[ImageRow]]:
         """Each entry's images and their states."""
         return await self._run(self.index.images, feed, entries)
-
-
-def describe(summary: ArchiveSummary, limit: int | None) -> str:
-    """The archive in words, for the index page."""
-    lost = summary.failed
-    words = (
-        f"Image archive: {summary.archived} images kept, {summary.bytes / 1e6:.1f} MB"
-        + (f" of {limit / 1e6:.0f} MB (archive_size)" if limit else "")
-        + f"; {summary.pending} pending, {summary.retrying} to be tried again, "
-        f"{lost} could not be kept."
-    )
-    if summary.unpinned:
-        words += (
-            f" The archive is full (archive_size): {summary.unpinned} images of the oldest "
-            "entries are no longer kept for good, and go when the cache needs the room."
-        )
-    return words
-
-
-def plain(summary: ArchiveSummary) -> dict[str, Any]:
-    """A summary as JSON-ready data."""
-    return {
-        "archived": summary.archived,
-        "bytes": summary.bytes,
-        "pending": summary.pending,
-        "retrying": summary.retrying,
-        "failed": summary.failed,
-        "unpinned": summary.unpinned,
-        "reasons": dict(summary.reasons),
-    }

@@ -20,7 +20,7 @@ from feedfix.core.rules.proxy_images import ImageProxySettings
 from feedfix.service.images import ImageService, ImageSettings
 from feedfix.service.images.archive_index import ArchiveIndex
 from feedfix.service.images.archive_sqlite import SQLiteArchiveIndex
-from feedfix.service.images.archiver import Archiver, ArchiveSettings, describe
+from feedfix.service.images.archiver import Archiver, ArchiveSettings
 from feedfix.service.images.meta import CACHE_SCHEMA, CacheMeta
 from feedfix.service.images.metrics import ArchiveMetrics
 from feedfix.service.metrics import Metrics
@@ -107,19 +107,3 @@ def open_archive_index(config: Config) -> ArchiveIndex:
     if not Path(storage.path).exists():
         raise ConfigError(f"[storage] path {storage.path}: no store yet (has feedfix served?)")
     return SQLiteArchiveIndex(storage.path, CACHE_SCHEMA)
-
-
-def cache_summary(images: ImageService) -> str:
-    """The image cache's size and hit rate in one line, and the archive's in another, for
-    the index page."""
-    stats, count = images.stats(), images.metrics.value
-    hits, asked = count("hit"), sum(count(o) for o in ("hit", "miss", "coalesced"))
-    rate = f"{hits / asked:.0%}" if asked else "—"
-    line = (
-        f"Image cache: {stats.entries} images, {stats.bytes / 1e6:.1f} MB; "
-        f"hit rate {rate} of {int(asked)} requests."
-    )
-    archiver = images.archiver
-    if archiver is None:
-        return line
-    return line + "\n" + describe(archiver.summary, images.settings.limits.archive_size)

@@ -12,7 +12,7 @@ from lxml import etree
 
 from feedfix.core.rules import ruleset
 from feedfix.service.catalog import Activity, Status
-from feedfix.service.image_archive import STATE_WORDS
+from feedfix.service.image_archive import STATE_WORDS, ArchiveSummary
 from feedfix.service.masking import MASK
 from feedfix.service.web import views
 from feedfix.service.web.site import WEB, error_page, render
@@ -59,24 +59,38 @@ def rows(request: web.Request) -> list[Row]:
     return found
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What the index says above the feeds; its JSON says the same."""
+
+    feeds: int
+    failing: int  # failing, or stale
+    polls_last_hour: int
+    image_cache: views.ImageCache | None  # when the image proxy is on
+    store_error: str | None  # replicas on Redis: why the shared store does not answer
+    image_archive: ArchiveSummary | None = None  # when the archive is on ...
+    image_archive_words: str | None = None  # ... and the same in words
+
+
+def summary(request: web.Request, shown: list[Row]) -> Summary:
+    """The index's summary of ``shown`` (its rows), secrets masked."""
+    site = request.app[WEB]
+    hour_ago = time.time() - 3600
+    return Summary(
+        feeds=len(shown),
+        failing=sum(1 for r in shown if r.state.key in ("failing", "stale")),
+        polls_last_hour=sum(1 for started in site.catalog.recent_polls if started >= hour_ago),
+        image_cache=site.image_cache() if site.image_cache is not None else None,
+        store_error=site.masker.optional(site.catalog.store_error),
+        image_archive=site.archive.overview() if site.archive is not None else None,
+        image_archive_words=site.archive.words() if site.archive is not None else None,
+    )
+
+
 async def index_page(request: web.Request) -> web.Response:
     """``GET /`` as HTML: every feed at a glance."""
-    site = request.app[WEB]
     shown = rows(request)
-    hour_ago = time.time() - 3600
-    recent = sum(1 for started in site.catalog.recent_polls if started >= hour_ago)
-    failing = sum(1 for r in shown if r.state.key in ("failing", "stale"))
-    image_cache = site.image_summary() if site.image_summary is not None else None
-    store_error = site.masker.optional(site.catalog.store_error)  # replicas on Redis
-    return render(
-        request,
-        "index.html",
-        rows=shown,
-        failing=failing,
-        recent=recent,
-        image_cache=image_cache,
-        store_error=store_error,
-    )
+    return render(request, "index.html", rows=shown, summary=summary(request, shown))
 
 
 async def opml(request: web.Request) -> web.Response:

@@ -99,7 +99,7 @@ async def inspector(request: web.Request) -> web.Response:
     available = ruleset(feed.rules)
     rules, off = chosen_rules(request, available)
     shown = await loop.run_in_executor(None, inspect_entries, sources, rules, feed.url)
-    upstream = mask_url(feed.url) if feed.url else feed.source
+    upstream = mask_url(feed.url) if feed.url else feed.shown_source
     images = None
     if site.archive is not None:  # each entry's images, as the archive keeps them
         ids = [entry.id or "" for entry in settle_ids(sources, feed.url)[0]]
@@ -117,7 +117,7 @@ async def inspector(request: web.Request) -> web.Response:
         entries=shown,
         available=available.names,
         off=off,
-        descriptions={r.name: r.help().split("\n", 1)[0] for r in available.rules},
+        descriptions={n: views.described(n) for n in available.names},
     )
 
 
@@ -160,6 +160,7 @@ def _playground(request: web.Request, status: int = 200, **context: Any) -> web.
         "playground.html",
         status=status,
         available=available.names,
+        descriptions={n: views.described(n) for n in available.names},
         max_size=views.size(PLAYGROUND_MAX),
         **context,
     )

@@ -53,6 +53,12 @@ class ServiceView(Protocol):
 class ArchiveView(Protocol):
     """What the pages show of the image archive (the archiver is one), when it is on."""
 
+    def overview(self) -> ArchiveSummary:
+        """The whole archive, as last read."""
+
+    def words(self) -> str:
+        """The whole archive in words (size, count, what could not be kept; a full one)."""
+
     async def feed_summary(self, feed: str) -> ArchiveSummary:
         """One feed's part of the archive."""
 
@@ -71,7 +77,7 @@ class Web:
     catalog: Catalog
     env: jinja2.Environment
     static: dict[str, static_files.StaticFile]
-    image_summary: Callable[[], str] | None = None  # the image cache in a line, proxy on
+    image_cache: Callable[[], views.ImageCache] | None = None  # its figures, proxy on
     archive: ArchiveView | None = None  # the image archive, when [images] archive is on
     csrf: Csrf = field(default_factory=Csrf)
     _masker: tuple[int, Masker] | None = None
@@ -105,7 +111,14 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=views.when, duration=views.duration, size=views.size, unit=views.unit)
+    env.filters.update(
+        when=views.when,
+        duration=views.duration,
+        size=views.size,
+        unit=views.unit,
+        counted=views.counted,
+        code=views.with_code,
+    )
     return env
 
 
