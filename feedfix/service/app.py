@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import logging
 import os
 import signal
@@ -167,8 +166,14 @@ def _app(
     """The aiohttp application; the image proxy's route and summary when it is on."""
     if images is None:
         return make_app(catalog, metrics, poller)
-    cache = functools.partial(_image_cache, images)  # read at each index page
-    return make_app(catalog, metrics, poller, images.handler, cache, archive=images.archiver)
+    return make_app(
+        catalog,
+        metrics,
+        poller,
+        images.handler,
+        lambda: _image_cache(images),
+        archive=images.archiver,
+    )
 
 
 def _image_cache(images: ImageService) -> ImageCache:

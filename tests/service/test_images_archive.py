@@ -135,6 +135,8 @@ def test_pinned_images_survive_a_cache_smaller_than_the_archive(
             signed(world, "/v/101/c.gif"),
         )
         assert service.get(first).status == 200
+        with_first = pinned + len(body_of("/v/100/b.jpg"))  # stored (it is written after)
+        wait_for(lambda: cache_stat(service, "bytes") == with_first, 10, "the first stored")
         assert service.get(second).status == 200  # over cache_size: the first one goes
         only_second = pinned + len(body_of("/v/101/c.gif"))  # its bytes, and not the first's
         wait_for(lambda: cache_stat(service, "bytes") == only_second, 10, "the first evicted")

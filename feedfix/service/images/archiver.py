@@ -53,6 +53,7 @@ from feedfix.service.images.fetch import HostSlots, ImageFetchError
 from feedfix.service.images.metrics import ArchiveMetrics
 from feedfix.service.logs import log
 from feedfix.service.store import Store, StoreError
+from feedfix.service.tasks import cancel_and_wait
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -158,13 +159,8 @@ class Archiver:
 
     async def stop(self) -> None:
         """Stop working (images in flight are tried again at the next start)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for fetch in list(self._fetches):
-            fetch.cancel()
-        await asyncio.gather(*self._fetches, return_exceptions=True)
+        tasks = [*self._fetches, *([self._task] if self._task is not None else [])]
+        await cancel_and_wait(tasks)  # again until they end: a cancellation can be lost
         if self._done:  # kept already: say so, or the next start fetches them again
             with contextlib.suppress(ArchiveIndexError, StoreError):
                 await self._run(self.index.archived, self._done)
