@@ -14,3 +14,5 @@ FIX_POSTS_PER_S = 2000.0  # bench_fix_posts: posts per second, dry run and --wri
 POLL_304_SHARE = 0.05  # bench_poll: a 304 round's CPU / a changed round's, below
 POLL_RSS_MB = 80.0  # bench_poll: resident memory with 100 feeds x 50 entries, at most
 LOAD_DRIFT = 0.10  # bench_load: resident memory drift under load, within
+ARCHIVE_SERVING = 0.9  # bench_archive: serving rate while archiving / paused, at least
+ARCHIVE_RSS_MB = 10.0  # bench_archive: RSS with 10,000 archived images over none, within

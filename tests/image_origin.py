@@ -11,10 +11,18 @@ every request by path. Paths:
 - ``/declared-2gb``: ``Content-Length: 2000000000`` then a PNG's first bytes, then hangs;
 - ``/endless``: a chunked PNG that never ends; ``/drip``: a PNG one byte every 0.2 s;
 - ``/html-as-png``, ``/svg-as-png``: HTML / an SVG with a script, sent as ``image/png``;
-- ``/svg``: that SVG as ``image/svg+xml``; ``/cookie/{name}``: the image with a Set-Cookie.
+- ``/svg``: that SVG as ``image/svg+xml``; ``/cookie/{name}``: the image with a Set-Cookie;
+- ``/v/{variant}/{name}``: the image under as many URLs as variants (an archive's worth);
+- ``/drop/{name}``: the connection closed before any answer;
+- ``/status/{code}?after=S``: that status with ``Retry-After: S``.
 
-``force_close`` makes every answer close its connection (so each fetch resolves the name).
-Everything listens on 127.0.0.1 only.
+Switches, for an origin that changes its mind: ``broken[path] = status`` answers that path
+with the status (0: the connection dropped) until it is removed; ``swapped[path] = name``
+serves another image under a ``/v/`` path; ``delay`` adds seconds
+before every image; ``stop()`` makes it disappear entirely (connections refused), and
+``start(port)`` brings it back on the same port; ``most_in_flight`` is the most requests it
+answered at once. ``force_close`` makes every answer close
+its connection (so each fetch resolves the name). Everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import asyncio
 import contextlib
 import io
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,7 +89,12 @@ class ImageOrigin:
 
     def __init__(self, force_close: bool = False) -> None:
         self.force_close = force_close
+        self.broken: dict[str, int] = {}  # path: status to answer instead (0: drop)
+        self.swapped: dict[str, str] = {}  # path: the image (a name in IMAGES) it serves now
+        self.delay = 0.0  # seconds before every image
         self.hits: Counter[str] = Counter()
+        self.times: dict[str, list[float]] = {}  # path: when each request came (monotonic)
+        self.in_flight = self.most_in_flight = 0  # requests being answered, and at most
         self.headers: dict[str, Mapping[str, str]] = {}
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -113,8 +127,14 @@ class ImageOrigin:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.hits[request.path] += 1
+        self.times.setdefault(request.path, []).append(time.monotonic())
         self.headers[request.path] = dict(request.headers)
-        response = await self._route(request)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            response = await self._route(request)
+        finally:
+            self.in_flight -= 1
         if self.force_close:
             response.force_close()
         return response
@@ -123,6 +143,18 @@ class ImageOrigin:
         parts = request.path.strip("/").split("/")
         head, name = parts[0], parts[-1]
         referer = request.headers.get("Referer")
+        broken = self.broken.get(request.path)
+        if head == "drop" or broken == 0:
+            assert request.transport is not None
+            request.transport.close()  # no answer at all
+            return web.Response()  # never sent: the connection is gone
+        if broken is not None:
+            return web.Response(status=broken, body=HTML_PAGE, content_type="text/html")
+        if name in IMAGES and self.delay:
+            await asyncio.sleep(self.delay)
+        if head == "v" and name in IMAGES:
+            body, media_type = IMAGES[self.swapped.get(request.path, name)]
+            return web.Response(body=body, content_type=media_type)
         if head in ("plain", "weibo", "own", "chunked", "slow", "cookie") and name in IMAGES:
             want = {"weibo": WEIBO, "own": f"http://{request.host}/"}.get(head)
             if want is not None and referer != want:
@@ -137,7 +169,11 @@ class ImageOrigin:
                 plain.set_cookie("session", "origin-secret")
             return plain
         if head == "status":
-            return web.Response(status=int(name), body=HTML_PAGE, content_type="text/html")
+            after = request.query.get("after")
+            headers = {"Retry-After": after} if after else None
+            return web.Response(
+                status=int(name), body=HTML_PAGE, content_type="text/html", headers=headers
+            )
         if head == "redirect":
             raise web.HTTPFound(request.query["to"])
         if head == "declared-2gb":

@@ -44,8 +44,24 @@ BAD = [
      "images.remember_failures: expected a duration such as 600 or \"10m\", got 'soon'"),
     ("[images]\nsvg = 'yes'\n", "images.svg: expected true or false, got 'yes'"),
     ("[images]\nsurprise = 1\n", "images.surprise: unknown key (known keys: allow_private, "
-     "cache_size, connect_timeout, hosts, key, max_redirects, max_size, old_keys, per_host, "
-     "proxy, remember_failures, svg, timeout, user_agent)"),
+     "archive, archive_days, archive_retry_for, archive_size, cache_size, connect_timeout, "
+     "hosts, key, max_redirects, max_size, old_keys, path, per_host, proxy, "
+     "remember_failures, svg, timeout, user_agent)"),
+    ("[images]\narchive = true\n",
+     'images.archive: needs [images] proxy = "http" or "all" (the archive keeps the images '
+     "the proxy serves)"),
+    ("[images]\narchive = 'yes'\n", "images.archive: expected true or false, got 'yes'"),
+    ("[images]\narchive_days = -1\n",
+     "images.archive_days: expected a number from 0 to 36500, got -1"),
+    ("[images]\narchive_size = 'big'\n",
+     "images.archive_size: expected a size such as 50MB or 1048576, got 'big'"),
+    ("[images]\narchive_retry_for = 0\n",
+     "images.archive_retry_for: must be more than zero, got 0"),
+    ("[images]\npath = ' '\n", "images.path: expected a file's path, got an empty string"),
+    ("[storage]\nbackend = 'redis'\nurl = 'redis://127.0.0.1/0'\n[server]\n"
+     "base_url = 'https://f.example'\n[images]\nproxy = 'all'\narchive = true\n",
+     'images.path: required with archive = true and [storage] backend = "redis": a folder '
+     "every replica mounts (each serves every image the others archived)"),
 ]  # fmt: skip
 
 
@@ -110,3 +126,18 @@ def test_check_config_says_base_url_is_required(tmp_path: Path) -> None:
         f'feedfix: {config}: server.base_url: required when [images] proxy = "http" '
         "(the proxied image URLs point at it)"
     )
+
+
+def test_the_archive_keys_their_defaults_and_a_relative_folder() -> None:
+    """Archive off by default, kept while published (0 days), no size bound, retried three
+    days; ``path`` relative to the config file's folder; check-config shows them."""
+    plain = parse_config(ON + FEED).images
+    assert (plain.archive, plain.archive_days, plain.archive_size) == (False, 0.0, None)
+    assert plain.archive_retry_for == 3 * 86400 and plain.path is None
+    text = ON + "archive = true\narchive_days = 7\narchive_size = '2GB'\npath = 'img'\n"
+    config = parse_config(text + FEED, "c.toml", base_dir="/srv/feedfix")
+    images = config.images
+    assert (images.archive, images.archive_days, images.archive_size) == (True, 7.0, 2 * 10**9)
+    assert images.path == "/srv/feedfix/img"
+    shown = effective(config)["images"]
+    assert shown["archive"] is True and shown["path"] == "/srv/feedfix/img"

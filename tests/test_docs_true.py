@@ -147,6 +147,8 @@ def _stated() -> dict[str, tuple[str, str]]:
         "POLL_304_SHARE": ("bench_poll.py", f"< {t.POLL_304_SHARE * 100:g} %"),
         "POLL_RSS_MB": ("bench_poll.py", f"≤ {t.POLL_RSS_MB:g} MB"),
         "LOAD_DRIFT": ("bench_load.py", f"within {t.LOAD_DRIFT * 100:g} %"),
+        "ARCHIVE_SERVING": ("bench_archive.py", f"≥ {t.ARCHIVE_SERVING:g}x"),
+        "ARCHIVE_RSS_MB": ("bench_archive.py", f"within {t.ARCHIVE_RSS_MB:g} MB"),
     }
 
 

@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from feedfix.cli.info import run_check_config  # noqa: PLC0415
 
             return run_check_config(args.file)
+        if args.command == "images":
+            from feedfix.cli import images  # noqa: PLC0415 (only when it runs)
+
+            return images.run(args)
         if args.command == "fix-posts":
             from feedfix.cli import fix_posts  # noqa: PLC0415 (only when it runs)
 

@@ -114,6 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", metavar="FILE", nargs="?", help="default: $FEEDFIX_CONFIG")
     _add_fix_posts(commands)
+    images = commands.add_parser(
+        "images",
+        help="report on the image archive: counts, sizes, the images that could not be kept",
+        description="Report on the image archive ([images] archive) from the store, whether "
+        "the service runs or not: images kept, pending and failed, with their sizes, per "
+        "feed; --failed lists every image whose last attempt failed, with its origin URL and "
+        "why; --retry makes them pending again.",
+    )
+    images.add_argument("--config", metavar="FILE", help="TOML config (default: $FEEDFIX_CONFIG)")
+    images.add_argument("--feed", metavar="NAME", help="only this feed's images")
+    images.add_argument(
+        "--failed", action="store_true", help="list each image whose last attempt failed, and why"
+    )
+    images.add_argument(
+        "--retry", action="store_true", help="make the failed images pending again (fetched soon)"
+    )
+    images.add_argument("--json", action="store_true", help="print JSON, for scripts")
     return parser
 
 

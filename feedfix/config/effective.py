@@ -12,6 +12,8 @@ from feedfix.core.errors import ConfigError
 from feedfix.core.rules import RuleSpec, ruleset
 from feedfix.core.rules.proxy_images import HostRule, ImageProxySettings
 
+ARCHIVE_KEYS = ("path", "archive", "archive_days", "archive_size", "archive_retry_for")
+
 
 def image_proxy(config: Config, key: str | None = None) -> ImageProxySettings | None:
     """The proxy step's settings (None when ``[images] proxy`` is off), signed with ``key``,
@@ -51,6 +53,7 @@ def effective(config: Config) -> dict[str, Any]:
     images = config.images
     shown_images = {
         **{k: getattr(images, k) for k in ("proxy", "max_size", "cache_size", "user_agent")},
+        **{k: getattr(images, k) for k in ARCHIVE_KEYS},
         "allow_private": list(images.allow_private),
         "key": "(set)" if images.key else "(made at first start, kept in the store)",
         "old_keys": len(images.old_keys),  # keys are secrets: never printed

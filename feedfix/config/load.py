@@ -328,9 +328,19 @@ def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
             "URLs off ports 80 and 443 (tt-rss) or drop the port from image URLs; serve it "
             'behind a reverse proxy on 80/443 (README "Readers")'
         )
+    if images.archive and images.proxy == "off":
+        raise ConfigError(
+            'images.archive: needs [images] proxy = "http" or "all" (the archive keeps the '
+            "images the proxy serves)"
+        )
     storage = _load(StorageConfig, data, "storage")
     if storage.backend == "redis" and not storage.url:
         raise ConfigError('storage.url: missing (backend = "redis" needs a redis:// URL)')
+    if storage.backend == "redis" and images.archive and images.path is None:
+        raise ConfigError(
+            'images.path: required with archive = true and [storage] backend = "redis": a '
+            "folder every replica mounts (each serves every image the others archived)"
+        )
     return Config(
         server=server,
         storage=storage,

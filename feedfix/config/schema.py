@@ -66,6 +66,16 @@ class ImagesConfig:
     svg: bool = checks.setting(False, checks.boolean)
     # [images.hosts]: "glob" = { referer = "none" | "origin" | URL, https = true | false }
     hosts: tuple[HostRule, ...] = checks.setting(DEFAULT_HOST_RULES, checks.host_table)
+    # the image folder (cache and archive); None: "{store}-images" beside the store file
+    path: str | None = checks.setting(None, checks.file_path)
+    # fetch every image of an entry when a poll first cleans it; keep it while it is published
+    archive: bool = checks.setting(False, checks.boolean)
+    # keep an entry's images at least this many days after it leaves the published feed
+    archive_days: float = checks.setting(0.0, checks.number(0, 36500))
+    # None: no bound; past it, the oldest entries' images are unpinned first
+    archive_size: int | None = checks.setting(None, parse_size)
+    # a failing image is tried again (1 min, doubling, at most 6 h apart) for this long
+    archive_retry_for: float = checks.setting(3 * 86400.0, checks.parse_duration)
 
 
 StorageBackend = Literal["sqlite", "redis"]

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
                 metrics.forget_feed(name)
 
         catalog.listeners.append(forget_removed)
+        archiver = images.archiver if images is not None else None
         poller = Poller(
             config,
             store,
@@ -108,10 +109,13 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
             cleaner,
             coordinator=coordinator,
             clock=coordinator.now if coordinator else time.time,
+            images=archiver,  # each poll's published entries: their images are archived
         )
         replicator = await _replicator(store, coordinator, poller, config.storage.sync_every)
         await poller.load()
         log("loaded from storage", feeds=len(catalog.served), storage=_where(config.storage))
+        if archiver is not None:  # stopped with the image service
+            await archiver.start([feed.name for feed in config.feeds])
         runner = web.AppRunner(
             _app(catalog, metrics, poller, images),
             access_log=None,
@@ -140,7 +144,11 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
             stack.push_async_callback(replicator.stop)
             await replicator.start()
         # a reload keeps the running proxy (its key and cache): [images] needs a restart
-        reloads = Reloads(lambda: with_image_proxy(load_config(path, environ), proxy), poller)
+        reloads = Reloads(
+            lambda: with_image_proxy(load_config(path, environ), proxy),
+            poller,
+            archiver.reload if archiver is not None else None,
+        )
         stack.push_async_callback(reloads.close)
         stop = asyncio.Event()
         handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: reloads.ask}
@@ -158,7 +166,14 @@ def _app(
     """The aiohttp application; the image proxy's route and summary when it is on."""
     if images is None:
         return make_app(catalog, metrics, poller)
-    return make_app(catalog, metrics, poller, images.handler, lambda: _image_cache(images))
+    return make_app(
+        catalog,
+        metrics,
+        poller,
+        images.handler,
+        lambda: _image_cache(images),
+        archive=images.archiver,
+    )
 
 
 def _image_cache(images: ImageService) -> ImageCache:
@@ -222,9 +237,15 @@ class Reloads:
     so a second SIGHUP never starts a reload while the first is still applying.
     """
 
-    def __init__(self, read: Callable[[], Config], poller: Poller) -> None:
+    def __init__(
+        self,
+        read: Callable[[], Config],
+        poller: Poller,
+        archive: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+    ) -> None:
         self.read = read
         self.poller = poller
+        self.archive = archive  # told the feeds after each reload (removed ones' images go)
         self.asked = 0
         self._queue: asyncio.Queue[tuple[int, Config]] = asyncio.Queue()
         self._task = asyncio.create_task(self._apply_in_order(), name="reloads")
@@ -268,6 +289,8 @@ class Reloads:
             except Exception:  # a bug: say so with its traceback, and keep serving
                 LOGGER.exception("reload failed", extra={"fields": {"reload": number}})
                 continue
+            if self.archive is not None and changes["removed"]:
+                await self.archive([feed.name for feed in config.feeds])
             log("reloaded", logging.INFO, reload=number, feeds=len(config.feeds), **changes)
 
     async def close(self) -> None:

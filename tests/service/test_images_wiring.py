@@ -10,10 +10,9 @@ paths demand. Chromium then renders the entries in a page of a foreign site.
 from __future__ import annotations
 
 import base64
-import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from html import unescape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,10 +23,10 @@ from lxml import etree
 
 from browser import CHROMIUM_FLAGS, find_chromium
 from image_origin import IMAGES, WEIBO, ImageOrigin, origin_thread
-from service_helpers import Service, render_config, wait_for
+from image_service import ATOM, ProxyService, image_urls, metric, origin_path
+from service_helpers import wait_for
 from upstream import WRAPPER, Upstream, feed
 
-ATOM = "{http://www.w3.org/2005/Atom}"
 PROTECTED = ("/weibo/a.png", "/weibo/b.jpg", "/weibo/big.jpg")  # 403 without weibo's Referer
 PLAIN = ("/plain/c.gif", "/plain/d.webp")
 ALL_PATHS = (*PROTECTED, *PLAIN)
@@ -59,51 +58,6 @@ def pictures_rss(origin: ImageOrigin) -> bytes:
         "<title>ZAKER 图片</title><link>http://www.myzaker.com/channel/9</link>"
         f"<description>RSSHub</description>{xml}</channel></rss>"
     ).encode()
-
-
-class ProxyService(Service):
-    """A ``Service`` whose config also has ``[images]`` and ``[images.hosts]``."""
-
-    def __init__(self, tmp: Path, feeds: list[dict[str, Any]], images: Mapping[str, Any]) -> None:
-        super().__init__(tmp, feeds)
-        self.images = dict(images)
-        self.hosts = {"127.0.0.1": {"referer": WEIBO}}
-
-    def config_text(self) -> str:
-        """The base config, the proxy's base URL, and the images sections."""
-        self.server["base_url"] = self.base_url
-        text = super().config_text()
-        extra = {"images": self.images, "images.hosts": self.hosts}
-        return text.replace("[[feeds]]", render_config(extra, []) + "\n[[feeds]]", 1)
-
-
-def image_urls(atom: bytes) -> list[str]:
-    """Every image URL of a served Atom feed: img src and srcset candidates, enclosures."""
-    root = etree.fromstring(atom)
-    urls: list[str] = []
-    for entry in root.iter(f"{ATOM}entry"):
-        for link in entry.iter(f"{ATOM}link"):
-            if link.get("rel") == "enclosure":
-                urls.append(link.get("href") or "")
-        for content in entry.iter(f"{ATOM}content", f"{ATOM}summary"):
-            html = content.text or ""
-            urls += re.findall(r'<img[^>]*?\ssrc="([^"]+)"', html)
-            for srcset in re.findall(r'srcset="([^"]+)"', html):
-                urls += [part.split()[0] for part in unescape(srcset).split(",")]
-    return [unescape(u) for u in urls if u]
-
-
-def origin_path(proxied: str) -> str:
-    """The origin path a proxied URL stands for (read from its last segment)."""
-    token = proxied.rsplit("/", 1)[1]
-    url = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    return "/" + url.split("/", 3)[3]
-
-
-def metric(text: str, name: str, labels: str = "") -> float:
-    """One sample of a /metrics page (0 when absent)."""
-    match = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
 
 
 @pytest.fixture

@@ -130,11 +130,13 @@ def test_check_config_masks_the_admin_token(running: Running) -> None:
 
 def test_json_index_says_what_the_page_says(running: Running) -> None:
     """``?format=json`` keeps each feed row's keys, and adds what the HTML index shows above
-    the feeds: the summary line, the image cache (none: the proxy is off) and the shared
-    store's state; the page's summary line says the same numbers, in agreeing words."""
+    the feeds: the summary line, the image cache and the image archive (none: the proxy is
+    off) and the shared store's state; the page's summary line says the same numbers, in
+    agreeing words."""
     page = html.unescape(running.service.get("/", bearer()).text())
     data = running.service.get("/?format=json", bearer()).json()  # after: polls only add up
-    assert set(data) == {"version", "summary", "image_cache", "store", "feeds"}
+    assert set(data) == {"version", "summary", "image_cache", "image_archive", "store", "feeds"}
+    assert data["image_archive"] is None
     keys = {"name", "url", "upstream", "ok", "stale", "stale_since", "last_success",
             "last_error", "last_error_at", "entries", "next_poll",
             "permanent_redirect", "advice", "serving"}  # fmt: skip

@@ -17,9 +17,11 @@ from aiohttp import web
 
 from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status
+from feedfix.service.image_archive import plain
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 from feedfix.service.served import http_date
 from feedfix.service.web import (
+    ArchiveView,
     ImageCache,
     ServiceView,
     client_max_size,
@@ -135,6 +137,7 @@ async def index(request: web.Request) -> web.Response:
             "image_cache": None
             if cache is None
             else {**dataclasses.asdict(cache), "hit_rate": cache.hit_rate},
+            "image_archive": None if said.image_archive is None else plain(said.image_archive),
             "store": {"ok": said.store_error is None, "error": said.store_error},
             "feeds": _rows(request),
         }
@@ -169,10 +172,13 @@ def make_app(
     backend: ServiceView,
     images: Handler | None = None,
     image_cache: Callable[[], ImageCache] | None = None,
+    *,
+    archive: ArchiveView | None = None,
 ) -> web.Application:
     """The application, with its routes (GET and HEAD) and the web pages (``backend``, the
     poller, gives them the config, the store and "poll now"); ``/img/`` goes to ``images``
-    when the image proxy is on, and the index shows ``image_cache()``'s figures."""
+    when the image proxy is on, the index shows ``image_cache()``'s figures, and the index,
+    the feed pages and the inspector the image ``archive``'s state when it is on."""
     app = web.Application(client_max_size=client_max_size())
     app[CATALOG] = catalog
     app[METRICS] = metrics
@@ -182,7 +188,7 @@ def make_app(
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
-    install(app, backend, catalog, NAME_PATTERN, image_cache)
+    install(app, backend, catalog, NAME_PATTERN, image_cache, archive=archive)
     return app
 
 

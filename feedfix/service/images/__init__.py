@@ -31,7 +31,10 @@ guard. The keys are fixed for the service's life: build a new one to rotate them
 Modules, one job each: ``settings`` (the frozen settings), ``media`` (which bodies are
 images), ``fetch`` (one GET, bounded and guarded by ``feedfix.service.addresses``),
 ``meta`` (the cache index: a Protocol, SQLite and memory), ``cache`` (single flight, disk,
-LRU, failures remembered), ``handler`` (the HTTP answer), ``metrics``.
+LRU, failures remembered), ``handler`` (the HTTP answer), ``metrics``; the archive:
+``archiver`` (fetches each published entry's images and pins them), ``archive_index``
+(its Protocol), ``archive_sqlite`` and ``redis_index`` (the index in the store: SQLite, or
+Redis for replicas, whose cache index it also holds).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from prometheus_client import CollectorRegistry
 
+from feedfix.service.images.archiver import Archiver
 from feedfix.service.images.cache import ImageCache
 from feedfix.service.images.fetch import ImageFetcher
 from feedfix.service.images.handler import ImageHandler
@@ -62,6 +66,7 @@ class ImageService:
     cache: ImageCache
     http: ImageHandler
     metrics: ImageMetrics
+    archiver: Archiver | None = None  # with [images] archive = true (``wiring.py`` makes it)
 
     @property
     def handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -75,9 +80,12 @@ class ImageService:
         metadata_path: Path | str | None,
         registry: CollectorRegistry,
         resolver: AbstractResolver | None = None,
+        meta: CacheMeta | None = None,
     ) -> ImageService:
-        """Open the cache index and build the fetcher, cache, handler and metrics."""
-        meta: CacheMeta = SQLiteMeta(metadata_path) if metadata_path else MemoryMeta()
+        """Open the cache index (``meta``, else one in ``metadata_path``) and build the
+        fetcher, cache, handler and metrics."""
+        if meta is None:
+            meta = SQLiteMeta(metadata_path) if metadata_path else MemoryMeta()
         cache = ImageCache(settings, meta, ImageFetcher(settings, resolver))
         metrics = ImageMetrics(registry)
         metrics.watch(cache.stats)
@@ -88,5 +96,10 @@ class ImageService:
         return self.cache.stats()
 
     async def close(self) -> None:
-        """Write pending cache uses, close the origin connections and the index."""
+        """Stop archiving, write pending cache uses, close the origin connections and the
+        index."""
+        if self.archiver is not None:
+            await self.archiver.stop()
         await self.cache.close()
+        if self.archiver is not None:
+            self.archiver.index.close()

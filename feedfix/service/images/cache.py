@@ -9,7 +9,9 @@ origin later fails.
   recently used out first.
 - Failures are remembered for ``negative_seconds`` so a broken image does not hammer its
   origin: a bounded table, since each entry expires quickly anyway.
-- A crash leaves at most stray files, removed at the next start.
+- A crash leaves at most stray files, removed at the next start (only those older than
+  ``LEFTOVER_AGE``: replicas that share the folder may be writing the younger ones).
+- Images the archive pins (``archive_index.py``) are passed over by the eviction.
 - Memory stays flat as the cache grows: uses are batched before they reach the index, and
   the only per-image tables (recent entries, failures, uses) are capped.
 """
@@ -17,12 +19,15 @@ origin later fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +41,7 @@ RECENT = 1024  # index rows kept in memory for the hottest images
 FAILURES = 4096  # remembered failures at most
 TOUCH_BATCH = 256  # uses written to the index together (so also the most held)
 TOUCH_SECONDS = 30.0  # ... or at least this often
+LEFTOVER_AGE = 600.0  # seconds: a stray file younger than this may be another replica's write
 
 
 def cache_key(verified: Verified) -> str:
@@ -82,7 +88,7 @@ class ImageCache:
         self._uses: dict[str, float] = {}
         self._last_flush = clock()
         self._flights: dict[str, asyncio.Task[Lookup]] = {}
-        self._stores: set[asyncio.Task[None]] = set()
+        self._stores: dict[str, asyncio.Task[bool]] = {}  # by key: the body being kept
         # Told each key dropped (evicted, or its file gone): what remembers answers for it.
         self.listeners: list[Callable[[str], None]] = []
         self._sweep_leftovers()
@@ -118,15 +124,16 @@ class ImageCache:
         self.used(key)
         return Lookup(entry, self.file(key), "hit")
 
-    async def get(self, verified: Verified) -> Lookup:
-        """The cached image, or the one fetch of it; ImageFetchError (possibly remembered)."""
+    async def get(self, verified: Verified, *, fresh: bool = False) -> Lookup:
+        """The cached image, or the one fetch of it; ImageFetchError (possibly remembered,
+        unless ``fresh``: the archive's retries keep their own time)."""
         hit = self.peek(verified)
         if hit is not None:
             return hit
         key = cache_key(verified)
         failure = self._failures.get(key)
         if failure is not None:
-            if failure[0] > self.clock():
+            if failure[0] > self.clock() and not fresh:
                 raise failure[1]
             del self._failures[key]
         flight = self._flights.get(key)
@@ -143,10 +150,27 @@ class ImageCache:
         flight.add_done_callback(landed)
         return await asyncio.shield(flight)
 
+    async def keep(
+        self, verified: Verified, gate: AbstractAsyncContextManager[None] | None = None
+    ) -> CacheEntry:
+        """The image on disk and in the index, fetched once if it is not (sharing a reader's
+        fetch under way): what the archive asks. ``gate`` is held while fetching only (not
+        while the body is written). ImageFetchError when it can't be had or kept (``disk``)."""
+        async with gate or contextlib.nullcontext():
+            lookup = await self.get(verified, fresh=True)
+        key = lookup.entry.key
+        if lookup.body is not None:  # fetched just now: wait until it is on disk and indexed
+            store = self._stores.get(key)
+            if store is not None:
+                await asyncio.shield(store)
+            if self._entry(key) is None:
+                raise ImageFetchError("refused", 507, "cannot write the image to disk", "disk")
+        return lookup.entry
+
     async def settle(self) -> None:
         """Wait until every fetched image is on disk and in the index."""
         while self._stores:
-            await asyncio.gather(*self._stores, return_exceptions=True)
+            await asyncio.gather(*self._stores.values(), return_exceptions=True)
 
     def forget(self, key: str) -> None:
         """Drop an entry whose file has gone (removed by hand, disk trouble)."""
@@ -226,14 +250,14 @@ class ImageCache:
             used_at=now,
         )
         store = asyncio.ensure_future(self._store(entry, fetched.body))
-        self._stores.add(store)
-        store.add_done_callback(self._stores.discard)
+        self._stores[key] = store
+        store.add_done_callback(lambda _done: self._stores.pop(key, None))
         return Lookup(entry, self.file(key), "miss", fetched.body, len(fetched.body))
 
-    async def _store(self, entry: CacheEntry, body: bytes) -> None:
+    async def _store(self, entry: CacheEntry, body: bytes) -> bool:
         """Write the body (off the event loop: fsync takes milliseconds), then index it and
-        evict what no longer fits. Readers are served from memory meanwhile, so a cold
-        fetch does not wait for the disk."""
+        evict what no longer fits; whether it is kept. Readers are served from memory
+        meanwhile, so a cold fetch does not wait for the disk."""
         path = self.path(entry.key)
         try:
             await asyncio.to_thread(_write_atomically, path, body)
@@ -243,7 +267,7 @@ class ImageCache:
             log(
                 "image cache: cannot keep an image", logging.WARNING, path=str(path), error=str(exc)
             )
-            return  # a body without its row is removed at the next start
+            return False  # a body without its row is removed at the next start
         finally:
             self._flights.pop(entry.key, None)
         self._remember(entry.key, entry)
@@ -252,23 +276,33 @@ class ImageCache:
             self._uses.pop(old.key, None)
             self.path(old.key).unlink(missing_ok=True)
             self._dropped(old.key)
+        return True
 
     def _sweep_leftovers(self) -> None:
         """Remove what a crash left behind: temporary files never renamed into use, and
         bodies written but never indexed (they would escape ``cache_size``). One pass over
-        the folder at start-up; rows whose file is gone are dropped when first asked for."""
+        the folder at start-up, of files older than ``LEFTOVER_AGE`` (another replica on the
+        same folder may be between writing a body and indexing it); rows whose file is gone
+        are dropped when first asked for."""
+        old = self.clock() - LEFTOVER_AGE
         for shard in self.root.iterdir():
             if not shard.is_dir() or len(shard.name) != 2:
                 continue
             for leftover in shard.iterdir():
+                try:
+                    if leftover.stat().st_mtime > old:
+                        continue
+                except FileNotFoundError:
+                    continue
                 if leftover.name.endswith(".tmp") or self.meta.get(leftover.name) is None:
                     leftover.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, body: bytes) -> None:
-    """Write ``body`` to ``path`` so that readers see all of it or nothing."""
+    """Write ``body`` to ``path`` so that readers see all of it or nothing: a temporary name
+    of its own (replicas sharing the folder never write one file at once), then a rename."""
     path.parent.mkdir(exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     with temporary.open("wb") as out:
         out.write(body)
         out.flush()

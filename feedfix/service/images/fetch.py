@@ -10,6 +10,7 @@ and its first bytes must match the declared image type before more is read.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,22 +33,48 @@ ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 
 class ImageFetchError(FeedfixError):
     """The image can't be served. ``outcome`` (``refused`` or ``origin_error``) is for the
-    metrics, ``status`` for the answer (502, or 504 for a timeout); the message is short."""
+    metrics, ``status`` for the answer (502, or 504 for a timeout); the message is short.
+    ``reason`` says it in a word for the archive (``404``, ``timeout``, ``not an image``…),
+    ``retry_after`` the seconds an origin asked to wait (``Retry-After``), if it did."""
 
-    def __init__(self, outcome: str, status: int, message: str) -> None:
+    def __init__(
+        self,
+        outcome: str,
+        status: int,
+        message: str,
+        reason: str = "error",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.status = status
+        self.reason = reason
+        self.retry_after = retry_after
 
 
-def refused(message: str) -> ImageFetchError:
+def refused(message: str, reason: str = "refused") -> ImageFetchError:
     """Something the proxy will not fetch or pass on (an address, a type, a size)."""
-    return ImageFetchError("refused", 502, message)
+    return ImageFetchError("refused", 502, message, reason)
 
 
-def origin_error(message: str, status: int = 502) -> ImageFetchError:
+def origin_error(
+    message: str, status: int = 502, reason: str = "error", retry_after: float | None = None
+) -> ImageFetchError:
     """The origin failed: an error status, a broken connection, a timeout (504)."""
-    return ImageFetchError("origin_error", status, message)
+    return ImageFetchError("origin_error", status, message, reason, retry_after)
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (a number of seconds or an HTTP date), if it says one."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass(frozen=True)
@@ -131,18 +158,18 @@ class ImageFetcher:
                 raise
             except TimeoutError as exc:
                 raise origin_error(
-                    f"no complete answer within {s.limits.timeout:g} s", 504
+                    f"no complete answer within {s.limits.timeout:g} s", 504, "timeout"
                 ) from exc
             except aiohttp.ClientConnectorError as exc:
                 if isinstance(exc.os_error, RefusedAddress):
-                    raise refused(str(exc.os_error)) from exc
-                raise origin_error(f"cannot connect to {host}") from exc
+                    raise refused(str(exc.os_error), "address") from exc
+                raise origin_error(f"cannot connect to {host}", reason="connection") from exc
             except RefusedAddress as exc:
-                raise refused(str(exc)) from exc
+                raise refused(str(exc), "address") from exc
             except aiohttp.InvalidURL as exc:
-                raise refused(f"{host}: not a URL the proxy fetches") from exc
+                raise refused(f"{host}: not a URL the proxy fetches", "bad url") from exc
             except (aiohttp.ClientError, ValueError) as exc:
-                raise origin_error(f"{host}: {type(exc).__name__}") from exc
+                raise origin_error(f"{host}: {type(exc).__name__}", reason="connection") from exc
 
     async def _follow(self, verified: Verified, started: float) -> FetchedImage:
         s = self.settings
@@ -157,7 +184,7 @@ class ImageFetcher:
         for _hop in range(s.limits.max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise refused("redirect to a non-http(s) URL")
+                raise refused("redirect to a non-http(s) URL", "redirects")
             self.guard.check_literal(parts.hostname)
             async with self._client().get(
                 url, headers=headers, allow_redirects=False, timeout=timeout
@@ -166,26 +193,32 @@ class ImageFetcher:
                     url = urljoin(url, response.headers["Location"])
                     continue
                 if response.status != 200:
-                    raise origin_error(f"origin answered {response.status}")
+                    raise origin_error(
+                        f"origin answered {response.status}",
+                        reason=str(response.status),
+                        retry_after=retry_after(response.headers.get("Retry-After")),
+                    )
                 media_type, body = await self._read(response)
                 return FetchedImage(body, media_type, url, time.monotonic() - started)
-        raise refused(f"more than {s.limits.max_redirects} redirects")
+        raise refused(f"more than {s.limits.max_redirects} redirects", "redirects")
 
     async def _read(self, response: aiohttp.ClientResponse) -> tuple[str, bytes]:
         s = self.settings
         try:
             media_type = allowed_type(response.headers.get("Content-Type"), s.limits.svg)
         except MediaRefused as exc:
-            raise refused(str(exc)) from exc
+            raise refused(str(exc), "not an image") from exc
         declared = response.content_length
         if declared is not None and declared > s.limits.max_size:
-            raise refused(f"declared {declared} bytes, over the {s.limits.max_size} byte limit")
+            raise refused(
+                f"declared {declared} bytes, over the {s.limits.max_size} byte limit", "too large"
+            )
         body = bytearray()
         sniffed = False
         async for chunk in response.content.iter_chunked(CHUNK):
             body += chunk
             if len(body) > s.limits.max_size:
-                raise refused(f"body over the {s.limits.max_size} byte limit")
+                raise refused(f"body over the {s.limits.max_size} byte limit", "too large")
             if not sniffed and len(body) >= SNIFF_BYTES:
                 self._sniff(media_type, bytes(body[:SNIFF_BYTES]))
                 sniffed = True
@@ -196,4 +229,4 @@ class ImageFetcher:
     @staticmethod
     def _sniff(media_type: str, head: bytes) -> None:
         if not matches(media_type, head):
-            raise refused(f"body is not {media_type}")
+            raise refused(f"body is not {media_type}", "not an image")

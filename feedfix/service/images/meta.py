@@ -3,7 +3,9 @@
 The bytes live in files; this is the index: media type, size, ETag, when last used. The
 SQLite implementation keeps it in a table of the store's file (or any file), so that a
 restart finds the cache, and so that resident memory does not grow with the number of
-images: only running totals are held in memory. ``MemoryMeta`` is for tests and one-shots.
+images: only running totals are held in memory. Its eviction passes over the images the
+archive pins (``archive_index.py``, in the same file). ``MemoryMeta`` is for tests and
+one-shots; ``redis_index.py`` holds the index of replicas that share one image folder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from feedfix.core.errors import FeedfixError
+from feedfix.service.images.archive_sqlite import ARCHIVE_SCHEMA
 
 
 class MetaError(FeedfixError):
@@ -61,8 +64,9 @@ class CacheMeta(Protocol):
         ...
 
     def evict(self, limit: int, keep: str | None = None) -> list[CacheEntry]:
-        """Remove least-recently-used entries (never ``keep``) until at most ``limit``
-        bytes remain; return what was removed so its files can be deleted."""
+        """Remove least-recently-used entries (never ``keep``, never an image the archive
+        pins) until at most ``limit`` bytes remain, or only those are left; return what was
+        removed so its files can be deleted."""
         ...
 
     def discard(self, key: str) -> None:
@@ -90,6 +94,7 @@ CREATE TABLE IF NOT EXISTS image_cache (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS image_cache_used_at ON image_cache (used_at);
 """
+CACHE_SCHEMA = _SCHEMA
 _COLUMNS = "key, media_type, size, etag, url, stored_at, used_at"
 
 
@@ -103,7 +108,7 @@ class SQLiteMeta:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + ARCHIVE_SCHEMA)  # eviction reads the archive's pins
             count, total = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM image_cache"
             ).fetchone()
@@ -157,7 +162,8 @@ class SQLiteMeta:
             )
 
     def evict(self, limit: int, keep: str | None = None) -> list[CacheEntry]:
-        """Remove the least recently used entries until at most ``limit`` bytes remain."""
+        """Remove the least recently used entries until at most ``limit`` bytes remain,
+        passing over those a published entry pins (``archive_index.py``)."""
         removed: list[CacheEntry] = []
         with self._errors():
             while self._bytes > limit:
@@ -169,7 +175,8 @@ class SQLiteMeta:
 
     def _evict_batch(self, limit: int, keep: str | None) -> list[CacheEntry]:
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM image_cache WHERE key != ? "  # noqa: S608 (constant)
+            f"SELECT {_COLUMNS} FROM image_cache c WHERE key != ? AND NOT EXISTS "  # noqa: S608 (constant)
+            "(SELECT 1 FROM image_archive a WHERE a.key = c.key AND a.pinned = 1) "
             "ORDER BY used_at LIMIT 64",
             (keep or "",),
         ).fetchall()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
+from feedfix.service.image_archive import ArchiveSummary
 from feedfix.service.images.meta import CacheStats
 
 OUTCOMES = ("hit", "miss", "coalesced", "refused", "origin_error", "bad_signature", "malformed")
@@ -59,3 +62,64 @@ class ImageMetrics:
             "feedfix_image_requests_total", {"outcome": outcome}
         )
         return sample or 0.0
+
+
+ARCHIVE_STATES = ("archived", "pending", "retrying", "failed", "unpinned")
+
+
+class ArchiveMetrics:
+    """The archive: images by state and bytes (read from the archiver's last summary at
+    each scrape), images whose last attempt failed by reason, fetches by outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.images = Gauge(
+            "feedfix_image_archive_images",
+            "Images of published entries in the archive, by state",
+            ["state"],
+            registry=registry,
+        )
+        self.bytes = Gauge(
+            "feedfix_image_archive_bytes", "Bytes of archived (pinned) images", registry=registry
+        )
+        self.fetches = Counter(
+            "feedfix_image_archive_fetches",
+            "The archive's fetches by outcome (archived, retrying, failed)",
+            ["outcome"],
+            registry=registry,
+        )
+        self._by_outcome = {o: self.fetches.labels(o) for o in ("archived", "retrying", "failed")}
+        self.registry = registry
+
+    def watch(self, summary: Callable[[], ArchiveSummary]) -> None:
+        """Read the gauges from ``summary`` at every scrape."""
+        for state in ARCHIVE_STATES:
+            self.images.labels(state).set_function(_reader(summary, state))
+        self.bytes.set_function(lambda: summary().bytes)
+        self.registry.register(_Reasons(summary))
+
+    def fetched(self, outcome: str) -> None:
+        """Count one fetch."""
+        self._by_outcome[outcome].inc()
+
+
+def _reader(summary: Callable[[], ArchiveSummary], state: str) -> Callable[[], float]:
+    """A gauge's function: the count of ``state`` in the last summary."""
+    return lambda: float(getattr(summary(), state))
+
+
+class _Reasons(Collector):
+    """``feedfix_image_archive_failed{reason}``: its labels are whatever reasons there are."""
+
+    def __init__(self, summary: Callable[[], ArchiveSummary]) -> None:
+        self.summary = summary
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One sample per reason of the images whose last attempt failed."""
+        family = GaugeMetricFamily(
+            "feedfix_image_archive_failed",
+            "Archive images whose last attempt failed (retrying or given up), by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.summary().reasons.items()):
+            family.add_metric([reason], count)
+        yield family

@@ -15,8 +15,14 @@ import tempfile
 from pathlib import Path
 
 from feedfix.config import Config, image_proxy
+from feedfix.core.errors import ConfigError
 from feedfix.core.rules.proxy_images import ImageProxySettings
 from feedfix.service.images import ImageService, ImageSettings
+from feedfix.service.images.archive_index import ArchiveIndex
+from feedfix.service.images.archive_sqlite import SQLiteArchiveIndex
+from feedfix.service.images.archiver import Archiver, ArchiveSettings
+from feedfix.service.images.meta import CACHE_SCHEMA, CacheMeta
+from feedfix.service.images.metrics import ArchiveMetrics
 from feedfix.service.metrics import Metrics
 from feedfix.service.store import Store
 
@@ -46,18 +52,58 @@ def open_images(
 ) -> tuple[ImageService | None, ImageProxySettings | None]:
     """The image service and the proxy step's settings; both None while the proxy is off.
 
-    Closed through ``stack``. The cache index goes in the store's SQLite file; a ``:memory:``
-    store gets a memory index and a temporary cache folder, removed at shutdown.
+    Closed through ``stack``. The images go in ``[images] path``, else beside the store
+    file; their index in the store's SQLite file, or in Redis for replicas that archive (one
+    folder, one index: they share both). A ``:memory:`` store gets a temporary folder,
+    removed at shutdown, with a memory index (an SQLite file in it when archiving).
     """
     if config.images.proxy == "off":
         return None, None
     key = signing_key(config, store)
-    path = config.storage.path
-    if path == ":memory:":
-        directory, metadata = Path(tempfile.mkdtemp(prefix="feedfix-images-")), None
-        stack.callback(shutil.rmtree, directory, ignore_errors=True)
+    images, storage = config.images, config.storage
+    meta: CacheMeta | None = None
+    index: ArchiveIndex | None = None
+    if storage.backend == "redis" and images.archive and storage.url:
+        from feedfix.service.images import redis_index  # noqa: PLC0415 (redis-py only then)
+
+        db = redis_index.client(storage.url)
+        meta = redis_index.RedisMeta(db, storage.prefix)
+        index = redis_index.RedisArchiveIndex(db, storage.prefix)
+        directory, metadata = Path(images.path or cache_dir(storage.path)), None
+    elif storage.path == ":memory:":
+        directory = Path(images.path or tempfile.mkdtemp(prefix="feedfix-images-"))
+        if images.path is None:
+            stack.callback(shutil.rmtree, directory, ignore_errors=True)
+        metadata = str(directory / "index.db") if images.archive else None
     else:
-        directory, metadata = cache_dir(path), path
-    service = ImageService.open(image_settings(config, key, directory), metadata, metrics.registry)
+        directory, metadata = Path(images.path or cache_dir(storage.path)), storage.path
+    settings = image_settings(config, key, directory)
+    service = ImageService.open(settings, metadata, metrics.registry, meta=meta)
     stack.push_async_callback(service.close)
+    if images.archive:
+        if index is None:
+            index = SQLiteArchiveIndex(metadata or ":memory:", CACHE_SCHEMA)
+        base = config.server.base_url or ""
+        service.archiver = Archiver(
+            ArchiveSettings(images, base, settings.keys),
+            service.cache,
+            index,
+            store,
+            ArchiveMetrics(metrics.registry),
+        )
     return service, image_proxy(config, key)
+
+
+def open_archive_index(config: Config) -> ArchiveIndex:
+    """The archive's index in the configured store, for ``feedfix images`` (the service
+    may be running: every call is one short transaction). ConfigError when there is none."""
+    storage = config.storage
+    if storage.backend == "redis" and storage.url:
+        from feedfix.service.images import redis_index  # noqa: PLC0415 (redis-py only then)
+
+        return redis_index.RedisArchiveIndex(redis_index.client(storage.url), storage.prefix)
+    if storage.path == ":memory:":
+        raise ConfigError('[storage] path = ":memory:" keeps no image archive')
+    if not Path(storage.path).exists():
+        raise ConfigError(f"[storage] path {storage.path}: no store yet (has feedfix served?)")
+    return SQLiteArchiveIndex(storage.path, CACHE_SCHEMA)

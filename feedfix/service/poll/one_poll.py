@@ -21,6 +21,7 @@ from feedfix.config import Config
 from feedfix.core.errors import FeedfixError
 from feedfix.core.model import Entry
 from feedfix.service.coordination import Lease
+from feedfix.service.image_archive import ImageRefs
 from feedfix.service.logs import log
 from feedfix.service.poll.decide import (
     Attempt,
@@ -74,6 +75,7 @@ class OnePoll:
         clock: Callable[[], float],
         monotonic: Callable[[], float] = time.monotonic,
         draw: Callable[[], float],
+        images: ImageRefs | None = None,
     ) -> None:
         self.calls = calls
         self.store = calls.store
@@ -83,6 +85,7 @@ class OnePoll:
         self.clock = clock
         self.monotonic = monotonic
         self.draw = draw
+        self.images = images  # the image archive, told each stored poll's entries' images
         self.transport: Transport | None = None  # set by ``Poller.start``
         self.trim = Trimmer()
         self._restarting = asyncio.Lock()
@@ -136,6 +139,9 @@ class OnePoll:
             log("restored into an empty store", feed=feed.name, by="poll")
         if made is not None and made.sources is not None and failure is None:
             runtime.has_sources = await self._store_sources(feed.name, made.sources)
+        images = made.images if made is not None and failure is None else None
+        if images is not None and self.images is not None:
+            self.images.published(images)  # queued: the poll never waits for an image
         self.publisher.catalog.record_poll(
             feed.name, decision.outcome, started, made.rule_changes if made else None
         )
@@ -165,6 +171,7 @@ class OnePoll:
             want_sources=not runtime.has_sources,
             archive=archive,
             posts=result.posts,
+            image_base=base if self.images is not None else None,
         )
         generation = self.cleaner.generation
         try:

@@ -26,6 +26,7 @@ from feedfix.config import Config, FeedConfig
 from feedfix.core.schedule import first_delay
 from feedfix.service.catalog import Catalog
 from feedfix.service.coordination import Coordinator, Lease, Solo
+from feedfix.service.image_archive import ImageRefs
 from feedfix.service.logs import log
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.decide import Memory, fingerprint, on_config
@@ -47,7 +48,8 @@ class Poller:
     """Runs every configured feed's schedule; ``catalog`` receives what is to be served.
 
     ``transport`` is how the fetcher reaches the network (aiohttp unless given: tests pass a
-    ``MockTransport``); ``clock``, ``monotonic`` and ``draw`` are the time and the jitter.
+    ``MockTransport``); ``clock``, ``monotonic`` and ``draw`` are the time and the jitter;
+    ``images`` is told each stored poll's published entries and their images (the archive).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Poller:
         draw: Callable[[], float] = random.random,
         transport: Transport | None = None,
         coordinator: Coordinator | None = None,
+        images: ImageRefs | None = None,
     ) -> None:
         self.config = config
         self.coordinator: Coordinator = coordinator or Solo()
@@ -81,6 +84,7 @@ class Poller:
             clock=clock,
             monotonic=monotonic,
             draw=draw,
+            images=images,
         )
         self.one.transport = transport
         self.feeds: dict[str, FeedRuntime] = {}

@@ -43,6 +43,7 @@ from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.files.sources import FolderOptions, posts_feed
+from feedfix.service.image_archive import FEED_LEVEL, EntryImages, ages, entry_paths, feed_paths
 from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.poll.trim import Trimmer
 from feedfix.service.served import strong_etag
@@ -68,6 +69,9 @@ class Job:
     # the feed's archive as the store holds it, read for this job (the worker keeps none)
     archive: Mapping[str, Archived] = field(default_factory=dict)
     posts: tuple[PostFile, ...] | None = None  # a folder source's files, instead of ``data``
+    # [server] base_url when the image archive is on: the images of the entries cleaned anew
+    # are found (``image_archive``) and handed back in ``Cleaned.images``
+    image_base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Cleaned:
     archive: ArchiveUpdate
     # The window's entries as received, when any was cleaned anew (else the stored ones hold).
     sources: tuple[Entry, ...] | None = None
+    images: EntryImages | None = None  # for the image archive (``Job.image_base``)
 
 
 # ---- in the worker ----------------------------------------------------------------------
@@ -157,7 +162,19 @@ class Cleaner:
             ttl_minutes=made.ttl_minutes,
             archive=ArchiveUpdate(frozenset(made.archive), changed),
             sources=made.sources if made.cleaned or job.want_sources else None,
+            images=_images(job, made.feed, made.archive, changed) if job.image_base else None,
         )
+
+
+def _images(
+    job: Job, feed: Feed, archive: Mapping[str, Archived], changed: Mapping[str, Archived]
+) -> EntryImages:
+    """The published entries (each with its age) and the images of those cleaned anew, found
+    here, off the event loop, in the entries just cleaned (``changed``: new rows only)."""
+    base = job.image_base or ""
+    images = {key: entry_paths(a.entry, base) for key, a in changed.items()}
+    images[FEED_LEVEL] = feed_paths(feed, base)
+    return EntryImages(job.feed.name, job.now, ages(archive), images)
 
 
 def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...], served_at: str | None) -> Feed:

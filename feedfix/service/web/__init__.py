@@ -19,7 +19,15 @@ from feedfix.service.web import static_files
 from feedfix.service.web.feeds import feed_page, index_page, opml, poll_now, rows, summary
 from feedfix.service.web.guard import authorized, is_open, unauthorized
 from feedfix.service.web.inspector import inspector, playground, playground_post
-from feedfix.service.web.site import CSP, WEB, ServiceView, Web, client_max_size, environment
+from feedfix.service.web.site import (
+    CSP,
+    WEB,
+    ArchiveView,
+    ServiceView,
+    Web,
+    client_max_size,
+    environment,
+)
 from feedfix.service.web.views import ImageCache
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,10 +59,15 @@ def install(
     catalog: Catalog,
     name_pattern: str,
     image_cache: Callable[[], ImageCache] | None = None,
+    *,
+    archive: ArchiveView | None = None,
 ) -> None:
     """Add the pages to ``app`` (after the feed route, which ``{name}.atom`` must match first);
-    ``image_cache`` gives the index the image cache's figures when the proxy is on."""
-    app[WEB] = Web(backend, catalog, environment(), static_files.load(), image_cache)
+    ``image_cache`` gives the index the image cache's figures when the proxy is on, and
+    ``archive`` the index, the feed pages and the inspector the image archive's state."""
+    web_parts = Web(backend, catalog, environment(), static_files.load(), image_cache)
+    web_parts.archive = archive
+    app[WEB] = web_parts
     app.middlewares.append(guard)
     found = app[WEB].static
 
@@ -71,6 +84,7 @@ def install(
 
 
 __all__ = [
+    "ArchiveView",
     "ImageCache",
     "ServiceView",
     "client_max_size",

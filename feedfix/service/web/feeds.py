@@ -12,11 +12,13 @@ from lxml import etree
 
 from feedfix.core.rules import ruleset
 from feedfix.service.catalog import Activity, Status
+from feedfix.service.image_archive import STATE_WORDS, ArchiveSummary
 from feedfix.service.masking import MASK
 from feedfix.service.web import views
 from feedfix.service.web.site import WEB, error_page, render
 
 HISTORY_SHOWN = 50  # poll records on a feed's page (and read from the store for it)
+FAILURES_SHOWN = 100  # images that could not be archived, listed on a feed's page
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Summary:
     polls_last_hour: int
     image_cache: views.ImageCache | None  # when the image proxy is on
     store_error: str | None  # replicas on Redis: why the shared store does not answer
+    image_archive: ArchiveSummary | None = None  # when the archive is on ...
+    image_archive_words: str | None = None  # ... and the same in words
 
 
 def summary(request: web.Request, shown: list[Row]) -> Summary:
@@ -78,6 +82,8 @@ def summary(request: web.Request, shown: list[Row]) -> Summary:
         polls_last_hour=sum(1 for started in site.catalog.recent_polls if started >= hour_ago),
         image_cache=site.image_cache() if site.image_cache is not None else None,
         store_error=site.masker.optional(site.catalog.store_error),
+        image_archive=site.archive.overview() if site.archive is not None else None,
+        image_archive_words=site.archive.words() if site.archive is not None else None,
     )
 
 
@@ -130,9 +136,19 @@ async def feed_page(request: web.Request) -> web.Response:
     asked = _float(request.query.get("asked"))
     waiting = asked is not None and (not history or history[0].started < asked)
     poll = site.backend.config.poll
+    archive = failures = None
+    if site.archive is not None:
+        archive = await site.archive.feed_summary(name)
+        failures = [
+            replace(r, url=masker.text(r.url), error=masker.optional(r.error))
+            for r in await site.archive.feed_failures(name, FAILURES_SHOWN)
+        ]
     return render(
         request,
         "feed.html",
+        archive=archive,
+        failures=failures,
+        state_words=STATE_WORDS,
         row=row,
         feed=feed,
         history=history,

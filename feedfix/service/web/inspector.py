@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
 
+from feedfix.core.entry_ids import settle_ids
 from feedfix.core.errors import FeedfixError
 from feedfix.core.inspect import Inspection, inspect_entry, without
 from feedfix.core.model import Entry
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
 from feedfix.core.rules import RuleSet, build_ruleset, ruleset
+from feedfix.service.image_archive import STATE_WORDS
 from feedfix.service.masking import mask_url
 from feedfix.service.store import SOURCES_KEPT
 from feedfix.service.web import views
@@ -98,9 +100,17 @@ async def inspector(request: web.Request) -> web.Response:
     rules, off = chosen_rules(request, available)
     shown = await loop.run_in_executor(None, inspect_entries, sources, rules, feed.url)
     upstream = mask_url(feed.url) if feed.url else feed.shown_source
+    images = None
+    if site.archive is not None:  # each entry's images, as the archive keeps them
+        ids = [entry.id or "" for entry in settle_ids(sources, feed.url)[0]]
+        found = await site.archive.entry_images(name, ids)
+        masker = site.masker
+        images = [[replace(r, url=masker.text(r.url)) for r in found.get(i, [])] for i in ids]
     return render(
         request,
         "inspect.html",
+        images=images,
+        state_words=STATE_WORDS,
         name=name,
         show=show,
         upstream=upstream,

@@ -4,7 +4,7 @@ page security policy, and the one-line error page."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,6 +13,7 @@ from aiohttp import web
 
 from feedfix.config import Config, FeedConfig
 from feedfix.service.catalog import Catalog
+from feedfix.service.image_archive import ArchiveSummary, ImageRow
 from feedfix.service.masking import Masker, masker_for
 from feedfix.service.store import Store
 from feedfix.service.web import static_files, views
@@ -49,6 +50,25 @@ class ServiceView(Protocol):
         """Move a feed's next poll to now; False when there is no such feed."""
 
 
+class ArchiveView(Protocol):
+    """What the pages show of the image archive (the archiver is one), when it is on."""
+
+    def overview(self) -> ArchiveSummary:
+        """The whole archive, as last read."""
+
+    def words(self) -> str:
+        """The whole archive in words (size, count, what could not be kept; a full one)."""
+
+    async def feed_summary(self, feed: str) -> ArchiveSummary:
+        """One feed's part of the archive."""
+
+    async def feed_failures(self, feed: str, limit: int = 100) -> list[ImageRow]:
+        """One feed's images whose last attempt failed."""
+
+    async def entry_images(self, feed: str, entries: Sequence[str]) -> dict[str, list[ImageRow]]:
+        """Each entry's images and their states."""
+
+
 @dataclass
 class Web:
     """The pages' shared parts."""
@@ -58,6 +78,7 @@ class Web:
     env: jinja2.Environment
     static: dict[str, static_files.StaticFile]
     image_cache: Callable[[], views.ImageCache] | None = None  # its figures, proxy on
+    archive: ArchiveView | None = None  # the image archive, when [images] archive is on
     csrf: Csrf = field(default_factory=Csrf)
     _masker: tuple[int, Masker] | None = None
 
