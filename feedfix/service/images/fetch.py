@@ -32,12 +32,23 @@ ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 
 class ImageFetchError(FeedfixError):
     """The image can't be served. ``outcome`` (``refused`` or ``origin_error``) is for the
-    metrics, ``status`` for the answer (502, or 504 for a timeout); the message is short."""
+    metrics, ``status`` for the answer (502, or 504 for a timeout); the message is short.
+    ``origin_status`` and ``retry_after`` are the origin's own status and ``Retry-After``
+    when it answered with an error (``fix-posts --save-images`` retries on them)."""
 
-    def __init__(self, outcome: str, status: int, message: str) -> None:
+    def __init__(
+        self,
+        outcome: str,
+        status: int,
+        message: str,
+        origin_status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.status = status
+        self.origin_status = origin_status
+        self.retry_after = retry_after
 
 
 def refused(message: str) -> ImageFetchError:
@@ -166,7 +177,13 @@ class ImageFetcher:
                     url = urljoin(url, response.headers["Location"])
                     continue
                 if response.status != 200:
-                    raise origin_error(f"origin answered {response.status}")
+                    raise ImageFetchError(
+                        "origin_error",
+                        502,
+                        f"origin answered {response.status}",
+                        response.status,
+                        response.headers.get("Retry-After"),
+                    )
                 media_type, body = await self._read(response)
                 return FetchedImage(body, media_type, url, time.monotonic() - started)
         raise refused(f"more than {s.limits.max_redirects} redirects")
