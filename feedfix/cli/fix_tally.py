@@ -96,7 +96,7 @@ class ImageTally:
     def summary(self) -> str:
         """``images: 12 saved (3.4 MB), 80 already present, 2 failed (2 HTTP 404)``."""
         parts = [
-            f"images: {self.saved:,} saved ({_size(self.bytes)})",
+            f"images: {self.saved:,} saved ({size_text(self.bytes)})",
             f"{self.present:,} already present",
         ]
         if self.to_download:
@@ -118,7 +118,8 @@ class ImageTally:
         }
 
 
-def _size(count: int) -> str:
+def size_text(count: int) -> str:
+    """A byte count for people: ``12.3 KB``, ``4.5 MB``."""
     if count < 1_000_000:
         return f"{count / 1000:,.1f} KB"
     return f"{count / 1e6:,.1f} MB"

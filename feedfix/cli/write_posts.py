@@ -15,7 +15,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from feedfix.cli.fix_tally import ImageTally, Tally, count, say
+from feedfix.cli.fix_tally import ImageTally, Tally, count, say, size_text
 from feedfix.cli.mend_runner import MendSettings, Outcome
 from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import FeedfixError
@@ -121,7 +121,7 @@ async def _write_as_finished(
                 folders.add(outcome.source.path.parent)
                 if len(writes) >= MAX_PENDING:
                     await asyncio.wait(writes, return_when=asyncio.FIRST_COMPLETED)
-            note = f"{images.saved:,} images ({images.bytes / 1e6:,.1f} MB)"
+            note = f"{images.saved:,} images ({size_text(images.bytes)})"
             progress(done, tally.files, f"{note}, {len(images.failed):,} failed")
     if writes:
         await asyncio.wait(writes)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +24,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from atomcheck import DATA, run_feedfix, stderr_text
+from atomcheck import DATA, REPO, run_feedfix, stderr_text
 from feedfix.cli import fix_posts
 from feedfix.cli.parser import build_parser
 from feedfix.core.errors import FeedfixError
@@ -441,3 +444,40 @@ def test_help_documents_the_image_options() -> None:
     for option in ("--save-images", "--images-url", "--per-host", "--max-fetches", "--retries"):
         assert option in result.stdout
     assert "Exit 3" in result.stdout
+
+
+def test_a_terminal_shows_posts_images_bytes_and_failures(tmp_path: Path) -> None:
+    """With stderr on a terminal, even a small run draws its bar: posts done, images saved
+    and their size, failures."""
+    origin = BlogOrigin()
+    with OriginThread(origin):
+        for i in range(3):
+            origin.serve(f"/t/{i}.png", "PNG", seed=i + 1)
+        base = f"http://127.0.0.1:{origin.port}/t"
+        posts = tmp_path / "posts"
+        posts.mkdir()
+        for n, names in enumerate((["0.png", "1.png"], ["2.png", "gone.png"])):
+            body = "".join(f'<img src="{base}/{name}">' for name in names)
+            (posts / f"{n}.md").write_text(f"---\ntitle: {n}\n---\n\n{body}\n", "utf-8")
+        config = _config(tmp_path / "feedfix.toml")
+        leader, follower = pty.openpty()
+        with subprocess.Popen(
+            [sys.executable, "-m", "feedfix", "fix-posts", str(posts), "--write",
+             "--save-images", str(tmp_path / "img"), "--images-url", PREFIX,
+             "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=follower, stdin=subprocess.DEVNULL, cwd=REPO,
+        ) as process:  # fmt: skip
+            os.close(follower)
+            drawn = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # the terminal closes when the child exits
+                    break
+                if not chunk:
+                    break
+                drawn += chunk
+            code = process.wait(timeout=60)
+        os.close(leader)
+    assert code == 3, drawn.decode()
+    assert re.search(rb"fix-posts \[#{30}\] 2/2 3 images \([\d.]+ KB\), 1 failed", drawn), drawn
