@@ -18,7 +18,6 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from feedfix.core.mend import Edit, kind_of
@@ -26,7 +25,7 @@ from feedfix.core.mend.edits import splice
 from feedfix.core.mend.front_matter import locate_front_matter, segments
 from feedfix.core.mend.markup import TEXT_URL, Tag, tags, text_regions
 from feedfix.core.rules.fix_lazy_images import LAZY_SOURCES
-from feedfix.files.image_names import IMAGE_SUFFIXES, fetch_url, url_path
+from feedfix.files.image_names import IMAGE_SUFFIXES, fetch_url, suffix_of, url_path
 
 SAVE = "save-images"  # the rule name its edits and counts go under
 # Front matter keys whose URL is an image, compared without case, "-" or "_".
@@ -118,7 +117,7 @@ def _front_matter_refs(text: str, start: int, end: int) -> Iterator[ImageRef]:
 
 
 def _looks_like_image(url: str) -> bool:
-    return PurePosixPath(urlsplit(url).path).suffix.lower() in IMAGE_SUFFIXES
+    return suffix_of(urlsplit(url).path) in IMAGE_SUFFIXES
 
 
 def _tag_refs(text: str, tokens: list[Tag]) -> Iterator[ImageRef]:
@@ -230,9 +229,7 @@ def _fenced_code(text: str, start: int) -> list[int]:
     return bounds
 
 
-def home_edits(
-    refs: Sequence[ImageRef], home: Mapping[str, PurePosixPath], prefix: str
-) -> list[Edit]:
+def home_edits(refs: Sequence[ImageRef], home: Mapping[str, str], prefix: str) -> list[Edit]:
     """Edits pointing each ref whose URL is in ``home`` (URL to path in DIR) at PREFIX/path."""
     return [
         Edit(r.start, r.end, f"{prefix}/{url_path(home[r.url])}", SAVE)

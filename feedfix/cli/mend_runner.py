@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from feedfix.cli.image_refs import SAVE, ImageRef, compose, home_edits, image_refs
 from feedfix.config import ImagesConfig
@@ -71,9 +71,9 @@ class PostImages:
 
     mended: Mended
     refs: tuple[ImageRef, ...]
-    home: tuple[tuple[str, PurePosixPath], ...]  # the images already on disk
+    home: tuple[tuple[str, str], ...]  # the images already on disk
 
-    def pointed_home(self, home: Mapping[str, PurePosixPath], prefix: str) -> Mended:
+    def pointed_home(self, home: Mapping[str, str], prefix: str) -> Mended:
         """The mended post with every image in ``home`` pointed at PREFIX/path; its edits
         are of the original text (for the diff)."""
         edits = home_edits(self.refs, home, prefix)
@@ -150,7 +150,7 @@ def _with_images(outcome: Outcome, mended: Mended, settings: MendSettings) -> Ou
     assert source is not None and targets is not None  # noqa: S101 - examine's
     refs = image_refs(mended.after, html_file=source.is_html, prefix=targets.prefix)
     store = _stores.get(targets) or _stores.setdefault(targets, targets.store())
-    home: dict[str, PurePosixPath] = {}
+    home: dict[str, str] = {}
     missing: list[str] = []
     for url in dict.fromkeys(r.url for r in refs):
         name = name_for(url)

@@ -22,7 +22,6 @@ import time
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Executor
 from dataclasses import replace
-from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver
@@ -103,7 +102,7 @@ class ImageSaver:
         )
         self.hosts = HostSlots(targets.limits.per_host)
         self.overall = asyncio.Semaphore(targets.max_fetches)
-        self._fetching: dict[str, asyncio.Task[PurePosixPath | None]] = {}
+        self._fetching: dict[str, asyncio.Task[str | None]] = {}
 
     async def close(self) -> None:
         """Close the fetcher's connections."""
@@ -155,7 +154,7 @@ class ImageSaver:
             await asyncio.get_running_loop().run_in_executor(self.writers, self.store.sync)
         return outcome
 
-    async def home_of(self, url: str) -> PurePosixPath | None:
+    async def home_of(self, url: str) -> str | None:
         """Where the image of ``url`` is in DIR once fetched; None when it could not be."""
         if url in self.tally.failed:
             return None
@@ -166,7 +165,7 @@ class ImageSaver:
             task.add_done_callback(lambda _: self._fetching.pop(url, None))
         return await asyncio.shield(task)
 
-    async def _bring_home(self, url: str) -> PurePosixPath | None:
+    async def _bring_home(self, url: str) -> str | None:
         name = name_for(url)
         absolute = fetch_url(url)
         if name is None or absolute is None:

@@ -19,10 +19,10 @@ are one image. Pure: nothing here touches the disk.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
 # The suffix a file gets for each type the fetcher lets through (media.py's table).
@@ -65,14 +65,15 @@ class ImageName:
     stem: str
     suffix: str
 
-    def path_for(self, media_type: str | None = None) -> PurePosixPath:
-        """The relative path for an image of ``media_type`` (needed when there is no suffix)."""
+    def path_for(self, media_type: str | None = None) -> str:
+        """The relative path (``/``-separated) for an image of ``media_type`` (needed when
+        there is no suffix)."""
         suffix = self.suffix or TYPE_SUFFIXES.get(media_type or "", "")
         if not suffix:
             raise ValueError(f"no file suffix for {media_type!r}")
-        return PurePosixPath(*self.folders, self.stem + suffix)
+        return "/".join((*self.folders, self.stem + suffix))
 
-    def candidates(self) -> list[PurePosixPath]:
+    def candidates(self) -> list[str]:
         """Every path the image may have been stored under (one per type without a suffix)."""
         if self.suffix:
             return [self.path_for()]
@@ -107,7 +108,7 @@ def name_for(url: str) -> ImageName | None:
         host_folder += f"_{port}"
     raw = parts.path.split("/")[1:] or [""]
     decoded = [_decoded(s) for s in raw]
-    suffix = PurePosixPath(decoded[-1] or "").suffix.lower()
+    suffix = suffix_of(decoded[-1] or "")
     plain = (
         plain_host
         and not parts.query
@@ -124,7 +125,7 @@ def name_for(url: str) -> ImageName | None:
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
     readable = [unquote(s, errors="replace") for s in raw]  # only to be made safe below
     last = readable[-1]
-    keep_suffix = PurePosixPath(last).suffix.lower()
+    keep_suffix = suffix_of(last)
     keep_suffix = keep_suffix if keep_suffix in IMAGE_SUFFIXES else ""
     stem = _safe(last[: len(last) - len(keep_suffix)] or "image", SHORT_SEGMENT, folder=False)
     folders = [_safe(r, SHORT_SEGMENT, folder=True) for r in readable[:-1] if r not in ("", ".")]
@@ -135,10 +136,16 @@ def name_for(url: str) -> ImageName | None:
     )
 
 
-def url_path(path: PurePosixPath) -> str:
+def url_path(path: str) -> str:
     """The relative path as it is written after ``--images-url``: percent-encoded UTF-8,
     so that it stands as it is in YAML, an HTML attribute and a Markdown link."""
-    return quote(path.as_posix(), safe="/~")
+    return quote(path, safe="/~")
+
+
+def suffix_of(name: str) -> str:
+    """A file name's suffix, lower-cased (``posixpath``: a ``PurePath`` per name would
+    intern every name for good, which grew a 80,000-image run by megabytes)."""
+    return posixpath.splitext(name)[1].lower()
 
 
 def _host_folder(host: str) -> tuple[str, bool]:
@@ -150,7 +157,7 @@ def _host_folder(host: str) -> tuple[str, bool]:
     plain = (
         _HOST.fullmatch(ascii_host) is not None
         and len(ascii_host) <= 253
-        and PurePosixPath(ascii_host).suffix not in IMAGE_SUFFIXES
+        and suffix_of(ascii_host) not in IMAGE_SUFFIXES
         and ascii_host.split(".", 1)[0].upper() not in _WINDOWS_RESERVED
     )
     return ascii_host, plain
@@ -183,7 +190,7 @@ def _plain(segment: str) -> bool:
 
 
 def _has_image_suffix_folder(folders: list[str | None]) -> bool:
-    return any(PurePosixPath(f or "").suffix.lower() in IMAGE_SUFFIXES for f in folders)
+    return any(suffix_of(f or "") in IMAGE_SUFFIXES for f in folders)
 
 
 def _safe(segment: str, limit: int, *, folder: bool) -> str:
@@ -204,6 +211,6 @@ def _safe(segment: str, limit: int, *, folder: bool) -> str:
     head, dot, rest = out.partition(".")
     if head.rstrip(" ").upper() in _WINDOWS_RESERVED:
         out = f"{head}_{dot}{rest}"
-    if folder and PurePosixPath(out).suffix.lower() in IMAGE_SUFFIXES:
+    if folder and suffix_of(out) in IMAGE_SUFFIXES:
         out += "_"
     return out

@@ -1,3 +1,4 @@
+# ruff: noqa: PTH103, PTH105, PTH108, PTH116, PTH118, PTH120, PTH123 - see ImageStore.find
 """The images folder of ``fix-posts --save-images``: finding a saved image, saving one whole.
 
 The disk is the only record. An image appears under its name (image_names.py) only by a
@@ -20,7 +21,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from feedfix.core.errors import InputError
 from feedfix.files.image_names import ImageName
@@ -42,17 +43,20 @@ class ImageStore:
         self.root = root
         self.is_image = is_image
         self.max_size = max_size
-        self._unsynced: set[Path] = set()
+        self._unsynced: set[str] = set()
         self._lock = threading.Lock()
 
-    def find(self, name: ImageName) -> PurePosixPath | None:
-        """The relative path of the saved image, or None when no whole image is there."""
+    def find(self, name: ImageName) -> str | None:
+        """The relative path of the saved image, or None when no whole image is there.
+
+        Paths here are strings, not ``Path``s: pathlib interns every part it parses, for
+        good, and a run can see 80,000 image names."""
         for path in name.candidates():
-            if self._holds_image(self.root / path):
+            if self._holds_image(os.path.join(self.root, path)):
                 return path
         return None
 
-    def _holds_image(self, path: Path) -> bool:
+    def _holds_image(self, path: str) -> bool:
         try:
             fd = os.open(path, os.O_RDONLY | _CLOEXEC)
         except OSError:
@@ -65,47 +69,62 @@ class ImageStore:
         finally:
             os.close(fd)
 
-    def save(self, name: ImageName, body: bytes, media_type: str) -> PurePosixPath:
+    def save(self, name: ImageName, body: bytes, media_type: str) -> str:
         """Store a checked image under its name; InputError (``cannot store: …``) when the
         disk refuses. Safe to call from several threads."""
         relative = name.path_for(media_type)
-        target = self.root / relative
+        target = os.path.join(self.root, relative)
+        folder = os.path.dirname(target)
         digest = hashlib.sha256(body).hexdigest()
-        index = self.root / INDEX / digest[:2] / digest[2:]
+        index = os.path.join(self.root, INDEX, digest[:2], digest[2:])
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.{next(_SERIAL)}{TEMP_SUFFIX}")
+            os.makedirs(folder, exist_ok=True)
+            tmp = _temporary(target)
             try:
                 linked = _same_bytes(index, body) and _link(index, tmp)
                 if not linked:
                     _write(tmp, body)
-                tmp.replace(target)
+                os.replace(tmp, target)
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                _remove(tmp)
                 raise
             if not linked:
                 _index(target, index)
         except OSError as exc:
             raise InputError(f"cannot store {relative}: {describe_os_error(exc)}") from exc
         with self._lock:
-            self._unsynced.add(target.parent)
+            self._unsynced.add(folder)
         return relative
 
     def sync(self) -> None:
         """Flush the folders that got new names to disk (before a post points at them)."""
         with self._lock:
             folders, self._unsynced = self._unsynced, set()
-        sync_folders(sorted(folders))
+        sync_folders(Path(f) for f in sorted(folders))
 
 
-def _same_bytes(path: Path, body: bytes) -> bool:
+def _temporary(target: str) -> str:
+    """A hidden name beside ``target`` that nobody else uses (the pid and a counter)."""
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f".{name}.{os.getpid()}.{next(_SERIAL)}{TEMP_SUFFIX}")
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _same_bytes(path: str, body: bytes) -> bool:
     try:
-        return path.stat().st_size == len(body) and path.read_bytes() == body
+        if os.stat(path).st_size != len(body):
+            return False
+        with open(path, "rb") as handle:
+            return handle.read() == body
     except OSError:
         return False
 
 
-def _link(existing: Path, new: Path) -> bool:
+def _link(existing: str, new: str) -> bool:
     try:
         os.link(existing, new)
     except OSError:
@@ -113,7 +132,7 @@ def _link(existing: Path, new: Path) -> bool:
     return True
 
 
-def _write(path: Path, body: bytes) -> None:
+def _write(path: str, body: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o644)
     try:
         view = memoryview(body)
@@ -124,14 +143,13 @@ def _write(path: Path, body: bytes) -> None:
         os.close(fd)
 
 
-def _index(target: Path, index: Path) -> None:
+def _index(target: str, index: str) -> None:
     """Make ``index`` a name of ``target``'s bytes (replacing a stale one); best effort: an
     index that cannot be made only costs a second copy of these bytes later."""
-    staging = index.with_name(f".{index.name}.{os.getpid()}.{next(_SERIAL)}{TEMP_SUFFIX}")
+    staging = _temporary(index)
     try:
-        index.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(index), exist_ok=True)
         os.link(target, staging)
-        staging.replace(index)
+        os.replace(staging, index)
     except OSError:
-        with contextlib.suppress(OSError):
-            staging.unlink(missing_ok=True)
+        _remove(staging)

@@ -34,7 +34,7 @@ def test_a_saved_image_is_found_and_nothing_else_is_left(tmp_path: Path) -> None
     name = _name("http://h.example/2021/a.png")
     assert store.find(name) is None
     path = store.save(name, PNG, "image/png")
-    assert str(path) == "h.example/2021/a.png"
+    assert path == "h.example/2021/a.png"
     assert (tmp_path / path).read_bytes() == PNG
     assert store.find(name) == path
     assert not list(tmp_path.rglob(".*feedfix-tmp"))
@@ -85,7 +85,7 @@ def test_a_url_without_a_suffix_is_found_under_its_types_suffix(tmp_path: Path) 
     store = _store(tmp_path)
     name = _name("https://mmbiz.qpic.cn/x/640?wx_fmt=png")
     saved = store.save(name, PNG, "image/png")
-    assert saved.suffix == ".png"
+    assert saved.endswith(".png")
     assert store.find(name) == saved
 
 
@@ -97,3 +97,4 @@ def test_a_name_the_disk_refuses_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"cannot store h\.example/a\.png"):
         store.save(name, PNG, "image/png")
     assert not list(tmp_path.rglob(".*feedfix-tmp"))
+
