@@ -30,6 +30,7 @@ from feedfix.files.sources import describe_os_error
 
 INDEX = ".by-sha256"
 SNIFF_BYTES = 512
+STRIPES = 64
 _SERIAL = itertools.count()
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _datasync = getattr(os, "fdatasync", os.fsync)
@@ -45,6 +46,8 @@ class ImageStore:
         self.max_size = max_size
         self._unsynced: set[str] = set()
         self._lock = threading.Lock()
+        # the same bytes saved by two threads at once: the second waits and links
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
 
     def find(self, name: ImageName) -> str | None:
         """The relative path of the saved image, or None when no whole image is there.
@@ -80,16 +83,17 @@ class ImageStore:
         try:
             os.makedirs(folder, exist_ok=True)
             tmp = _temporary(target)
-            try:
-                linked = _same_bytes(index, body) and _link(index, tmp)
+            with self._stripes[int(digest[:8], 16) % STRIPES]:
+                try:
+                    linked = _same_bytes(index, body) and _link(index, tmp)
+                    if not linked:
+                        _write(tmp, body)
+                    os.replace(tmp, target)
+                except BaseException:
+                    _remove(tmp)
+                    raise
                 if not linked:
-                    _write(tmp, body)
-                os.replace(tmp, target)
-            except BaseException:
-                _remove(tmp)
-                raise
-            if not linked:
-                _index(target, index)
+                    _index(target, index)
         except OSError as exc:
             raise InputError(f"cannot store {relative}: {describe_os_error(exc)}") from exc
         with self._lock:

@@ -3,6 +3,8 @@ one file with several names (hard links)."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,20 @@ def test_a_name_the_disk_refuses_is_an_input_error(tmp_path: Path) -> None:
         store.save(name, PNG, "image/png")
     assert not list(tmp_path.rglob(".*feedfix-tmp"))
 
+
+def test_identical_bytes_saved_at_once_by_several_threads_are_one_file(tmp_path: Path) -> None:
+    """Eight writer threads save the same bytes under eight names at the same moment: still
+    one inode with eight names (and the index)."""
+    store = _store(tmp_path)
+    names = [_name(f"http://h{i}.example/same.jpg") for i in range(8)]
+    start = threading.Barrier(len(names))
+
+    def save(name: ImageName) -> str:
+        start.wait()
+        return store.save(name, JPEG, "image/jpeg")
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        paths = list(pool.map(save, names))
+    inodes = {(tmp_path / p).stat().st_ino for p in paths}
+    assert len(inodes) == 1
+    assert (tmp_path / paths[0]).stat().st_nlink == len(names) + 1
