@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -77,9 +77,16 @@ def image_refs(text: str, *, html_file: bool, prefix: str) -> list[ImageRef]:
         refs.extend(_front_matter_refs(text, front[0], front[1]))
         body = front[2]
     tokens = list(tags(text, body, len(text)))
-    refs.extend(_tag_refs(text, tokens))
-    if kind == "post":
-        refs.extend(_markdown_refs(text, tokens, body))
+    if kind == "post":  # Markdown: images in its syntax too, and none inside fenced code
+        fences = _fenced_code(text, body)
+
+        def outside_code(ref: ImageRef) -> bool:
+            return bisect_right(fences, ref.start) % 2 == 0
+
+        markdown = _markdown_refs(text, tokens, body, outside_code)
+        refs.extend(filter(outside_code, [*_tag_refs(text, tokens), *markdown]))
+    else:
+        refs.extend(_tag_refs(text, tokens))
     home = prefix + "/"
     return sorted(
         (r for r in refs if fetch_url(r.url) is not None and not r.url.startswith(home)),
@@ -170,28 +177,25 @@ def srcset_urls(value: str) -> Iterator[tuple[int, int]]:
         i = n if comma < 0 else comma + 1
 
 
-def _markdown_refs(text: str, tokens: list[Tag], body: int) -> Iterator[ImageRef]:
-    fences = _fenced_code(text, body)
-
-    def outside_code(position: int) -> bool:
-        index = bisect_right(fences, position)
-        return index % 2 == 0
-
+def _markdown_refs(
+    text: str, tokens: list[Tag], body: int, outside_code: Callable[[ImageRef], bool]
+) -> Iterator[ImageRef]:
+    """``![](…)`` and the definitions of the labels ``![][label]`` uses (outside code)."""
     labels: set[str] = set()
     regions = list(text_regions(tokens, body, len(text)))
     for r0, r1 in regions:
         for match in _MD_IMAGE.finditer(text, r0, r1):
             ref = _url_at(text, match.end(), r1, angle=match.group("angle") is not None)
-            if ref is not None and outside_code(ref.start):
+            if ref is not None:
                 yield ref
         for match in _MD_IMAGE_REF.finditer(text, r0, r1):
-            if outside_code(match.start()):
+            if outside_code(ImageRef(match.start(), match.end(), "")):
                 labels.add(_label(match.group("label") or match.group("alt")))
     if not labels:
         return
     for r0, r1 in regions:
         for match in _MD_DEFINITION.finditer(text, r0, r1):
-            if _label(match.group("label")) in labels and outside_code(match.start()):
+            if _label(match.group("label")) in labels:
                 ref = _url_at(text, match.end(), r1, angle=match.group("angle") is not None)
                 if ref is not None:
                     yield ref

@@ -80,12 +80,13 @@ def test_html_images_but_not_links_scripts_or_loose_sources() -> None:
 
 def test_markdown_images_and_their_reference_definitions() -> None:
     """``![](…)``, ``![](<…>)``, a title after the URL, ``![][id]`` and ``![id]`` with their
-    definitions; not a plain link, not a definition only links use, not fenced code."""
+    definitions; not a plain link, not a definition only links use, nothing in fenced code
+    (an img tag shown as code included)."""
     post = (
         "---\ntitle: t\n---\n\n"
         '![one](http://a.example/1.jpg "title") and ![two](<http://a.example/2.png>)\n'
         "[a link](http://a.example/page.jpg) ![ref][pic] ![Shortcut]\n\n"
-        "```\n![code](http://a.example/code.jpg)\n```\n\n"
+        "```\n![code](http://a.example/code.jpg)\n<img src='http://a.example/c.png'>\n```\n\n"
         "![broken](http://a.example/(paren).jpg)\n\n"
         "[pic]: http://a.example/3.gif\n[shortcut]: <http://a.example/4.webp>\n"
         "[other]: http://a.example/5.jpg\n"
