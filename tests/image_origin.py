@@ -16,8 +16,8 @@ every request by path. Paths:
 ``force_close`` makes every answer close its connection (so each fetch resolves the name).
 ``BlogOrigin`` (below) serves a blog's images at the paths a test gives, each with its own
 switches (fail N times with a status and ``Retry-After``, be slow, want a Referer, drop the
-connection half-way); ``ToOrigin`` sends any host name to it and ``OriginThread`` runs it
-beside a command that has its own loop. Everything listens on 127.0.0.1 only.
+connection half-way); ``ToOrigin`` sends any host name to it; ``origin_thread`` runs any of
+them beside a command that has its own loop. Everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import socket
 import threading
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,26 @@ async def serving(
         await service.close()
 
 
+@contextlib.contextmanager
+def origin_thread(
+    origin: ImageOrigin | None = None,
+) -> Iterator[tuple[ImageOrigin, asyncio.AbstractEventLoop]]:
+    """The image origin (``origin``, else a new ``ImageOrigin``) in a thread with its own
+    event loop (the service is a subprocess); stopping it twice is harmless."""
+    loop = asyncio.new_event_loop()
+    origin = origin or ImageOrigin()
+    thread = threading.Thread(target=loop.run_forever, name="image-origin", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(origin.start(), loop).result(10)
+    try:
+        yield origin, loop
+    finally:
+        asyncio.run_coroutine_threadsafe(origin.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
 # --- A blog's image origin, for `fix-posts --save-images` (tests/cli/test_fix_posts_images*.py)
 
 
@@ -355,28 +375,3 @@ class ToOrigin(AbstractResolver):
 
     async def close(self) -> None:
         """Nothing to close."""
-
-
-class OriginThread:
-    """An origin on a loop in a thread of its own, for tests that are not async (the command
-    under test runs its own loop, or is a process of its own); ``stop`` makes it disappear."""
-
-    def __init__(self, origin: BlogOrigin) -> None:
-        self.origin = origin
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> BlogOrigin:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.origin.start(), self.loop).result(timeout=10)
-        return self.origin
-
-    def stop(self) -> None:
-        """Stop listening (the origin is gone; connections are refused)."""
-        asyncio.run_coroutine_threadsafe(self.origin.stop(), self.loop).result(timeout=10)
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()

@@ -47,6 +47,7 @@ MAX_FETCHES, RETRIES = 16, 3  # --max-fetches, --retries
 # --images-url: a path or an http(s) URL of characters that stand as they are in YAML, an HTML
 # attribute and a Markdown link (no quotes, spaces, brackets, "#", "?" or "&").
 IMAGES_URL = re.compile(r"(?:https?://[A-Za-z0-9.:\[\]-]+)?(?:/[A-Za-z0-9._~%@+=,;!$*:-]*)*")
+ALL_RULES = "all"  # --rule all: every rule fix-posts applies (what a ZAKER blog needs)
 
 
 def read_config(path: str | None) -> Config | None:
@@ -72,6 +73,7 @@ def mending_rules(
         table = config.rules.table()
         options = {k: dict(v) for k, v in table.items() if k != "disable"}
         disabled += table.get("disable", [])
+    wanted = [n for w in wanted for n in (MENDING_RULES if w == ALL_RULES else (w,))]
     for name in [*wanted, *unwanted]:
         if name not in RULES:
             raise ConfigError(f"unknown rule {name!r} (rules: {', '.join(RULES)})")

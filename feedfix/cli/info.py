@@ -30,7 +30,7 @@ def run_rules() -> int:
 def run_check_config(given: str | None) -> int:
     """``feedfix check-config``: validate a config, print the effective settings."""
     from feedfix.config import effective  # noqa: PLC0415
-    from feedfix.service.app import config_path, load_config  # noqa: PLC0415
+    from feedfix.files.config_file import config_path, load_config  # noqa: PLC0415
 
     path = config_path(given, os.environ)
     config = load_config(path, os.environ)
@@ -43,5 +43,6 @@ def run_check_config(given: str | None) -> int:
                 "fails until it does"
             )
     print(json.dumps(effective(config), ensure_ascii=False, indent=2))
-    print(f"feedfix: {path}: ok, {len(config.feeds)} feeds", file=sys.stderr)
+    feeds = len(config.feeds)
+    print(f"feedfix: {path}: ok, {feeds} feed{'' if feeds == 1 else 's'}", file=sys.stderr)
     return EXIT_OK

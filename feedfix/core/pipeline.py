@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from feedfix.core.entry_ids import settle_ids
 from feedfix.core.html import (
     encode_url_attributes,
     has_unusual_url,
@@ -84,17 +85,6 @@ class ConvertResult:
     warnings: tuple[str, ...]
 
 
-def entry_id(entry: Entry, base: str | None = None) -> str:
-    """guid / atom:id, else the link resolved against ``base``, else a hash of fields that do
-    not change between polls; always an absolute IRI (see ``feedfix.core.ids``)."""
-    if entry.id and entry.id.strip():
-        return as_id(entry.id)
-    if entry.link:
-        return as_id(resolve(entry.link, entry.base or base), "link")
-    published = entry.published.isoformat() if entry.published else None
-    return "urn:feedfix:entry:" + digest(entry.title, published, (entry.content or "")[:4096])
-
-
 def feed_id(feed: Feed, source: str | None = None, base_url: str | None = None) -> str:
     """atom:id, else the upstream's self link, else the site link, else the address it was
     read from; a feed with none of these gets a hash of its source's name and of all it
@@ -123,7 +113,7 @@ def posts_folder_id(folder: str, title: str | None) -> str:
 
 def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
     """Fill in what the input lacks from ``--title``/``--id``/``--link`` and give ids: every
-    entry one, and each id once (a warning names an id that came more than once)."""
+    entry one, and each id once (``entry_ids``: no entry is dropped for a shared id)."""
     links = feed.links
     if options.link and feed.link is None:
         links = (Link(href=options.link), *links)
@@ -134,39 +124,9 @@ def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
         id=feed.id or options.id,
     )
     base = feed_base_url(feed, options.parse.base_url)
-    settled, duplicates = _unique(_with_id(entry, base) for entry in feed.entries)
-    warnings = tuple(
-        f"entry id {entry_id!r} appears {count} times; kept only the newest (else the first)"
-        for entry_id, count in duplicates.items()
-    )
+    settled, warnings = settle_ids(feed.entries, base)
     feed = replace(feed, entries=settled, warnings=feed.warnings + warnings)
     return replace(feed, id=feed_id(feed, options.source, options.parse.base_url))
-
-
-def _with_id(entry: Entry, base: str | None) -> Entry:
-    """The entry with its id settled (itself when it had one: ``replace`` copies)."""
-    settled = entry_id(entry, base)
-    return entry if settled == entry.id else replace(entry, id=settled)
-
-
-def _unique(entries: Iterable[Entry]) -> tuple[tuple[Entry, ...], dict[str, int]]:
-    """Each id once, in the place it first came: the newest version by its date, else the
-    first; and how many times each repeated id came."""
-    kept: list[Entry] = []
-    where: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    for entry in entries:
-        key = entry.id or ""
-        index = where.get(key)
-        if index is None:
-            where[key] = len(kept)
-            kept.append(entry)
-            continue
-        counts[key] = counts.get(key, 1) + 1
-        date, best = entry.date, kept[index].date
-        if date is not None and (best is None or date > best):
-            kept[index] = entry
-    return tuple(kept), counts
 
 
 def _resolve_entry_urls(entry: Entry, base: str | None) -> Entry:

@@ -127,7 +127,7 @@ def republish(
     )
     fresh: dict[str, Archived] = {}
     for (entry, digest, previous), clean in zip(plan, changed, strict=True):
-        entry_id = entry.id or ""  # in source order: a repeated id keeps its last entry
+        entry_id = entry.id or ""  # ids are unique by now (core/entry_ids.py)
         if previous is not None and not clean:
             fresh[entry_id] = previous
         else:

@@ -9,6 +9,7 @@ image URL replaced by its path); the expected images are the bytes the origin se
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import pty
@@ -28,7 +29,7 @@ from atomcheck import DATA, REPO, run_feedfix, stderr_text
 from feedfix.cli import fix_posts
 from feedfix.cli.parser import build_parser
 from feedfix.core.errors import FeedfixError
-from image_origin import HTML_PAGE, Answer, BlogOrigin, OriginThread, ToOrigin, make_image
+from image_origin import HTML_PAGE, Answer, BlogOrigin, ToOrigin, make_image, origin_thread
 
 pytest.importorskip("PIL")
 
@@ -74,7 +75,7 @@ class Blog:
     images: Path
     config: Path
     origin: BlogOrigin
-    thread: OriginThread
+    loop: asyncio.AbstractEventLoop  # the origin's
     capsys: pytest.CaptureFixture[bytes]
 
     def run(self, *args: str, write: bool = True, resolver_port: int | None = None) -> Result:
@@ -120,15 +121,14 @@ def blog(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> Iterator
         origin.serve("/" + relative.split("/", 1)[1], fmt, seed=seed)
     posts = tmp_path / "source" / "_posts"
     shutil.copytree(GOLDEN / "before", posts)
-    thread = OriginThread(origin)
-    with thread:
+    with origin_thread(origin) as (_, loop):
         yield Blog(
             tmp_path,
             posts,
             tmp_path / "source" / "images" / "remote",
             _config(tmp_path / "feedfix.toml"),
             origin,
-            thread,
+            loop,
             capsysbinary,
         )
 
@@ -339,14 +339,14 @@ def test_an_origin_that_disappears_leaves_urls_and_a_rerun_finishes(blog: Blog) 
     """The origin stops: every image is left (connection failed), the posts keep origin
     URLs and point at nothing that is not there. It comes back (elsewhere): a rerun fetches
     them and gives the golden posts."""
-    blog.thread.stop()
+    asyncio.run_coroutine_threadsafe(blog.origin.stop(), blog.loop).result(10)
     result = blog.run("--retries", "0")
     assert result.code == 3, result.err
     assert not _files(blog.images) if blog.images.exists() else True
     assert PREFIX not in (blog.posts / "zaker.md").read_text("utf-8")
     back = BlogOrigin()
     back.routes = blog.origin.routes
-    with OriginThread(back):
+    with origin_thread(back):
         result = blog.run(resolver_port=back.port)
     assert result.code == 0, result.err
     assert _files(blog.posts) == _files(GOLDEN / "after")
@@ -450,7 +450,7 @@ def test_a_terminal_shows_posts_images_bytes_and_failures(tmp_path: Path) -> Non
     """With stderr on a terminal, even a small run draws its bar: posts done, images saved
     and their size, failures."""
     origin = BlogOrigin()
-    with OriginThread(origin):
+    with origin_thread(origin):
         for i in range(3):
             origin.serve(f"/t/{i}.png", "PNG", seed=i + 1)
         base = f"http://127.0.0.1:{origin.port}/t"

@@ -3,6 +3,7 @@ image origin is stopped, and every image still loads (naturalWidth > 0)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from atomcheck import REPO, stderr_text
 from browser import CHROMIUM_FLAGS, find_chromium
-from image_origin import BlogOrigin, OriginThread
+from image_origin import BlogOrigin, origin_thread
 
 pytest.importorskip("PIL")
 CHROMIUM = find_chromium()
@@ -66,8 +67,7 @@ def test_the_mended_post_shows_every_image_from_its_own_host(tmp_path: Path) -> 
     config = tmp_path / "feedfix.toml"
     config.write_text('[images]\nallow_private = ["127.0.0.1"]\n')
     origin = BlogOrigin()
-    thread = OriginThread(origin)
-    with thread:
+    with origin_thread(origin) as (_, loop):
         for name, fmt in FORMATS.items():
             origin.serve(f"/blog/{name}", fmt)
         (posts / "pictures.md").write_text(_post(origin.port), "utf-8")
@@ -79,7 +79,7 @@ def test_the_mended_post_shows_every_image_from_its_own_host(tmp_path: Path) -> 
         )  # fmt: skip
         assert result.returncode == 0, stderr_text(result)
         assert origin.total == len(FORMATS)
-        thread.stop()  # the origin is gone from here on
+        asyncio.run_coroutine_threadsafe(origin.stop(), loop).result(10)  # gone from here on
         (site / "pictures.html").write_text(_page((posts / "pictures.md").read_text("utf-8")))
         handler = functools.partial(_Quiet, directory=str(site))
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

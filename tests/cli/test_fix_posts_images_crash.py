@@ -22,7 +22,7 @@ from urllib.parse import unquote
 import pytest
 
 from atomcheck import REPO, stderr_text
-from image_origin import Answer, BlogOrigin, OriginThread, make_image
+from image_origin import Answer, BlogOrigin, make_image, origin_thread
 
 pytest.importorskip("PIL")
 
@@ -125,7 +125,7 @@ def test_killed_at_random_points_then_resumed_ends_as_one_run(tmp_path: Path) ->
     rng = random.Random(seed)  # noqa: S311 - kill points, shown on failure
     origin = BlogOrigin()
     _serve(origin)
-    with OriginThread(origin):
+    with origin_thread(origin):
         finished_posts, finished_images = _finished_run(tmp_path, origin)
         assert len(finished_images) == POSTS * PER_POST
         origin.hits = Counter()
@@ -159,7 +159,7 @@ def test_ctrl_c_stops_quietly_cleans_up_and_a_rerun_finishes(tmp_path: Path) -> 
     as one uninterrupted run would."""
     origin = BlogOrigin()
     _serve(origin)
-    with OriginThread(origin):
+    with origin_thread(origin):
         finished_posts, finished_images = _finished_run(tmp_path, origin)
         blog, originals = _blog(tmp_path / "interrupted", origin.port)
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)

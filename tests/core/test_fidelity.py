@@ -30,7 +30,7 @@ from atomcheck import (
     stderr_text,
     visible_text,
 )
-from feedfix.core.parse import ParseOptions, parse_document, xml_feed
+from feedfix.core.parse import ParseOptions, parse_document, xmltree
 from feedfix.core.pipeline import convert
 
 ATOM_HEAD = (
@@ -104,14 +104,14 @@ def test_unreadable_content_is_the_entrys_problem_not_the_documents(
 ) -> None:
     """Content that cannot be turned into HTML is kept as its text and warned about by entry;
     the other entries are untouched and ``--strict`` does not refuse the feed."""
-    real = xml_feed._inner_markup
+    real = xmltree.inner_markup
 
     def failing(el: etree._Element) -> str:
         if "boom" in "".join(el.itertext()):
             raise etree.SerialisationError("cannot serialise")
         return real(el)
 
-    monkeypatch.setattr(xml_feed, "_inner_markup", failing)
+    monkeypatch.setattr(xmltree, "inner_markup", failing)
     bad = MIXED_XHTML.replace("a <b>b</b> c", "boom <b>x</b>")
     data = atom(atom_entry("tag:e.com,2006:1", bad), atom_entry("tag:e.com,2006:2", MIXED_XHTML))
     feed = parse_document(data, "x.xml", strict())
@@ -285,9 +285,9 @@ def test_feeds_without_title_and_link_get_different_ids() -> None:
     assert id_one.startswith("urn:feedfix:feed:") and is_iri(id_one)
 
 
-def test_a_repeated_guid_is_written_once_the_newest_version() -> None:
-    """Two items with one guid: the output has it once (the later-dated version, in the place
-    the id first came), and a warning names the id."""
+def test_a_repeated_guid_keeps_every_item_and_the_oldest_keeps_the_id() -> None:
+    """Two items with one guid (issue 23, item 11): both are written, in source order; the
+    older keeps the id, the newer gets one of its own, and a warning names the id."""
     day = "<pubDate>{} Jan 2024 00:00:00 GMT</pubDate>"
     data = rss(
         "<guid>http://e.com/1</guid><title>old</title>" + day.format("Mon, 01"),
@@ -296,17 +296,18 @@ def test_a_repeated_guid_is_written_once_the_newest_version() -> None:
     )
     result = convert(data)
     root = assert_valid_atom(result.atom)
-    assert [(e.id, e.title) for e in entries(root)] == [
-        ("http://e.com/1", "new"),
-        ("http://e.com/2", "other"),
-    ]
-    assert [w for w in result.warnings if "http://e.com/1" in w and "2 times" in w]
+    got = [(e.id, e.title) for e in entries(root)]
+    assert [title for _, title in got] == ["old", "other", "new"]
+    assert got[:2] == [("http://e.com/1", "old"), ("http://e.com/2", "other")]
+    assert got[2][0].startswith("urn:feedfix:entry:")
+    assert [w for w in result.warnings if "'http://e.com/1' 2 times" in w]
 
 
-def test_a_repeated_atom_id_without_dates_keeps_the_first_and_the_cli_warns(
+def test_a_repeated_atom_id_without_dates_keeps_both_and_the_cli_warns(
     tmp_path: Path,
 ) -> None:
-    """Undated duplicates keep the first; ``feedfix convert`` prints the warning on stderr."""
+    """Undated duplicates are both kept (the last in the feed keeps the id); ``feedfix
+    convert`` prints the warning on stderr."""
     data = atom(
         "<entry><title>first</title><id>tag:e.com,2006:dup</id><content>1</content></entry>",
         "<entry><title>second</title><id>tag:e.com,2006:dup</id><content>2</content></entry>",
@@ -315,7 +316,10 @@ def test_a_repeated_atom_id_without_dates_keeps_the_first_and_the_cli_warns(
     source.write_bytes(data)
     result = run_feedfix("convert", source)
     root = assert_converted(result)
-    assert [e.title for e in entries(root)] == ["first"]
+    assert [(e.title, e.id == "tag:e.com,2006:dup") for e in entries(root)] == [
+        ("first", False),
+        ("second", True),
+    ]
     assert "tag:e.com,2006:dup" in stderr_text(result)
 
 

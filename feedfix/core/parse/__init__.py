@@ -1,15 +1,17 @@
 """Bytes in, ``Feed`` out: recognise what the input is and read it with the right parser.
 
 Order of attempts for XML: the hardened lxml fast path; the same after fixing what breaks most
-real feeds (a wrong encoding, HTML entities such as ``&nbsp;``); lxml in recover mode; feedparser.
-Repairs that lose nothing (encoding, entities, a bare ``&``) carry a warning; reading only part
-of a damaged feed carries one too, and ``strict`` turns that one into an error.
+real feeds, one repair at a time (a wrong encoding, HTML entities such as ``&nbsp;``, namespace
+prefixes used without a declaration, a bare ``&``); lxml in recover mode with every entity
+reference kept; feedparser. Whitespace before ``<?xml`` is no damage and needs no warning.
+Repairs that lose nothing carry a warning that names them; reading only part of a damaged feed
+carries one that quotes the parser's first error, and ``strict`` turns that one into an error.
 """
 
 from __future__ import annotations
 
-import html.entities
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, tzinfo
 from urllib.parse import urljoin
@@ -18,7 +20,7 @@ from lxml import etree
 
 from feedfix.core.errors import DamagedInput, InputError
 from feedfix.core.model import Feed
-from feedfix.core.parse import encoding
+from feedfix.core.parse import encoding, repair
 from feedfix.core.parse.post import looks_like_post, parse_post
 from feedfix.core.parse.xml_feed import Streamed, stream_feed
 
@@ -36,11 +38,8 @@ _HTML_START = re.compile(
 _XML_START = re.compile(r"\A\s*<")
 _FEED_LINK = re.compile(r"<link[^>]+type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.I)
 _HREF = re.compile(r"href=[\"']([^\"']+)[\"']", re.I)
-_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
-_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
-_BARE_AMP = re.compile(r"&(?!#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][\w.-]*;)")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 HEAD = 65536  # enough of the input to tell a post, a page and a feed apart
+MAX_PROBLEM = 120  # characters of libxml2's message quoted in a warning
 
 
 @dataclass(frozen=True)
@@ -71,19 +70,6 @@ def _html_page_problem(text: str) -> str:
     if href:
         return f"an HTML page, not a feed (the page links to a feed at {href.group(1)})"
     return "an HTML page, not a feed"
-
-
-def _replace_html_entities(text: str) -> str:
-    """``&nbsp;`` and friends are not XML: turn them into character references."""
-
-    def sub(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in _XML_ENTITIES:
-            return match.group(0)
-        codepoint = html.entities.name2codepoint.get(name)
-        return f"&#{codepoint};" if codepoint else match.group(0)
-
-    return _NAMED_ENTITY.sub(sub, text)
 
 
 def parse_document(data: bytes, name: str, options: ParseOptions | None = None) -> Feed:
@@ -126,68 +112,119 @@ def _plain_utf8(data: bytes, hint: str | None) -> bool:
     return declared is None or declared.replace("_", "-") in {"utf-8", "utf8"}
 
 
-def _repair(text: str) -> str:
-    """The two commonest breakages made well-formed: a bare ``&`` and a control character."""
-    return _BARE_AMP.sub("&amp;", _CONTROL.sub("", _replace_html_entities(text)))
+@dataclass
+class _Attempt:
+    """One strict parse: what it found, or the error that stopped it."""
+
+    found: Streamed | None
+    error: str = ""
 
 
-def _stream(data: bytes, options: ParseOptions, *, recover: bool) -> Streamed | None:
+def _stream(data: bytes, options: ParseOptions, *, recover: bool) -> _Attempt:
     try:
-        return stream_feed(data, options.timezone, recover=recover)
-    except etree.XMLSyntaxError:
-        return None
+        return _Attempt(stream_feed(data, options.timezone, recover=recover))
+    except etree.XMLSyntaxError as exc:
+        return _Attempt(None, _problem(exc))
+
+
+def _problem(exc: etree.XMLSyntaxError) -> str:
+    """libxml2's message on one line, without its trailing position (some messages go on
+    with a quote of the input on further lines), and the line it is about."""
+    first = (str(exc.msg or exc).splitlines() or [""])[0]
+    message = " ".join(re.sub(r",\s*line \d+, column \d+.*$", "", first).split())
+    line = exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
+    where = f"line {line}: " if line else ""
+    return f"{where}{message[:MAX_PROBLEM]}"
+
+
+def _mend_entities(text: str) -> tuple[str, str]:
+    warning = "feed uses HTML entities that XML does not define; replaced them"
+    return repair.html_entities(text), warning
+
+
+def _mend_prefixes(text: str) -> tuple[str, str]:
+    mended, missing = repair.undeclared_prefixes(text)
+    names = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+    return mended, f"feed uses namespace prefixes it never declares ({names}); declared them"
+
+
+def _mend_ampersands(text: str) -> tuple[str, str]:
+    warning = "feed has bare '&' or control characters that XML forbids; repaired them"
+    return repair.bare_ampersands(text), warning
+
+
+# The lossless repairs in the order they are tried: each gives the mended text and the
+# warning to give when the feed needed it.
+_REPAIRS: tuple[Callable[[str], tuple[str, str]], ...] = (
+    _mend_entities,
+    _mend_prefixes,
+    _mend_ampersands,
+)
 
 
 def _read_xml(
     data: bytes, decoded: encoding.Decoded | None, options: ParseOptions, warnings: list[str]
 ) -> Feed:
-    """Strict first; then with a detected encoding and XML-safe entities; then leniently."""
-    found = _stream(data, options, recover=False) if decoded is None else None
+    """Strict first; then with a detected encoding and each lossless repair in turn; then
+    leniently, keeping entity references."""
+    data = repair.without_leading_space(data)
+    attempt = _stream(data, options, recover=False) if decoded is None else _Attempt(None)
+    found = attempt.found
     if found is None:
         decoded = decoded or encoding.decode(data, options.encoding_hint)
-        if decoded.mismatch:
-            warnings.append(
-                f"declared encoding {decoded.declared!r} is wrong; read as {decoded.encoding}"
-            )
-        text = encoding.without_encoding_declaration(decoded.text)
-        found = _stream(text.encode("utf-8"), options, recover=False)
+        if decoded.warning:
+            warnings.append(decoded.warning)
+        text = encoding.without_encoding_declaration(decoded.text).lstrip()
+        attempt = _stream(text.encode("utf-8"), options, recover=False)
+        found = attempt.found
+        repaired: list[str] = []
+        for mend in _REPAIRS:
+            if found is not None:
+                break
+            mended, warning = mend(text)
+            if mended == text:
+                continue
+            text = mended
+            repaired.append(warning)
+            attempt = _stream(text.encode("utf-8"), options, recover=False)
+            found = attempt.found
         if found is None:
-            found = _stream(_replace_html_entities(text).encode("utf-8"), options, recover=False)
-            if found is not None and found.feed is not None:
-                warnings.append("feed uses HTML entities that XML does not define; replaced them")
-        if found is None:
-            found = _stream(_repair(text).encode("utf-8"), options, recover=False)
-            if found is not None and found.feed is not None:
-                warnings.append(
-                    "feed has bare '&' or control characters that XML forbids; repaired them"
-                )
-        if found is None:
-            return _read_damaged(text, options, warnings)
+            return _read_damaged(text, attempt.error, options, repaired, warnings)
+        if found.feed is not None:
+            warnings.extend(repaired)
     if found.feed is None:
         raise InputError(_not_a_feed(found.root, decoded.text if decoded else ""))
     warnings.extend(found.warnings)
     return _with_base(found.feed, options.base_url)
 
 
-def _read_damaged(text: str, options: ParseOptions, warnings: list[str]) -> Feed:
+def _read_damaged(
+    text: str, problem: str, options: ParseOptions, repaired: list[str], warnings: list[str]
+) -> Feed:
     """The last resort, which can lose content: ``strict`` refuses it (the other repairs
-    above lose nothing, so they only warn)."""
-    recovered = _stream(text.encode("utf-8"), options, recover=True)
+    above lose nothing, so they only warn). Entity references are kept as character
+    references, so escaped markup survives; feedparser reads what lxml cannot."""
+    recovered = _stream(repair.keep_references(text).encode("utf-8"), options, recover=True).found
     feed = recovered.feed if recovered is not None else None
+    reader = "recovered"
     if feed is None or not feed.entries:
         from feedfix.core.parse.feedparser_adapter import parse_with_feedparser  # noqa: PLC0415
 
         loose, _ = parse_with_feedparser(text.encode("utf-8"), options.base_url)
         if loose.entries or (feed is None and (loose.title or loose.links)):
             feed = loose
+            reader = "read by the lenient parser"
     if feed is None:
         if recovered is not None and recovered.root.lower() == "html":
             raise InputError(_html_page_problem(text))
-        raise InputError("not well-formed XML and no feed could be read from it")
-    damage = f"feed is not well-formed XML; read {len(feed.entries)} entries from it"
+        raise InputError(f"not well-formed XML ({problem}) and no feed could be read from it")
+    damage = (
+        f"feed is not well-formed XML ({problem}); {len(feed.entries)} entries {reader} "
+        "around the damage"
+    )
     if options.strict:
         raise DamagedInput(damage)
-    warnings.append(damage)
+    warnings.extend([damage, *repaired])
     if recovered is not None and feed is recovered.feed:  # about its entries, not feedparser's
         warnings.extend(recovered.warnings)
     return _with_base(feed, options.base_url)

@@ -1,7 +1,11 @@
-"""Turn input bytes into text: BOM, then the declared encoding, then detection.
+"""Turn input bytes into text, in the XML specification's and feedparser's order.
 
-Feeds lie about their encoding often enough (GBK declared as UTF-8, GB2312 holding GB18030
-characters, Latin-1 that is really cp1252) that a declaration is a hint, tried first and checked.
+The BOM; the declared encoding; the HTTP charset (the service passes it as
+``ParseOptions.encoding_hint``); UTF-8; windows-1252 when the text reads as Western European
+text in it; only then a statistical guess. Feeds lie about their encoding often enough (GBK
+declared as UTF-8, GB2312 holding GB18030 characters, Latin-1 that is really cp1252) that each
+of these is a candidate, used only when the bytes decode with it. Whatever is a guess says so
+in its warning.
 """
 
 from __future__ import annotations
@@ -46,6 +50,17 @@ class Decoded:
     encoding: str
     declared: str | None
     mismatch: bool  # the declared encoding was wrong and another one was used
+    guess: str | None = None  # how the encoding was guessed, when nothing named it
+
+    @property
+    def warning(self) -> str | None:
+        """What to tell the user about how the text was decoded, if anything."""
+        how = f" ({self.guess})" if self.guess else ""
+        if self.mismatch and self.declared:
+            return f"declared encoding {self.declared!r} is wrong; read as {self.encoding}{how}"
+        if self.guess:
+            return f"feed names no encoding and is not UTF-8; read as {self.encoding}{how}"
+        return None
 
 
 def sniff_bom(data: bytes) -> tuple[str | None, int]:
@@ -81,7 +96,8 @@ def _usable(name: str) -> str | None:
 
 
 def decode(data: bytes, hint: str | None = None) -> Decoded:
-    """Decode ``data``: BOM, then ``hint`` (an HTTP charset), the declaration, UTF-8, detection."""
+    """Decode ``data``: BOM, the declaration, ``hint`` (an HTTP charset), UTF-8, windows-1252
+    for Western text, then a statistical guess."""
     bom_enc, bom_len = sniff_bom(data)
     if bom_enc:
         return Decoded(data[bom_len:].decode(bom_enc, "replace"), bom_enc, bom_enc, False)
@@ -89,9 +105,8 @@ def decode(data: bytes, hint: str | None = None) -> Decoded:
     if utf16:
         return Decoded(data.decode(utf16, "replace"), utf16, utf16, False)
     declared = declared_encoding(data)
-    candidates = [c for c in (hint, declared, "utf-8") if c]
-    for candidate in candidates:
-        codec = _usable(candidate)
+    for candidate in (declared, hint, "utf-8"):
+        codec = _usable(candidate) if candidate else None
         if codec is None:
             continue
         try:
@@ -100,7 +115,32 @@ def decode(data: bytes, hint: str | None = None) -> Decoded:
             continue
         mismatch = declared is not None and _usable(declared) != codec
         return Decoded(text, codec, declared, mismatch)
+    if looks_western(data):
+        guess = "a guess: it reads as Western European text"
+        return Decoded(data.decode("cp1252"), "cp1252", declared, declared is not None, guess)
     return _detect(data, declared)
+
+
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+MAX_WESTERN_RUN = 3  # bytes in a row above ASCII: ``ção`` has two, a CJK word four or more
+WESTERN_SHARE = 0.9  # of the non-ASCII bytes that must stand in such short runs
+
+
+def looks_western(data: bytes) -> bool:
+    """True when the bytes read as windows-1252 text: every byte defined there, and the
+    non-ASCII ones alone or in pairs between ASCII letters (``très``, ``simulações``), as
+    in Western European languages, not in the long runs of a double-byte CJK encoding or of
+    a Cyrillic or Greek single-byte one."""
+    sample = data[:200_000]
+    if _CP1252_UNDEFINED.search(sample):
+        return False
+    runs = [len(m) for m in _HIGH_RUN.findall(sample)]
+    total = sum(runs)
+    if not total:
+        return False
+    short = sum(n for n in runs if n <= MAX_WESTERN_RUN)
+    return short >= WESTERN_SHARE * total
 
 
 def _detect(data: bytes, declared: str | None) -> Decoded:
@@ -110,7 +150,8 @@ def _detect(data: bytes, declared: str | None) -> Decoded:
     codec = _usable(best.encoding) if best is not None else None
     if codec is None:
         codec = "cp1252"
-    return Decoded(data.decode(codec, "replace"), codec, declared, True)
+    guess = "a statistical guess"
+    return Decoded(data.decode(codec, "replace"), codec, declared, declared is not None, guess)
 
 
 def without_encoding_declaration(text: str) -> str:

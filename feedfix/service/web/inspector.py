@@ -19,7 +19,7 @@ from feedfix.core.inspect import Inspection, inspect_entry, without
 from feedfix.core.model import Entry
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
-from feedfix.core.rules import RULES, RuleSet, build_ruleset, ruleset
+from feedfix.core.rules import RuleSet, build_ruleset, ruleset
 from feedfix.service.masking import mask_url
 from feedfix.service.store import SOURCES_KEPT
 from feedfix.service.web import views
@@ -97,7 +97,7 @@ async def inspector(request: web.Request) -> web.Response:
     available = ruleset(feed.rules)
     rules, off = chosen_rules(request, available)
     shown = await loop.run_in_executor(None, inspect_entries, sources, rules, feed.url)
-    upstream = mask_url(feed.url) if feed.url else feed.source
+    upstream = mask_url(feed.url) if feed.url else feed.shown_source
     return render(
         request,
         "inspect.html",
@@ -107,7 +107,7 @@ async def inspector(request: web.Request) -> web.Response:
         entries=shown,
         available=available.names,
         off=off,
-        descriptions={n: RULES[n].help().split("\n", 1)[0] for n in available.names},
+        descriptions={n: views.described(n) for n in available.names},
     )
 
 
@@ -150,6 +150,7 @@ def _playground(request: web.Request, status: int = 200, **context: Any) -> web.
         "playground.html",
         status=status,
         available=available.names,
+        descriptions={n: views.described(n) for n in available.names},
         max_size=views.size(PLAYGROUND_MAX),
         **context,
     )
