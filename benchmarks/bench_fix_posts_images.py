@@ -43,12 +43,13 @@ from aiohttp import web
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import targets  # noqa: E402
 from bench_fix_posts import _feedfix, make_tree  # noqa: E402
 
 ORIGIN_HOSTS = re.compile(rb"http://zkres[1-4]\.myzaker\.com")
 HOME = re.compile(rb"/images/remote/127\.0\.0\.1_\d+/")
 LEFT = re.compile(rb"(?:zkres[1-4]\.myzaker\.com|http://127\.0\.0\.1)")
-TARGET_RSS_MB = 100.0
+TARGET_RSS_MB = targets.SAVE_IMAGES_RSS_MB
 
 
 def _jpeg() -> bytes:
