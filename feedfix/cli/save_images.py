@@ -105,7 +105,13 @@ class ImageSaver:
         self._fetching: dict[str, asyncio.Task[str | None]] = {}
 
     async def close(self) -> None:
-        """Close the fetcher's connections."""
+        """Stop the fetches still going (after Ctrl-C: they are shielded from their posts'
+        cancellation), then close the fetcher's connections; a fetch left running would
+        find its session closed and end in a traceback."""
+        running = list(self._fetching.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await self.fetcher.close()
 
     async def finish_all(
@@ -138,8 +144,9 @@ class ImageSaver:
                 window.release()
                 yield outcome
             await producer  # its error, if it had one
-        finally:
+        finally:  # (Ctrl-C) no post is finished, so no fetch begins, after this
             producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
 
     async def finish(self, outcome: Outcome) -> Outcome:
         """One post: its missing images fetched, then the post pointed at all on disk."""
