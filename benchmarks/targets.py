@@ -11,6 +11,7 @@ IMAGES_200 = 0.8  # bench_images: cached image 200 / nginx 200, at least
 IMAGES_304 = 2.0  # bench_images: 304 / nginx 200, at least
 IMAGES_COLD_MS = 5.0  # bench_images: milliseconds a cold fetch adds over nginx's own, below
 FIX_POSTS_PER_S = 2000.0  # bench_fix_posts: posts per second, dry run and --write, at least
+SAVE_IMAGES_RSS_MB = 100.0  # bench_fix_posts_images: fix-posts' resident memory, at most
 POLL_304_SHARE = 0.05  # bench_poll: a 304 round's CPU / a changed round's, below
 POLL_RSS_MB = 80.0  # bench_poll: resident memory with 100 feeds x 50 entries, at most
 LOAD_DRIFT = 0.10  # bench_load: resident memory drift under load, within

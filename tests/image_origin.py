@@ -21,8 +21,13 @@ with the status (0: the connection dropped) until it is removed; ``swapped[path]
 serves another image under a ``/v/`` path; ``delay`` adds seconds
 before every image; ``stop()`` makes it disappear entirely (connections refused), and
 ``start(port)`` brings it back on the same port; ``most_in_flight`` is the most requests it
-answered at once. ``force_close`` makes every answer close
-its connection (so each fetch resolves the name). Everything listens on 127.0.0.1 only.
+answered at once. ``force_close`` makes every answer close its connection (so each fetch
+resolves the name).
+
+``BlogOrigin`` (below) serves a blog's images at the paths a test gives, each with its own
+switches (fail N times with a status and ``Retry-After``, be slow, want a Referer, drop the
+connection half-way); ``ToOrigin`` sends any host name to it; ``origin_thread`` runs any of
+them beside a command that has its own loop. Everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -30,15 +35,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import socket
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
@@ -294,10 +302,13 @@ async def serving(
 
 
 @contextlib.contextmanager
-def origin_thread() -> Iterator[tuple[ImageOrigin, asyncio.AbstractEventLoop]]:
-    """The image origin in a thread with its own event loop (the service is a subprocess)."""
+def origin_thread(
+    origin: ImageOrigin | None = None,
+) -> Iterator[tuple[ImageOrigin, asyncio.AbstractEventLoop]]:
+    """The image origin (``origin``, else a new ``ImageOrigin``) in a thread with its own
+    event loop (the service is a subprocess); stopping it twice is harmless."""
     loop = asyncio.new_event_loop()
-    origin = ImageOrigin()
+    origin = origin or ImageOrigin()
     thread = threading.Thread(target=loop.run_forever, name="image-origin", daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(origin.start(), loop).result(10)
@@ -308,3 +319,97 @@ def origin_thread() -> Iterator[tuple[ImageOrigin, asyncio.AbstractEventLoop]]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+# --- A blog's image origin, for `fix-posts --save-images` (tests/cli/test_fix_posts_images*.py)
+
+
+@dataclass
+class Answer:
+    """What ``BlogOrigin`` answers at one path: ``body`` as ``media_type``, after ``fail``
+    answers of ``status`` (with ``Retry-After: retry_after`` when given) and ``delay`` s;
+    ``referer``: 403 unless the request has this one; ``drop``: the connection is closed
+    half-way through the body, every time."""
+
+    body: bytes
+    media_type: str
+    fail: int = 0
+    status: int = 500
+    retry_after: str | None = None
+    delay: float = 0.0
+    referer: str | None = None
+    drop: bool = False
+
+
+class BlogOrigin(ImageOrigin):
+    """The origin of a blog's images: ``routes`` maps a path to its ``Answer``, ``anything``
+    answers every other path (else it is ``ImageOrigin``'s); ``peak`` is the most requests
+    it had in progress at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: dict[str, Answer] = {}
+        self.anything: Answer | None = None
+        self.peak = 0
+        self._active = 0
+
+    def serve(self, path: str, fmt: str = "JPEG", seed: int = 0, **switches: Any) -> bytes:
+        """Serve a real image at ``path`` (distinct per path unless ``seed`` says otherwise);
+        the image's bytes."""
+        size = (24 + (seed or zlib.crc32(path.encode())) % 40, 18)
+        body = make_image(fmt, size)
+        media_type = "image/" + {"JPEG": "jpeg"}.get(fmt, fmt.lower())
+        self.routes[path] = Answer(body, media_type, **switches)
+        return body
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        answer = self.routes.get(request.path_qs) or self.routes.get(request.path) or self.anything
+        if answer is None:
+            return await super()._route(request)
+        self._active += 1
+        self.peak = max(self.peak, self._active)
+        try:
+            return await self._answer_with(request, answer)
+        finally:
+            self._active -= 1
+
+    async def _answer_with(self, request: web.Request, answer: Answer) -> web.StreamResponse:
+        if answer.delay:
+            await asyncio.sleep(answer.delay)
+        if answer.referer is not None and request.headers.get("Referer") != answer.referer:
+            return web.Response(status=403, body=HTML_PAGE, content_type="text/html")
+        if self.hits[request.path] <= answer.fail:
+            headers = {"Retry-After": answer.retry_after} if answer.retry_after else {}
+            return web.Response(status=answer.status, body=HTML_PAGE, headers=headers)
+        if answer.drop:
+            response = web.StreamResponse(headers={"Content-Type": answer.media_type})
+            response.content_length = len(answer.body)
+            await response.prepare(request)
+            await response.write(answer.body[: len(answer.body) // 2])
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        return web.Response(body=answer.body, headers={"Content-Type": answer.media_type})
+
+
+class ToOrigin(AbstractResolver):
+    """A name server that sends every name in ``names`` (any port) to one loopback port, so
+    posts can name ``zkres2.myzaker.com`` and the images come from a test origin."""
+
+    def __init__(self, names: Sequence[str], port: int) -> None:
+        self.names = set(names)
+        self.port = port
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """127.0.0.1 at the origin's port, for the names it knows."""
+        if host not in self.names:
+            raise OSError(f"unknown test name {host}")
+        return [
+            {"hostname": host, "host": "127.0.0.1", "port": self.port, "family": socket.AF_INET,
+             "proto": 0, "flags": socket.AI_NUMERICHOST}
+        ]  # fmt: skip
+
+    async def close(self) -> None:
+        """Nothing to close."""

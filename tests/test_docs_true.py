@@ -144,6 +144,7 @@ def _stated() -> dict[str, tuple[str, str]]:
         "IMAGES_304": ("bench_images.py", f"≥ {t.IMAGES_304:g}x"),
         "IMAGES_COLD_MS": ("bench_images.py", f"< {t.IMAGES_COLD_MS:g} ms"),
         "FIX_POSTS_PER_S": ("bench_fix_posts.py", f"≥ {t.FIX_POSTS_PER_S:,.0f} posts/s"),
+        "SAVE_IMAGES_RSS_MB": ("bench_fix_posts_images.py", f"≤ {t.SAVE_IMAGES_RSS_MB:g} MB"),
         "POLL_304_SHARE": ("bench_poll.py", f"< {t.POLL_304_SHARE * 100:g} %"),
         "POLL_RSS_MB": ("bench_poll.py", f"≤ {t.POLL_RSS_MB:g} MB"),
         "LOAD_DRIFT": ("bench_load.py", f"within {t.LOAD_DRIFT * 100:g} %"),

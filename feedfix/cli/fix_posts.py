@@ -3,25 +3,28 @@
 A dry run prints a unified diff and exits 1 when something would change (like ``ruff format
 --check``); ``--write`` replaces the files that change, atomically. Either way a summary goes
 to stderr and a file that cannot be read or mended is reported in one line and left alone.
+With ``--save-images DIR --images-url PREFIX`` the posts' images are brought home too
+(save_images.py); a dry run then fetches nothing and lists what it would.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import sys
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from feedfix.cli.mend_runner import MendSettings, Outcome, examine_all, jobs_for
+from feedfix.cli.fix_tally import ImageTally, Tally, count, say
+from feedfix.cli.image_refs import SAVE
+from feedfix.cli.mend_runner import ImageTargets, MendSettings, examine_all, jobs_for
 from feedfix.cli.progress import TerminalProgress
-from feedfix.core.errors import ConfigError, FeedfixError
+from feedfix.cli.write_posts import save_and_write_all, write_all
+from feedfix.config import Config, ImagesConfig
+from feedfix.core.errors import ConfigError
 from feedfix.core.mend import (
     JUNK,
     LAZY,
@@ -34,29 +37,40 @@ from feedfix.core.rules import RULES, build_ruleset
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
 from feedfix.core.rules.junk import DEFAULT_JUNK
 from feedfix.core.rules.unwrap_proxies import UnwrapProxies
-from feedfix.files.mend import Source, find_files, replace_file, sync_folders
+from feedfix.files.mend import find_files
 
-EXIT_UNCHANGED, EXIT_WOULD_CHANGE, EXIT_FAILED = 0, 1, 2
-WRITERS = 4  # fsync waits on the disk, not the CPU: a few writers overlap those waits
-MAX_PENDING = 64  # mended files held in memory while they wait for a writer
-UNITS = {UNWRAP: "URLs unwrapped", LAZY: "lazy images fixed", JUNK: "junk elements removed"}
+if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
+
+EXIT_UNCHANGED, EXIT_WOULD_CHANGE, EXIT_FAILED, EXIT_IMAGES_LEFT = 0, 1, 2, 3
+MAX_FETCHES, RETRIES = 16, 3  # --max-fetches, --retries
+# --images-url: a path or an http(s) URL of characters that stand as they are in YAML, an HTML
+# attribute and a Markdown link (no quotes, spaces, brackets, "#", "?" or "&").
+IMAGES_URL = re.compile(r"(?:https?://[A-Za-z0-9.:\[\]-]+)?(?:/[A-Za-z0-9._~%@+=,;!$*:-]*)*")
 ALL_RULES = "all"  # --rule all: every rule fix-posts applies (what a ZAKER blog needs)
 
 
+def read_config(path: str | None) -> Config | None:
+    """``--config``: its [rules] choose the rules, its [images] how images are fetched."""
+    if not path:
+        return None
+    from feedfix.config import parse_config  # noqa: PLC0415
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_config(text, path, os.environ)
+
+
 def mending_rules(
-    config: str | None, wanted: list[str], unwanted: list[str]
+    config: Config | None, wanted: list[str], unwanted: list[str]
 ) -> tuple[BodyRules, tuple[str, ...]]:
     """The rules to mend with, from the same config and rule names as ``convert``."""
     options: dict[str, Any] = {}
     disabled = list(unwanted)
-    if config:
-        from feedfix.config import parse_config  # noqa: PLC0415
-
-        try:
-            text = Path(config).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{config}: cannot read: {exc}") from exc
-        table = parse_config(text, config, os.environ).rules.table()
+    if config is not None:
+        table = config.rules.table()
         options = {k: dict(v) for k, v in table.items() if k != "disable"}
         disabled += table.get("disable", [])
     wanted = [n for w in wanted for n in (MENDING_RULES if w == ALL_RULES else (w,))]
@@ -91,69 +105,25 @@ def mending_rules(
     ), tuple(active)
 
 
-@dataclass
-class Tally:
-    """What happened to the files, for the summary and ``--explain``."""
-
-    files: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    failed: int = 0
-    changes: Counter[str] = field(default_factory=Counter)
-    files_by_rule: Counter[str] = field(default_factory=Counter)
-
-    def summary(self, rules: tuple[str, ...]) -> str:
-        """``1,234 files, 9,876 URLs unwrapped in 1,200 files; 34 files unchanged``."""
-        parts = [f"{self.files:,} {_files(self.files)}"]
-        for name in rules:
-            count, files = self.changes[name], self.files_by_rule[name]
-            parts.append(f"{count:,} {UNITS[name]} in {files:,} {_files(files)}")
-        tail = [f"{self.unchanged:,} {_files(self.unchanged)} unchanged"]
-        if self.skipped:
-            tail.append(f"{self.skipped:,} skipped (not posts)")
-        if self.failed:
-            tail.append(f"{self.failed:,} failed")
-        return ", ".join(parts) + "; " + "; ".join(tail)
-
-    def as_json(self, rules: tuple[str, ...], *, written: bool) -> str:
-        """The counts as one JSON object."""
-        data: Mapping[str, object] = {
-            "files": self.files,
-            "changed": self.changed,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "written": written,
-            "rules": {
-                n: {"changes": self.changes[n], "files": self.files_by_rule[n]} for n in rules
-            },
-        }
-        return json.dumps(data)
-
-
-def _files(count: int) -> str:
-    return "file" if count == 1 else "files"
-
-
 def _max_size(value: str) -> int:
     from feedfix.core.sizes import parse_size  # noqa: PLC0415
 
     return parse_size(int(value) if value.isdigit() else value, "--max-size")
 
 
-def _warn(message: str) -> None:
-    print(f"feedfix: {message}", file=sys.stderr)
-
-
-def run(args: argparse.Namespace) -> int:
-    """The command; returns the exit status."""
+def run(args: argparse.Namespace, resolver: AbstractResolver | None = None) -> int:
+    """The command; returns the exit status (``resolver``: the name lookup for fetching
+    images, a test seam; the system's by default)."""
     if args.backup is not None and (not args.write or not args.backup.strip()):
         raise ConfigError("--backup SUFFIX needs --write and a non-empty suffix")
     if args.jobs < 0:
         raise ConfigError(f"--jobs {args.jobs}: give a number of processes, or 0 for auto")
     max_size = _max_size(args.max_size)
-    rules, active = mending_rules(args.config, args.rule, args.no_rule)
+    config = read_config(args.config)
+    rules, active = mending_rules(config, args.rule, args.no_rule)
+    targets = image_targets(args, config.images if config is not None else ImagesConfig())
+    if targets is not None:
+        active = (*active, SAVE)
     paths = find_files(args.paths)
     colour = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -165,76 +135,96 @@ def run(args: argparse.Namespace) -> int:
         diff=not args.write,
         colour=colour,
         keep_data=args.write,
+        images=targets,
     )
-    progress = TerminalProgress(sys.stderr, "fix-posts")
+    progress = TerminalProgress(sys.stderr, "fix-posts", min_items=1 if targets else None)
     if not args.write and sys.stdout.isatty():
         progress.enabled = False  # the diff is on the same screen
-    tally = Tally(files=len(paths))
+    tally = Tally(files=len(paths), images=ImageTally() if targets else None)
     outcomes = examine_all(paths, settings, jobs_for(args.jobs, len(paths)))
     out = sys.stdout.buffer
     try:
         with closing(outcomes):  # an error or Ctrl-C here ends the workers now, not at exit
-            if args.write:
-                _write_all(outcomes, tally, args.backup, progress)
+            if args.write and targets is not None:
+                save_and_write_all(
+                    outcomes, tally, args.backup, progress, settings, resolver=resolver
+                )
+            elif args.write:
+                write_all(outcomes, tally, args.backup, progress)
             else:
                 for done, outcome in enumerate(outcomes, 1):
-                    if _count(outcome, tally):
+                    if count(outcome, tally):
                         out.write(outcome.diff)
                     progress(done, tally.files)
     finally:
         progress.close()
         out.flush()
+    return _report(tally, active, args)
+
+
+def image_targets(args: argparse.Namespace, limits: ImagesConfig) -> ImageTargets | None:
+    """``--save-images DIR --images-url PREFIX`` checked (both or neither) with the fetching
+    limits; None without them."""
+    folder, prefix = args.save_images, args.images_url
+    limits_given = [
+        n for n in ("per_host", "max_fetches", "retries") if getattr(args, n) is not None
+    ]
+    if folder is None and prefix is None:
+        if limits_given:
+            option = "--" + limits_given[0].replace("_", "-")
+            raise ConfigError(f"{option} needs --save-images DIR --images-url PREFIX")
+        return None
+    if prefix is None:
+        raise ConfigError("--save-images needs --images-url PREFIX (the URL DIR is served at)")
+    if folder is None:
+        raise ConfigError("--images-url needs --save-images DIR (where the images go)")
+    if not folder.strip():
+        raise ConfigError("--save-images: give a folder")
+    if not IMAGES_URL.fullmatch(prefix) or not prefix.startswith(("/", "http://", "https://")):
+        raise ConfigError(
+            f"--images-url {prefix!r}: give a path such as /images/remote or an http(s) "
+            "URL, without spaces, quotes, brackets, '#', '?' or '&'"
+        )
+    for name, low, high in (("per_host", 1, 256), ("max_fetches", 1, 100), ("retries", 0, 10)):
+        value = getattr(args, name)
+        if value is not None and not low <= value <= high:
+            option = "--" + name.replace("_", "-")
+            raise ConfigError(f"{option} {value}: give a number from {low} to {high}")
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--save-images {folder}: not a folder")
+    if args.write:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--save-images {folder}: cannot create it: {exc}") from exc
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"--save-images {folder}: cannot write there")
+    if args.per_host is not None:
+        limits = replace(limits, per_host=args.per_host)
+    return ImageTargets(
+        path,
+        prefix.rstrip("/"),
+        limits,
+        MAX_FETCHES if args.max_fetches is None else args.max_fetches,
+        RETRIES if args.retries is None else args.retries,
+    )
+
+
+def _report(tally: Tally, active: tuple[str, ...], args: argparse.Namespace) -> int:
+    """The summary (or the JSON counts), the images left or to download; the exit status."""
     if args.explain == "json":
         print(tally.as_json(active, written=args.write), file=sys.stderr)
     else:
-        _warn(tally.summary(active))
+        say(tally.summary(active))
+    images = tally.images or ImageTally()
+    for url in images.to_download:
+        say(f"would download {url}")
+    for url, message in images.failed.items():
+        say(f"image left, URL kept: {url}: {message}")
     if tally.failed:
         return EXIT_FAILED
-    return EXIT_WOULD_CHANGE if tally.changed and not args.write else EXIT_UNCHANGED
-
-
-def _count(outcome: Outcome, tally: Tally) -> bool:
-    """Add one file's outcome to the tally (reporting a failure); True when it changes."""
-    if outcome.status == "failed":
-        tally.failed += 1
-        _warn(f"{outcome.path}: {outcome.message}")
-    elif outcome.status == "skipped":
-        tally.skipped += 1
-    elif outcome.status == "unchanged":
-        tally.unchanged += 1
-    else:
-        tally.changed += 1
-        for name, count in outcome.counts:
-            tally.changes[name] += count
-            tally.files_by_rule[name] += 1
-        return True
-    return False
-
-
-def _write_all(
-    outcomes: Iterable[Outcome], tally: Tally, backup: str | None, progress: TerminalProgress
-) -> None:
-    folders: set[Path] = set()
-    pending: list[tuple[Source, Future[None]]] = []
-
-    def settle(keep: int) -> None:
-        while len(pending) > keep:
-            source, future = pending.pop(0)
-            try:
-                future.result()
-            except FeedfixError as exc:
-                tally.failed += 1
-                tally.changed -= 1
-                _warn(f"{source.name}: {exc}")
-
-    with ThreadPoolExecutor(max_workers=WRITERS) as writers:
-        for done, outcome in enumerate(outcomes, 1):
-            if _count(outcome, tally) and outcome.source is not None:
-                source = outcome.source
-                future = writers.submit(replace_file, source, outcome.data, backup, sync=True)
-                pending.append((source, future))
-                folders.add(source.path.parent)
-                settle(MAX_PENDING)
-            progress(done, tally.files)
-        settle(0)
-    sync_folders(sorted(folders))
+    if images.failed:
+        return EXIT_IMAGES_LEFT
+    would_change = tally.changed or images.to_download
+    return EXIT_WOULD_CHANGE if would_change and not args.write else EXIT_UNCHANGED

@@ -11,19 +11,45 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-from collections.abc import Generator, Iterable, Iterator
+import threading
+from collections import Counter
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from feedfix.cli.image_refs import SAVE, ImageRef, compose, home_edits, image_refs
+from feedfix.config import ImagesConfig
 from feedfix.core.errors import InputError
 from feedfix.core.mend import BodyRules, Edit, Mended, mend, patch
-from feedfix.core.mend.edits import OverlappingEdits
+from feedfix.core.mend.edits import OverlappingEdits, splice
+from feedfix.files.image_names import name_for
+from feedfix.files.image_store import ImageStore
 from feedfix.files.mend import Source, read_source
 
 PARALLEL_FROM = 1000  # files; below this, starting workers costs more than it saves
 MAX_JOBS = 4
 CHUNK = 32  # files handed to a worker at a time
+AHEAD = 8 * CHUNK  # files examined ahead of the reader, at most
 _COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m"}
+
+
+@dataclass(frozen=True)
+class ImageTargets:
+    """``--save-images DIR --images-url PREFIX``, and how images are fetched: ``[images]``
+    (``--per-host`` applied), ``max_fetches`` at once in all, ``retries``."""
+
+    folder: Path
+    prefix: str  # without a trailing "/"
+    limits: ImagesConfig
+    max_fetches: int
+    retries: int
+
+    def store(self) -> ImageStore:
+        """The folder as a store (``is_image`` loads the service's type checks)."""
+        from feedfix.cli.save_images import is_image  # noqa: PLC0415 - aiohttp comes with it
+
+        svg, max_size = self.limits.svg, self.limits.max_size
+        return ImageStore(self.folder, lambda head: is_image(head, svg=svg), max_size)
 
 
 @dataclass(frozen=True)
@@ -36,6 +62,34 @@ class MendSettings:
     diff: bool  # a dry run: make the patch
     colour: bool
     keep_data: bool  # --write: bring the mended bytes back
+    images: ImageTargets | None = None  # --save-images
+
+
+@dataclass(frozen=True)
+class PostImages:
+    """A mended post and its images, to point them home once they are on disk."""
+
+    mended: Mended
+    refs: tuple[ImageRef, ...]
+    home: tuple[tuple[str, str], ...]  # the images already on disk
+
+    def pointed_home(self, home: Mapping[str, str], prefix: str) -> Mended:
+        """The mended post with every image in ``home`` pointed at PREFIX/path; its edits
+        are of the original text (for the diff)."""
+        edits = home_edits(self.refs, home, prefix)
+        if not edits:
+            return self.mended
+        m = self.mended
+        after = splice(m.after, edits)
+        counts = Counter(m.counts)
+        counts[SAVE] += len(edits)
+        return dataclasses.replace(
+            m,
+            data=m.bom + after.encode(m.encoding),
+            after=after,
+            counts=counts,
+            edits=tuple(compose(m.edits, edits, m.after)),
+        )
 
 
 @dataclass(frozen=True)
@@ -43,12 +97,15 @@ class Outcome:
     """What became of one file."""
 
     path: Path
-    status: str  # "changed" | "unchanged" | "skipped" | "failed"
+    status: str  # "changed" | "unchanged" | "skipped" | "failed" | "pending" (images to fetch)
     message: str = ""
     counts: tuple[tuple[str, int], ...] = ()
     source: Source | None = None  # without its bytes
     data: bytes = b""  # the mended bytes, with keep_data
     diff: bytes = b""  # the patch, with diff
+    missing: tuple[str, ...] = ()  # image URLs not in the images folder
+    present: int = 0  # image URLs that were
+    images: PostImages | None = None  # "pending": what to finish the post with
 
 
 def unified_diff(name: str, mended: Mended, *, colour: bool) -> Iterator[bytes]:
@@ -81,17 +138,55 @@ def examine(path: Path, settings: MendSettings) -> Outcome:
         if str(exc).startswith("not a post") and path not in settings.named:
             return Outcome(path, "skipped")
         return Outcome(path, "failed", str(exc))
+    if settings.images is None:
+        return finished(Outcome(path, "unchanged", source=source), mended, settings)
+    return _with_images(Outcome(path, "unchanged", source=source), mended, settings)
+
+
+def _with_images(outcome: Outcome, mended: Mended, settings: MendSettings) -> Outcome:
+    """``--save-images``: the post's images that are in DIR pointed home; with ``--write``
+    and images missing, left "pending" for the parent to fetch them."""
+    source, targets = outcome.source, settings.images
+    assert source is not None and targets is not None  # noqa: S101 - examine's
+    refs = image_refs(mended.after, html_file=source.is_html, prefix=targets.prefix)
+    store = _stores.get(targets) or _stores.setdefault(targets, targets.store())
+    home: dict[str, str] = {}
+    missing: list[str] = []
+    for url in dict.fromkeys(r.url for r in refs):
+        name = name_for(url)
+        found = store.find(name) if name is not None else None
+        if found is not None:
+            home[url] = found
+        else:
+            missing.append(url)
+    outcome = dataclasses.replace(outcome, missing=tuple(missing), present=len(home))
+    images = PostImages(mended, tuple(refs), tuple(home.items()))
+    if missing and settings.keep_data:  # --write: the parent fetches, then finishes it
+        return dataclasses.replace(
+            outcome, status="pending", source=dataclasses.replace(source, data=b""), images=images
+        )
+    return finished(outcome, images.pointed_home(home, targets.prefix), settings)
+
+
+_stores: dict[ImageTargets, ImageStore] = {}  # one per process
+
+
+def finished(outcome: Outcome, mended: Mended, settings: MendSettings) -> Outcome:
+    """``outcome`` as the final ``mended`` says: changed (with the bytes or the patch that
+    the settings ask for) or unchanged."""
     if not mended.changed:
-        return Outcome(path, "unchanged")
-    return Outcome(
-        path,
-        "changed",
+        return dataclasses.replace(outcome, status="unchanged", source=None, images=None)
+    assert outcome.source is not None  # noqa: S101 - every examined file has one
+    return dataclasses.replace(
+        outcome,
+        status="changed",
         counts=tuple(mended.counts.items()),
-        source=dataclasses.replace(source, data=b""),
+        source=dataclasses.replace(outcome.source, data=b""),
         data=mended.data if settings.keep_data else b"",
-        diff=b"".join(unified_diff(str(path), mended, colour=settings.colour))
+        diff=b"".join(unified_diff(str(outcome.path), mended, colour=settings.colour))
         if settings.diff
         else b"",
+        images=None,
     )
 
 
@@ -128,6 +223,25 @@ def examine_all(
         for path in paths:
             yield examine(path, settings)
         return
+    # Pool.imap hands out every path at once and queues the results however slowly they are
+    # taken: with --save-images (a network-bound reader) that held 10,000 mended posts. The
+    # paths go out only while fewer than AHEAD results wait.
+    ahead = threading.Semaphore(AHEAD)
+    stop = threading.Event()
+
+    def handed_out() -> Iterator[Path]:
+        for path in paths:
+            ahead.acquire()
+            if stop.is_set():
+                return
+            yield path
+
     context = multiprocessing.get_context("fork")
     with context.Pool(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
-        yield from pool.imap(_examine_in_worker, paths, chunksize=CHUNK)
+        try:
+            for outcome in pool.imap(_examine_in_worker, handed_out(), chunksize=CHUNK):
+                ahead.release()
+                yield outcome
+        finally:  # wake the pool's feeding thread, or ending the pool waits for it forever
+            stop.set()
+            ahead.release()

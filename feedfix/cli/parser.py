@@ -186,3 +186,36 @@ def _add_fix_posts(commands: Any) -> None:
         default=str(DEFAULT_MAX_SIZE),
         help="skip (and report) files larger than this (default 50MB)",
     )
+    images = parser.add_argument_group(
+        "bringing images home",
+        "Download every image the posts show into DIR and point the posts at PREFIX + its "
+        "path in DIR. Fetching follows [images] in --config (allow_private, hosts, "
+        "user_agent, timeouts, max_size). Exit 3: some images could not be saved (their "
+        "URLs are kept and listed).",
+    )
+    images.add_argument(
+        "--save-images", metavar="DIR", help="the images folder (with --images-url)"
+    )
+    images.add_argument(
+        "--images-url",
+        metavar="PREFIX",
+        help="the URL DIR is served at: a path such as /images/remote, or an http(s) URL",
+    )
+    images.add_argument(
+        "--per-host",
+        type=int,
+        metavar="N",
+        help="image fetches at once from one host (default: [images] per_host, 4)",
+    )
+    images.add_argument(
+        "--max-fetches",
+        type=int,
+        metavar="N",
+        help="image fetches at once in all (default 16)",
+    )
+    images.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="tries again after a 429, a 5xx, a timeout or a dropped connection (default 3)",
+    )

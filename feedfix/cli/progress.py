@@ -12,16 +12,18 @@ WIDTH = 30
 class TerminalProgress:
     """Callable as ``progress(done, total)``; draws at most ten times a second."""
 
-    def __init__(self, stream: TextIO, label: str) -> None:
+    def __init__(self, stream: TextIO, label: str, min_items: int | None = None) -> None:
         self.stream = stream
         self.label = label
+        self.min_items = MIN_ITEMS if min_items is None else min_items
         self.enabled = stream.isatty()
         self._last = 0.0
         self._drawn = False
 
-    def __call__(self, done: int, total: int) -> None:
-        """Redraw the bar if enough time passed (and always at the end)."""
-        if not self.enabled or total < MIN_ITEMS:
+    def __call__(self, done: int, total: int, note: str = "") -> None:
+        """Redraw the bar if enough time passed (and always at the end); ``note`` follows
+        the counts."""
+        if not self.enabled or total < self.min_items:
             return
         now = time.monotonic()
         if done < total and now - self._last < 0.1:
@@ -29,7 +31,8 @@ class TerminalProgress:
         self._last = now
         filled = WIDTH * done // max(total, 1)
         bar = "#" * filled + "-" * (WIDTH - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
+        tail = f" {note}\x1b[K" if note else ""  # (erase what a longer note left)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{tail}")
         self.stream.flush()
         self._drawn = True
 

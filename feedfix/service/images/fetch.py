@@ -10,7 +10,6 @@ and its first bytes must match the declared image type before more is read.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from aiohttp.abc import AbstractResolver
 
 from feedfix.core.errors import FeedfixError
 from feedfix.core.imagesign import Verified
+from feedfix.core.schedule import retry_after_seconds
 from feedfix.service.addresses import AddressGuard, GuardedResolver, RefusedAddress
 from feedfix.service.images.media import SNIFF_BYTES, MediaRefused, allowed_type, matches
 from feedfix.service.images.settings import ImageSettings
@@ -34,8 +34,10 @@ ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 class ImageFetchError(FeedfixError):
     """The image can't be served. ``outcome`` (``refused`` or ``origin_error``) is for the
     metrics, ``status`` for the answer (502, or 504 for a timeout); the message is short.
-    ``reason`` says it in a word for the archive (``404``, ``timeout``, ``not an image``…),
-    ``retry_after`` the seconds an origin asked to wait (``Retry-After``), if it did."""
+    ``reason`` says it in a word for the archive (``404``, ``timeout``, ``not an image``…);
+    when the origin answered with an error, ``origin_status`` is its status and
+    ``retry_after`` the seconds it asked to wait (``Retry-After``), if it did (the archive
+    and ``fix-posts --save-images`` retry on them)."""
 
     def __init__(
         self,
@@ -44,11 +46,14 @@ class ImageFetchError(FeedfixError):
         message: str,
         reason: str = "error",
         retry_after: float | None = None,
+        *,
+        origin_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.status = status
         self.reason = reason
+        self.origin_status = origin_status
         self.retry_after = retry_after
 
 
@@ -58,23 +63,16 @@ def refused(message: str, reason: str = "refused") -> ImageFetchError:
 
 
 def origin_error(
-    message: str, status: int = 502, reason: str = "error", retry_after: float | None = None
+    message: str,
+    status: int = 502,
+    reason: str = "error",
+    retry_after: float | None = None,
+    origin_status: int | None = None,
 ) -> ImageFetchError:
     """The origin failed: an error status, a broken connection, a timeout (504)."""
-    return ImageFetchError("origin_error", status, message, reason, retry_after)
-
-
-def retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (a number of seconds or an HTTP date), if it says one."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return ImageFetchError(
+        "origin_error", status, message, reason, retry_after, origin_status=origin_status
+    )
 
 
 @dataclass(frozen=True)
@@ -196,7 +194,10 @@ class ImageFetcher:
                     raise origin_error(
                         f"origin answered {response.status}",
                         reason=str(response.status),
-                        retry_after=retry_after(response.headers.get("Retry-After")),
+                        retry_after=retry_after_seconds(
+                            response.headers.get("Retry-After"), time.time()
+                        ),
+                        origin_status=response.status,
                     )
                 media_type, body = await self._read(response)
                 return FetchedImage(body, media_type, url, time.monotonic() - started)
