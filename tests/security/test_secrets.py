@@ -35,9 +35,9 @@ def test_a_failing_feed_s_open_503_masks_its_upstream(tmp_path: Path) -> None:
     and while a feed has no good copy its 503 body shows the upstream URL in clear:
     ``http://bob:PASSWORD1@…`` and ``?access_key=…``.
 
-    Must hold: every open answer about such a feed (``.atom``, ``.rss``, ``.json``, their
-    ``HEAD``, ``/healthz``) masks the URL's userinfo and credential parameters, as the pages
-    do."""
+    Must hold: every open answer about such a feed (``.atom``; ``.rss`` and ``.json`` once
+    they are served, 404 in this build; ``/healthz``) masks the URL's userinfo and
+    credential parameters, as the pages do."""
     with Upstream() as upstream:
         upstream.script("/down.xml", error(500))
         port = upstream.port
