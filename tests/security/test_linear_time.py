@@ -189,6 +189,24 @@ def test_limits_drop_the_excess_and_say_so(tmp_path: Path) -> None:
     assert any("element" in line and "attribute" not in line for line in lines), run.err
 
 
+def test_deep_nesting_loses_nothing_after_it(tmp_path: Path) -> None:
+    """Attack (found for this suite): 300 nested ``<div>`` in an entry. libxml2's HTML
+    parser stops at depth 256 and everything after that point is silently gone, the text
+    inside and every paragraph after the nesting, with nothing in ``--explain``: an
+    upstream (or an honest, badly generated article) can truncate an entry unseen.
+
+    Must hold: the depth limit drops only the excess nesting; the text after it is
+    published, and ``--explain`` names the limit that was hit."""
+    html = "<p>before</p>" + "<div>" * 300 + "deep" + "</div>" * 300 + "<p>after</p>"
+    source = tmp_path / "in.xml"
+    source.write_bytes(one_entry(html))
+    run = run_feedfix(["convert", str(source), "--explain"], timeout=60)
+    assert run.returncode == 0, run.err
+    assert b"before" in run.stdout and b"after" in run.stdout, "text after the nesting lost"
+    lines = [line for line in run.err.lower().splitlines() if "limit" in line]
+    assert any("depth" in line or "nest" in line for line in lines), run.err
+
+
 # ---- the service: playground, inspector, poll, head parsing ---------------------------------
 
 
