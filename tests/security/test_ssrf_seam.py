@@ -34,9 +34,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from feedfix.service.fetch import FetchRequest, fetch
-from feedfix.service.fetch_types import FetchError, RedirectRefused
-from feedfix.service.transport import AiohttpTransport
+from feedfix.service.poll.fetch import FetchRequest, fetch
+from feedfix.service.poll.fetch_types import FetchError, RedirectRefused
+from feedfix.service.poll.transport import AiohttpTransport
 from image_origin import Proxy, serving, settings, sign
 from name_map import NameMap
 
