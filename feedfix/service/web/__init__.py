@@ -54,6 +54,7 @@ def install(
     """Add the pages to ``app`` (after the feed route, which ``{name}.atom`` must match first);
     ``image_summary`` tells the index about the image cache when the proxy is on."""
     app[WEB] = Web(backend, catalog, environment(), static_files.load(), image_summary)
+    app.on_cleanup.append(lambda app: app[WEB].offload.close())
     app.middlewares.append(guard)
     found = app[WEB].static
 

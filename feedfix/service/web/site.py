@@ -17,6 +17,7 @@ from feedfix.service.masking import Masker, masker_for
 from feedfix.service.store import Store
 from feedfix.service.web import static_files, views
 from feedfix.service.web.guard import Csrf
+from feedfix.service.web.offload import Offload
 
 PLAYGROUND_MAX = 1_000_000  # bytes a pasted or uploaded document may have
 FORM_SLACK = 64 * 1024  # what a multipart form adds around the document
@@ -59,6 +60,7 @@ class Web:
     static: dict[str, static_files.StaticFile]
     image_summary: Callable[[], str] | None = None  # the image cache in a line, proxy on
     csrf: Csrf = field(default_factory=Csrf)
+    offload: Offload = field(default_factory=Offload)  # the playground's and inspector's work
     _masker: tuple[int, Masker] | None = None
 
     @property
