@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and print every effective setting as JSON.",
     )
     check.add_argument("file", metavar="FILE", nargs="?", help="default: $FEEDFIX_CONFIG")
+    check.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="show credentials in feed URLs and header values (masked otherwise)",
+    )
     _add_fix_posts(commands)
     return parser
 

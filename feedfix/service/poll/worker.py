@@ -42,6 +42,7 @@ from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.files.sources import FolderOptions, posts_feed
+from feedfix.service.masking import without_credentials
 from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.poll.trim import Trimmer
 from feedfix.service.served import strong_etag
@@ -117,7 +118,7 @@ class Cleaner:
             last = replace(kept[1], body=served.identity())
         made = republish(
             job.data if job.posts is None else _folder_feed(job.feed, job.posts, job.self_url),
-            job.feed,
+            _public(job.feed),
             archive,
             job.now,
             self_url=job.self_url,
@@ -146,6 +147,14 @@ class Cleaner:
             archive=ArchiveUpdate(frozenset(made.archive), changed),
             sources=made.sources if made.cleaned or job.want_sources else None,
         )
+
+
+def _public(feed: FeedConfig) -> FeedConfig:
+    """The feed as republishing may see it: the URL it is fetched from stands in for the
+    feed's base and id when the feed has none of its own, so it goes without credentials
+    (userinfo, ``key=``, ``token=``…), the same in every replica and after every restart."""
+    public = without_credentials(feed.url) if feed.url is not None else None
+    return feed if public == feed.url else replace(feed, url=public)
 
 
 def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...], served_at: str | None) -> Feed:

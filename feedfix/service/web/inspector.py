@@ -20,7 +20,7 @@ from feedfix.core.model import Entry
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
 from feedfix.core.rules import RuleSet, RuleSpec, build_ruleset, ruleset
-from feedfix.service.masking import mask_url
+from feedfix.service.masking import mask_url, without_credentials
 from feedfix.service.store import SOURCES_KEPT
 from feedfix.service.web import views
 from feedfix.service.web.offload import TooSlow
@@ -114,9 +114,8 @@ async def inspector(request: web.Request) -> web.Response:
     available = ruleset(feed.rules)
     _, off = chosen_rules(request, available)
     try:
-        shown = await site.offload.run(
-            inspect_stored, sources, feed.rules, frozenset(off), feed.url
-        )
+        base = without_credentials(feed.url) if feed.url else None  # as republished
+        shown = await site.offload.run(inspect_stored, sources, feed.rules, frozenset(off), base)
     except TooSlow as exc:
         return error_page(request, 503, f"inspecting {name}'s entries {exc}; try ?show=1")
     upstream = mask_url(feed.url) if feed.url else feed.source
