@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jobs {args.jobs}: give a number of processes, or 0 for auto")
     max_size = _max_size(args.max_size)
     rules, active = mending_rules(args.config, args.rule, args.no_rule)
-    paths = find_files(args.paths)
+    paths = find_files(args.paths, follow_symlinks=args.follow_symlinks, warn=_warn)
     colour = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )

@@ -125,6 +125,11 @@ def _add_fix_posts(commands: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
     parser.add_argument("--write", action="store_true", help="rewrite the files that change")
     parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also mend what symlinks in the folders lead to outside the paths given",
+    )
+    parser.add_argument(
         "--backup", metavar="SUFFIX", help="with --write, keep each original as NAME+SUFFIX"
     )
     parser.add_argument("--config", metavar="FILE", help="TOML config ([rules] table is used)")
