@@ -47,6 +47,7 @@ from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.poll.trim import Trimmer
 from feedfix.service.served import strong_etag
 from feedfix.service.state import ArchiveUpdate, Published
+from feedfix.service.store import bounded_sources
 
 _PR_SET_PDEATHSIG = 1
 
@@ -145,8 +146,14 @@ class Cleaner:
             rendered=made.rendering.rendered,
             ttl_minutes=made.ttl_minutes,
             archive=ArchiveUpdate(frozenset(made.archive), changed),
-            sources=made.sources if made.cleaned or job.want_sources else None,
+            sources=_kept(made.sources) if made.cleaned or job.want_sources else None,
         )
+
+
+def _kept(sources: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """Only the sources the store keeps: a huge entry does not travel back from a worker
+    process (nor wait in the server for the store to drop it)."""
+    return tuple(bounded_sources(sources))
 
 
 def _public(feed: FeedConfig) -> FeedConfig:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from feedfix.core.errors import FeedfixError
-from feedfix.core.inspect import Inspection, inspect_entry, without
+from feedfix.core.inspect import Inspection, entry_html, inspect_entry, without
 from feedfix.core.model import Entry
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
@@ -79,6 +79,19 @@ def _shown_count(text: str | None) -> int:
     return max(1, min(wanted, SOURCES_KEPT))
 
 
+def _within(entries: list[Entry]) -> list[Entry]:
+    """The first entries whose HTML adds up to at most what the playground takes (the first
+    one always): ``?show=100`` must not make a page's work a hundred times a document's."""
+    kept: list[Entry] = []
+    total = 0
+    for entry in entries:
+        total += len(entry_html(entry))
+        if kept and total > PLAYGROUND_MAX:
+            break
+        kept.append(entry)
+    return kept
+
+
 def chosen_rules(request: web.Request, available: RuleSet) -> tuple[RuleSet, set[str]]:
     """The rules the page's toggles leave on (all of them until the form is sent)."""
     if "toggled" not in request.query:
@@ -110,7 +123,7 @@ async def inspector(request: web.Request) -> web.Response:
         return error_page(request, 404, f"no feed named {name!r}")
     loop = asyncio.get_running_loop()
     show = _shown_count(request.query.get("show"))
-    sources = await loop.run_in_executor(None, site.backend.store.sources, name, show)
+    sources = _within(await loop.run_in_executor(None, site.backend.store.sources, name, show))
     available = ruleset(feed.rules)
     _, off = chosen_rules(request, available)
     try:
