@@ -9,8 +9,8 @@ how slowly they come: slowloris), so is one whose request body has not all come 
 ``GET``/``HEAD`` requests for a served feed, the bulk of the traffic, are answered here from
 the precomputed replies, which is several times cheaper than aiohttp's request machinery.
 Anything else (other routes, unknown feeds, bodies, anything unusual) hands the connection
-to aiohttp for good. Which heads are answered here is decided
-by the pure functions of ``heads.py``; cached images are answered by ``image_front.py``.
+to aiohttp for good. Which heads are answered here is decided by the pure functions of
+``heads.py``; cached images are answered by ``image_front.py``.
 """
 
 from __future__ import annotations
