@@ -4,7 +4,8 @@
 #   docker build -t feedfix .
 #   docker run --read-only -v feedfix-data:/data -v "$PWD/config.docker.toml:/config/config.toml:ro" \
 #       -p 8080:8080 feedfix
-# Only /data is written (the SQLite store); the root filesystem can be read-only.
+# Only /data is written (the SQLite store); the root filesystem can be read-only. The config
+# file's [server] and [storage] keys win over the image's defaults (docker/defaults.toml).
 #
 # tests/service/test_docker.py builds this file with a Docker engine and runs the image
 # (read-only, healthcheck, stop, restart on its volume, compose). Where no registry is
@@ -53,28 +54,28 @@ RUN groupadd --gid 10001 feedfix \
  && chown 10001:10001 /data
 
 COPY --from=builder /opt/venv /opt/venv
+COPY docker/defaults.toml /etc/feedfix/defaults.toml
 
-# FEEDFIX_SECTION__KEY overrides [section] key of the config file.
+# The image's listening address and store path are defaults (docker/defaults.toml, named by
+# FEEDFIX_DEFAULTS), not environment variables: the mounted config file wins over them, and a
+# FEEDFIX_SECTION__KEY variable the user sets wins over both.
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FEEDFIX_CONFIG=/config/config.toml \
-    FEEDFIX_SERVER__HOST=0.0.0.0 \
-    FEEDFIX_SERVER__PORT=8080 \
-    FEEDFIX_STORAGE__PATH=/data/feedfix.db
+    FEEDFIX_DEFAULTS=/etc/feedfix/defaults.toml
 
 WORKDIR /data
 USER 10001:10001
 EXPOSE 8080
 VOLUME ["/data"]
 
-# No curl or wget in the image: the standard library asks /healthz. Proxies are bypassed (an
-# HTTP_PROXY in the container must not intercept a loopback check); the port follows
-# FEEDFIX_SERVER__PORT so overriding it does not make the container unhealthy. Any error,
-# a refused connection or a non-2xx answer exits 1.
+# No curl or wget in the image: feedfix's own check asks /healthz where the config (file,
+# defaults, environment, read as `feedfix serve` reads them) says it listens, bypassing any
+# proxy; a refused connection, another status or an unreadable config exits 1.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request as u; r = u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/healthz' % os.environ.get('FEEDFIX_SERVER__PORT', '8080'), timeout=4); sys.exit(0 if r.status == 200 else 1)"]
+    CMD ["python", "-m", "feedfix.cli.healthcheck"]
 
 ENTRYPOINT ["feedfix"]
 CMD ["serve"]

@@ -43,9 +43,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import targets  # noqa: E402
 from make_feed import CORS_PREFIX, SEED, _description, _hex24, _word  # noqa: E402
 
-TARGET_POSTS_PER_S = 2000.0
+TARGET_POSTS_PER_S = targets.FIX_POSTS_PER_S
 PER_FOLDER = 500
 START = datetime(2022, 8, 10, 23, 54, 0, tzinfo=UTC)
 WRAPPER = re.compile(rb"cors\.zfour\.workers\.dev")

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_serve as bs
 import serve_upstream as su
+import targets
 
 LUA = """
 local feeds = {FEEDS}
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok_status = not bad and not result.errors
     print(f"only 200/304 for known feeds: {'PASS' if ok_status else 'FAIL ' + str(bad)}")
-    print(f"memory drift within 10%: {'PASS' if abs(drift) <= 0.10 else 'FAIL'}")
+    within = targets.LOAD_DRIFT
+    print(f"memory drift within {within:.0%}: {'PASS' if abs(drift) <= within else 'FAIL'}")
     return 0
 
 

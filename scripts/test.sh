@@ -4,14 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use: real feed readers (newsboat, sfeed, rsstail) and a real
-# browser (chromium, for the XSS corpus). Installed when this can be done (root with apt, as
+# System packages the tests use: real feed readers (newsboat, sfeed, rsstail), a real
+# browser (chromium, for the XSS corpus) and nginx. Installed when this can be done (root with apt, as
 # in CI); otherwise the tests that need them skip and say why.
 need=()
 command -v newsboat >/dev/null || need+=(newsboat)
 command -v sfeed >/dev/null || need+=(sfeed)
 command -v rsstail >/dev/null || need+=(rsstail)
 command -v chromium >/dev/null || need+=(chromium)
+# nginx runs README's reverse-proxy block in front of the service (test_behind_nginx.py)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== apt-get install ${need[*]}"
   apt-get update -qq
@@ -59,5 +61,13 @@ echo "== import-linter (the layers and the pure core)"
 .venv/bin/lint-imports
 echo "== mypy --strict (the package and the tests)"
 .venv/bin/mypy
-echo "== pytest"
-.venv/bin/python -m pytest "$@"
+# Worker processes, a test file each (--dist loadfile: a module's service, browser or image
+# build is made once); the tests mostly wait on their subprocesses, so even 2 cores gain.
+# FEEDFIX_TEST_WORKERS=0 runs them in this one process.
+workers=${FEEDFIX_TEST_WORKERS:-2}
+echo "== pytest ($workers workers)"
+if [ "$workers" = 0 ]; then
+  .venv/bin/python -m pytest "$@"
+else
+  .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
+fi

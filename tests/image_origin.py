@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,3 +255,20 @@ async def serving(
     finally:
         await runner.cleanup()
         await service.close()
+
+
+@contextlib.contextmanager
+def origin_thread() -> Iterator[tuple[ImageOrigin, asyncio.AbstractEventLoop]]:
+    """The image origin in a thread with its own event loop (the service is a subprocess)."""
+    loop = asyncio.new_event_loop()
+    origin = ImageOrigin()
+    thread = threading.Thread(target=loop.run_forever, name="image-origin", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(origin.start(), loop).result(10)
+    try:
+        yield origin, loop
+    finally:
+        asyncio.run_coroutine_threadsafe(origin.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -15,6 +15,7 @@ import gzip
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -85,11 +86,64 @@ def render_config(
     return "\n".join(lines)
 
 
+def ephemeral_ports() -> range:
+    """The kernel's range for port 0 and outgoing connections (Linux's default elsewhere)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def port_slice(worker: int, workers: int, ephemeral: range | None = None) -> range:
+    """The ports ``free_port`` hands out in pytest-xdist's worker ``worker`` of ``workers``:
+    a slice of its own, below the ephemeral range, so that no other worker, no outgoing
+    connection and no ``bind(0)`` of another test run can be given the same port between
+    the moment it is chosen and the moment a child process listens on it."""
+    ephemeral = ephemeral or ephemeral_ports()
+    pool = (
+        range(10000, ephemeral.start) if ephemeral.start > 12000 else range(ephemeral.stop, 65536)
+    )
+    size = len(pool) // max(workers, 1)
+    return pool[worker * size : (worker + 1) * size]
+
+
+def _this_worker() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker; (0, 1) without xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return int(name.removeprefix("gw") or 0), count
+
+
+class PortAllocator:
+    """Hands out the ports of one slice in turn, from a random start (two test runs on one
+    machine seldom meet), each one checked free when it is handed out."""
+
+    def __init__(self, ports: range) -> None:
+        self.ports = ports
+        self.next = random.randrange(len(ports))  # noqa: S311 (a spread, not a secret)
+        self.lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self.lock:
+            for _ in range(len(self.ports)):
+                port = self.ports[self.next % len(self.ports)]
+                self.next += 1
+                if port_is_free(port):
+                    return port
+        raise AssertionError(f"no free port in {self.ports}")
+
+
+_ALLOCATOR: PortAllocator | None = None
+
+
 def free_port() -> int:
-    """A TCP port of 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port of 127.0.0.1 that is free right now, and that no other test of this run
+    (another xdist worker included) is given while this one may still be about to use it."""
+    global _ALLOCATOR  # noqa: PLW0603 (one per process, made at first use)
+    if _ALLOCATOR is None:
+        _ALLOCATOR = PortAllocator(port_slice(*_this_worker()))
+    return _ALLOCATOR()
 
 
 def port_is_free(port: int) -> bool:
@@ -191,6 +245,7 @@ class Service:
         # More [storage] keys (e.g. backend = "redis", url, prefix); the SQLite path is default.
         self.storage = dict(storage or {})
         self.command: list[str] | None = None  # feedfix's arguments; default: serve --config
+        self.cwd = REPO  # the folder it runs in
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
         self.log_path = tmp / "service-0.log"
@@ -237,7 +292,7 @@ class Service:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=log,
-                    cwd=REPO,
+                    cwd=self.cwd,
                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
                     preexec_fn=self.preexec_fn,  # noqa: PLW1509  # a test hook (setrlimit)
                 )
@@ -287,9 +342,10 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+                stopping = "logged" if self.events("stopping") else "never logged"
                 raise AssertionError(
-                    f"feedfix serve did not stop within {timeout:g} s of SIGTERM:\n"
-                    f"{self.log_text()[-2000:]}"
+                    f"feedfix serve did not stop within {timeout:g} s of SIGTERM "
+                    f'("stopping" {stopping}):\n{self.log_text()[-2000:]}'
                 ) from None
         else:
             code = self.proc.returncode

@@ -81,8 +81,9 @@ BAD_CONFIGS = [
     ("[[feeds]]\nname = 'a'\npath = 'feedfix:../../etc/passwd'\n",
      "feeds[0].path: 'feedfix:../../etc/passwd' must name a file inside the feedfix package"),
     ("[[feeds]]\nname = 'a'\nurll = 'http://x/'\n",
-     "feeds[0].urll: unknown key (known keys: connect_timeout, headers, interval, "
-     "keep_days, keep_entries, max_size, name, path, rules, timeout, url, user_agent)"),
+     "feeds[0].urll: unknown key (known keys: connect_timeout, headers, id, interval, "
+     "keep_days, keep_entries, link, max_size, name, path, permalink, rules, timeout, title, "
+     "url, user_agent)"),
     ("[[feeds]]\nname = 'a/b'\nurl = 'http://x/'\n",
      "feeds[0].name: 'a/b' must be letters, digits, '.', '_' or '-' (it becomes a URL)"),
     ("[[feeds]]\nname = 'a'\nurl = 'ftp://x/'\n",
@@ -90,8 +91,9 @@ BAD_CONFIGS = [
     ("[[feeds]]\nname = 'a'\nurl = 'http://x/'\n[[feeds]]\nname = 'a'\nurl = 'http://y/'\n",
      "feeds[1].name: 'a' is used by another feed"),
     (FEED + "intervall = '10m'\n",
-     "feeds[0].intervall: unknown key (known keys: connect_timeout, headers, interval, "
-     "keep_days, keep_entries, max_size, name, path, rules, timeout, url, user_agent)"),
+     "feeds[0].intervall: unknown key (known keys: connect_timeout, headers, id, interval, "
+     "keep_days, keep_entries, link, max_size, name, path, permalink, rules, timeout, title, "
+     "url, user_agent)"),
     (FEED + "interval = 'soon'\n",
      "feeds[0].interval: expected a duration such as 600 or \"10m\", got 'soon'"),
     (FEED + "rules = 3\n", "feeds[0].rules: expected a table"),
@@ -204,7 +206,8 @@ def test_every_key_of_the_schema_is_documented_in_the_example() -> None:
 
 def test_the_keys_are_the_dataclass_fields() -> None:
     """What a section accepts is read off its dataclass: every field but the feed's own."""
-    assert set(FEED_KEYS) == {f.name for f in fields(FeedConfig)} - {"name", "url", "path", "rules"}
+    own = {"name", "url", "path", "rules", "title", "link", "id", "permalink"}
+    assert set(FEED_KEYS) == {f.name for f in fields(FeedConfig)} - own
     assert set(FEED_KEYS) < set(SECTION_KEYS["poll"])
 
 

@@ -128,3 +128,11 @@ def test_readme_first_command_serves_the_example_clean_from_a_fresh_clone(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
     assert proc.returncode == 0, log.read_text("utf-8", "replace")[-3000:]
+    # Everything the first command made in the checkout (the venv, the store beside the
+    # config, an image folder) is ignored by git: `git status` shows nothing new.
+    made = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=clone, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert made == "", f"the first run left files git does not ignore:\n{made[:2000]}"
+    assert (clone / "feedfix.db").is_file(), "the store is beside config.example.toml"

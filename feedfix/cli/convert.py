@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     max_size = size_option(args.max_size)
     spec = RuleSpec()
     if args.config or args.image_proxy:
-        from feedfix.config import parse_config  # noqa: PLC0415
+        from feedfix.config import Layer, parse_config, url  # noqa: PLC0415
 
         text = ""
         if args.config:
@@ -51,7 +51,15 @@ def run(args: argparse.Namespace) -> int:
                 text = Path(args.config).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{args.config}: cannot read: {exc}") from exc
-        config = parse_config(text, args.config or "environment", os.environ)
+        flags = None
+        if args.image_proxy:  # the service's public URL: [server] base_url, over the config's
+            try:
+                url(args.image_proxy, "--image-proxy")
+            except ConfigError as exc:
+                raise UsageError(str(exc)) from exc
+            given = {"server": {"base_url": args.image_proxy}}
+            flags = Layer(given, "command line: --image-proxy", where=" (set by --image-proxy)")
+        config = parse_config(text, args.config or "environment", os.environ, flags=flags)
         spec = config.rules
         if args.image_proxy:
             spec = dataclasses.replace(spec, images=_image_proxy(config, args.image_proxy))
@@ -72,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
     report = Report()
     try:
         chunks, warnings = _open_input(
-            args.input, name, options, max_size, report=report, progress=progress
+            args.input,
+            name,
+            options,
+            max_size,
+            report=report,
+            progress=progress,
+            permalink=_permalink(args.permalink),
         )
         for warning in warnings:
             warn(f"{name}: {warning}")
@@ -86,15 +100,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _permalink(pattern: str | None) -> str | None:
+    """``--permalink``, checked as the config's ``permalink`` is."""
+    if pattern is None:
+        return None
+    from feedfix.config.checks import permalink  # noqa: PLC0415
+
+    try:
+        return permalink(pattern, "--permalink")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def _image_proxy(config: Config, base_url: str) -> ImageProxySettings:
     """``--image-proxy``: the config's [images] (mode "http" unless it names another) with
     the service's public URL; the key from the config or the environment."""
-    from feedfix.config import image_proxy, url  # noqa: PLC0415
+    from feedfix.config import image_proxy  # noqa: PLC0415
 
-    try:
-        url(base_url, "--image-proxy")
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from exc
     images = config.images
     if images.key is None:
         raise UsageError(
@@ -119,6 +141,7 @@ def _open_input(
     *,
     report: Report,
     progress: TerminalProgress,
+    permalink: str | None = None,
 ) -> tuple[Iterator[bytes], list[str]]:
     """The Atom chunks to write and the warnings to print first.
 
@@ -128,7 +151,11 @@ def _open_input(
     warnings: list[str] = []
     if path != "-" and Path(path).is_dir():
         folder = FolderOptions(
-            max_size=max_size, timezone=options.parse.timezone, strict=options.parse.strict
+            max_size=max_size,
+            timezone=options.parse.timezone,
+            strict=options.parse.strict,
+            home=options.link,
+            permalink=permalink,
         )
         feed = read_posts_folder(path, folder, warnings.append, progress)
         folder_name = Path(path).resolve().name

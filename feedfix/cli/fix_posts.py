@@ -40,6 +40,7 @@ EXIT_UNCHANGED, EXIT_WOULD_CHANGE, EXIT_FAILED = 0, 1, 2
 WRITERS = 4  # fsync waits on the disk, not the CPU: a few writers overlap those waits
 MAX_PENDING = 64  # mended files held in memory while they wait for a writer
 UNITS = {UNWRAP: "URLs unwrapped", LAZY: "lazy images fixed", JUNK: "junk elements removed"}
+ALL_RULES = "all"  # --rule all: every rule fix-posts applies (what a ZAKER blog needs)
 
 
 def mending_rules(
@@ -58,6 +59,7 @@ def mending_rules(
         table = parse_config(text, config, os.environ).rules.table()
         options = {k: dict(v) for k, v in table.items() if k != "disable"}
         disabled += table.get("disable", [])
+    wanted = [n for w in wanted for n in (MENDING_RULES if w == ALL_RULES else (w,))]
     for name in [*wanted, *unwanted]:
         if name not in RULES:
             raise ConfigError(f"unknown rule {name!r} (rules: {', '.join(RULES)})")

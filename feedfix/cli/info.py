@@ -33,7 +33,7 @@ def run_check_config(given: str | None, *, show_secrets: bool = False) -> int:
     credentials in feed URLs and header values masked, as the pages mask them, unless
     ``show_secrets``: the output ends up in CI logs and issues)."""
     from feedfix.config import effective  # noqa: PLC0415
-    from feedfix.service.app import config_path, load_config  # noqa: PLC0415
+    from feedfix.files.config_file import config_path, load_config  # noqa: PLC0415
     from feedfix.service.masking import masker_for  # noqa: PLC0415
 
     path = config_path(given, os.environ)
@@ -52,5 +52,6 @@ def run_check_config(given: str | None, *, show_secrets: bool = False) -> int:
                 "fails until it does"
             )
     print(json.dumps(shown(effective(config)), ensure_ascii=False, indent=2))
-    print(f"feedfix: {path}: ok, {len(config.feeds)} feeds", file=sys.stderr)
+    feeds = len(config.feeds)
+    print(f"feedfix: {path}: ok, {feeds} feed{'' if feeds == 1 else 's'}", file=sys.stderr)
     return EXIT_OK

@@ -75,7 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--title", help="feed title where the input has none")
     convert.add_argument("--id", help="feed id where the input has none")
-    convert.add_argument("--link", help="feed (site) link where the input has none")
+    convert.add_argument(
+        "--link",
+        help="feed (site) link where the input has none; a folder's posts link to their pages "
+        "below it",
+    )
+    convert.add_argument(
+        "--permalink",
+        metavar="PATTERN",
+        help="a folder's post URLs below --link, in Hexo's placeholders (default "
+        "':year/:month/:day/:title/'; a post's own permalink front matter wins)",
+    )
     convert.add_argument("--base-url", help="URL the input came from, for relative links")
     convert.add_argument(
         "--max-size",
@@ -138,7 +148,8 @@ def _add_fix_posts(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="also apply fix-lazy-images or drop-empty-junk (repeatable)",
+        help="also apply fix-lazy-images or drop-empty-junk (repeatable); 'all' for every "
+        "rule fix-posts applies, as a ZAKER blog needs",
     )
     parser.add_argument(
         "--no-rule", action="append", default=[], metavar="NAME", help="switch a rule off"

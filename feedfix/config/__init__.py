@@ -11,12 +11,15 @@ from __future__ import annotations
 from feedfix.config.checks import parse_duration, redacted_url, url
 from feedfix.config.effective import effective, image_proxy, with_image_proxy
 from feedfix.config.load import (
+    DEFAULTS_VARIABLE,
     FEED_KEYS,
     NO_FEEDS,
     PACKAGE_DIR,
     PACKAGE_PREFIX,
     SECTION_KEYS,
-    apply_env,
+    Layer,
+    defaults_layer,
+    env_layer,
     parse_config,
 )
 from feedfix.config.schema import (
@@ -32,6 +35,7 @@ from feedfix.config.schema import (
 )
 
 __all__ = [
+    "DEFAULTS_VARIABLE",
     "FEED_KEYS",
     "NO_FEEDS",
     "PACKAGE_DIR",
@@ -42,12 +46,14 @@ __all__ = [
     "FeedConfig",
     "FeedSettings",
     "ImagesConfig",
+    "Layer",
     "PollConfig",
     "ServerConfig",
     "StorageBackend",
     "StorageConfig",
-    "apply_env",
+    "defaults_layer",
     "effective",
+    "env_layer",
     "image_proxy",
     "parse_config",
     "parse_duration",

@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import field, fields
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 from feedfix.core.errors import ConfigError
@@ -23,6 +24,8 @@ _DURATION = re.compile(
 _SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 MIN_KEY = 32  # characters of an [images] key at least (a guessable key forges image URLs)
 Parser = Callable[[object, str], Any]  # (value, key for messages) -> the checked value
+PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
+PACKAGE_DIR = str(PurePath(__file__).parents[1])  # where ``feedfix:`` paths point
 T = TypeVar("T")
 
 
@@ -55,6 +58,43 @@ def string(value: object, key: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     return value
+
+
+def shown_path(path: str) -> str:
+    """A path as a person reads it: a file inside the package as ``feedfix:examples/…`` (as
+    the config names it), any other as it is."""
+    inside = PurePath(path)
+    if inside.is_relative_to(PACKAGE_DIR):
+        return PACKAGE_PREFIX + inside.relative_to(PACKAGE_DIR).as_posix()
+    return path
+
+
+def file_path(value: object, key: str) -> str:
+    """A file's path: a string; a relative one starts at the folder of the file that says it
+    (``load.merge_layers`` finds path keys by this check)."""
+    text = string(value, key).strip()
+    if not text:
+        raise ConfigError(f"{key}: expected a file's path, got an empty string")
+    return text
+
+
+PERMALINK_PLACEHOLDERS = (
+    "year", "month", "day", "i_month", "i_day", "hour", "minute", "second", "title", "name",
+)  # fmt: skip
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+
+
+def permalink(value: object, key: str) -> str:
+    """A pattern of a blog's post URLs below its home, in Hexo's placeholders."""
+    text = string(value, key).strip()
+    unknown = [p for p in _PLACEHOLDER.findall(text) if p not in PERMALINK_PLACEHOLDERS]
+    if not text or unknown:
+        known = " ".join(f":{p}" for p in PERMALINK_PLACEHOLDERS)
+        raise ConfigError(
+            f'{key}: expected a pattern such as ":year/:month/:day/:title/" made of {known}'
+            + (f" (not :{unknown[0]})" if unknown else "")
+        )
+    return text
 
 
 def boolean(value: object, key: str) -> bool:

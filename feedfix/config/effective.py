@@ -1,5 +1,5 @@
 """What a parsed config means for its users: the image proxy's settings, and every
-effective setting as plain data (``feedfix check-config``)."""
+effective setting as plain data, with where each came from (``feedfix check-config``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from feedfix.config.checks import keys, redacted_url
-from feedfix.config.schema import Config
+from feedfix.config.schema import SECTIONS, Config
 from feedfix.core.errors import ConfigError
 from feedfix.core.rules import RuleSpec, ruleset
 from feedfix.core.rules.proxy_images import HostRule, ImageProxySettings
@@ -61,6 +61,7 @@ def effective(config: Config) -> dict[str, Any]:
         {
             "name": f.name,
             **({"url": f.url} if f.url is not None else {"path": f.path}),
+            **f.own_metadata,
             **section(f),
             "rules": rules(f.rules),
         }
@@ -79,7 +80,14 @@ def effective(config: Config) -> dict[str, Any]:
         "images": shown_images,
         "rules": rules(config.rules),
         "feeds": feeds,
+        # where each section key's value came from: file, environment, or a default
+        "origins": {key: config.origin(key) for key in sorted(origin_keys())},
     }
+
+
+def origin_keys() -> list[str]:
+    """Every section key, as ``Config.origins`` names it (``"server.port"``)."""
+    return [f"{name}.{key}" for name, section in SECTIONS.items() for key in keys(section)]
 
 
 def _host_plain(rule: HostRule) -> dict[str, Any]:

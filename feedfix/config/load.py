@@ -1,17 +1,25 @@
 """Reading a config: TOML text and the environment in, a checked ``Config`` out.
 
 Pure: ``parse_config`` takes the text, the file name (for messages) and an environment
-mapping (for ``FEEDFIX_SECTION__KEY`` overrides); the shell reads the file and ``os.environ``.
-A typo is an error that names the key; unknown keys are errors.
+mapping (for ``FEEDFIX_SECTION__KEY`` overrides); the shell reads the files and
+``os.environ``. A typo is an error that names the key; unknown keys are errors.
+
+A section key's value comes from the first of: the command line (``convert --image-proxy``),
+the environment, the config file, a defaults file (``FEEDFIX_DEFAULTS``: an image's own
+defaults), feedfix's default; ``Config.origins`` says which, for ``check-config`` and the
+messages. A relative path starts at the folder of the file that says it (the environment's
+at the current folder).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import PurePath, PurePosixPath
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from feedfix.config import checks
 from feedfix.config.schema import (
@@ -29,14 +37,16 @@ from feedfix.core.rules import RuleSpec
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ENV_PREFIX = "FEEDFIX_"
+DEFAULTS_VARIABLE = "FEEDFIX_DEFAULTS"  # a TOML file of section keys below the config file's
+DEFAULT = "default"  # the origin of a value nobody set
 NO_FEEDS = "no feeds configured: add a [[feeds]] table with a name and a url or a path"
 SHORT_INTERVAL = 60.0  # below this a feed still works, but the check warns: be kind upstream
 T = TypeVar("T")
 SECTION_KEYS = {name: checks.keys(section) for name, section in SECTIONS.items()}
 FEED_KEYS = checks.keys(FeedSettings)
-FEED_OWN_KEYS = ("name", "url", "path", "rules")  # a feed's keys besides the [poll] defaults
-PACKAGE_PREFIX = "feedfix:"  # path = "feedfix:examples/…": a file shipped inside the package
-PACKAGE_DIR = str(PurePath(__file__).parents[1])  # where ``feedfix:`` paths point
+# a feed's keys besides the [poll] defaults
+FEED_OWN_KEYS = ("name", "url", "path", "rules", "title", "link", "id", "permalink")
+PACKAGE_PREFIX, PACKAGE_DIR = checks.PACKAGE_PREFIX, checks.PACKAGE_DIR
 _TOP_KEYS = (*SECTIONS, "rules", "feeds")
 
 
@@ -115,6 +125,7 @@ def _feed(
     url = checks.http_url(table.pop("url"), f"{where}.url") if "url" in table else None
     path = _path(table.pop("path"), f"{where}.path", base_dir) if "path" in table else None
     own_rules = checks.table(table.pop("rules", {}), f"{where}.rules")
+    own = _own_metadata(table, where, name, is_path=path is not None)
     settings = _section(table, FEED_KEYS, where, also=FEED_OWN_KEYS)
     defaults = {key: getattr(poll, key) for key in FEED_KEYS}
     feed = FeedConfig(
@@ -123,6 +134,7 @@ def _feed(
         path=path,
         **{**defaults, **settings},
         rules=RuleSpec.from_table(own_rules, f"{where}.rules", rules),
+        **own,
     )
     warnings = []
     if feed.interval < SHORT_INTERVAL and feed.url is not None:
@@ -134,12 +146,50 @@ def _feed(
     return feed, warnings
 
 
-def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """``FEEDFIX_SECTION__KEY=value`` overrides ``[section] key`` (value read as TOML if it can be).
+def _own_metadata(table: dict[str, Any], where: str, name: str, *, is_path: bool) -> dict[str, Any]:
+    """A feed's ``title``, ``link`` (its site), ``id`` and, for a folder of posts,
+    ``permalink`` (the pattern of its post URLs below ``link``)."""
+    own: dict[str, Any] = {}
+    for key, check in (("title", checks.string), ("link", checks.http_url), ("id", checks.string)):
+        if key in table:
+            own[key] = check(table.pop(key), f"{where}.{key}").strip() or None
+    if "permalink" in table:
+        if not is_path:
+            raise ConfigError(
+                f"{where}.permalink: only for a path feed ({name!r} is a url feed: its entries "
+                "have the upstream's links)"
+            )
+        own["permalink"] = checks.permalink(table.pop("permalink"), f"{where}.permalink")
+    return own
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of section keys: ``{section: {key: value}}``, what it is called in
+    ``Config.origins`` (``"file: c.toml"``; a function of the section and key when each key
+    has its own name, as environment variables do), and where its relative paths start."""
+
+    data: Mapping[str, Mapping[str, Any]]
+    origin: str | Callable[[str, str], str]
+    base_dir: str | None = None
+    where: str = ""  # added to an error's key, e.g. " (set by --image-proxy)"
+
+    def origin_of(self, section: str, key: str) -> str:
+        """Where this layer's ``[section] key`` comes from, in words."""
+        return self.origin if isinstance(self.origin, str) else self.origin(section, key)
+
+
+def _variable(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+
+
+def env_layer(environ: Mapping[str, str], cwd: str | None = None) -> Layer:
+    """``FEEDFIX_SECTION__KEY=value`` sets ``[section] key`` (value read as TOML if it can be).
 
     For containers: ``FEEDFIX_SERVER__PORT=8080``, ``FEEDFIX_STORAGE__PATH=/data/feedfix.db``.
+    A bad name or value is an error that names the variable.
     """
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    data: dict[str, dict[str, Any]] = {}
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
@@ -152,11 +202,63 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         except tomllib.TOMLDecodeError:
             value = raw
         check(value, f"{section}.{key} (set by {name})")  # a bad value names the variable
-        out.setdefault(section, {})
-        if not isinstance(out[section], dict):
-            raise ConfigError(f"{section}: expected a table")
-        out[section][key] = value
-    return out
+        data.setdefault(section, {})[key] = value
+    return Layer(data, lambda section, key: f"environment: {_variable(section, key)}", cwd)
+
+
+def defaults_layer(text: str, path: str, base_dir: str | None = None) -> Layer:
+    """A defaults file (``FEEDFIX_DEFAULTS``): section keys that a config file overrides, as
+    an image's own settings should be (the listening address, the store in its volume)."""
+    where = f" (in {path}, named by {DEFAULTS_VARIABLE})"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} ({DEFAULTS_VARIABLE}): not valid TOML: {exc}") from exc
+    try:
+        _unknown(data, SECTIONS, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path} ({DEFAULTS_VARIABLE}): {exc}") from exc
+    return Layer(data, f"default: {DEFAULTS_VARIABLE}={path}", base_dir, where)
+
+
+def file_layer(data: Mapping[str, Any], source: str, base_dir: str | None) -> Layer:
+    """The config file's own section keys."""
+    sections = {name: checks.table(data[name], name) for name in SECTIONS if name in data}
+    return Layer(sections, f"file: {source}", base_dir)
+
+
+def _path_value(value: object, key: str, base_dir: str | None) -> object:
+    """A relative file path made absolute from ``base_dir`` (``:memory:`` stays itself)."""
+    text = checks.file_path(value, key)
+    if text == ":memory:" or base_dir is None or PurePath(text).is_absolute():
+        return text
+    return str(PurePath(base_dir) / text)
+
+
+def merge_layers(
+    data: Mapping[str, Any], layers: Sequence[Layer]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data`` with each section's keys taken from ``layers`` (lowest first, a later one
+    wins), and the origin of every section key (``DEFAULT`` for the ones nobody set)."""
+    out = dict(data)
+    origins = {f"{name}.{key}": DEFAULT for name, known in SECTION_KEYS.items() for key in known}
+    for name, known in SECTION_KEYS.items():
+        table: dict[str, Any] = {}
+        for layer in layers:
+            given = checks.table(layer.data.get(name, {}), f"{name}{layer.where}")
+            for key, value in given.items():
+                label = f"{name}.{key}{layer.where}"
+                if key not in known and layer.where:
+                    raise ConfigError(f"{label}: unknown key (known keys: {', '.join(known)})")
+                if known.get(key) is checks.file_path:
+                    value = _path_value(value, label, layer.base_dir)  # noqa: PLW2901
+                elif key in known and layer.where:
+                    known[key](value, label)  # a bad value names where it was set
+                table[key] = value
+                origins[f"{name}.{key}"] = layer.origin_of(name, key)
+        if table or name in out:
+            out[name] = table
+    return out, origins
 
 
 def parse_config(
@@ -164,14 +266,28 @@ def parse_config(
     source: str = "config",
     environ: Mapping[str, str] | None = None,
     base_dir: str | None = None,
+    *,
+    defaults: Layer | None = None,
+    flags: Layer | None = None,
+    cwd: str | None = None,
 ) -> Config:
     """Parse and check a config file's text; ConfigError messages start with ``source``.
 
-    ``base_dir`` is the config file's folder: a feed's relative ``path`` starts there.
+    ``base_dir`` is the config file's folder: its relative paths (a feed's ``path``,
+    ``[storage] path``) start there. ``defaults`` (a defaults file) sits below the file, the
+    environment above it, ``flags`` (options of the command line) above everything; a
+    relative path from the environment starts at ``cwd``.
     """
     try:
-        data = apply_env(tomllib.loads(text), environ or {})
-        return _parse(data, base_dir)
+        data = tomllib.loads(text)
+        layers = [
+            *([defaults] if defaults else []),
+            file_layer(data, source, base_dir),
+            env_layer(environ or {}, cwd),
+            *([flags] if flags else []),
+        ]
+        merged, origins = merge_layers(data, layers)
+        return replace(_parse(merged, base_dir), origins=origins)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
     except ConfigError as exc:
@@ -204,6 +320,13 @@ def _parse(data: Mapping[str, Any], base_dir: str | None = None) -> Config:
         raise ConfigError(
             f"images.max_size: {images.max_size} bytes can't exceed images.cache_size "
             f"({images.cache_size} bytes)"
+        )
+    port = urlsplit(server.base_url).port if server.base_url else None
+    if port not in (None, 80, 443):
+        warnings.append(
+            f"server.base_url: {server.base_url} is on port {port}: some readers refuse feed "
+            "URLs off ports 80 and 443 (tt-rss) or drop the port from image URLs; serve it "
+            'behind a reverse proxy on 80/443 (README "Readers")'
         )
     storage = _load(StorageConfig, data, "storage")
     if storage.backend == "redis" and not storage.url:

@@ -4,6 +4,7 @@ and ``check-config``'s output are all read off these fields: the schema is said 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -78,7 +79,8 @@ StorageBackend = Literal["sqlite", "redis"]
 class StorageConfig:
     """Where the service keeps its state (``:memory:`` keeps nothing across restarts)."""
 
-    path: str = checks.setting("feedfix.db", checks.string)
+    # a relative path starts at the config file's folder
+    path: str = checks.setting("feedfix.db", checks.file_path)
     # "sqlite" (the file at path) or "redis" (url; several replicas can share it)
     backend: StorageBackend = checks.setting("sqlite", checks.choice(*get_args(StorageBackend)))  # noqa: RUF009 (a str)
     # for backend = "redis": redis://[:password@]host:port/db, rediss:// for TLS
@@ -132,11 +134,29 @@ class FeedConfig(FeedSettings):
     url: str | None = None  # an upstream to poll over HTTP, or
     path: str | None = None  # a local file or folder of posts (absolute once parsed)
     rules: RuleSpec = field(default_factory=RuleSpec)
+    # the feed's own title, site link and id (a posts folder has none; they override a url
+    # feed's), and the pattern of a posts folder's post URLs below ``link``
+    title: str | None = None
+    link: str | None = None
+    id: str | None = None
+    permalink: str | None = None
+
+    @property
+    def own_metadata(self) -> dict[str, str]:
+        """The title, link, id and permalink this feed's config sets."""
+        keys = ("title", "link", "id", "permalink")
+        return {k: v for k in keys if (v := getattr(self, k)) is not None}
 
     @property
     def source(self) -> str:
         """Where the feed comes from, for messages and the index: its URL or its path."""
         return self.url or self.path or ""
+
+    @property
+    def shown_source(self) -> str:
+        """The source as the pages show it: a file shipped in the package as the config
+        names it (``feedfix:examples/…``, not a long ``site-packages`` path)."""
+        return self.url or checks.shown_path(self.path or "")
 
 
 @dataclass(frozen=True)
@@ -150,6 +170,13 @@ class Config:
     rules: RuleSpec = field(default_factory=RuleSpec)
     feeds: tuple[FeedConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # "section.key" -> where its value came from: "default", "default: FEEDFIX_DEFAULTS=…",
+    # "file: …", "environment: FEEDFIX_SECTION__KEY", "command line: --option"
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def origin(self, key: str) -> str:
+        """Where ``section.key``'s value came from (``"default"`` when nobody set it)."""
+        return self.origins.get(key, "default")
 
 
 SECTIONS: dict[str, type] = {

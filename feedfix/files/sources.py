@@ -21,6 +21,7 @@ from feedfix.core.model import Entry, Feed
 from feedfix.core.parse import encoding
 from feedfix.core.parse.post import looks_like_post, newest_first, parse_post
 from feedfix.core.sizes import DEFAULT_MAX_SIZE
+from feedfix.files.permalinks import with_post_url
 
 MAX_FOLDER_FILES = 100_000
 MAX_FOLDER_DEPTH = 32
@@ -138,6 +139,8 @@ class FolderOptions:
     max_size: int = DEFAULT_MAX_SIZE
     timezone: tzinfo | None = None
     strict: bool = False
+    home: str | None = None  # the blog's home: each post links to its page there
+    permalink: str | None = None  # the pattern of those pages (``permalinks.py``)
 
 
 def folder_files(root: Path) -> list[Path]:
@@ -193,7 +196,10 @@ def posts_feed(
             if not looks_like_post(text):
                 warn(f"{name}: skipped, not a post (no front matter)")
                 continue
-            entries.append(parse_post(text, name, options.timezone or UTC))
+            entry = parse_post(text, name, options.timezone or UTC)
+            if options.home:
+                entry = with_post_url(entry, options.home, options.permalink, name)
+            entries.append(entry)
         except InputError as exc:
             if options.strict:
                 raise InputError(f"{name}: {exc}") from exc

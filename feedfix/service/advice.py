@@ -20,11 +20,11 @@ def advice(feed: FeedConfig, kind: str | None) -> str | None:
     if feed.url is None:
         if kind == "bad-feed":
             return (
-                f"{feed.path} is not a feed feedfix can read: fix the file, "
+                f"{feed.shown_source} is not a feed feedfix can read: fix the file, "
                 f"or change `path` of feed {name!r} in the config"
             )
         if kind == "too-large":
-            return f"{feed.path} is over max_size: raise `max_size` of feed {name!r}"
+            return f"{feed.shown_source} is over max_size: raise `max_size` of feed {name!r}"
         return (
             f"source unreadable: create {feed.path} (a feed file or a folder of posts), "
             f"or change `path` of feed {name!r} in the config"

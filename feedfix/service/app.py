@@ -22,20 +22,22 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from feedfix import __version__
-from feedfix.config import NO_FEEDS, Config, StorageConfig, parse_config, with_image_proxy
+from feedfix.config import NO_FEEDS, Config, StorageConfig, with_image_proxy
 from feedfix.core.errors import ConfigError
+from feedfix.files.config_file import config_path, load_config
 from feedfix.service.catalog import Catalog
 from feedfix.service.http.fastpath import FastPath, Limits
 from feedfix.service.http.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
 from feedfix.service.http.server import make_app
 from feedfix.service.images import ImageService
-from feedfix.service.images.wiring import cache_summary, open_images
+from feedfix.service.images.wiring import open_images
 from feedfix.service.logs import LOGGER, log, use_masker
 from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.poller import Poller
 from feedfix.service.poll.worker import Worker
 from feedfix.service.store import Store, StoreError, open_configured, redacted
+from feedfix.service.web import ImageCache
 
 if TYPE_CHECKING:
     from feedfix.service.replicas.leases import RedisCoordinator
@@ -73,27 +75,6 @@ def _http_logger() -> logging.Logger:
     return logger
 
 
-def config_path(given: str | None, environ: Mapping[str, str]) -> str:
-    """``--config``, else ``FEEDFIX_CONFIG``; an error that says so when neither is set."""
-    path = given or environ.get("FEEDFIX_CONFIG")
-    if not path:
-        raise ConfigError("no config: give --config FILE or set FEEDFIX_CONFIG")
-    return path
-
-
-def load_config(path: str, environ: Mapping[str, str]) -> Config:
-    """Read and check the config file, with environment overrides applied."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"{path}: no such file (start from config.example.toml, or give --config FILE)"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    return parse_config(text, path, environ, base_dir=str(Path(path).resolve().parent))
-
-
 async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Worker) -> None:
     """Serve until SIGTERM or SIGINT.
 
@@ -106,7 +87,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         log("config warning", logging.WARNING, message=warning)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as stack:
-        store = _open_store(path, config.storage)
+        store = _open_store(path, config)
         stack.callback(store.close)
         coordinator = _coordinator(store, config.storage)
         catalog, metrics = Catalog(), Metrics()
@@ -177,7 +158,14 @@ def _app(
     """The aiohttp application; the image proxy's route and summary when it is on."""
     if images is None:
         return make_app(catalog, metrics, poller)
-    return make_app(catalog, metrics, poller, images.handler, lambda: cache_summary(images))
+    return make_app(catalog, metrics, poller, images.handler, lambda: _image_cache(images))
+
+
+def _image_cache(images: ImageService) -> ImageCache:
+    """The image cache's figures, for the index and its JSON."""
+    stats, count = images.stats(), images.metrics.value
+    asked = sum(count(outcome) for outcome in ("hit", "miss", "coalesced"))
+    return ImageCache(stats.entries, stats.bytes, int(count("hit")), int(asked))
 
 
 def _front(
@@ -291,18 +279,18 @@ class Reloads:
             await self._task
 
 
-def _open_store(config_file: str, storage: StorageConfig) -> Store:
+def _open_store(config_file: str, config: Config) -> Store:
     """The store, or one line saying why not and what to change (a newcomer's likely
     mistake: a storage folder feedfix may not write)."""
-    path = storage.path
+    storage = config.storage
     try:
         return open_configured(storage)
     except StoreError as exc:
         if storage.backend == "redis":
             raise ConfigError(f"[storage] url: {exc} (see {config_file})") from exc
-        raise _unwritable(config_file, path, exc) from exc
+        raise _unwritable(config_file, config, exc) from exc
     except OSError as exc:
-        raise _unwritable(config_file, path, exc) from exc
+        raise _unwritable(config_file, config, exc) from exc
 
 
 def _where(storage: StorageConfig) -> str:
@@ -329,8 +317,9 @@ async def _replicator(
     return await replication_for(store, coordinator, poller, sync_every)
 
 
-def _unwritable(config_file: str, path: str, exc: Exception) -> ConfigError:
+def _unwritable(config_file: str, config: Config, exc: Exception) -> ConfigError:
     """Why a SQLite file cannot be opened, in one line that says what to change."""
+    path = config.storage.path
     folder = next(p for p in Path(path).resolve().parents if p.exists())
     if not folder.is_dir():
         why: object = f"{folder} is a file, not a folder"
@@ -338,22 +327,57 @@ def _unwritable(config_file: str, path: str, exc: Exception) -> ConfigError:
         why = f"the folder {folder} is not writable"
     else:
         why = exc
+    change = _change(config, "storage.path", config_file, "/data/feedfix.db")
     return ConfigError(
-        f"[storage] path {path}: cannot open the store: {why}; set [storage] path in "
-        f"{config_file} (or FEEDFIX_STORAGE__PATH) to a file in a folder feedfix can write"
+        f"[storage] path {path}: cannot open the store: {why}; make it a file in a folder "
+        f"feedfix can write: {change}"
     )
 
 
 def _listen_error(config_file: str, config: Config, exc: OSError) -> str:
-    """Why the server cannot listen, in one line that says what to change."""
+    """Why the server cannot listen, in one line that says what to change: the setting that
+    decided the address (the file, an environment variable, or a default)."""
     where = f"{config.server.host}:{config.server.port}"
     if exc.errno == errno.EADDRINUSE:
         return (
             f"cannot listen on {where}: port {config.server.port} is already in use (another "
-            f"feedfix?); stop that program, or choose another port: [server] port in "
-            f"{config_file}, or FEEDFIX_SERVER__PORT=8081"
+            f"feedfix?); stop that program, or choose another port: "
+            f"{_change(config, 'server.port', config_file, '8081')}"
         )
-    return f"cannot listen on {where}: {exc.strerror or exc} (see [server] in {config_file})"
+    return (
+        f"cannot listen on {where}: {exc.strerror or exc} (the host comes from "
+        f"{_decided(config, 'server.host')}; see [server] in {config_file})"
+    )
+
+
+def _decided(config: Config, key: str) -> str:
+    """Who set a section key, in words: "[server] port in FILE", "FEEDFIX_SERVER__PORT",
+    "the default of FEEDFIX_DEFAULTS=FILE", "feedfix's default"."""
+    origin = config.origin(key)
+    kind, _, detail = origin.partition(": ")
+    section, _, name = key.partition(".")
+    if kind == "file":
+        return f"[{section}] {name} in {detail}"
+    if kind == "environment":
+        return f"{detail} in the environment"
+    if kind == "command line":
+        return detail
+    return f"the default of {detail}" if detail else "feedfix's default"
+
+
+def _change(config: Config, key: str, config_file: str, example: str) -> str:
+    """How to change a section key, starting from the setting that decided it."""
+    section, _, name = key.partition(".")
+    variable = f"FEEDFIX_{section.upper()}__{name.upper()}"
+    kind = config.origin(key).partition(": ")[0]
+    if kind == "environment":
+        return f"{variable} in the environment decided it: change or unset that variable"
+    if kind == "file":
+        return f"[{section}] {name} in {config_file}, or {variable}={example}"
+    return (
+        f"{_decided(config, key)} decided it: set [{section}] {name} in {config_file}, "
+        f"or {variable}={example}"
+    )
 
 
 def _feed_counter(metrics: Metrics) -> Callable[[int], None]:

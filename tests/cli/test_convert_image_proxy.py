@@ -57,3 +57,21 @@ def test_a_bad_base_url_is_refused() -> None:
                    env={"FEEDFIX_IMAGES__KEY": KEY})  # fmt: skip
     assert done.returncode == 2
     assert "--image-proxy: expected an http(s) URL, got 'feeds.example.com'" in done.stderr
+
+
+def test_the_flag_gives_the_base_url_a_config_with_the_proxy_on_lacks(tmp_path: Path) -> None:
+    """A service's config (``proxy = "all"``, a key, no ``base_url``) given to convert: the
+    ``--image-proxy`` URL is the base URL it lacked (it failed: "server.base_url: required"),
+    and the flag wins over a base_url the config does give."""
+    config = tmp_path / "c.toml"
+    config.write_text(f"[images]\nproxy = 'all'\nkey = '{KEY}'\n", "utf-8")
+    done = run_cli("convert", "--example", "--config", str(config), "--image-proxy", BASE)
+    assert done.returncode == 0, done.stderr
+    assert len(re.findall(rf"{re.escape(BASE)}/img/", done.stdout)) == 4
+    config.write_text(
+        f"[server]\nbase_url = 'https://old.example'\n[images]\nproxy = 'all'\nkey = '{KEY}'\n",
+        "utf-8",
+    )
+    done = run_cli("convert", "--example", "--config", str(config), "--image-proxy", BASE)
+    assert done.returncode == 0, done.stderr
+    assert "old.example" not in done.stdout and f"{BASE}/img/" in done.stdout

@@ -11,8 +11,10 @@ removed at its end; the cached stand-in base stays.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -137,6 +139,8 @@ def report(request: pytest.FixtureRequest, line: str) -> None:
     if reporter is not None and capture is not None:
         with capture.global_and_fixture_disabled():
             reporter.write_line(f"test_docker: {line}")
+    else:  # a pytest-xdist worker has no terminal: the summary's warnings show it
+        request.node.warn(pytest.PytestWarning(f"test_docker: {line}"))
 
 
 @pytest.fixture(scope="session")
@@ -146,9 +150,26 @@ def image(python_image: str, request: pytest.FixtureRequest) -> Iterator[str]:
     before = dangling_images()
     request.addfinalizer(lambda: remove_images([tag], before))
     seconds = build(tag, ROOT, python_image)
-    size = int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout)
-    report(request, f"built {tag} from {python_image} in {seconds:.1f} s, {size / 1e6:.0f} MB")
+    report(request, f"built {tag} from {python_image} in {seconds:.1f} s, {size_mb(tag):.0f} MB")
     yield tag
+
+
+def size_mb(tag: str) -> float:
+    """An image's size in MB (10^6 bytes), as ``docker images`` shows it."""
+    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout) / 1e6
+
+
+def test_the_readme_states_the_images_size(image: str, python_image: str) -> None:
+    """README's "the image is N MB (the base M MB)" is this build's, within 3 %, when it is
+    built on the stand-in base the README speaks of."""
+    if os.environ.get("FEEDFIX_PYTHON_IMAGE"):
+        pytest.skip("the README states the size on the stand-in base")
+    text = " ".join((ROOT / "README.md").read_text("utf-8").split())
+    found = re.search(r"the image is (\d+) MB \(the base (\d+) MB", text)
+    assert found, "README no longer states the image's size"
+    stated, base = float(found[1]), float(found[2])
+    assert abs(size_mb(image) - stated) <= stated * 0.03, (size_mb(image), stated)
+    assert abs(size_mb(python_image) - base) <= base * 0.03, (size_mb(python_image), base)
 
 
 def remove_images(tags: Sequence[str], dangling_before: set[str]) -> None:
@@ -395,6 +416,89 @@ def test_environment_overrides_the_config_inside_the_container(
         *("--entrypoint", "python", image, "-c", "import os; print(os.listdir('/data'))"),
     )
     assert "from-the-environment.db" in listing.stdout
+
+
+def test_the_mounted_config_decides_port_host_and_store_path_over_the_images_defaults(
+    image: str, containers: Callable[..., Container], tmp_path: Path
+) -> None:
+    """The image's address and store path are defaults: a mounted config that sets
+    ``port``, ``host`` (127.0.0.2, so that only it answers) and ``[storage] path`` is obeyed,
+    the image's HEALTHCHECK asks that port and turns healthy, and ``check-config`` in the
+    container says each value came from the file; without them, from the image's defaults."""
+    volume = f"{RUN}-file-{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    with up.Upstream() as upstream:
+        upstream.script("/zaker/channel/13", up.feed(up.zaker_rss(NUMBERS, channel=13)))
+        url = upstream.url("/zaker/channel/13")
+        config = tmp_path / "config.toml"
+        config.write_text(
+            render_config(
+                {
+                    "server": {"host": "127.0.0.2", "port": port},
+                    "storage": {"path": "/data/from-the-file.db"},
+                },
+                [{"name": FEED, "url": url}],
+            )
+        )
+        config.chmod(0o644)
+        mounts = ["--volume", f"{config}:/config/config.toml:ro", "--volume", f"{volume}:/data"]
+        running = containers(
+            "--read-only", *mounts, "--health-interval", "1s", image, volume=volume
+        )
+
+        def served() -> bool:
+            try:
+                answer = http_request_to("127.0.0.2", port, FEED_PATH)
+            except OSError:
+                assert running.state()["Running"], running.logs()[-2000:]
+                return False
+            return answer.status == 200
+
+        wait_for(served, 30, f"a 200 on 127.0.0.2:{port}", interval=0.2)
+        assert get(port, "/healthz") is None, "it listens on 127.0.0.1 too, not on the file's host"
+        wait_for(
+            lambda: running.state().get("Health", {}).get("Status") == "healthy",
+            30,
+            "the HEALTHCHECK to ask the file's port and report healthy",
+            interval=0.5,
+        )
+    listing = docker(
+        *("run", "--rm", "--network", "host", "--volume", f"{volume}:/data"),
+        *("--entrypoint", "python", image, "-c", "import os; print(os.listdir('/data'))"),
+    )
+    assert "from-the-file.db" in listing.stdout and "'feedfix.db'" not in listing.stdout
+    shown = json.loads(
+        docker("run", "--rm", "--network", "host", *mounts, image, "check-config").stdout
+    )
+    assert (shown["server"]["host"], shown["server"]["port"]) == ("127.0.0.2", port)
+    origins = shown["origins"]
+    for key in ("server.host", "server.port", "storage.path"):
+        assert origins[key] == "file: /config/config.toml", (key, origins[key])
+    config.write_text(render_config({}, [{"name": FEED, "url": url}]))
+    shown = json.loads(
+        docker("run", "--rm", "--network", "host", *mounts, image, "check-config").stdout
+    )
+    assert (shown["server"]["host"], shown["server"]["port"]) == ("0.0.0.0", 8080)
+    assert shown["storage"]["path"] == "/data/feedfix.db"
+    for key in ("server.host", "server.port", "storage.path"):
+        assert origins[key] != shown["origins"][key]
+        assert shown["origins"][key] == "default: FEEDFIX_DEFAULTS=/etc/feedfix/defaults.toml"
+    env_port = docker(
+        *("run", "--rm", "--network", "host", *mounts, "--env", "FEEDFIX_SERVER__PORT=18080"),
+        *(image, "check-config"),
+    ).stdout
+    assert json.loads(env_port)["origins"]["server.port"] == "environment: FEEDFIX_SERVER__PORT"
+
+
+def http_request_to(host: str, port: int, path: str) -> Response:
+    """One GET to ``host:port`` (a loopback address other than 127.0.0.1)."""
+    conn = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        return Response(answer.status, answer.headers, answer.read())
+    finally:
+        conn.close()
 
 
 # ---- compose -----------------------------------------------------------------------------------

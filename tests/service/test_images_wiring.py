@@ -9,13 +9,11 @@ paths demand. Chromium then renders the entries in a page of a foreign site.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from html import unescape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 from lxml import etree
 
 from browser import CHROMIUM_FLAGS, find_chromium
-from image_origin import IMAGES, WEIBO, ImageOrigin
+from image_origin import IMAGES, WEIBO, ImageOrigin, origin_thread
 from service_helpers import Service, render_config, wait_for
 from upstream import WRAPPER, Upstream, feed
 
@@ -33,23 +31,6 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 PROTECTED = ("/weibo/a.png", "/weibo/b.jpg", "/weibo/big.jpg")  # 403 without weibo's Referer
 PLAIN = ("/plain/c.gif", "/plain/d.webp")
 ALL_PATHS = (*PROTECTED, *PLAIN)
-
-
-@contextmanager
-def origin_thread() -> Iterator[tuple[ImageOrigin, asyncio.AbstractEventLoop]]:
-    """The image origin in a thread with its own event loop (the service is a subprocess)."""
-    loop = asyncio.new_event_loop()
-    origin = ImageOrigin()
-    thread = threading.Thread(target=loop.run_forever, name="image-origin", daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(origin.start(), loop).result(10)
-    try:
-        yield origin, loop
-    finally:
-        asyncio.run_coroutine_threadsafe(origin.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def pictures_rss(origin: ImageOrigin) -> bytes:
@@ -170,7 +151,13 @@ def test_every_image_loads_through_the_proxy_once_and_survives_a_restart(
         assert served_again == 65
         assert metric(page, "feedfix_image_cache_entries") == 5
         assert metric(page, "feedfix_rule_changes_total", '{rule="proxy-images"}') == 6
-        assert "Image cache: 5 images" in service.get("/").text()
+        cache = service.get("/?format=json").json()["image_cache"]
+        assert (cache["entries"], cache["requests"]) == (5, 70)
+        assert cache["hits"] + 5 <= 70 and cache["hit_rate"] == cache["hits"] / 70
+        kb = f"{cache['bytes'] / 1000:.1f} kB"
+        rate = f"{cache['hits'] / 70:.0%}"
+        line = f"Image cache: 5 images, {kb}; hit rate {rate} of 70 requests."
+        assert line in unescape(service.get("/").text())
         etag = served.header("ETag")
     service.stop()
     key = sqlite3.connect(service.db).execute("SELECT value FROM secrets").fetchall()

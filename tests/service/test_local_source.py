@@ -147,7 +147,8 @@ def test_a_local_file_is_served_clean_and_a_change_is_picked_up(tmp_path: Path) 
         assert stale.header("X-Feedfix-Stale")
         index = svc.get("/").text()
         assert "serving the copy from " in index
-        assert f"source unreadable: create {source}" in index and "change `path`" in index
+        assert f"source unreadable: create {source}" in index
+        assert "change <code>path</code>" in index  # the advice's `path`, shown as code
         svc.stop()
 
 

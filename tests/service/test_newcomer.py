@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import os
-import re
 import socket
 import time
 from collections.abc import Iterator
@@ -113,6 +112,44 @@ def test_a_port_in_use_names_the_port_and_how_to_change_it(tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize("decided_by", ["environment", "defaults file"])
+def test_a_port_in_use_names_the_setting_that_decided_it(tmp_path: Path, decided_by: str) -> None:
+    """The port came from an environment variable or an image's defaults file, not from the
+    config file: the line names that, not a key in the file that would change nothing."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "config.toml"
+        config.write_text(
+            render_config(
+                {"storage": {"path": str(tmp_path / "f.db")}},
+                [{"name": "x", "path": str(EXAMPLE)}],
+            ),
+            "utf-8",
+        )
+        defaults = tmp_path / "defaults.toml"
+        defaults.write_text(f"[server]\nport = {port}\n", "utf-8")
+        env = (
+            {"FEEDFIX_SERVER__PORT": str(port)}
+            if decided_by == "environment"
+            else {"FEEDFIX_DEFAULTS": str(defaults)}
+        )
+        line = _error_line(run_cli("serve", "--config", str(config), env=env, timeout=30))
+    busy = f"feedfix: cannot listen on 127.0.0.1:{port}: port {port} is already in use (another "
+    if decided_by == "environment":
+        assert line == (
+            f"{busy}feedfix?); stop that program, or choose another port: FEEDFIX_SERVER__PORT "
+            "in the environment decided it: change or unset that variable"
+        )
+    else:
+        assert line == (
+            f"{busy}feedfix?); stop that program, or choose another port: the default of "
+            f"FEEDFIX_DEFAULTS={defaults} decided it: set [server] port in {config}, or "
+            "FEEDFIX_SERVER__PORT=8081"
+        )
+
+
 def _storage_config(tmp_path: Path, db: Path) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
@@ -133,8 +170,8 @@ def test_a_storage_path_under_a_file_says_what_to_change(tmp_path: Path) -> None
     config = _storage_config(tmp_path, db)
     assert _error_line(_serve(config)) == (
         f"feedfix: [storage] path {db}: cannot open the store: {blocker} is a file, not a "
-        f"folder; set [storage] path in {config} (or FEEDFIX_STORAGE__PATH) to a file in a "
-        "folder feedfix can write"
+        f"folder; make it a file in a folder feedfix can write: [storage] path in {config}, "
+        "or FEEDFIX_STORAGE__PATH=/data/feedfix.db"
     )
 
 
@@ -147,15 +184,32 @@ def test_a_storage_folder_not_writable_says_so(tmp_path: Path) -> None:
     assert f"the folder {folder} is not writable" in line
 
 
+def test_serve_puts_a_relative_store_beside_its_config_file(tmp_path: Path) -> None:
+    """``cd elsewhere; feedfix serve --config ../cfgdir/feedfix.toml`` with ``path =
+    "store.db"``: the store is made in cfgdir, beside the config (as a feed's path is read
+    from there), not in the current folder."""
+    svc = Service(tmp_path / "cfgdir", [{"name": "x", "path": str(EXAMPLE)}], poll=TEST_POLL)
+    svc.storage = {"path": "store.db"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    svc.cwd = elsewhere
+    svc.command = ["serve", "--config", "../cfgdir/feedfix.toml"]
+    with svc:
+        svc.wait_served("x")
+        svc.stop()
+    assert (tmp_path / "cfgdir" / "store.db").is_file()
+    assert list(elsewhere.iterdir()) == []
+
+
 # ---- the traps ------------------------------------------------------------------------------
 
 
 def test_after_a_restart_a_feed_that_failed_is_polled_at_once(
     tmp_path: Path, upstream: up.Upstream
 ) -> None:
-    """The upstream was down (here: a 404) and is fixed; after a restart the feed is polled
-    within the startup spread, not at the stored next poll 10 minutes away, and the index
-    shows that real next poll."""
+    """The upstream was down (here: a 404) and is fixed; after a restart the feed, which has
+    no copy to serve, is polled at once, not at the stored next poll 10 minutes away nor late
+    in the startup spread, and the index shows that real next poll."""
     name = late_name("restarted")
     feed = {"name": name, "url": upstream.url("/zaker/channel/13"), "interval": "10m"}
     with Service(tmp_path, [feed]) as svc:
@@ -165,29 +219,31 @@ def test_after_a_restart_a_feed_that_failed_is_polled_at_once(
         svc.start()
         row = _row(svc, name)
         if row["last_success"] is None:  # not polled yet (a loaded machine may be slow)
-            next_poll = _epoch(row["next_poll"])
-            assert next_poll <= time.time() + STARTUP_SPREAD + 1, "the stored next poll shows"
-        svc.wait_for_poll(name, status="ok", timeout=STARTUP_SPREAD + 10)
+            assert _epoch(row["next_poll"]) <= time.time() + 1, "the stored next poll shows"
+        svc.wait_for_poll(name, status="ok", timeout=10)
         assert svc.feed(name).status == 200
         svc.stop()
 
 
-def test_the_index_shows_the_real_next_poll_after_sighup(
-    tmp_path: Path, upstream: up.Upstream
-) -> None:
-    """A feed added by a reload shows when it will really be polled, before its first poll."""
+def test_a_feed_added_by_sighup_is_polled_at_once(tmp_path: Path, upstream: up.Upstream) -> None:
+    """A feed a reload adds has no copy: it is polled at once (it answered 503 for seconds,
+    waiting for its place in the startup spread), and the index shows that real next poll."""
     upstream.script("/f", up.feed(up.zaker_rss(range(1, 4))))
     first = {"name": "first", "path": str(EXAMPLE)}
     with Service(tmp_path, [first]) as svc:
-        added = late_name("added")
+        added = late_name("added")  # one that the spread would have placed late
+        assert first_delay(added, None, 0.0, 600.0) > 3
         svc.feeds.append({"name": added, "url": upstream.url("/f"), "interval": "10m"})
         svc.write_config()
-        reloaded_at = time.time()
+        reloaded_at = time.monotonic()  # the upstream's clock for its requests
         svc.reload()
         wait_for(lambda: svc.events("reloaded"), 10, "the reload")
-        delay = first_delay(added, None, 0.0, 600.0)
-        next_poll = _epoch(_row(svc, added)["next_poll"])
-        assert reloaded_at + delay - 1 <= next_poll <= time.time() + delay + 1
+        row = _row(svc, added)
+        assert _epoch(row["next_poll"]) <= time.time() + 1 or row["last_success"]
+        poll = svc.wait_for_poll(added, status="ok", timeout=10)
+        started = upstream.requests_for("/f")[0].at
+        assert started - reloaded_at < 3, f"first poll {started - reloaded_at:.1f} s after SIGHUP"
+        assert poll["http"] == 200 and svc.feed(added).status == 200
         svc.stop()
 
 
@@ -206,7 +262,8 @@ def test_the_503_body_and_the_index_say_what_to_do(tmp_path: Path) -> None:
         lines = answer.text().splitlines()
         assert lines[0].startswith(f"no good copy of tech yet: {url}: cannot connect")
         assert lines[1:] == [advice]
-        assert advice in html.unescape(svc.get("/").text())  # any escaping of its quotes
+        shown = advice.replace("`url`", "<code>url</code>")  # on the page, names are code
+        assert shown in html.unescape(svc.get("/").text())  # any escaping of its quotes
         assert _row(svc, "tech")["advice"] == advice
         svc.stop()
 
@@ -260,15 +317,17 @@ def test_a_short_interval_that_the_upstreams_ttl_overrides_says_so(
         svc.stop()
 
 
-def test_the_503_before_the_first_poll_says_when_it_is_due(tmp_path: Path) -> None:
-    """A feed not polled yet: the 503 says so and when its first poll comes."""
-    name = late_name("unpolled")
-    with Service(tmp_path, [{"name": name, "path": str(EXAMPLE)}]) as svc:
-        answer = svc.feed(name)
+def test_the_503_during_the_first_poll_says_it_is_under_way(
+    tmp_path: Path, upstream: up.Upstream
+) -> None:
+    """A feed not polled yet is polled at once; while that poll is under way (a slow
+    upstream here), its 503 says so and asks the reader to retry within seconds."""
+    upstream.script("/slow", up.slow(up.feed(up.zaker_rss(range(1, 4))), 4))
+    feed = {"name": "unpolled", "url": upstream.url("/slow"), "interval": "10m"}
+    with Service(tmp_path, [feed], poll={**TEST_POLL, "timeout": "20s"}) as svc:
+        answer = svc.feed("unpolled")
         assert answer.status == 503
-        assert re.fullmatch(
-            rf"no good copy of {name} yet: the first poll is due at "
-            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n",
-            answer.text(),
-        ), answer.text()
+        assert answer.text() == "no good copy of unpolled yet: its first poll is under way\n"
+        assert answer.header("Retry-After") == "5"
+        assert svc.wait_served("unpolled", timeout=20).status == 200
         svc.stop()

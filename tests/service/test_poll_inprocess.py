@@ -384,3 +384,40 @@ def test_a_crashing_poll_is_logged_with_its_traceback_and_the_schedule_goes_on()
             assert "in __call__" in trace  # the frame that raised, not only repr(exc)
 
     _run(test)
+
+
+class ForgetfulStore(MemoryStore):
+    """A memory store that can lose everything, as Redis restarted without persistence."""
+
+    def forget_everything(self) -> None:
+        """Every feed's state and copy gone."""
+        self._feeds.clear()
+
+
+def test_a_copy_the_store_lost_and_a_poll_put_back_is_counted_as_restored() -> None:
+    """Redis came back empty and a replica's next poll (a 304) wrote its held copy before the
+    replicas' check of the store could restore it: that copy is back all the same, and
+    ``feedfix_restored_copies_total`` counts it once (it stayed 0 when the poll won)."""
+
+    def restored(rig: Rig) -> float:
+        return rig.metrics.registry.get_sample_value("feedfix_restored_copies_total") or 0.0
+
+    async def test() -> None:
+        store = ForgetfulStore()
+        async with _rig(store) as rig:
+            await rig.poll()
+            served = rig.served()
+            store.forget_everything()
+            await rig.poller.adopt("z")  # what a replica does before it polls
+            assert rig.served() == served and rig.stored() is None
+            with _events() as records:
+                await rig.poll()
+            assert rig.transport.hops[-1].headers.get("If-None-Match")  # a 304 poll
+            assert rig.stored() == served
+            assert restored(rig) == 1
+            (line,) = _named(records, "restored into an empty store")
+            assert _fields(line)["by"] == "poll"
+            await rig.poll()
+            assert restored(rig) == 1  # counted once, not at every later write
+
+    _run(test)

@@ -231,3 +231,29 @@ def test_rsstail_reads_every_entry_with_title_and_link(served: Served) -> None:
     seen = rsstail_items(rsstail, served.url)
     expected = up.zaker_items(WINDOW)
     assert sorted(seen) == sorted((i.title, i.link) for i in expected)
+
+
+def test_newsboat_takes_feedfixs_copy_of_articles_it_stored_from_rsshub(
+    newsboat: str, tmp_path: Path
+) -> None:
+    """README "Readers": newsboat stored two articles from the RSSHub feed itself (lazy,
+    wrapped images); its urls file then names feedfix's feed instead. One reload later each
+    stored article (same guid) has feedfix's content and the new feed URL: no migration."""
+    with up.Upstream() as server:
+        server.script("/zaker/channel/7", up.feed(up.zaker_rss(range(1, 3))))
+        raw = server.url("/zaker/channel/7")
+        with Service(tmp_path / "svc", [{"name": "z", "url": raw}]) as svc:
+            svc.wait_served("z")
+            reader = Newsboat(newsboat, tmp_path / "newsboat", raw)
+            reader.run("reload")
+            assert all("data-original" in c for _, _, c in reader.items().values())
+            fixed = f"{svc.base_url}/feeds/z.atom"
+            (reader.root / "urls").write_text(fixed + "\n", "utf-8")
+            reader.run("reload")
+            items = reader.items()
+            assert set(items) == {item.title for item in up.zaker_items(range(1, 3))}
+            for item in up.zaker_items(range(1, 3)):
+                _, feedurl, content = items[item.title]
+                assert feedurl == fixed and "data-original" not in content
+                assert img_srcs(content) == list(item.images), item.title
+            svc.stop()

@@ -734,7 +734,7 @@ def test_check_config_prints_every_section_of_the_example() -> None:
     data = json.loads(result.stdout)
     assert {"server", "storage", "poll", "rules", "feeds"} <= set(data)
     assert data["server"]["port"] == 8080
-    assert data["storage"]["path"] == "feedfix.db"
+    assert data["storage"]["path"] == str(REPO / "feedfix.db")  # beside the config file
     assert data["poll"]["interval"] == 600
     assert [f["name"] for f in data["feeds"]] == ["zaker-example"]
     assert Path(data["feeds"][0]["path"]).is_file()  # the bundled example, found in the package

@@ -5,6 +5,8 @@ OPML, static files, and the JSON index keeping its shape."""
 from __future__ import annotations
 
 import base64
+import html
+import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,14 +128,25 @@ def test_check_config_masks_the_admin_token(running: Running) -> None:
     assert TOKEN not in done.stdout + done.stderr
 
 
-def test_json_index_keeps_its_shape(running: Running) -> None:
-    """``?format=json`` has the same keys as before the pages came."""
-    data = running.service.get("/?format=json", bearer()).json()
-    assert set(data) == {"version", "feeds"}
+def test_json_index_says_what_the_page_says(running: Running) -> None:
+    """``?format=json`` keeps each feed row's keys, and adds what the HTML index shows above
+    the feeds: the summary line, the image cache (none: the proxy is off) and the shared
+    store's state; the page's summary line says the same numbers, in agreeing words."""
+    page = html.unescape(running.service.get("/", bearer()).text())
+    data = running.service.get("/?format=json", bearer()).json()  # after: polls only add up
+    assert set(data) == {"version", "summary", "image_cache", "store", "feeds"}
     keys = {"name", "url", "upstream", "ok", "stale", "stale_since", "last_success",
             "last_error", "last_error_at", "entries", "next_poll",
             "permanent_redirect", "advice", "serving"}  # fmt: skip
     assert all(set(row) == keys for row in data["feeds"])
+    assert data["image_cache"] is None and data["store"] == {"ok": True, "error": None}
+    said = data["summary"]
+    assert said["feeds"] == len(data["feeds"]) == 2
+    assert said["failing"] == sum(not row["ok"] for row in data["feeds"]) == 1
+    line = re.search(r"2 feeds, 1 failing, (\d+) (polls?) in the last hour", page)
+    assert line, "the page's summary line"
+    assert line[2] == ("poll" if line[1] == "1" else "polls")
+    assert 1 <= int(line[1]) <= said["polls_last_hour"]
 
 
 def test_html_feed_page_reaches_aiohttp_and_atom_stays_the_feed(running: Running) -> None:
@@ -291,3 +304,23 @@ def test_behind_a_proxy_every_subscribe_url_is_on_base_url(tmp_path: Path) -> No
             assert [row["url"] for row in rows] == [f"{public}/feeds/zaker.atom"]
             assert f"{public}/feeds/zaker.atom" in service.get("/").text()
             assert f'xmlUrl="{public}/feeds/zaker.atom"' in service.get("/feeds.opml").text()
+
+
+def test_advice_shows_code_not_backticks_and_rules_are_described_everywhere(
+    running: Running,
+) -> None:
+    """The failing feed's advice on the index and its page: ``url`` as code, no raw
+    backticks. The playground's rule checkboxes carry the same one-line descriptions as the
+    inspector's (it had none)."""
+    for path in ("/", "/feeds/broken"):
+        page = running.service.get(path, bearer()).text()
+        assert "What to do:" in page and "<code>url</code>" in page, path
+        assert "`" not in page.split("<main", 1)[1], f"raw backticks on {path}"
+
+    def descriptions(path: str) -> dict[str, str]:
+        page = html.unescape(running.service.get(path, bearer()).text())
+        return dict(re.findall(r'value="([a-z-]+)"[^>]*> [a-z-]+ <small>— ([^<]+)</small>', page))
+
+    inspector = descriptions("/inspect/zaker")
+    assert len(inspector) >= 4 and all(inspector.values())
+    assert descriptions("/inspect") == inspector

@@ -8,6 +8,7 @@ URLs feedfix itself signed.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,12 +19,21 @@ from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
 from feedfix.service.served import http_date
-from feedfix.service.web import ServiceView, client_max_size, index_page, install, rows
+from feedfix.service.web import (
+    ImageCache,
+    ServiceView,
+    client_max_size,
+    index_page,
+    install,
+    rows,
+    summary,
+)
 from feedfix.service.web.site import WEB
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+FIRST_POLL_RETRY = 5  # seconds: Retry-After of a 503 while a feed's first poll is under way
 
 
 async def feed(request: web.Request) -> web.Response:
@@ -43,7 +53,7 @@ async def feed(request: web.Request) -> web.Response:
             request.app[WEB].masker.text(_no_copy(known)) if known is not None else "no such feed\n"
         )
         metrics.requests.labels("feed", str(status)).inc()
-        headers = {"Retry-After": "60"} if status == 503 else None
+        headers = {"Retry-After": _retry_after(known)} if status == 503 else None
         return web.Response(status=status, text=text, headers=headers)
     reply = served.answer(
         request.headers.get("If-None-Match"),
@@ -57,12 +67,22 @@ async def feed(request: web.Request) -> web.Response:
 def _no_copy(status: Status) -> str:
     """The 503 body: why there is no copy yet, and what to do about it."""
     if status.state.last_error is None:
-        when = f"at {_iso(status.state.next_poll)}" if status.state.next_poll else "shortly"
-        return f"no good copy of {status.name} yet: the first poll is due {when}\n"
+        due = status.state.next_poll
+        if due is None or due <= time.time():
+            return f"no good copy of {status.name} yet: its first poll is under way\n"
+        return f"no good copy of {status.name} yet: the first poll is due at {_iso(due)}\n"
     lines = [f"no good copy of {status.name} yet: {status.state.last_error}"]
     if status.advice:
         lines.append(status.advice)
     return "\n".join(lines) + "\n"
+
+
+def _retry_after(status: Status | None) -> str:
+    """Seconds a reader should wait after a 503: a few while the first poll is under way
+    (it was started at once), a minute after a failure."""
+    if status is not None and status.state.last_error is None:
+        return str(FIRST_POLL_RETRY)
+    return "60"
 
 
 def _serving(status: Status) -> str | None:
@@ -101,11 +121,28 @@ def _rows(request: web.Request) -> list[dict[str, Any]]:
 
 
 async def index(request: web.Request) -> web.Response:
-    """``GET /``: the feeds as an HTML page (``web/``), or JSON with ``?format=json``."""
+    """``GET /``: the feeds as an HTML page (``web/``), or JSON with ``?format=json``: the
+    same facts, the summary line, the image cache and the shared store's state included."""
     request.app[METRICS].requests.labels("index", "200").inc()
-    if request.query.get("format") == "json":
-        return web.json_response({"version": __version__, "feeds": _rows(request)})
-    return await index_page(request)
+    if request.query.get("format") != "json":
+        return await index_page(request)
+    said = summary(request, rows(request))
+    cache = said.image_cache
+    return web.json_response(
+        {
+            "version": __version__,
+            "summary": {
+                "feeds": said.feeds,
+                "failing": said.failing,
+                "polls_last_hour": said.polls_last_hour,
+            },
+            "image_cache": None
+            if cache is None
+            else {**dataclasses.asdict(cache), "hit_rate": cache.hit_rate},
+            "store": {"ok": said.store_error is None, "error": said.store_error},
+            "feeds": _rows(request),
+        }
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -135,11 +172,11 @@ def make_app(
     metrics: Metrics,
     backend: ServiceView,
     images: Handler | None = None,
-    image_summary: Callable[[], str] | None = None,
+    image_cache: Callable[[], ImageCache] | None = None,
 ) -> web.Application:
     """The application, with its routes (GET and HEAD) and the web pages (``backend``, the
     poller, gives them the config, the store and "poll now"); ``/img/`` goes to ``images``
-    when the image proxy is on, and the index shows ``image_summary()``."""
+    when the image proxy is on, and the index shows ``image_cache()``'s figures."""
     app = web.Application(client_max_size=client_max_size())
     app[CATALOG] = catalog
     app[METRICS] = metrics
@@ -149,7 +186,7 @@ def make_app(
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
-    install(app, backend, catalog, NAME_PATTERN, image_summary)
+    install(app, backend, catalog, NAME_PATTERN, image_cache)
     return app
 
 

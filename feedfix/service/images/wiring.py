@@ -61,14 +61,3 @@ def open_images(
     service = ImageService.open(image_settings(config, key, directory), metadata, metrics.registry)
     stack.push_async_callback(service.close)
     return service, image_proxy(config, key)
-
-
-def cache_summary(images: ImageService) -> str:
-    """The image cache's size and hit rate in one line, for the index page."""
-    stats, count = images.stats(), images.metrics.value
-    hits, asked = count("hit"), sum(count(o) for o in ("hit", "miss", "coalesced"))
-    rate = f"{hits / asked:.0%}" if asked else "—"
-    return (
-        f"Image cache: {stats.entries} images, {stats.bytes / 1e6:.1f} MB; "
-        f"hit rate {rate} of {int(asked)} requests."
-    )

@@ -31,6 +31,9 @@ class Memory:
     state: FeedState  # as stored (never changed in place: each decision makes a new one)
     published: Published | None  # the output being served
     unsaved: bool = False  # the served output is not in the store yet: write it with the next
+    # the store was found without the served copy (Redis came back empty): the write that
+    # puts it back, a restore's or a poll's, is counted as a restored copy
+    lost: bool = False
     resend: bool = False  # archive rows went unstored: the worker must send every row again
 
 
@@ -113,8 +116,10 @@ class Decision:
 
 
 def fingerprint(feed: FeedConfig) -> str:
-    """What the published output depends on besides the upstream's bytes."""
-    return f"{feed.source}\x1f{rules_fingerprint(feed)}"
+    """What the published output depends on besides the upstream's bytes (the feed's own
+    title, link, id and permalink only when set: a feed without them keeps its fingerprint)."""
+    own = "".join(f"\x1f{k}={v}" for k, v in sorted(feed.own_metadata.items()))
+    return f"{feed.source}\x1f{rules_fingerprint(feed)}{own}"
 
 
 def error_kind(error: FeedfixError) -> str:
@@ -236,7 +241,9 @@ def settle(memory: Memory, write: Write, failure: str | None, now: float) -> Mem
     than being told "not modified" about bytes the store never got.
     """
     if failure is None:
-        return replace(memory, unsaved=False, resend=memory.resend and write.archive is None)
+        return replace(
+            memory, unsaved=False, lost=False, resend=memory.resend and write.archive is None
+        )
     state = replace(
         memory.state,
         last_error=f"storage: {failure}",

@@ -129,6 +129,11 @@ class OnePoll:
             await self.adopt(feed.name)
             return decision.delay
         runtime.memory = settle(runtime.memory, decision.write, failure, self.clock())
+        if held.lost and failure is None and decision.write.published is not None:
+            # the store had lost this feed (Redis came back empty): this write put it back
+            # before the replicas' check of the store did
+            self.publisher.metrics.restored.inc()
+            log("restored into an empty store", feed=feed.name, by="poll")
         if made is not None and made.sources is not None and failure is None:
             runtime.has_sources = await self._store_sources(feed.name, made.sources)
         self.publisher.catalog.record_poll(

@@ -36,6 +36,7 @@ from feedfix.service.poll.transport import AiohttpTransport, Transport
 from feedfix.service.poll.worker import Worker
 from feedfix.service.state import Snapshot
 from feedfix.service.store import SharedStore, Store, StoreError
+from feedfix.service.tasks import cancel_and_wait
 
 STORE_RETRY = 2.0  # seconds between tries to reach a shared store that did not answer
 LEASE_RETRY = 0.5  # shortest wait for a lease another replica holds
@@ -129,10 +130,7 @@ class Poller:
 
     async def stop(self) -> None:
         """Cancel every task, wait for them, close the client and the worker threads."""
-        tasks = [r.task for r in self.feeds.values() if r.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(r.task for r in self.feeds.values() if r.task is not None)
         if self.one.transport is not None:
             await self.one.transport.close()
         self.calls.close()
@@ -182,14 +180,19 @@ class Poller:
     async def _run(self, runtime: FeedRuntime) -> None:
         feed, memory = runtime.config, runtime.memory
         # The stored next poll is kept only by a feed that is fine: one whose last poll
-        # failed, that has no good copy, or whose URL or rules changed is polled at once.
+        # failed or whose URL or rules changed is polled within the first seconds, and one
+        # with no copy at all (new, or never polled well) at once, before the others.
         fine = (
             memory.state.failures == 0
             and memory.published is not None
             and memory.state.fingerprint == fingerprint(feed)
         )
         now = self.clock()
-        delay = first_delay(feed.name, memory.state.next_poll if fine else None, now, feed.interval)
+        if memory.published is None:  # nothing to serve but a 503: first, at once
+            delay = 0.0
+        else:  # served meanwhile: spread over the first seconds, or its stored next poll
+            due = memory.state.next_poll if fine else None
+            delay = first_delay(feed.name, due, now, feed.interval)
         self._schedule(runtime, now + delay)
         while True:
             with contextlib.suppress(TimeoutError):  # asked to poll now: the wait ends early
@@ -268,7 +271,7 @@ class Poller:
         held = runtime.memory
         if snapshot.published is None:
             if held.published is not None:
-                runtime.memory = replace(held, unsaved=True)
+                runtime.memory = replace(held, unsaved=True, lost=True)
             return
         same = held.published is not None and held.published.etag == snapshot.published.etag
         published = held.published if same else snapshot.published
@@ -291,8 +294,9 @@ class Poller:
         except StoreError:
             return False
         if done:
-            runtime.memory = replace(memory, unsaved=False)
+            runtime.memory = replace(memory, unsaved=False, lost=False)
             self.metrics.restored.inc()
+            log("restored into an empty store", feed=name, by="sync")
         return done
 
     def store_health(self, error: str | None) -> None:

@@ -44,7 +44,9 @@ class Publisher:
                 feed.name, published, max_age, state.stale_since, self.catalog.identities
             )
         entries = published.entries if published else 0
-        status = Status(feed.name, feed.source, state, entries, advice(feed, runtime.error_kind))
+        status = Status(
+            feed.name, feed.shown_source, state, entries, advice(feed, runtime.error_kind)
+        )
         self.catalog.publish(feed.name, served, status)
         stale = sum(1 for s in self.catalog.status.values() if s.state.stale_since is not None)
         self.metrics.stale_feeds.set(stale)

@@ -37,7 +37,8 @@ from typing import Any
 from feedfix.config import FeedConfig
 from feedfix.core.archive import Archived
 from feedfix.core.errors import InputError
-from feedfix.core.model import Entry, Feed
+from feedfix.core.model import Entry, Feed, Link
+from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
@@ -103,6 +104,17 @@ class Cleaner:
         self.renderings: dict[str, tuple[str, Rendering]] = {}  # feed: (etag, without body)
         self.trim = Trimmer()  # what a job read and made is let go: give its pages back
 
+    @staticmethod
+    def _source(job: Job) -> bytes | Feed:
+        """What to republish: the upstream's bytes, parsed here when the config overrides
+        the feed's own title, link or id; a folder's posts read as one feed."""
+        if job.posts is not None:
+            return _folder_feed(job.feed, job.posts, job.self_url)
+        if not (job.feed.title or job.feed.link or job.feed.id):
+            return job.data
+        options = ParseOptions(base_url=job.feed.url, encoding_hint=job.encoding_hint, strict=True)
+        return _own_metadata(parse_document(job.data, job.feed.name, options), job.feed)
+
     def forget(self, name: str) -> None:
         """Drop a feed that left the config."""
         self.renderings.pop(name, None)
@@ -118,7 +130,7 @@ class Cleaner:
         if served is not None and kept is not None and kept[0] == served.etag:
             last = replace(kept[1], body=served.identity())
         made = republish(
-            job.data if job.posts is None else _folder_feed(job.feed, job.posts, job.self_url),
+            self._source(job),
             _public(job.feed),
             archive,
             job.now,
@@ -165,17 +177,31 @@ def _public(feed: FeedConfig) -> FeedConfig:
 
 
 def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...], served_at: str | None) -> Feed:
-    """A folder source's posts as one feed, titled with the folder's name (as ``convert``
-    does); files that are not posts are skipped, as ``convert`` skips them. Its id: the
-    address it is served at (``served_at``), else made from the folder as ``convert`` does."""
+    """A folder source's posts as one feed, with the config's ``title``, ``link`` and ``id``
+    (as ``convert --title/--link/--id``); without a title it is titled with the folder's
+    name, and with a link each post links to its page on the blog (``files/permalinks.py``).
+    Files that are not posts are skipped, as ``convert`` skips them. Its id: the config's,
+    else the address it is served at (``served_at``) or its link, else made from the folder
+    as ``convert`` does."""
     files = ((p.name, InputError(p.error) if p.error else p.data) for p in posts)
+    options = FolderOptions(home=feed.link, permalink=feed.permalink)
     try:
-        read = posts_feed(files, FolderOptions(), lambda _warning: None)
+        read = posts_feed(files, options, lambda _warning: None)
     except InputError as exc:
         raise SourceUnreadable(f"{feed.path}: {exc}") from exc
     folder = PurePath(feed.path or feed.name).name or feed.name
-    made_up = posts_folder_id(folder, folder) if served_at is None else None
-    return replace(read, title=folder, id=made_up)
+    title = feed.title or folder
+    made_up = posts_folder_id(folder, title) if served_at is None and not feed.link else None
+    links = (Link(href=feed.link),) if feed.link else ()
+    return replace(read, title=title, id=feed.id or made_up, links=links)
+
+
+def _own_metadata(parsed: Feed, feed: FeedConfig) -> Feed:
+    """A url feed with the title, site link and id its config gives over the upstream's."""
+    links = parsed.links
+    if feed.link:
+        links = (Link(href=feed.link), *(k for k in links if k.rel != "alternate"))
+    return replace(parsed, title=feed.title or parsed.title, links=links, id=feed.id or parsed.id)
 
 
 _process_cleaner: Cleaner | None = None  # a worker process's own (its pool calls functions)

@@ -27,9 +27,11 @@ from feedfix.service.logs import log
 from feedfix.service.replicas.leases import RedisCoordinator
 from feedfix.service.store import StoreError
 from feedfix.service.store.redis import CONNECT_TIMEOUT, RedisStore
+from feedfix.service.tasks import cancel_and_wait
 
 PING_EVERY = 1.0  # seconds between checks that Redis answers
 RECONNECT_AFTER = 1.0
+STOP_WAIT = 2.0  # seconds stop() waits for its tasks, and for each client's close
 
 
 class Replica(Protocol):
@@ -78,12 +80,14 @@ class Replicator:
         ]
 
     async def stop(self) -> None:
-        """Stop both tasks and close the connections (the coordinator's too)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._redis.aclose()
-        await self.coordinator.close()
+        """Stop both tasks and close the connections (the coordinator's too), each step
+        within ``STOP_WAIT``: stopping never waits on Redis (a task still running is named
+        in the log)."""
+        for task in await cancel_and_wait(self._tasks, limit=STOP_WAIT):
+            log("replication task did not stop in time", logging.ERROR, task=task.get_name())
+        for close in (self._redis.aclose, self.coordinator.close):
+            with contextlib.suppress(redis.RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(close(), STOP_WAIT)
 
     # ---- announcements ---------------------------------------------------------------------
 
@@ -146,8 +150,7 @@ class Replicator:
             for name in self.replica.feed_names():
                 stored = versions.get(name)
                 if stored is None:
-                    if await self.replica.restore(name):
-                        log("restored into an empty store", feed=name)
+                    await self.replica.restore(name)
                 elif stored != self.store.seen.get(name):
                     await self.replica.adopt(name)
 

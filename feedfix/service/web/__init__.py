@@ -16,10 +16,11 @@ from aiohttp import web
 
 from feedfix.service.catalog import Catalog
 from feedfix.service.web import static_files
-from feedfix.service.web.feeds import feed_page, index_page, opml, poll_now, rows
+from feedfix.service.web.feeds import feed_page, index_page, opml, poll_now, rows, summary
 from feedfix.service.web.guard import authorized, is_open, unauthorized
 from feedfix.service.web.inspector import inspector, playground, playground_post
 from feedfix.service.web.site import CSP, WEB, ServiceView, Web, client_max_size, environment
+from feedfix.service.web.views import ImageCache
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,11 +50,11 @@ def install(
     backend: ServiceView,
     catalog: Catalog,
     name_pattern: str,
-    image_summary: Callable[[], str] | None = None,
+    image_cache: Callable[[], ImageCache] | None = None,
 ) -> None:
     """Add the pages to ``app`` (after the feed route, which ``{name}.atom`` must match first);
-    ``image_summary`` tells the index about the image cache when the proxy is on."""
-    app[WEB] = Web(backend, catalog, environment(), static_files.load(), image_summary)
+    ``image_cache`` gives the index the image cache's figures when the proxy is on."""
+    app[WEB] = Web(backend, catalog, environment(), static_files.load(), image_cache)
     app.on_cleanup.append(lambda app: app[WEB].offload.close())
     app.middlewares.append(guard)
     found = app[WEB].static
@@ -70,4 +71,12 @@ def install(
     app.router.add_get("/static/{file}", static)
 
 
-__all__ = ["ServiceView", "client_max_size", "index_page", "install", "rows"]
+__all__ = [
+    "ImageCache",
+    "ServiceView",
+    "client_max_size",
+    "index_page",
+    "install",
+    "rows",
+    "summary",
+]

@@ -57,24 +57,34 @@ def rows(request: web.Request) -> list[Row]:
     return found
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What the index says above the feeds; its JSON says the same."""
+
+    feeds: int
+    failing: int  # failing, or stale
+    polls_last_hour: int
+    image_cache: views.ImageCache | None  # when the image proxy is on
+    store_error: str | None  # replicas on Redis: why the shared store does not answer
+
+
+def summary(request: web.Request, shown: list[Row]) -> Summary:
+    """The index's summary of ``shown`` (its rows), secrets masked."""
+    site = request.app[WEB]
+    hour_ago = time.time() - 3600
+    return Summary(
+        feeds=len(shown),
+        failing=sum(1 for r in shown if r.state.key in ("failing", "stale")),
+        polls_last_hour=sum(1 for started in site.catalog.recent_polls if started >= hour_ago),
+        image_cache=site.image_cache() if site.image_cache is not None else None,
+        store_error=site.masker.optional(site.catalog.store_error),
+    )
+
+
 async def index_page(request: web.Request) -> web.Response:
     """``GET /`` as HTML: every feed at a glance."""
-    site = request.app[WEB]
     shown = rows(request)
-    hour_ago = time.time() - 3600
-    recent = sum(1 for started in site.catalog.recent_polls if started >= hour_ago)
-    failing = sum(1 for r in shown if r.state.key in ("failing", "stale"))
-    image_cache = site.image_summary() if site.image_summary is not None else None
-    store_error = site.masker.optional(site.catalog.store_error)  # replicas on Redis
-    return render(
-        request,
-        "index.html",
-        rows=shown,
-        failing=failing,
-        recent=recent,
-        image_cache=image_cache,
-        store_error=store_error,
-    )
+    return render(request, "index.html", rows=shown, summary=summary(request, shown))
 
 
 async def opml(request: web.Request) -> web.Response:

@@ -131,7 +131,7 @@ async def inspector(request: web.Request) -> web.Response:
         shown = await site.offload.run(inspect_stored, sources, feed.rules, frozenset(off), base)
     except TooSlow as exc:
         return error_page(request, 503, f"inspecting {name}'s entries {exc}; try ?show=1")
-    upstream = mask_url(feed.url) if feed.url else feed.source
+    upstream = mask_url(feed.url) if feed.url else feed.shown_source
     return render(
         request,
         "inspect.html",
@@ -141,8 +141,7 @@ async def inspector(request: web.Request) -> web.Response:
         entries=shown,
         available=available.names,
         off=off,
-        # the rules' own classes: the image proxy's step is a rule but not one of RULES
-        descriptions={r.name: type(r).help().split("\n", 1)[0] for r in available.rules},
+        descriptions={n: views.described(n) for n in available.names},
     )
 
 
@@ -187,6 +186,7 @@ def _playground(request: web.Request, status: int = 200, **context: Any) -> web.
         "playground.html",
         status=status,
         available=available.names,
+        descriptions={n: views.described(n) for n in available.names},
         max_size=views.size(PLAYGROUND_MAX),
         **context,
     )

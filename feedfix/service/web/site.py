@@ -58,7 +58,7 @@ class Web:
     catalog: Catalog
     env: jinja2.Environment
     static: dict[str, static_files.StaticFile]
-    image_summary: Callable[[], str] | None = None  # the image cache in a line, proxy on
+    image_cache: Callable[[], views.ImageCache] | None = None  # its figures, proxy on
     csrf: Csrf = field(default_factory=Csrf)
     offload: Offload = field(default_factory=Offload)  # the playground's and inspector's work
     _masker: tuple[int, Masker] | None = None
@@ -92,7 +92,14 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=views.when, duration=views.duration, size=views.size, unit=views.unit)
+    env.filters.update(
+        when=views.when,
+        duration=views.duration,
+        size=views.size,
+        unit=views.unit,
+        counted=views.counted,
+        code=views.with_code,
+    )
     return env
 
 

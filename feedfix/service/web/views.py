@@ -11,6 +11,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from markupsafe import Markup, escape
+
 from feedfix.config import FeedConfig, PollConfig
 from feedfix.core.pipeline import Report
 from feedfix.core.rules import RULES
@@ -181,16 +183,73 @@ def chart(records: list[PollRecord]) -> list[Bar]:
     return bars
 
 
+_ONE = {  # a rule's unit (plural, as --explain prints it) for a count of one
+    "urls": "url",
+    "images": "image",
+    "elements": "element",
+    "elements and attributes": "element or attribute",
+    "entries dropped": "entry dropped",
+    "entries": "entry",
+    "changes": "change",
+    "feeds": "feed",
+    "polls": "poll",
+    "requests": "request",
+}
+
+
+def counted(count: float, plural: str) -> str:
+    """``1 url``, ``2 urls``, ``0 images``: a count with its noun in the right number."""
+    number = int(count) if float(count).is_integer() else count
+    return f"{number:,} {_ONE.get(plural, plural) if number == 1 else plural}"
+
+
 def explain(report: Report) -> str:
-    """The ``--explain`` report of ``feedfix convert``, as text."""
+    """The ``--explain`` report of ``feedfix convert``, as text, in words that agree with
+    their counts (``1 url in 1 entry``)."""
     lines = [
-        f"{name}: {count.changes} {RULES[name].unit} in {count.entries} entries"
+        f"{name}: {counted(count.changes, RULES[name].unit)} in {counted(count.entries, 'entries')}"
         for name, count in report.counts.items()
     ]
     return "\n".join([*lines, f"entries: {report.entries}"])
 
 
-def unit(rule: str) -> str:
-    """What a rule's count counts (``urls``, ``images``…)."""
+def unit(rule: str, count: float = 2) -> str:
+    """What a rule's count counts (``urls``, ``images``…), singular for a count of one."""
     cls = RULES.get(rule)
-    return cls.unit if cls is not None else "changes"
+    plural = cls.unit if cls is not None else "changes"
+    return _ONE.get(plural, plural) if count == 1 else plural
+
+
+def described(rule: str) -> str:
+    """A rule's one-line description (the first line of its help, as ``feedfix rules``)."""
+    cls = RULES.get(rule)
+    return cls.help().split("\n", 1)[0] if cls is not None else ""
+
+
+def with_code(text: str | None) -> Markup:
+    """Plain advice with its `backticked` names as ``<code>`` (escaped first)."""
+    escaped = str(escape(text or ""))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))  # noqa: S704 (escaped above)
+
+
+@dataclass(frozen=True)
+class ImageCache:
+    """The image cache's figures, for the index and its JSON."""
+
+    entries: int
+    bytes: int
+    hits: int
+    requests: int
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Hits per request answered from the cache or fetched (None before any)."""
+        return self.hits / self.requests if self.requests else None
+
+    def summary(self) -> str:
+        """``Image cache: 1 image, 156 B; hit rate 50% of 2 requests.``"""
+        rate = f"{self.hit_rate:.0%}" if self.hit_rate is not None else "—"
+        return (
+            f"Image cache: {counted(self.entries, 'images')}, {size(self.bytes)}; "
+            f"hit rate {rate} of {counted(self.requests, 'requests')}."
+        )
