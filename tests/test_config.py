@@ -41,8 +41,9 @@ BAD_CONFIGS = [
     ("surprise = 1\n",
      "surprise: unknown key (known keys: feeds, images, poll, rules, server, storage)"),
     ("[server]\nprot = 1\n",
-     "server.prot: unknown key (known keys: admin_token, base_url, cache_max_age, "
-     "header_timeout, host, keepalive_timeout, max_connections, port)"),
+     "server.prot: unknown key (known keys: admin_token, base_url, body_timeout, "
+     "cache_max_age, client_share, header_timeout, host, keepalive_timeout, max_connections, "
+     "port)"),
     ("[server]\nport = 70000\n",
      "server.port: expected a whole number from 0 to 65535, got 70000"),
     ("[server]\nport = true\n",

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             from feedfix.cli.info import run_check_config  # noqa: PLC0415
 
-            return run_check_config(args.file)
+            return run_check_config(args.file, show_secrets=args.show_secrets)
         if args.command == "images":
             from feedfix.cli import images  # noqa: PLC0415 (only when it runs)
 

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, resolver: AbstractResolver | None = None) -> i
     targets = image_targets(args, config.images if config is not None else ImagesConfig())
     if targets is not None:
         active = (*active, SAVE)
-    paths = find_files(args.paths)
+    paths = find_files(args.paths, follow_symlinks=args.follow_symlinks, warn=say)
     colour = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )

@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and print every effective setting as JSON.",
     )
     check.add_argument("file", metavar="FILE", nargs="?", help="default: $FEEDFIX_CONFIG")
+    check.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="show credentials in feed URLs and header values (masked otherwise)",
+    )
     _add_fix_posts(commands)
     images = commands.add_parser(
         "images",
@@ -146,6 +151,11 @@ def _add_fix_posts(commands: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
     parser.add_argument("--write", action="store_true", help="rewrite the files that change")
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also mend what symlinks in the folders lead to outside the paths given",
+    )
     parser.add_argument(
         "--backup", metavar="SUFFIX", help="with --write, keep each original as NAME+SUFFIX"
     )

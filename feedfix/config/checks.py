@@ -165,20 +165,56 @@ def signing_keys(value: object, key: str) -> tuple[str, ...]:
     return tuple(signing_key(item, f"{key}[{i}]") for i, item in enumerate(value))
 
 
+_PORT = re.compile(r"[0-9]{1,5}")
+_HOST_NAME = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?")
+
+
+def split_port(entry: str) -> tuple[str, int | None]:
+    """An ``allow_private`` entry's host part (an address, a network or a host name) and the
+    port it names, if any: ``127.0.0.1:9000``, ``[::1]:9000``, ``host.example:9000``. A bare
+    IPv6 address or network (``::1``, ``fd00::/8``) names none. ValueError when malformed."""
+    text = entry.strip()
+    if text.startswith("["):
+        inside, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(entry)
+        return inside, _port(rest[1:], entry) if rest else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, _port(port, entry)
+    return text, None
+
+
+def _port(text: str, entry: str) -> int:
+    if not _PORT.fullmatch(text) or not 0 < int(text) < 65536:
+        raise ValueError(entry)
+    return int(text)
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def private_hosts(value: object, key: str) -> tuple[str, ...]:
-    """Hosts (exact or ``*.`` globs) and IP addresses or networks the image proxy may reach."""
+    """Hosts (exact or ``*.`` globs) and IP addresses or networks the image proxy may reach,
+    each with a port (``127.0.0.1:9000``) to allow only that port."""
     if not isinstance(value, list | tuple):
         raise ConfigError(f'{key}: expected a list such as ["127.0.0.1"], got {value!r}')
     out = []
     for i, item in enumerate(value):
         text = string(item, f"{key}[{i}]").strip()
         try:
-            ipaddress.ip_network(text.strip("[]"), strict=False)
+            host, _ = split_port(text)
         except ValueError:
-            if not re.match(r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$", text):
-                raise ConfigError(
-                    f"{key}[{i}]: expected a host name, an IP address or a network, got {item!r}"
-                ) from None
+            host = ""  # a malformed port or bracket: refused below
+        if not _is_network(host) and not _HOST_NAME.fullmatch(host):
+            raise ConfigError(
+                f"{key}[{i}]: expected a host name, an IP address or a network, got {item!r}"
+            )
         out.append(text)
     return tuple(out)
 

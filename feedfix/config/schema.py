@@ -33,6 +33,10 @@ class ServerConfig:
     header_timeout: float = checks.setting(10.0, checks.parse_duration)
     # an idle kept-alive connection closes after this
     keepalive_timeout: float = checks.setting(75.0, checks.parse_duration)
+    # a request's body must all have arrived within this of its headers (however it trickles)
+    body_timeout: float = checks.setting(30.0, checks.parse_duration)
+    # the share of max_connections one client address may hold (1: no limit per address)
+    client_share: float = checks.setting(0.5, checks.number(0.001, 1.0))
     # when set, the web pages and /metrics ask for it (feeds and /healthz stay open)
     admin_token: str | None = checks.setting(None, checks.string)
 

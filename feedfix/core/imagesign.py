@@ -141,8 +141,12 @@ def verify(path: str, keys: Sequence[bytes]) -> Verified:
     if url is None:
         raise ImageURLError("malformed image URL")
     referer = _policy(policy)
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https") or not urlsplit(url).hostname:
+    try:
+        split = urlsplit(url)
+        scheme, host = split.scheme.lower(), split.hostname
+    except ValueError as exc:  # signed, yet not a URL: answered 400, never a traceback
+        raise ImageURLError("not an http(s) image URL") from exc
+    if scheme not in ("http", "https") or not host:
         raise ImageURLError("not an http(s) image URL")
     return Verified(url, referer, policy)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from feedfix.core.errors import InputError
-from feedfix.files.sources import MAX_FOLDER_FILES, describe_os_error, walk
+from feedfix.files.sources import MAX_FOLDER_FILES, describe_os_error, open_regular, walk
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -45,22 +45,41 @@ class Source:
         return self.path.suffix.lower() in HTML_SUFFIXES
 
 
-def find_files(paths: Iterable[str]) -> list[Path]:
+def find_files(
+    paths: Iterable[str],
+    *,
+    follow_symlinks: bool = False,
+    warn: Callable[[str], None] = lambda _message: None,
+) -> list[Path]:
     """Every file to look at: named files as given, folders searched for post-like files.
 
     InputError (bad input, nothing is done) for a path that does not exist or a tree over
-    ``MAX_FOLDER_FILES``; the same file reached twice (a symlink) is mended once.
+    ``MAX_FOLDER_FILES``; the same file reached twice (a symlink) is mended once. A symlink
+    found in a folder whose target is outside every path given is left alone (``warn``
+    names it), unless ``follow_symlinks``: mending must not write outside what was named.
     """
+    given_paths = list(paths)
+    trees = [Path(p).resolve() for p in given_paths]
+
+    def leaves(link: Path) -> bool:
+        target = link.resolve()
+        if any(target == tree or target.is_relative_to(tree) for tree in trees):
+            return False
+        warn(f"{link}: a symlink out of the paths given; left alone (--follow-symlinks)")
+        return True
+
+    refuse_link = None if follow_symlinks else leaves
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
-    for given in paths:
+    for given in given_paths:
         path = Path(given)
         try:
             stat = path.stat()
         except OSError as exc:
             raise InputError(f"{given}: {describe_os_error(exc)}") from exc
         named = [(path, (stat.st_dev, stat.st_ino))]
-        for candidate, key in walk(path, POST_SUFFIXES) if path.is_dir() else named:
+        walked = walk(path, POST_SUFFIXES, refuse_link) if path.is_dir() else named
+        for candidate, key in walked:
             if key in seen:
                 continue
             seen.add(key)
@@ -74,8 +93,8 @@ def read_source(path: Path, max_size: int) -> Source:
     """The file's bytes and the facts needed to replace it safely later."""
     try:
         real = path.resolve() if path.is_symlink() else path
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
+        with open_regular(real) as handle:  # a FIFO is refused, not waited on
+            fd = handle.fileno()
             stat = os.fstat(fd)
             if stat.st_size > max_size:
                 raise InputError(
@@ -89,8 +108,6 @@ def read_source(path: Path, max_size: int) -> Source:
                 chunks.append(os.read(fd, min(1 << 20, max_size + 1 - total)))
                 total += len(chunks[-1])
             data = b"".join(chunks)
-        finally:
-            os.close(fd)
     except OSError as exc:
         raise InputError(f"cannot read: {describe_os_error(exc)}") from exc
     if len(data) > max_size:

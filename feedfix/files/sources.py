@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
+from typing import BinaryIO
 
 from feedfix.core.errors import InputError, InputTooLarge
 from feedfix.core.model import Entry, Feed
@@ -36,6 +38,33 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """The file open for reading; InputError when it is not a regular file (a FIFO would
+    wait for a writer for ever, a device never end), told at once: opened without blocking,
+    judged by ``fstat`` (no name swapped in between), read as usual after that."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "a special file")
+            raise InputError(f"not a regular file ({kind})")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _too_large(size: int, limit: int) -> InputTooLarge:
     return InputTooLarge(f"input is {size:,} bytes, over the {limit:,}-byte limit (--max-size)")
 
@@ -48,7 +77,7 @@ def read_bytes(path: str, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
             raise _too_large(len(data), max_size)
         return data
     try:
-        with Path(path).open("rb") as handle:
+        with open_regular(path) as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_size:
                 raise _too_large(size, max_size)
@@ -61,11 +90,15 @@ def read_bytes(path: str, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
 
 
 def walk(
-    root: Path, suffixes: frozenset[str] | None = None
+    root: Path,
+    suffixes: frozenset[str] | None = None,
+    refuse_link: Callable[[Path], bool] | None = None,
 ) -> Iterator[tuple[Path, tuple[int, int]]]:
     """Files below ``root`` (only those ending in ``suffixes`` when given) in a stable order,
     each with its (device, inode) so a caller can tell two names of one file apart; hidden
-    files and folders left out, symlink loops cut, at most ``MAX_FOLDER_DEPTH`` deep."""
+    files and folders left out, symlink loops cut, at most ``MAX_FOLDER_DEPTH`` deep.
+    A symlink (to a folder, or to a file that would be yielded) is not followed when
+    ``refuse_link(path)`` says so."""
     stack: list[tuple[Path, int]] = [(root, 0)]
     seen: set[tuple[int, int]] = set()
     while stack:
@@ -82,11 +115,15 @@ def walk(
         for child in children:
             if child.name.startswith("."):
                 continue
+            link = refuse_link if refuse_link is not None and child.is_symlink() else None
             if child.is_dir():
-                subfolders.append((Path(child.path), depth + 1))
+                if link is None or not link(Path(child.path)):
+                    subfolders.append((Path(child.path), depth + 1))
             elif child.is_file() and (
                 suffixes is None or Path(child.name).suffix.lower() in suffixes
             ):
+                if link is not None and link(Path(child.path)):
+                    continue
                 key = (stat.st_dev, child.inode())
                 if child.is_symlink():  # the inode above is the link's
                     target = child.stat()

@@ -12,20 +12,29 @@ NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``), which are unmapped and judged by th
 The list is written out here rather than left to ``ipaddress`` flags, which differ between
 Python versions (3.11 misses CGNAT in ``is_private`` and judges mapped addresses as a block).
 
-The check happens where the connection is made: ``GuardedResolver`` filters every answer
-aiohttp gets (use it with ``use_dns_cache=False`` so that every connection asks, which is what
-defeats DNS rebinding), and ``check_literal`` covers IP literals, which skip the resolver.
+The check happens where the connection is made, on the host as aiohttp connects to it
+(after yarl's IDNA/NFKC mapping, which turns ``１２７.０.０.１`` into ``127.0.0.1``):
+``check_url`` refuses internal IP literals (in every spelling the system reads as one) before
+a request, ``GuardedResolver`` filters every answer aiohttp gets for a name (no DNS cache, so
+every connection asks: DNS rebinding is caught), and the connector's ``socket_factory``
+checks the address of every socket, whatever led to it (``AddressGuard.connector``). Every
+refusal says the same three words, "internal address refused".
 """
 
 from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from feedfix.config.checks import split_port
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -49,15 +58,21 @@ _V6_REFUSED = [
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+# What inet_aton might read as an IPv4 address (decimal, octal, hex parts; 1 to 4 of them).
+_LEGACY_V4 = re.compile(r"[0-9A-Fa-fXx]+(?:\.[0-9A-Fa-fXx]+){0,3}")
+NAMED_KEPT = 256  # addresses of allowed names remembered for the socket check
+
+
+REFUSED = "internal address refused"
 
 
 class RefusedAddress(OSError):
-    """A connection that must not be made. The message names the host and the address;
-    ``reason`` is the same without the verdict, for callers that word their own."""
+    """A connection that must not be made. Its message is always ``REFUSED``: it names no
+    address a name resolved to, and it is given before anything is sent, so it is the same
+    whether or not anything listens there (no internal DNS read, no port scan through it)."""
 
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+    def __init__(self) -> None:
+        super().__init__(REFUSED)
 
 
 def embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -89,38 +104,123 @@ def parse_ip(text: str) -> IPAddress | None:
         return None
 
 
+def connect_host(url: str | URL) -> str:
+    """The host exactly as aiohttp connects to it: after yarl's IDNA and NFKC mapping
+    (``１２７.０.０.１`` and ``127。0。0。1`` are ``127.0.0.1``), trailing dots as aiohttp
+    squeezes them. ValueError for a URL yarl refuses (aiohttp would not connect either)."""
+    host = (url if isinstance(url, URL) else URL(url)).raw_host
+    if not host:
+        raise ValueError("no host")
+    return host.rstrip(".") + "." if host.endswith("..") else host
+
+
+def literal_ip(host: str) -> IPAddress | None:
+    """The address a host stands for without any lookup: an IP literal, or one of the legacy
+    IPv4 spellings the system's resolver reads as an address (``127.1``, ``0x7f.1``,
+    ``2130706433``, ``017700000001``); None for a name."""
+    ip = parse_ip(host)
+    if ip is not None:
+        return ip
+    bare = host.rstrip(".")
+    if bare and _LEGACY_V4.fullmatch(bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
 class AddressGuard:
     """The refusal rule with its exceptions applied: ``allow_private`` lists host names
-    (exact or ``*.`` globs) and networks that may be reached though internal."""
+    (exact or ``*.`` globs) and addresses or networks that may be reached though internal,
+    each on any port, or on the one it names (``127.0.0.1:9000``, ``[::1]:9000``,
+    ``images.lan:8080``): allowing one local origin must not open every local service.
+
+    Three checks, each where a connection could be aimed: ``check_url`` before a request
+    (IP literals, which aiohttp connects to without a lookup, as aiohttp will read them);
+    ``GuardedResolver`` at every lookup of a name; and ``socket_factory``, the address of
+    every socket aiohttp connects (whatever led to it).
+    """
 
     def __init__(self, allow_private: Iterable[str] = ()) -> None:
-        self.networks: list[IPNetwork] = []
-        self.hosts: list[str] = []
+        self.networks: list[tuple[IPNetwork, int | None]] = []
+        self.hosts: list[tuple[str, int | None]] = []
+        self._by_name: dict[tuple[IPAddress, int], None] = {}  # addresses of allowed names
         for entry in allow_private:
+            host, port = split_port(entry)
             try:
-                self.networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                self.networks.append((ipaddress.ip_network(host, strict=False), port))
             except ValueError:
-                self.hosts.append(entry.lower().rstrip("."))
+                self.hosts.append((host.lower().rstrip("."), port))
 
-    def host_allowed(self, host: str) -> bool:
-        """Whether ``allow_private`` names this host (exactly or by a ``*.`` glob)."""
+    def host_allowed(self, host: str, port: int | None = None) -> bool:
+        """Whether ``allow_private`` names this host (exactly or by a ``*.`` glob) on this
+        port (an entry without a port: on any)."""
         name = host.lower().rstrip(".")
-        return any(name == h or fnmatch.fnmatchcase(name, h) for h in self.hosts)
+        return any(
+            (allowed is None or allowed == port) and (name == h or fnmatch.fnmatchcase(name, h))
+            for h, allowed in self.hosts
+        )
 
-    def address_allowed(self, ip: IPAddress) -> bool:
-        """Whether a connection to ``ip`` may be made."""
+    def address_allowed(self, ip: IPAddress, port: int | None = None) -> bool:
+        """Whether a connection to ``ip`` (on ``port``) may be made."""
         if not is_internal(ip):
             return True
         candidates = [ip] + ([inner] if (inner := embedded_v4(ip)) is not None else [])
-        return any(c in n for c in candidates for n in self.networks if c.version == n.version)
+        return any(
+            c in net and (allowed is None or allowed == port)
+            for c in candidates
+            for net, allowed in self.networks
+            if c.version == net.version
+        )
 
-    def check_literal(self, host: str) -> None:
-        """Refuse an IP-literal host now: aiohttp connects to literals without resolving."""
-        ip = parse_ip(host)
-        if ip is not None and not self.host_allowed(host) and not self.address_allowed(ip):
-            raise RefusedAddress(
-                f"{host}: internal address refused", f"{host} is an internal address"
-            )
+    def check_literal(self, host: str, port: int | None = None) -> None:
+        """Refuse an internal IP-literal host now (aiohttp connects to literals without
+        resolving them); a name is left to the resolver."""
+        ip = literal_ip(host)
+        if ip is None or self.host_allowed(host, port) or self.address_allowed(ip, port):
+            return
+        raise RefusedAddress
+
+    def check_url(self, url: str | URL) -> None:
+        """``check_literal`` for the host and port aiohttp will connect to for ``url``
+        (ValueError for a URL that aiohttp could not connect to at all)."""
+        parsed = url if isinstance(url, URL) else URL(url)
+        self.check_literal(connect_host(parsed), parsed.port)
+
+    def named(self, answers: Iterable[ResolveResult]) -> None:
+        """Remember the addresses a name that ``allow_private`` names resolved to, so that
+        ``socket_factory`` lets them through (the factory never sees the name)."""
+        for answer in answers:
+            ip = parse_ip(answer["host"])
+            if ip is not None:
+                self._by_name[(ip, answer["port"])] = None
+        while len(self._by_name) > NAMED_KEPT:
+            del self._by_name[next(iter(self._by_name))]
+
+    def socket_factory(self, addr_info: tuple[Any, ...]) -> socket.socket:
+        """The socket for one connection attempt (aiohttp's ``socket_factory``): the last
+        check, on the very address the socket is about to connect to."""
+        family, type_, proto, _, address = addr_info
+        ip = parse_ip(str(address[0]))
+        port = int(address[1])
+        if ip is None or not (self.address_allowed(ip, port) or (ip, port) in self._by_name):
+            raise RefusedAddress
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    def connector(
+        self, resolver: AbstractResolver | None = None, limit: int = 100
+    ) -> aiohttp.TCPConnector:
+        """A connector that checks every connection it makes: names through
+        ``GuardedResolver`` (no DNS cache: each connection asks, which is what defeats DNS
+        rebinding), every socket's address through ``socket_factory``. Keep it for guarded
+        requests alone: a connection pooled by another connector was never checked."""
+        return aiohttp.TCPConnector(
+            limit=limit,
+            resolver=GuardedResolver(self, resolver),
+            use_dns_cache=False,
+            socket_factory=self.socket_factory,
+        )
 
 
 class GuardedResolver(AbstractResolver):
@@ -128,7 +228,8 @@ class GuardedResolver(AbstractResolver):
 
     aiohttp asks it at every connection (with ``use_dns_cache=False``), so a name that answers
     outside once and inside the next time is refused the time it turns inward. Give it a
-    connector of its own: a connection pooled by another connector was never checked.
+    connector of its own (``AddressGuard.connector``): a connection pooled by another
+    connector was never checked.
     """
 
     def __init__(self, guard: AddressGuard, inner: AbstractResolver | None = None) -> None:
@@ -138,20 +239,20 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        """The inner resolver's answers that the guard allows; RefusedAddress if none."""
+        """The inner resolver's answers that the guard allows; RefusedAddress if none
+        (saying nothing of what they were)."""
         answers = await self.inner.resolve(host, port, family)
-        if self.guard.host_allowed(host):
+        if self.guard.host_allowed(host, port):
+            self.guard.named(answers)
             return answers
-        kept = [a for a in answers if self._allowed(a["host"])]
+        kept = [a for a in answers if self._allowed(a["host"], port)]
         if not kept:
-            shown = ", ".join(a["host"] for a in answers[:3])
-            reason = f"{host} resolves to an internal address ({shown})"
-            raise RefusedAddress(f"{reason}: refused", reason)
+            raise RefusedAddress
         return kept
 
-    def _allowed(self, address: str) -> bool:
+    def _allowed(self, address: str, port: int) -> bool:
         ip = parse_ip(address)
-        return ip is not None and self.guard.address_allowed(ip)
+        return ip is not None and self.guard.address_allowed(ip, port)
 
     async def close(self) -> None:
         """Close the inner resolver."""

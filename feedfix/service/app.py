@@ -203,6 +203,8 @@ def _front(
         config.server.max_connections,
         config.server.header_timeout,
         config.server.keepalive_timeout,
+        config.server.body_timeout,
+        config.server.client_share,
     )
     fast = environ.get("FEEDFIX_FASTPATH", "1") != "0"
     if not fast:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 
 import pytest
 
@@ -103,11 +104,54 @@ def test_the_resolver_filters_every_lookup() -> None:
         })  # fmt: skip
         resolver = GuardedResolver(AddressGuard(["nas.test"]), names)
         assert [a["host"] for a in await resolver.resolve("flip.test", 80)] == ["8.8.8.8"]
-        with pytest.raises(RefusedAddress, match=r"flip\.test resolves to an internal address"):
-            await resolver.resolve("flip.test", 80)
+        with pytest.raises(RefusedAddress, match=r"^internal address refused$"):
+            await resolver.resolve("flip.test", 80)  # naming neither the name nor its answer
         with pytest.raises(RefusedAddress):
             await resolver.resolve("inward.test", 80)
         assert [a["host"] for a in await resolver.resolve("nas.test", 80)] == ["192.168.1.5"]
         await resolver.close()
 
     asyncio.run(check())
+
+
+def test_an_allowed_port_opens_only_that_port() -> None:
+    """``127.0.0.1:9000``, ``[::1]:9000`` and ``nas.test:8080`` allow that port alone; an
+    entry without a port allows every port."""
+    guard = AddressGuard(["127.0.0.1:9000", "[::1]:9000", "nas.test:8080", "10.0.0.0/8"])
+    loopback, v6 = ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")
+    assert guard.address_allowed(loopback, 9000) and guard.address_allowed(v6, 9000)
+    assert not guard.address_allowed(loopback, 9001) and not guard.address_allowed(v6, 6379)
+    assert not guard.address_allowed(loopback)  # a port unknown is not the port allowed
+    assert guard.address_allowed(ipaddress.ip_address("10.1.2.3"), 6379)
+    assert guard.host_allowed("nas.test", 8080) and not guard.host_allowed("nas.test", 22)
+    guard.check_url("http://127.0.0.1:9000/a.png")
+    with pytest.raises(RefusedAddress):
+        guard.check_url("http://127.0.0.1:9001/a.png")
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["１２７.０.０.１", "127。0。0。1", "①②⑦.⓪.⓪.①", "127.1", "0x7f.1", "2130706433",
+     "017700000001", "127.0.0.1.", "[::ｆｆｆｆ:127.0.0.1]", "[0:0::1]", "１０.０.０.１"],
+)  # fmt: skip
+def test_literals_are_judged_as_the_connection_reads_them(host: str) -> None:
+    """Unicode digits and dots (yarl's IDNA/NFKC mapping makes them ASCII) and the legacy
+    IPv4 forms the system resolver reads as an address are refused as the address they are."""
+    with pytest.raises(RefusedAddress):
+        AddressGuard().check_url(f"http://{host}:80/x.png")
+
+
+def test_the_socket_check_refuses_whatever_reached_it() -> None:
+    """The connector's last check, on the socket's own address: internal refused, allowed
+    networks and ports let through, and the answers of an allowed name remembered for it."""
+    guard = AddressGuard(["127.0.0.1:9000", "nas.test"])
+    tcp = (socket.AF_INET, socket.SOCK_STREAM, 0, "")
+    with pytest.raises(RefusedAddress):
+        guard.socket_factory((*tcp, ("10.0.0.1", 80)))
+    with pytest.raises(RefusedAddress):
+        guard.socket_factory((*tcp, ("127.0.0.1", 9001)))
+    guard.socket_factory((*tcp, ("127.0.0.1", 9000))).close()
+    guard.socket_factory((*tcp, ("93.184.216.34", 80))).close()
+    guard.named([{"hostname": "nas.test", "host": "192.168.1.5", "port": 80, "family": 2,
+                  "proto": 0, "flags": 0}])  # fmt: skip
+    guard.socket_factory((*tcp, ("192.168.1.5", 80))).close()

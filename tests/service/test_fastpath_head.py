@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from feedfix.service.http.heads import (
+    CHUNKED,
     INCOMPLETE,
     MAX_FIELD,
     MAX_HEAD,
@@ -13,6 +14,7 @@ from feedfix.service.http.heads import (
     MAX_LINE,
     UNUSUAL,
     FeedRequest,
+    body_length,
     head_end,
     parse_head,
 )
@@ -208,3 +210,20 @@ def test_parse_head_takes_what_head_end_found() -> None:
     end = head_end(buffer)
     request = parse_head(buffer[: end - 4])
     assert request is not None and request.name == "f"
+
+
+@pytest.mark.parametrize(
+    ("head", "length"),
+    [
+        (b"POST /inspect HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000", 1_000_000),
+        (b"POST /inspect HTTP/1.1\r\ncontent-length:  12 \r\nHost: x", 12),
+        (b"POST /inspect HTTP/1.1\r\nTransfer-Encoding: gzip, chunked", CHUNKED),
+        (b"GET /feeds/f.atom HTTP/1.1\r\nHost: x", 0),
+        (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5", 0),  # aiohttp's 400
+        (b"POST / HTTP/1.1\r\nContent-Length: -1", 0),
+    ],
+)
+def test_body_length_tells_the_front_how_much_body_to_count(head: bytes, length: int) -> None:
+    """A handed-over request's body is counted, not searched for a head's end: a body that
+    holds CRLF CRLF must not restart the header clock (the dripped body of issue 18)."""
+    assert body_length(head) == length

@@ -11,7 +11,6 @@ would do so as a "connect" failure: these tests ask for the guard's own refusal.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -116,8 +115,8 @@ def test_a_poll_redirected_inward_fails_and_sends_nothing_there(
 ) -> None:
     """The first poll of the loopback upstream serves the feed (the configured URL may be
     private); then the upstream redirects to an internal address. That poll fails with a
-    "redirect" error naming the target and the address, the good feed stays served, and the
-    only connections ever made were to the upstream."""
+    "redirect" error naming the target (not the address it resolved to), the good feed stays
+    served, and the only connections ever made were to the upstream."""
 
     async def test() -> None:
         async with Upstream().running() as upstream:
@@ -142,12 +141,9 @@ def test_a_poll_redirected_inward_fails_and_sends_nothing_there(
                 error = record.error or ""
                 sent = str(URL(upstream.redirect_to))  # as aiohttp's server spells the Location
                 assert f"127.0.0.1:{upstream.port}/feed: refused a redirect to {sent} (" in error
-                if host in HOSTILE_NAMES:
-                    assert (
-                        f"{host} resolves to an internal address ({HOSTILE_NAMES[host]})" in error
-                    )
-                else:
-                    assert f"{ipaddress.ip_address(host.strip('[]'))} is an internal" in error
+                assert "(internal address refused; " in error
+                if host in HOSTILE_NAMES:  # what the name resolved to is never said
+                    assert HOSTILE_NAMES[host] not in error
                 assert "allow_private_redirects" in error, error
                 errors = metrics.registry.get_sample_value(
                     "feedfix_poll_errors_total", {"feed": "z", "kind": "redirect"}
@@ -199,7 +195,7 @@ def test_a_redirect_cannot_ride_a_pooled_connection_inward(connects: list[Any]) 
                 assert (await fetch(transport, FetchRequest(url=feed_a))).body == GOOD
                 upstream.redirect_to = feed_a
                 feed_b = _target("127.0.0.1", upstream.port)
-                with pytest.raises(RedirectRefused, match=r"rsshub\.test resolves to an internal"):
+                with pytest.raises(RedirectRefused, match=r"rsshub\.test:\d+/feed \(internal add"):
                     await fetch(transport, FetchRequest(url=feed_b))
             finally:
                 await transport.close()

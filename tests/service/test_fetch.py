@@ -135,7 +135,8 @@ def test_a_name_that_resolves_inward_when_connecting_is_refused() -> None:
         with pytest.raises(FetchError, match="refused a redirect") as caught:
             await get(f"{base}/to-rebinding")
         assert caught.value.kind == "redirect"
-        assert f"{REBINDING} resolves to an internal address (127.0.0.1)" in str(caught.value)
+        assert "internal address refused" in str(caught.value)
+        assert "127.0.0.1)" not in str(caught.value)  # what the name resolved to: never said
         result = await get(f"{base}/to-rebinding", allow_private_redirects=True)
         assert result.body == FEED
 
@@ -201,7 +202,7 @@ def test_redirects_to_internal_literals_are_refused_before_sending(
     transport = MockTransport(lambda hop: replies.get(hop.url, MockResponse(200, {}, FEED)))
     request = FetchRequest(url=start)
     if internal:
-        with pytest.raises(RedirectRefused, match=r"is an internal address; set \[poll\]"):
+        with pytest.raises(RedirectRefused, match=r"internal address refused; set \[poll\]"):
             asyncio.run(fetch(transport, request))
         assert [hop.url for hop in transport.hops] == [start]
     else:

@@ -3,10 +3,12 @@ header values and the admin token, in URLs and in any text that quotes them."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from feedfix.config import parse_config
-from feedfix.service.masking import Masker, mask_url, masker_for
+from feedfix.service.masking import Masker, mask_url, masker_for, without_credentials
 
 
 @pytest.mark.parametrize(
@@ -56,3 +58,40 @@ def test_log_lines_are_masked() -> None:
         logs.use_masker(Masker())
     assert "pw-1234" not in line and "tok-9876" not in line and "hdr-5555" not in line
     assert '"n": 3' in line and "HTTP 500" in line
+
+
+def test_without_credentials_drops_them() -> None:
+    """What stands in for a feed's URL where readers see it (its base, its id): no userinfo,
+    no credential parameter, the rest as it was."""
+    assert (
+        without_credentials("http://bob:pw@h:8/f.xml?key=K&x=1&token=T") == "http://h:8/f.xml?x=1"
+    )
+    assert without_credentials("https://h/f?q=1") == "https://h/f?q=1"
+    assert without_credentials("http://[::1/x") == "http://[::1/x"  # not a URL: left alone
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" * 200_000, "://" * 100_000, "a1" * 100_000 + "://", "http://x/" + "." * 200_000 + "a"],
+    ids=["letters", "separators", "scheme run", "punctuation"],
+)
+def test_masking_a_hostile_text_is_linear(text: str) -> None:
+    """Errors quote what upstreams send (a redirect's Location, a page's feed link), and the
+    open /healthz masks them at every request: 200 KB must take well under a second."""
+    started = time.process_time()
+    Masker().text(text)
+    assert time.process_time() - started < 0.5
+
+
+def test_check_config_shows_a_referer_but_no_credential_header() -> None:
+    """``masker_for(every_header=False)``: Authorization, Cookie and X-Api-Key values are
+    secrets; a Referer is not."""
+    config = parse_config(
+        '[[feeds]]\nname = "a"\nurl = "https://h/f"\n'
+        'headers = { Authorization = "Bearer abcd", Cookie = "s=efgh", X-Api-Key = "ijkl", '
+        'Referer = "https://ref.example/" }\n'
+    )
+    text = masker_for(config, every_header=False).text(
+        "Bearer abcd s=efgh ijkl https://ref.example/"
+    )
+    assert text == "*** *** *** https://ref.example/"

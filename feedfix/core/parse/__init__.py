@@ -32,11 +32,14 @@ _BINARY_SIGNATURES = {
     b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image",
 }
-_HTML_START = re.compile(
-    r"\A\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>])", re.I | re.S
-)
+# The sniffer's patterns are each tried at one place, over text without its own end marker
+# in it, so that no input can make them backtrack (the comments before the root and the
+# <link> tags are found by plain scanning: ``_html_start``, ``_feed_link``).
+_SPACE = re.compile(r"\s*")
+_HTML_TAG = re.compile(r"<(?:!doctype\s+html|html[\s>]|head[\s>])", re.I)
+_LINK = re.compile(r"<link", re.I)
 _XML_START = re.compile(r"\A\s*<")
-_FEED_LINK = re.compile(r"<link[^>]+type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.I)
+_FEED_TYPE = re.compile(r"type=[\"']application/(?:rss|atom)\+xml[\"']", re.I)
 _HREF = re.compile(r"href=[\"']([^\"']+)[\"']", re.I)
 HEAD = 65536  # enough of the input to tell a post, a page and a feed apart
 MAX_PROBLEM = 120  # characters of libxml2's message quoted in a warning
@@ -64,11 +67,43 @@ def _binary_kind(data: bytes) -> str | None:
     return None
 
 
+def _skip_space(text: str, at: int) -> int:
+    match = _SPACE.match(text, at)
+    return match.end() if match else at
+
+
+def _html_start(head: str) -> bool:
+    """Whether ``head`` starts an HTML page: a doctype, ``<html>`` or ``<head>`` after any
+    whitespace and comments. One pass: each comment is skipped with one ``find``."""
+    at = _skip_space(head, 0)
+    while head.startswith("<!--", at):
+        end = head.find("-->", at + 4)
+        if end < 0:
+            return False
+        at = _skip_space(head, end + 3)
+    return _HTML_TAG.match(head, at) is not None
+
+
+def _feed_link(text: str) -> str | None:
+    """The href of the first ``<link … type="application/rss+xml" …>`` (or atom+xml) in an
+    HTML page. Each tag is cut out at its ``>`` and read alone: linear in the page."""
+    found = _LINK.search(text)
+    while found is not None:
+        end = text.find(">", found.start())
+        if end < 0:
+            return None
+        tag = text[found.start() : end]
+        href = _HREF.search(tag) if _FEED_TYPE.search(tag, 6) else None
+        if href:
+            return href.group(1)
+        found = _LINK.search(text, end)
+    return None
+
+
 def _html_page_problem(text: str) -> str:
-    link = _FEED_LINK.search(text[:200_000])
-    href = _HREF.search(link.group(0)) if link else None
+    href = _feed_link(text[:200_000])
     if href:
-        return f"an HTML page, not a feed (the page links to a feed at {href.group(1)})"
+        return f"an HTML page, not a feed (the page links to a feed at {href})"
     return "an HTML page, not a feed"
 
 
@@ -90,7 +125,7 @@ def parse_document(data: bytes, name: str, options: ParseOptions | None = None) 
         text = (decoded or encoding.decode(data)).text
         entry = parse_post(text, name, options.timezone)
         return Feed(title=entry.title, entries=(entry,), updated=entry.date)
-    if _HTML_START.match(head):
+    if _html_start(head):
         raise InputError(_html_page_problem(decoded.text if decoded else head))
     if not _XML_START.match(head):
         raise InputError("not a feed: neither XML nor a post with front matter")

@@ -20,8 +20,10 @@ from feedfix.core.parse.namespaces import (
 from feedfix.core.parse.values import whole_number
 from feedfix.core.parse.xmltree import children, split_tag
 
-_EMAIL_NAME = re.compile(r"^\s*([^\s()<>]+@[^\s()<>]+)\s*\((.*)\)\s*$")
-_NAME_EMAIL = re.compile(r"^\s*(.*?)\s*<([^\s<>]+@[^\s<>]+)>\s*$")
+# Tried on a stripped value, each at one place and without backtracking over the value
+# (the address is one run, then checked; ``Name <a@b.c>`` is found from its end).
+_EMAIL_NAME = re.compile(r"([^\s()<>]++)\s*+\((.*)\)")
+_EMAIL = re.compile(r"[^\s<>]+@[^\s<>]+")
 _HTML_TYPES = {"html", "text/html", "xhtml", "application/xhtml+xml"}
 
 
@@ -73,12 +75,13 @@ def person(value: str) -> Person | None:
     value = value.strip()
     if not value:
         return None
-    match = _EMAIL_NAME.match(value)
-    if match:
+    match = _EMAIL_NAME.fullmatch(value)
+    if match and "@" in match.group(1)[1:-1]:
         return Person(name=match.group(2).strip() or match.group(1), email=match.group(1))
-    match = _NAME_EMAIL.match(value)
-    if match:
-        return Person(name=match.group(1) or match.group(2), email=match.group(2))
+    less = value.rfind("<") if value.endswith(">") else -1
+    email, name = value[less + 1 : -1], value[:less].strip()
+    if less >= 0 and "\n" not in name and _EMAIL.fullmatch(email):
+        return Person(name=name or email, email=email)
     if "@" in value and " " not in value:
         return Person(name=value, email=value)
     return Person(name=value)

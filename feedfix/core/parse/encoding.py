@@ -39,6 +39,7 @@ _SUPERSETS = {
 
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.I)
 _XML_DECL_TEXT = re.compile(r"^(\s*<\?xml[^>]*?)\s+encoding\s*=\s*[\"'][^\"']*[\"']", re.I)
+DECLARATION = 512  # characters (bytes) of the input an XML declaration is looked for in
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
 
 
@@ -83,7 +84,7 @@ def sniff_utf16(data: bytes) -> str | None:
 
 def declared_encoding(data: bytes) -> str | None:
     """The encoding named by an XML declaration or an HTML meta tag, lower-cased."""
-    match = _XML_DECL.match(data[:512]) or _META_CHARSET.search(data[:2048])
+    match = _XML_DECL.match(data[:DECLARATION]) or _META_CHARSET.search(data[:2048])
     return match.group(1).decode("ascii").lower() if match else None
 
 
@@ -155,5 +156,9 @@ def _detect(data: bytes, declared: str | None) -> Decoded:
 
 
 def without_encoding_declaration(text: str) -> str:
-    """Drop ``encoding=`` from an XML declaration, so lxml can parse re-encoded UTF-8."""
-    return _XML_DECL_TEXT.sub(r"\1", text, count=1)
+    """Drop ``encoding=`` from an XML declaration, so lxml can parse re-encoded UTF-8.
+
+    Only the first ``DECLARATION`` characters are searched, as ``declared_encoding`` reads
+    them: the pattern is tried at one place, and so never over a whole feed."""
+    head = _XML_DECL_TEXT.sub(r"\1", text[:DECLARATION], count=1)
+    return text if len(head) == min(len(text), DECLARATION) else head + text[DECLARATION:]

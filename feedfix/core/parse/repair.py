@@ -23,7 +23,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _PREFIXED_NAME = re.compile(r"(?:</?|\s)([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*")
 _DECLARED = re.compile(r"xmlns:([A-Za-z_][\w.-]*)\s*=")
 _ROOT_NAME = re.compile(r"<(?![?!])[A-Za-z_][\w.:-]*")
-_CDATA_OR_ENTITY = re.compile(r"<!\[CDATA\[.*?\]\]>|<!--.*?-->|&(amp|lt|gt|quot|apos);", re.S)
+_OPENER_OR_ENTITY = re.compile(r"<!\[CDATA\[|<!--|&(amp|lt|gt|quot|apos);")
+_CLOSERS = {"<![CDATA[": "]]>", "<!--": "-->"}
 MAX_PREFIXES = 64  # undeclared prefixes declared at most; past that the feed is not one
 
 
@@ -65,13 +66,27 @@ def bare_ampersands(text: str) -> str:
 
 def keep_references(text: str) -> str:
     """``&amp;``/``&lt;``/``&gt;``/``&quot;``/``&apos;`` as character references, outside
-    CDATA sections and comments, so that recovering from an error keeps them."""
+    CDATA sections and comments, so that recovering from an error keeps them.
 
-    def sub(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return _XML_ENTITIES[name] if name else match.group(0)
-
-    return _CDATA_OR_ENTITY.sub(sub, text)
+    One pass: a section is skipped with one ``find`` of its end; once an end is missing,
+    it is never looked for again (an unclosed opener is text, as the rest of its kind)."""
+    out: list[str] = []
+    done = at = 0
+    unclosed: set[str] = set()
+    while (found := _OPENER_OR_ENTITY.search(text, at)) is not None:
+        name = found.group(1)
+        if name:
+            out += (text[done : found.start()], _XML_ENTITIES[name])
+            done = at = found.end()
+            continue
+        closer = _CLOSERS[found.group(0)]
+        end = -1 if closer in unclosed else text.find(closer, found.end())
+        if end < 0:
+            unclosed.add(closer)
+            at = found.end()
+        else:
+            at = end + len(closer)
+    return "".join(out) + text[done:] if out else text
 
 
 def without_leading_space(data: bytes) -> bytes:

@@ -80,7 +80,10 @@ class ImageProxySettings:
 
     def rewrite(self, url: str) -> str:
         """The URL a reader should load ``url`` from (``url`` itself when left alone)."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # not a URL (an unclosed "[", a bad IPv6 host): left as it is
+            return url
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         if self.mode == "off" or scheme not in ("http", "https") or not host:
             return url
@@ -125,7 +128,14 @@ def _is_image_link(link: Link) -> bool:
         return False
     if link.type:
         return link.type.lower().startswith("image/")
-    return urlsplit(link.href).path.lower().endswith(IMAGE_EXTENSIONS)
+    return _path(link.href).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _path(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:  # not a URL: no image of ours
+        return ""
 
 
 def _is_image_media(item: Media) -> bool:
@@ -135,7 +145,7 @@ def _is_image_media(item: Media) -> bool:
         return item.medium == "image"
     if item.type:
         return item.type.lower().startswith("image/")
-    return urlsplit(item.url).path.lower().endswith(IMAGE_EXTENSIONS)
+    return _path(item.url).lower().endswith(IMAGE_EXTENSIONS)
 
 
 class ProxyImages(Rule):

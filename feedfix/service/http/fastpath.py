@@ -1,13 +1,16 @@
 """The front of the HTTP server: connection limits, and feeds answered without aiohttp.
 
-Every connection is wrapped. Past ``max_connections`` a new one is closed at once; one that
-has not finished a request's headers within ``header_timeout`` is cut off (aiohttp bounds
-header sizes but not how slowly they come: slowloris), and so is one left idle longer than
-``keepalive_timeout``. Plain ``GET``/``HEAD`` requests for a served feed, the bulk of the
-traffic, are answered here from the precomputed replies, which is several times cheaper than
-aiohttp's request machinery. Anything else (other routes, unknown feeds, bodies, anything
-unusual) hands the connection to aiohttp for good. Which heads are answered here is decided
-by the pure functions of ``heads.py``; cached images are answered by ``image_front.py``.
+Every connection is wrapped. At ``max_connections`` (or at one client address's share of
+them, ``client_share``) the oldest idle kept-alive connection gives way to a new one, and
+without one to give way the new one is closed at once. One that has not finished a
+request's headers within ``header_timeout`` is cut off (aiohttp bounds header sizes but not
+how slowly they come: slowloris), so is one whose request body has not all come within
+``body_timeout`` of its head, and one left idle longer than ``keepalive_timeout``. Plain
+``GET``/``HEAD`` requests for a served feed, the bulk of the traffic, are answered here from
+the precomputed replies, which is several times cheaper than aiohttp's request machinery.
+Anything else (other routes, unknown feeds, bodies, anything unusual) hands the connection
+to aiohttp for good. Which heads are answered here is decided by the pure functions of
+``heads.py``; cached images are answered by ``image_front.py``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from email.utils import formatdate
 from typing import Any
 
 from feedfix.service.catalog import Catalog
-from feedfix.service.http.heads import UNUSUAL, head_end, parse_head
+from feedfix.service.http.heads import CHUNKED, UNUSUAL, body_length, head_end, parse_head
 from feedfix.service.http.image_front import CachedImages, ImageFront
 from feedfix.service.served import Reply
 
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
 SWEEP = 0.25  # seconds between timeout sweeps: timeouts are enforced to within this
+HANDED_HEAD = 64 * 1024  # bytes of a handed-over head kept to read its body's length
+UNTIL_CLOSED = -2  # a body whose length is unknown (a head past HANDED_HEAD): clocked to the end
+LAST_CHUNK = b"0\r\n\r\n"  # a chunked body's end (without extensions or trailers)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,13 @@ class Limits:
     max_connections: int = 1024
     header_timeout: float = 10.0  # to finish a request's headers, from their first byte
     keepalive_timeout: float = 75.0  # an idle kept-alive connection closes after this
+    body_timeout: float = 30.0  # a request's whole body, from the end of its head
+    client_share: float = 0.5  # of max_connections, what one client address may hold
+
+    @property
+    def per_client(self) -> int:
+        """Connections one client address may hold at once."""
+        return max(1, int(self.client_share * self.max_connections))
 
 
 class _Clock:
@@ -75,8 +88,12 @@ class FastPathProtocol(asyncio.Protocol):
         self.inner: asyncio.Protocol | None = None
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.tail = b""  # after hand-over: the last bytes seen, to find a head's end across reads
+        self.head = bytearray()  # after hand-over: a head so far (its end, its body's length)
+        self.body_left = 0  # after hand-over: body bytes still to come (or CHUNKED, UNTIL_CLOSED)
+        self.head_cut = False  # after hand-over: the head outgrew HANDED_HEAD (its end kept)
         self.counted = False
+        self.peer: str | None = None  # the client's address
+        self.idle = 0  # waiting for a kept-alive request on the fast path: since when (an order)
         self.fd = -1  # the socket, for writev
         self.plain: TransportSocket | None = None  # the socket, when no TLS wraps it
         self.sock: socket.socket | None = None  # its duplicate, for send flags (images only)
@@ -87,13 +104,15 @@ class FastPathProtocol(asyncio.Protocol):
     # ---- connection ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Refuse over the cap; otherwise wait for a request's headers."""
+        """Refuse over the cap (or the client's share of it) when no idle connection gives
+        way; otherwise wait for a request's headers."""
         self.transport = transport  # type: ignore[assignment]  # TCP: always a Transport
-        if len(self.front.connections) >= self.front.limits.max_connections:
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        if not self.front.admit(self.peer):
             transport.close()
             return
         self.front.enter(self)
-        self.counted = True
         sock = transport.get_extra_info("socket")
         plain = transport.get_extra_info("sslcontext") is None  # never write around TLS
         self.plain = sock if plain else None
@@ -108,9 +127,7 @@ class FastPathProtocol(asyncio.Protocol):
         if self.sock is not None:  # before the transport closes its own: then the FIN goes
             self.sock.close()
             self.sock = None
-        if self.counted:
-            self.front.connections.discard(self)
-            self.counted = False
+        self.front.leave(self)
         if self.inner is not None:
             self.inner.connection_lost(exc)
 
@@ -157,6 +174,7 @@ class FastPathProtocol(asyncio.Protocol):
             return
         if not self.buffer:  # a new request's first bytes: its headers' clock starts now
             self._wait(self.front.limits.header_timeout)
+            self.idle = 0
         self.buffer += data
         while self.inner is None and self.transport is not None:
             end = self.buffer.find(b"\r\n\r\n")  # head_end's usual case, inlined: per request
@@ -174,7 +192,11 @@ class FastPathProtocol(asyncio.Protocol):
                 self.transport.close()
                 return
             limits = self.front.limits
-            self._wait(limits.header_timeout if self.buffer else limits.keepalive_timeout)
+            if self.buffer:
+                self._wait(limits.header_timeout)
+            else:
+                self._wait(limits.keepalive_timeout)
+                self.idle = self.front.next_idle()
 
     def _answer(self, head: bytes, transport: asyncio.Transport) -> bool | None:
         """Write the reply to one feed request; ``None`` when aiohttp should answer instead.
@@ -276,6 +298,7 @@ class FastPathProtocol(asyncio.Protocol):
     def _hand_over(self) -> None:
         """From now on aiohttp serves this connection, starting with what is buffered."""
         self.since = None
+        self.idle = 0
         inner = self.front.factory()
         self.inner = inner
         inner.connection_made(self.transport)
@@ -285,16 +308,51 @@ class FastPathProtocol(asyncio.Protocol):
             inner.data_received(data)
 
     def _watch_handed_over(self, data: bytes) -> None:
-        """The header clock for a handed-over connection: runs until each head is complete
-        (aiohttp closes idle connections itself)."""
-        if self.since is None and not self.tail:
-            self._wait(self.front.limits.header_timeout)
-        seen = self.tail + data
-        if b"\r\n\r\n" in seen:
-            self.since = None
-            self.tail = b""
-        else:
-            self.tail = seen[-3:] or b"\0"
+        """The clocks of a connection aiohttp serves: each head must be complete within
+        ``header_timeout`` of its first byte, and its body, if it has one, within
+        ``body_timeout`` of the head's end, however it trickles (a body's bytes are counted,
+        never searched for a head's end). Between requests aiohttp's keep-alive timeout holds.
+        A chunked body ends at its last chunk (one with extensions or trailers is clocked
+        until the connection closes)."""
+        limits = self.front.limits
+        while data:
+            if self.body_left == CHUNKED:
+                begin = max(0, len(self.head) - len(LAST_CHUNK) + 1)
+                self.head += data
+                end = self.head.find(LAST_CHUNK, begin)
+                if end < 0:
+                    del self.head[: -len(LAST_CHUNK)]
+                    return
+                data = bytes(self.head[end + len(LAST_CHUNK) :])
+                self.head.clear()
+            elif self.body_left == UNTIL_CLOSED:
+                return
+            elif self.body_left:
+                taken = min(self.body_left, len(data))
+                self.body_left -= taken
+                data = data[taken:]
+                if self.body_left:
+                    return
+            else:
+                if self.since is None and not self.head:
+                    self._wait(limits.header_timeout)
+                begin = max(0, len(self.head) - 3)  # a CRLF CRLF split across reads
+                self.head += data
+                end = self.head.find(b"\r\n\r\n", begin)
+                if end < 0:
+                    if len(self.head) > HANDED_HEAD:  # keep its end only: length unknown
+                        self.head_cut = True
+                        del self.head[:-3]
+                    return
+                head, data = bytes(self.head[:end]), bytes(self.head[end + 4 :])
+                self.body_left = UNTIL_CLOSED if self.head_cut else body_length(head)
+                self.head.clear()
+                self.head_cut = False
+                if self.body_left:
+                    self._wait(limits.body_timeout)
+                    continue
+            self.body_left = 0
+            self.since = None  # the request is in: aiohttp answers it
 
 
 class FastPath:
@@ -324,13 +382,17 @@ class FastPath:
         # the image proxy: cached images are answered here too
         self.images = ImageFront(images) if images is not None else None
         self.connections: set[FastPathProtocol] = set()
+        self.clients: dict[str, int] = {}  # connections held per client address
+        self._idle_order = 0
         self.known: dict[bytes, _Answered] = {}
         self._heads: dict[str, list[bytes]] = {}  # the known heads by feed name
         catalog.listeners.append(self.forget)
         catalog.identities.evicted.append(self.forget)  # its identity body let go
         self.now = 0.0
         self._sweeper: asyncio.TimerHandle | None = None
-        self.tick = min(SWEEP, limits.header_timeout / 4, limits.keepalive_timeout / 4)
+        self.tick = min(
+            SWEEP, limits.header_timeout / 4, limits.keepalive_timeout / 4, limits.body_timeout / 4
+        )
 
     def __call__(self) -> FastPathProtocol:
         """A protocol for one new connection."""
@@ -350,11 +412,51 @@ class FastPath:
         for head in self._heads.pop(name, ()):
             self.known.pop(head, None)
 
+    def admit(self, peer: str | None) -> bool:
+        """Whether a new connection from ``peer`` may be served: under the cap and the
+        client's share of it, or an idle kept-alive connection gave way (of that client,
+        when it is the client's share that is full)."""
+        limits = self.limits
+        if len(self.connections) >= limits.max_connections and not self._give_way(None):
+            return False
+        held = self.clients.get(peer, 0) if peer is not None else 0
+        return held < limits.per_client or self._give_way(peer)
+
+    def _give_way(self, peer: str | None) -> bool:
+        """Close the oldest idle kept-alive connection (``peer``'s, if given); False when
+        there is none."""
+        idle = [p for p in self.connections if p.idle and (peer is None or p.peer == peer)]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda p: p.idle)
+        oldest.expire()
+        self.leave(oldest)  # now: its connection_lost comes at the next turn of the loop
+        return True
+
+    def next_idle(self) -> int:
+        """A connection's place in the order in which connections went idle."""
+        self._idle_order += 1
+        return self._idle_order
+
     def enter(self, protocol: FastPathProtocol) -> None:
-        """Count a connection; the sweep runs while there are any."""
+        """Count a connection; the sweep runs while there are any (from the first one on)."""
+        protocol.counted = True
+        self.connections.add(protocol)
+        if protocol.peer is not None:
+            self.clients[protocol.peer] = self.clients.get(protocol.peer, 0) + 1
         if self._sweeper is None:
             self._sweep()
-        self.connections.add(protocol)
+
+    def leave(self, protocol: FastPathProtocol) -> None:
+        """Uncount a connection (once)."""
+        if not protocol.counted:
+            return
+        protocol.counted = False
+        self.connections.discard(protocol)
+        if protocol.peer is not None:
+            held = self.clients.pop(protocol.peer, 1) - 1
+            if held:
+                self.clients[protocol.peer] = held
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

@@ -180,3 +180,18 @@ def parse_image_head(head: bytes) -> ImageRequest | None:
     fields, keep_alive, extra = checked
     wanted = {name: fields[raw] for raw, name in _IMAGE_FIELDS if raw in fields}
     return ImageRequest(method.decode("ascii"), target.decode("ascii"), keep_alive, extra, wanted)
+
+
+CHUNKED = -1  # body_length: a chunked body, whose end only its last chunk tells
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]{1,15})[ \t]*(?=\r\n|$)", re.I)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*chunked", re.I)
+
+
+def body_length(head: bytes) -> int:
+    """How many body bytes follow a request head (without its final CRLF CRLF) that aiohttp
+    will read: its ``Content-Length``, ``CHUNKED``, or 0 (none, or framing aiohttp refuses
+    with a 400 and a close: two lengths, a malformed one)."""
+    if _CHUNKED.search(head):
+        return CHUNKED
+    lengths = _CONTENT_LENGTH.findall(head)
+    return int(lengths[0]) if len(lengths) == 1 else 0

@@ -30,6 +30,7 @@ from feedfix.service.web import (
     rows,
     summary,
 )
+from feedfix.service.web.site import WEB
 
 CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
@@ -49,7 +50,10 @@ async def feed(request: web.Request) -> web.Response:
     if served is None:
         known = catalog.status.get(name)
         status = 503 if known is not None else 404
-        text = _no_copy(known) if known is not None else "no such feed\n"
+        # open to all (admin_token or not): the upstream's credentials masked, as on the pages
+        text = (
+            request.app[WEB].masker.text(_no_copy(known)) if known is not None else "no such feed\n"
+        )
         metrics.requests.labels("feed", str(status)).inc()
         headers = {"Retry-After": _retry_after(known)} if status == 503 else None
         return web.Response(status=status, text=text, headers=headers)

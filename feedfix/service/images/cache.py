@@ -81,7 +81,7 @@ class ImageCache:
         self.clock = clock
         self.limits = {"recent": recent, "failures": failures, "uses": TOUCH_BATCH}
         self.root = Path(settings.cache_dir)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner's alone
         self._root = str(self.root)
         self._recent: OrderedDict[str, CacheEntry] = OrderedDict()
         self._failures: OrderedDict[str, tuple[float, ImageFetchError]] = OrderedDict()

@@ -2,9 +2,10 @@
 
 The request is built here from the signed policy alone: the Referer the policy names, one
 configured User-Agent, no cookies (a dummy jar), nothing of the reader's request. Redirects
-are followed by hand so that each hop is checked again (scheme, IP literal; the resolver
-guard covers names). The body is counted while it streams, whatever ``Content-Length`` says,
-and its first bytes must match the declared image type before more is read.
+are followed by hand so that each hop is checked again (its scheme; an IP literal as aiohttp
+will read it; the resolver guard covers names, the connector's socket check every address).
+The body is counted while it streams, whatever ``Content-Length`` says, and its first bytes
+must match the declared image type before more is read.
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from yarl import URL
 
 from feedfix.core.errors import FeedfixError
 from feedfix.core.imagesign import Verified
 from feedfix.core.schedule import retry_after_seconds
-from feedfix.service.addresses import AddressGuard, GuardedResolver, RefusedAddress
+from feedfix.service.addresses import REFUSED, AddressGuard, RefusedAddress, connect_host
 from feedfix.service.images.media import SNIFF_BYTES, MediaRefused, allowed_type, matches
 from feedfix.service.images.settings import ImageSettings
 
 CHUNK = 64 * 1024
 REDIRECTS = {301, 302, 303, 307, 308}
 ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+UNREACHABLE = "origin unreachable"  # however the connection failed: no port scan through it
+NOT_FETCHED = "not a URL the proxy fetches"
 
 
 class ImageFetchError(FeedfixError):
@@ -127,13 +130,10 @@ class ImageFetcher:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(self.guard, self._resolver),
-                use_dns_cache=False,
-                limit=100,
-            )
             self._session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+                connector=self.guard.connector(self._resolver),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
             )
         return self._session
 
@@ -144,8 +144,15 @@ class ImageFetcher:
             self._session = None
 
     async def fetch(self, verified: Verified) -> FetchedImage:
-        """The image at ``verified.url``; ImageFetchError for anything else."""
-        host = urlsplit(verified.url).hostname or ""
+        """The image at ``verified.url``; ImageFetchError for anything else.
+
+        An internal target is refused before anything is sent, with the same text whatever
+        the spelling, the name's answers or the port; a failure to connect to an allowed
+        origin is one text too, whatever the port's state (refused, reset, filtered)."""
+        try:
+            host = connect_host(verified.url)
+        except ValueError as exc:
+            raise refused(NOT_FETCHED, "bad url") from exc
         s = self.settings
         async with self.slots.hold(host):
             started = time.monotonic()
@@ -154,18 +161,20 @@ class ImageFetcher:
                     return await self._follow(verified, started)
             except ImageFetchError:
                 raise
+            except aiohttp.ClientConnectorError as exc:
+                if isinstance(exc.os_error, RefusedAddress):
+                    raise refused(REFUSED, "address") from exc
+                raise origin_error(UNREACHABLE, reason="connection") from exc
+            except aiohttp.ConnectionTimeoutError as exc:
+                raise origin_error(UNREACHABLE, reason="connection") from exc
             except TimeoutError as exc:
                 raise origin_error(
                     f"no complete answer within {s.limits.timeout:g} s", 504, "timeout"
                 ) from exc
-            except aiohttp.ClientConnectorError as exc:
-                if isinstance(exc.os_error, RefusedAddress):
-                    raise refused(str(exc.os_error), "address") from exc
-                raise origin_error(f"cannot connect to {host}", reason="connection") from exc
             except RefusedAddress as exc:
-                raise refused(str(exc), "address") from exc
-            except aiohttp.InvalidURL as exc:
-                raise refused(f"{host}: not a URL the proxy fetches", "bad url") from exc
+                raise refused(REFUSED, "address") from exc
+            except (aiohttp.InvalidURL, UnicodeError) as exc:
+                raise refused(NOT_FETCHED, "bad url") from exc
             except (aiohttp.ClientError, ValueError) as exc:
                 raise origin_error(f"{host}: {type(exc).__name__}", reason="connection") from exc
 
@@ -178,17 +187,16 @@ class ImageFetcher:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=s.limits.connect_timeout, sock_connect=s.limits.connect_timeout
         )
-        url = verified.url
+        url = URL(verified.url)
         for _hop in range(s.limits.max_redirects + 1):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            if url.scheme not in ("http", "https") or not url.raw_host:
                 raise refused("redirect to a non-http(s) URL", "redirects")
-            self.guard.check_literal(parts.hostname)
+            self.guard.check_url(url)  # a literal as aiohttp will connect to it
             async with self._client().get(
                 url, headers=headers, allow_redirects=False, timeout=timeout
             ) as response:
                 if response.status in REDIRECTS and "Location" in response.headers:
-                    url = urljoin(url, response.headers["Location"])
+                    url = url.join(URL(response.headers["Location"]))
                     continue
                 if response.status != 200:
                     raise origin_error(
@@ -200,7 +208,7 @@ class ImageFetcher:
                         origin_status=response.status,
                     )
                 media_type, body = await self._read(response)
-                return FetchedImage(body, media_type, url, time.monotonic() - started)
+                return FetchedImage(body, media_type, str(url), time.monotonic() - started)
         raise refused(f"more than {s.limits.max_redirects} redirects", "redirects")
 
     async def _read(self, response: aiohttp.ClientResponse) -> tuple[str, bytes]:

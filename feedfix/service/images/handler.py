@@ -34,7 +34,7 @@ CSP = "default-src 'none'"
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 VERIFIED = 1024  # recently verified paths remembered (each at most VERIFIED_PATH characters)
 VERIFIED_PATH = 1024
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")  # longer: ignored, as malformed
 
 
 def _security(svg: bool = False) -> dict[str, str]:

@@ -158,10 +158,12 @@ def _checked_target(url: str, location: str, origin: str, request: FetchRequest)
         raise RedirectRefused(f"{url}: refused a redirect to {target!r} (not http/https)")
     host = parts.hostname.lower()
     if host != origin and not request.allow_private_redirects:
-        try:
-            _OUTSIDE_ONLY.check_literal(host)  # a literal skips the transport's resolver guard
+        try:  # a literal skips the resolver guard: judged as aiohttp will read it
+            _OUTSIDE_ONLY.check_url(target)
         except RefusedAddress as exc:
-            raise RedirectRefused(refused_inward(url, target, exc.reason)) from exc
+            raise RedirectRefused(refused_inward(url, target)) from exc
+        except ValueError as exc:  # a host yarl refuses (an empty IDNA label…)
+            raise RedirectRefused(f"{url}: refused a redirect to {target!r} (not a URL)") from exc
     return target
 
 

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from feedfix.service.addresses import AddressGuard, GuardedResolver, RefusedAddress
+from feedfix.service.addresses import REFUSED, AddressGuard, RefusedAddress
 from feedfix.service.poll.fetch_types import (
     BadResponse,
     BodyError,
@@ -90,10 +90,11 @@ class Transport(Protocol):
 # ---- the real transport: aiohttp ----------------------------------------------------------
 
 
-def refused_inward(came_from: str, target: str, reason: str) -> str:
-    """The error of a redirect hop refused for leading inward (before or while connecting)."""
+def refused_inward(came_from: str, target: str) -> str:
+    """The error of a redirect hop refused for leading inward (before or while connecting):
+    the same words whatever the host resolved to (shown on the open ``/healthz``)."""
     return (
-        f"{came_from}: refused a redirect to {target} ({reason}; "
+        f"{came_from}: refused a redirect to {target} ({REFUSED}; "
         "set [poll] allow_private_redirects = true to allow)"
     )
 
@@ -119,12 +120,7 @@ def guarded_session(
     connection that was made unchecked. ``resolver`` is the DNS seam (tests give a fake one).
     """
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=limit,
-            resolver=GuardedResolver(AddressGuard(), resolver),
-            use_dns_cache=False,  # each connection resolves, through the guard
-        ),
-        auto_decompress=True,
+        connector=AddressGuard().connector(resolver, limit), auto_decompress=True
     )
 
 
@@ -194,7 +190,7 @@ class AiohttpTransport:
         except aiohttp.ClientConnectorError as exc:
             err = exc.os_error
             if isinstance(err, RefusedAddress):  # the guard, during a hop that stays outside
-                raise RedirectRefused(refused_inward(hop.came_from, hop.url, err.reason)) from exc
+                raise RedirectRefused(refused_inward(hop.came_from, hop.url)) from exc
             reason = os.strerror(err.errno) if err.errno and err.errno > 0 else str(err or exc)
             raise ConnectFailed(f"{hop.url}: cannot connect: {reason}") from exc
         except aiohttp.ClientResponseError as exc:

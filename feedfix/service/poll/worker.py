@@ -44,10 +44,12 @@ from feedfix.core.render import Rendering
 from feedfix.core.republish import republish
 from feedfix.files.sources import FolderOptions, posts_feed
 from feedfix.service.image_archive import FEED_LEVEL, EntryImages, ages, entry_paths, feed_paths
+from feedfix.service.masking import without_credentials
 from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
 from feedfix.service.poll.trim import Trimmer
 from feedfix.service.served import strong_etag
 from feedfix.service.state import ArchiveUpdate, Published
+from feedfix.service.store import bounded_sources
 
 _PR_SET_PDEATHSIG = 1
 
@@ -134,7 +136,7 @@ class Cleaner:
             last = replace(kept[1], body=served.identity())
         made = republish(
             self._source(job),
-            job.feed,
+            _public(job.feed),
             archive,
             job.now,
             self_url=job.self_url,
@@ -161,7 +163,7 @@ class Cleaner:
             rendered=made.rendering.rendered,
             ttl_minutes=made.ttl_minutes,
             archive=ArchiveUpdate(frozenset(made.archive), changed),
-            sources=made.sources if made.cleaned or job.want_sources else None,
+            sources=_kept(made.sources) if made.cleaned or job.want_sources else None,
             images=_images(job, made.feed, made.archive, changed) if job.image_base else None,
         )
 
@@ -175,6 +177,20 @@ def _images(
     images = {key: entry_paths(a.entry, base) for key, a in changed.items()}
     images[FEED_LEVEL] = feed_paths(feed, base)
     return EntryImages(job.feed.name, job.now, ages(archive), images)
+
+
+def _kept(sources: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """Only the sources the store keeps: a huge entry does not travel back from a worker
+    process (nor wait in the server for the store to drop it)."""
+    return tuple(bounded_sources(sources))
+
+
+def _public(feed: FeedConfig) -> FeedConfig:
+    """The feed as republishing may see it: the URL it is fetched from stands in for the
+    feed's base and id when the feed has none of its own, so it goes without credentials
+    (userinfo, ``key=``, ``token=``…), the same in every replica and after every restart."""
+    public = without_credentials(feed.url) if feed.url is not None else None
+    return feed if public == feed.url else replace(feed, url=public)
 
 
 def _folder_feed(feed: FeedConfig, posts: tuple[PostFile, ...], served_at: str | None) -> Feed:

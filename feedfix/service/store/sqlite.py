@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -98,6 +99,14 @@ def _outage(exc: sqlite3.Error) -> bool:
     return code is not None and code & 0xFF in _OUTAGES
 
 
+def _create_private(path: str) -> None:
+    """Create the store's file for its owner alone (it holds the image proxy's signing key
+    and the poll records), unless it exists; SQLite gives its -wal and -shm files the same
+    mode. An OSError here is sqlite3's to report, as it opens the file next."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 class SqliteStore:
     """A Store in one SQLite file. Calls are serialized; run them off the event loop."""
 
@@ -109,6 +118,7 @@ class SqliteStore:
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self._db.execute("PRAGMA journal_mode = WAL")

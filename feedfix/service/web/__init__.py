@@ -68,6 +68,7 @@ def install(
     web_parts = Web(backend, catalog, environment(), static_files.load(), image_cache)
     web_parts.archive = archive
     app[WEB] = web_parts
+    app.on_cleanup.append(lambda app: app[WEB].offload.close())
     app.middlewares.append(guard)
     found = app[WEB].static
 

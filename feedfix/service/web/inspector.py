@@ -2,7 +2,7 @@
 
 Nothing here fetches anything: the playground converts only the bytes it is given, and the
 inspector the entries the store kept from the last poll. The work that cleans entries runs
-in a thread, so the event loop keeps serving feeds meanwhile.
+in the pages' worker process (``offload.py``), so serving never waits on it.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from aiohttp import web
 
 from feedfix.core.entry_ids import settle_ids
 from feedfix.core.errors import FeedfixError
-from feedfix.core.inspect import Inspection, inspect_entry, without
+from feedfix.core.inspect import Inspection, entry_html, inspect_entry, without
 from feedfix.core.model import Entry
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import ConvertOptions, convert_feed, with_metadata
-from feedfix.core.rules import RuleSet, build_ruleset, ruleset
+from feedfix.core.rules import RuleSet, RuleSpec, build_ruleset, ruleset
 from feedfix.service.image_archive import STATE_WORDS
-from feedfix.service.masking import mask_url
+from feedfix.service.masking import mask_url, without_credentials
 from feedfix.service.store import SOURCES_KEPT
 from feedfix.service.web import views
+from feedfix.service.web.offload import TooSlow
 from feedfix.service.web.site import PLAYGROUND_MAX, SRCDOC_HEAD, WEB, error_page, render
 
 INSPECT_SHOWN = 10  # entries of the last poll on the inspector page (and read for it)
@@ -42,17 +43,25 @@ class Shown:
     cleaned_doc: str
 
 
-_HANDLER = re.compile(r"(<[A-Za-z][^>]*?[\s/\"'])(on[A-Za-z]+)", re.S)
+_TAG = re.compile(r"<[A-Za-z]")
+_HANDLER = re.compile(r"([\s/\"'])(on[A-Za-z])")
 
 
 def inert(markup: str) -> str:
     """The source as the rendered view shows it: every ``on…`` attribute renamed
     (``data-inert-onclick``). The sandbox already keeps them from running; renamed, they
-    do not even ask to (a browser logs each handler a sandbox refuses)."""
-    previous = None
-    while previous != markup:
-        previous, markup = markup, _HANDLER.sub(r"\1data-inert-\2", markup)
-    return markup
+    do not even ask to (a browser logs each handler a sandbox refuses).
+
+    One pass: each tag, from its ``<`` to its ``>`` (or the end of the text), is renamed in
+    once, and the next is looked for after it."""
+    out: list[str] = []
+    done = 0
+    while (tag := _TAG.search(markup, done)) is not None:
+        end = markup.find(">", tag.end())
+        end = len(markup) if end < 0 else end
+        out += (markup[done : tag.end()], _HANDLER.sub(r"\1data-inert-\2", markup[tag.end() : end]))
+        done = end
+    return "".join(out) + markup[done:]
 
 
 def _shown(inspection: Inspection) -> Shown:
@@ -72,6 +81,19 @@ def _shown_count(text: str | None) -> int:
     return max(1, min(wanted, SOURCES_KEPT))
 
 
+def _within(entries: list[Entry]) -> list[Entry]:
+    """The first entries whose HTML adds up to at most what the playground takes (the first
+    one always): ``?show=100`` must not make a page's work a hundred times a document's."""
+    kept: list[Entry] = []
+    total = 0
+    for entry in entries:
+        total += len(entry_html(entry))
+        if kept and total > PLAYGROUND_MAX:
+            break
+        kept.append(entry)
+    return kept
+
+
 def chosen_rules(request: web.Request, available: RuleSet) -> tuple[RuleSet, set[str]]:
     """The rules the page's toggles leave on (all of them until the form is sent)."""
     if "toggled" not in request.query:
@@ -82,8 +104,16 @@ def chosen_rules(request: web.Request, available: RuleSet) -> tuple[RuleSet, set
 
 
 def inspect_entries(entries: list[Entry], rules: RuleSet, base: str | None) -> list[Shown]:
-    """Every entry through the rules, one rule at a time (run in a thread)."""
+    """Every entry through the rules, one rule at a time."""
     return [_shown(inspect_entry(entry, rules, base)) for entry in entries]
+
+
+def inspect_stored(
+    entries: list[Entry], spec: RuleSpec, off: frozenset[str], base: str | None
+) -> list[Shown]:
+    """``inspect_entries`` with the feed's rules as their spec (in the pages' worker, where
+    they are built: compiled rules do not travel between processes)."""
+    return inspect_entries(entries, without(ruleset(spec), off), base)
 
 
 async def inspector(request: web.Request) -> web.Response:
@@ -95,10 +125,14 @@ async def inspector(request: web.Request) -> web.Response:
         return error_page(request, 404, f"no feed named {name!r}")
     loop = asyncio.get_running_loop()
     show = _shown_count(request.query.get("show"))
-    sources = await loop.run_in_executor(None, site.backend.store.sources, name, show)
+    sources = _within(await loop.run_in_executor(None, site.backend.store.sources, name, show))
     available = ruleset(feed.rules)
-    rules, off = chosen_rules(request, available)
-    shown = await loop.run_in_executor(None, inspect_entries, sources, rules, feed.url)
+    _, off = chosen_rules(request, available)
+    try:
+        base = without_credentials(feed.url) if feed.url else None  # as republished
+        shown = await site.offload.run(inspect_stored, sources, feed.rules, frozenset(off), base)
+    except TooSlow as exc:
+        return error_page(request, 503, f"inspecting {name}'s entries {exc}; try ?show=1")
     upstream = mask_url(feed.url) if feed.url else feed.shown_source
     images = None
     if site.archive is not None:  # each entry's images, as the archive keeps them
@@ -132,9 +166,11 @@ class Converted:
     warnings: tuple[str, ...]
 
 
-def convert_document(data: bytes, name: str, rules: RuleSet) -> Converted:
-    """Parse, clean and render a pasted document, and inspect its first entries (in a
-    thread). Parsing is the core's: it reads no URL and fetches nothing."""
+def convert_document(data: bytes, name: str, off: frozenset[str]) -> Converted:
+    """Parse, clean (the default rules but ``off``) and render a pasted document, and
+    inspect its first entries (in the pages' worker). Parsing is the core's: it reads no URL
+    and fetches nothing."""
+    rules = without(build_ruleset(), off)
     options = ConvertOptions(rules=rules, parse=ParseOptions())
     parsed = with_metadata(parse_document(data, name, options.parse), options)
     result = convert_feed(parsed, options)
@@ -199,11 +235,8 @@ async def playground_post(request: web.Request) -> web.Response:
         return _playground(
             request, 400, text=text, off=off, error="paste a feed or a post, or choose a file"
         )
-    loop = asyncio.get_running_loop()
     try:
-        result = await loop.run_in_executor(
-            None, convert_document, data, name, without(available, off)
-        )
-    except FeedfixError as exc:
+        result = await site.offload.run(convert_document, data, name, frozenset(off))
+    except (FeedfixError, TooSlow) as exc:
         return _playground(request, 422, text=text, off=off, error=f"{name}: {exc}")
     return _playground(request, text=text, off=off, result=result)

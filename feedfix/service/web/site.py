@@ -18,6 +18,7 @@ from feedfix.service.masking import Masker, masker_for
 from feedfix.service.store import Store
 from feedfix.service.web import static_files, views
 from feedfix.service.web.guard import Csrf
+from feedfix.service.web.offload import Offload
 
 PLAYGROUND_MAX = 1_000_000  # bytes a pasted or uploaded document may have
 FORM_SLACK = 64 * 1024  # what a multipart form adds around the document
@@ -80,6 +81,7 @@ class Web:
     image_cache: Callable[[], views.ImageCache] | None = None  # its figures, proxy on
     archive: ArchiveView | None = None  # the image archive, when [images] archive is on
     csrf: Csrf = field(default_factory=Csrf)
+    offload: Offload = field(default_factory=Offload)  # the playground's and inspector's work
     _masker: tuple[int, Masker] | None = None
 
     @property
