@@ -250,18 +250,53 @@ def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
         return 0
     changed = 0
     for el in elements(container):
-        for name, value in el.attrib.items():
-            if name in URL_ATTRIBUTES or (name.startswith("data-") and _looks_like_path(value)):
-                if value.startswith(_ABSOLUTE) and not value[-1].isspace():
-                    continue  # already absolute: the common case, checked without resolve()
-                new = resolve(value, base)
-            elif name in SRCSET_ATTRIBUTES:
-                new = map_srcset(value, lambda u: resolve(u, base))
-            else:
-                continue
-            if new != value:
-                set_attr(el, name, new)
-                changed += 1
+        attributes = el.items()
+        if attributes:
+            changed += resolve_attributes(el, attributes, base)
+    return changed
+
+
+# What resolving does with an attribute, by name, remembered for the names met (a bounded
+# table: one dictionary lookup an attribute instead of four tests cost a fifth of resolving).
+_OTHER, _URL, _DATA, _SRCSET, _DATA_SRCSET = range(5)
+_KINDS: dict[str, int] = {}
+_MAX_KINDS = 4096
+
+
+def _kind(name: str) -> int:
+    if name in URL_ATTRIBUTES:
+        kind = _URL
+    elif name.startswith("data-"):
+        kind = _DATA_SRCSET if name in SRCSET_ATTRIBUTES else _DATA
+    else:
+        kind = _SRCSET if name in SRCSET_ATTRIBUTES else _OTHER
+    if len(_KINDS) < _MAX_KINDS:
+        _KINDS[name] = kind
+    return kind
+
+
+def resolve_attributes(el: etree._Element, attributes: list[tuple[str, str]], base: str) -> int:
+    """Make one element's relative URL attributes (``attributes``: its ``items()``)
+    absolute; returns how many changed."""
+    changed = 0
+    kinds = _KINDS
+    for name, value in attributes:
+        kind = kinds.get(name)
+        if kind is None:
+            kind = _kind(name)
+        if kind == _OTHER:
+            continue
+        if kind == _URL or (kind != _SRCSET and _looks_like_path(value)):  # data-*: a path
+            if value.startswith(_ABSOLUTE) and not value[-1].isspace():
+                continue  # already absolute: the common case, checked without resolve()
+            new = resolve(value, base)
+        elif kind >= _SRCSET:
+            new = map_srcset(value, lambda u: resolve(u, base))
+        else:
+            continue
+        if new != value:
+            set_attr(el, name, new)
+            changed += 1
     return changed
 
 

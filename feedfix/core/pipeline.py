@@ -15,14 +15,14 @@ from feedfix.core.html import (
     has_unusual_url,
     parse_fragment,
     resolve,
-    resolve_relative_urls,
     serialize_fragment,
 )
 from feedfix.core.ids import absolute_iri, as_id, digest
 from feedfix.core.model import Entry, Feed, Link
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.render import DropCounter, FeedFacts, render_atom, render_chunks
-from feedfix.core.rules import RuleSet, build_ruleset
+from feedfix.core.rules import RuleSet, build_ruleset, walk
+from feedfix.core.rules.walk import ResolveVisit, Visit
 
 Progress = Callable[[int, int], None]
 INVALID_VALUES = "invalid-values"
@@ -180,14 +180,18 @@ def _resolve_entry_urls(entry: Entry, base: str | None) -> Entry:
 
 
 def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) -> str:
-    """Run the HTML rules over one fragment; unchanged text comes back as it was."""
+    """Run the HTML rules over one fragment: one parse, one walk, one serialisation (see
+    ``rules/walk.py``); unchanged text comes back as it was."""
     html_rules = rules.html_rules
     if not html_rules and not base:
         return markup
     container = parse_fragment(markup)
-    resolve_relative_urls(container, base)
-    for rule in html_rules:
-        report.add(rule.name, rule.html(container), entries=0)
+    visits = [rule.visit() or Visit() for rule in html_rules]
+    if base:
+        visits.insert(0, ResolveVisit(base))
+    counts = walk.run(container, visits)
+    for rule, changes in zip(html_rules, counts[1:] if base else counts, strict=True):
+        report.add(rule.name, changes, entries=0)
     html = serialize_fragment(container)
     if has_unusual_url(html):  # after the rules: the sanitizer saw the URLs as written
         encode_url_attributes(container)

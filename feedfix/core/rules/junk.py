@@ -1,4 +1,7 @@
-"""drop-empty-junk and remove: take out elements chosen by CSS selectors."""
+"""drop-empty-junk and remove: take out elements chosen by CSS selectors.
+
+``DropEmptyJunk.drop`` is drop-empty-junk's one decision, which elements go, made on a tree.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from lxml.cssselect import CSSSelector, LxmlTranslator
 
 from feedfix.core.html import drop_tree
 from feedfix.core.rules.base import Rule, string_list
+from feedfix.core.rules.walk import Visit
 
 DEFAULT_JUNK = ("#recommend_bottom", "#article_bottom")
 MEDIA_TAGS = frozenset(
@@ -60,17 +64,23 @@ class DropEmptyJunk(Rule):
             if chosen
             else None
         )
+        self._visit = _DropVisit(self)
 
-    def html(self, container: etree._Element) -> int:
-        """Remove empty matches until a pass removes nothing.
+    def visit(self) -> Visit:
+        """Empty matches go, after the rules before it are done with the fragment."""
+        return self._visit
+
+    def drop(self, container: etree._Element) -> list[etree._Element]:
+        """Remove empty matches until a pass removes nothing; the removed elements, in the
+        order they went (an element's removed descendants before it).
 
         After the first search, a pass looks only at the matching ancestors of what the last
         one removed: nothing else can have become empty. Searching the whole fragment again
         cost a ZAKER feed 0.03 s of its 0.85 s.
         """
         if self.selector is None or self._matches is None:
-            return 0
-        removed = 0
+            return []
+        removed: list[etree._Element] = []
         candidates: list[etree._Element] = list(self.selector(container))
         for _ in range(MAX_PASSES):
             empty = [el for el in candidates if el.getparent() is not None and is_empty(el)]
@@ -83,9 +93,19 @@ class DropEmptyJunk(Rule):
                         break
                     above[ancestor] = None
                 drop_tree(el)
-                removed += 1
+                removed.append(el)
             candidates = [el for el in above if el.getparent() is not None and self._matches(el)]
         return removed
+
+
+class _DropVisit(Visit):
+    reshapes = True
+
+    def __init__(self, rule: DropEmptyJunk) -> None:
+        self.rule = rule
+
+    def done(self, container: etree._Element) -> int:
+        return len(self.rule.drop(container))
 
 
 class Remove(Rule):
@@ -107,8 +127,18 @@ class Remove(Rule):
         """Active once it has selectors."""
         return self.selector is not None
 
-    def html(self, container: etree._Element) -> int:
-        """Remove every match."""
+    def visit(self) -> Visit:
+        """Every match goes, after the rules before it are done with the fragment."""
+        return _RemoveVisit(self.selector)
+
+
+class _RemoveVisit(Visit):
+    reshapes = True
+
+    def __init__(self, selector: CSSSelector | None) -> None:
+        self.selector = selector
+
+    def done(self, container: etree._Element) -> int:
         if self.selector is None:
             return 0
         matches = [el for el in self.selector(container) if el is not container]
