@@ -16,18 +16,19 @@ from hypothesis import strategies as st
 
 from atomcheck import WRAPPER_RE, unwrap
 from feedfix.core.errors import InputError
-from feedfix.core.mend import BodyRules, Selector, decode_exactly, mend
+from feedfix.core.mend import BodyRules, decode_exactly, mend
 from feedfix.core.mend.edits import Edit, OverlappingEdits, splice
 from feedfix.core.mend.front_matter import FRONT_MATTER, locate_front_matter, segments
 from feedfix.core.mend.markup import tags
 from feedfix.core.parse.post import _FRONT_MATTER as POST_FRONT_MATTER
 from feedfix.core.proxies import DEFAULT_TEMPLATES, Unwrapper
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
+from feedfix.core.rules.junk import DropEmptyJunk
 
 UNWRAPPER = Unwrapper.from_templates(DEFAULT_TEMPLATES)
 UNWRAP_ONLY = BodyRules(unwrapper=UNWRAPPER)
 # A junk selector that never matches sends bodies down the full-tokenizer path.
-FULL_PATH = BodyRules(unwrapper=UNWRAPPER, junk=(Selector.parse("#never-there"),))
+FULL_PATH = BodyRules(unwrapper=UNWRAPPER, junk=DropEmptyJunk(selectors=["#never-there"]))
 
 
 def _mend_text(text: str, rules: BodyRules = UNWRAP_ONLY) -> str:
@@ -184,12 +185,40 @@ def test_a_repeated_attribute_is_ignored_as_browsers_do() -> None:
     assert _mend_text(text, FULL_PATH) == expected
 
 
-def test_simple_selectors_only() -> None:
-    """drop-empty-junk's selectors must be simple for span matching; others are refused."""
-    assert Selector.parse("div#a.b.c") == Selector("div", "a", frozenset({"b", "c"}))
-    for bad in ("div > p", "a[href]", "#a#b", ""):
-        with pytest.raises(ValueError, match="selector"):
-            Selector.parse(bad)
+def test_a_url_in_text_ends_where_a_parser_ends_it() -> None:
+    """``&lt;`` after a URL in text is a ``<``, which ends it, as convert reads it; ``&b=2``
+    in a query is no reference and stays part of the URL."""
+    text = (
+        "<p>see https://cors.zfour.workers.dev/?http://a.example/x.jpg&lt;&amp;</p>\n"
+        "<p>and https://cors.zfour.workers.dev/?http://a.example/y.jpg?a=1&b=2 too</p>\n"
+    )
+    assert _mend_text(text) == (
+        "<p>see http://a.example/x.jpg&lt;&amp;</p>\n"
+        "<p>and http://a.example/y.jpg?a=1&b=2 too</p>\n"
+    )
+
+
+def test_lazy_image_repair_is_for_images_only() -> None:
+    """fix-lazy-images touches img tags alone: a link's lazy class stays, as in convert."""
+    rules = BodyRules(unwrapper=UNWRAPPER, lazy=FixLazyImages())
+    text = '<a class="lazy" href="https://cors.zfour.workers.dev/?http://a.example/p">p</a>\n'
+    assert mend(text.encode(), rules, html_file=True).after == (
+        '<a class="lazy" href="http://a.example/p">p</a>\n'
+    )
+
+
+def test_junk_selectors_mean_what_they_mean_in_convert() -> None:
+    """fix-posts takes drop-empty-junk's selectors as convert does (cssselect): combinators,
+    attributes and pseudo-classes too, and only what matches and is empty goes."""
+    rules = BodyRules(junk=DropEmptyJunk(selectors=["div.post > p:empty", "span[data-ad]"]))
+    text = (
+        '<div class="post"><p>keep</p><p></p><div><p></p></div></div>'
+        '<span data-ad="1"> </span><span data-ad="2">text</span><p></p>\n'
+    )
+    assert mend(text.encode(), rules, html_file=True).after == (
+        '<div class="post"><p>keep</p><div><p></p></div></div>'
+        '<span data-ad="2">text</span><p></p>\n'
+    )
 
 
 def test_nested_deeper_than_the_limit_still_converges_to_one_step() -> None:
@@ -442,7 +471,7 @@ def test_any_text_is_mended_or_refused_never_crashes(text: str) -> None:
 ALL_RULES = BodyRules(
     unwrapper=UNWRAPPER,
     lazy=FixLazyImages(),
-    junk=(Selector.parse("#recommend_bottom"), Selector.parse("#article_bottom")),
+    junk=DropEmptyJunk(),
 )
 JUNK_PIECES = st.sampled_from(
     [

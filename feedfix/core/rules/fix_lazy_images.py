@@ -1,7 +1,8 @@
 """fix-lazy-images: give lazy-loaded images their real ``src``.
 
 ``FixLazyImages.image_edits`` is the rule's one decision, what an img's attributes should
-become, made on their values; ``LazyVisit`` carries it out on a parsed tree.
+become, made on their values; ``convert`` carries it out on a parsed tree (``LazyVisit``) and
+``fix-posts`` on spans of a post's text (``feedfix.core.mend``), so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -74,11 +75,6 @@ class FixLazyImages(Rule):
     def visit(self) -> Visit:
         """Every ``img`` in the fragment."""
         return self._visit
-
-    _is_placeholder = staticmethod(is_placeholder)  # for fix-posts' copy of the rule
-
-    def _same_image(self, src: str, real: str) -> bool:  # for fix-posts' copy of the rule
-        return self.same_image(src, real)
 
     def same_image(self, src: str, real: str) -> bool:
         """``src`` is a proxied copy of the real URL."""

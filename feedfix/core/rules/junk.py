@@ -1,6 +1,9 @@
 """drop-empty-junk and remove: take out elements chosen by CSS selectors.
 
-``DropEmptyJunk.drop`` is drop-empty-junk's one decision, which elements go, made on a tree.
+``DropEmptyJunk.drop`` is drop-empty-junk's one decision, which elements go. ``convert`` makes
+it on the parsed fragment; ``fix-posts`` on a tree built from a post's tokens, whose elements
+it then cuts out of the text as spans (``feedfix.core.mend``): one selector engine (cssselect)
+and one meaning of "empty" for both.
 """
 
 from __future__ import annotations

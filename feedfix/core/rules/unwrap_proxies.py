@@ -1,7 +1,9 @@
 """unwrap-proxies: take image-proxy wrappers off every URL.
 
-``url_kind`` says which attributes hold URLs, ``TEXT_URL`` finds URLs written in text, and the
-``Unwrapper`` says what each one unwraps to.
+The decisions here are the rule's, whichever engine carries them out: ``convert`` on a parsed
+tree (``UnwrapVisit``) and ``fix-posts`` on spans of a post's text (``feedfix.core.mend``).
+Both ask ``url_kind`` which attributes hold URLs, find URLs in text with ``TEXT_URL`` and ask
+the ``Unwrapper`` what each one unwraps to.
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ from feedfix.core.proxies import DEFAULT_TEMPLATES, Unwrapper
 from feedfix.core.rules.base import Rule, string_list
 from feedfix.core.rules.walk import Attributes, Visit
 
-TEXT_URL = re.compile(r"(?:https?:)?//[^\s<>\"'()]+")  # a URL written out in text
+# A URL written out in text (or in Markdown: ``![](…)``, ``[](…)``, ``<…>``, ``[id]: …``): it
+# stops at what ends a Markdown destination or an HTML token.
+TEXT_URL = re.compile(r"(?:https?:)?//[^\s<>\"'()\[\]{}`]+", re.I)
 
 
 def url_kind(tag: str, name: str) -> Literal["url", "srcset"] | None:
     """Whether attribute ``name`` of a ``tag`` element holds one URL, a srcset of them, or
-    neither: the URL attributes and ``data-*`` (lazy loaders keep URLs there)."""
+    neither: the URL attributes, ``data-*`` (lazy loaders keep URLs there) and a ``meta``
+    element's ``content`` (``og:image`` and friends)."""
     if name in SRCSET_ATTRIBUTES:
         return "srcset"
-    if name in URL_ATTRIBUTES or name.startswith("data-"):
+    if name in URL_ATTRIBUTES or name.startswith("data-") or (name == "content" and tag == "meta"):
         return "url"
     return None
 
