@@ -190,37 +190,6 @@ def drop_tree(el: etree._Element) -> None:
     parent.remove(el)
 
 
-def drop_tag(el: etree._Element) -> None:
-    """Remove an element but keep its text and children in its place."""
-    parent = el.getparent()
-    if parent is None:
-        return
-    index = parent.index(el)
-    previous = el.getprevious()
-    if el.text:
-        if previous is not None:
-            previous.tail = (previous.tail or "") + el.text
-        else:
-            parent.text = (parent.text or "") + el.text
-    children = list(el)
-    if children:
-        children[-1].tail = (children[-1].tail or "") + (el.tail or "")
-    elif el.tail:
-        if previous is not None:
-            previous.tail = (previous.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
-    el.tail = None
-    parent.remove(el)
-    for offset, child in enumerate(children):
-        parent.insert(index + offset, child)
-
-
-def srcset_urls(value: str) -> list[str]:
-    """The URLs of a ``srcset`` value, in order."""
-    return [part.strip().split()[0] for part in value.split(",") if part.strip()]
-
-
 def map_srcset(value: str, fn: Callable[[str], str]) -> str:
     """Apply ``fn`` to each URL of a ``srcset``, keeping the descriptors."""
     out = []

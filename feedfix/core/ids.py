@@ -70,13 +70,6 @@ def is_plain_url(value: str) -> bool:
     return _PLAIN_URL.fullmatch(value) is not None
 
 
-def is_absolute_iri(value: str) -> bool:
-    """True when ``value`` is an absolute IRI as written (scheme, then only IRI characters)."""
-    if _PLAIN_URL.fullmatch(value):
-        return True
-    return _iri().absolute.fullmatch(value) is not None and _authority_ok(value)
-
-
 def _encode(char: str) -> str:
     return quote(char, safe="")
 
