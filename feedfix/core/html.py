@@ -72,6 +72,7 @@ _SVG_ATTRIBUTE_NAMES = (
 _SVG_TAGS = {name.lower(): name for name in _SVG_TAG_NAMES.split()}
 _SVG_ATTRIBUTES = {name.lower(): name for name in _SVG_ATTRIBUTE_NAMES.split()}
 _ABSOLUTE = ("https://", "http://")
+_PATH = ("/", "./", "../")  # a data-* value that is a path is a URL too
 
 
 def xml_chars(value: str) -> str:
@@ -221,18 +222,6 @@ def resolve(url: str, base: str | None) -> str:
         return url
 
 
-def resolve_relative_urls(container: etree._Element, base: str | None) -> int:
-    """Make every relative URL attribute absolute; returns how many changed."""
-    if not base:
-        return 0
-    changed = 0
-    for el in elements(container):
-        attributes = el.items()
-        if attributes:
-            changed += resolve_attributes(el, attributes, base)
-    return changed
-
-
 # What resolving does with an attribute, by name, remembered for the names met (a bounded
 # table: one dictionary lookup an attribute instead of four tests cost a fifth of resolving).
 _OTHER, _URL, _DATA, _SRCSET, _DATA_SRCSET = range(5)
@@ -252,29 +241,35 @@ def _kind(name: str) -> int:
     return kind
 
 
-def resolve_attributes(el: etree._Element, attributes: list[tuple[str, str]], base: str) -> int:
-    """Make one element's relative URL attributes (``attributes``: its ``items()``)
-    absolute; returns how many changed."""
-    changed = 0
-    kinds = _KINDS
-    for name, value in attributes:
-        kind = kinds.get(name)
-        if kind is None:
-            kind = _kind(name)
-        if kind == _OTHER:
-            continue
-        if kind == _URL or (kind != _SRCSET and _looks_like_path(value)):  # data-*: a path
-            if value.startswith(_ABSOLUTE) and not value[-1].isspace():
-                continue  # already absolute: the common case, checked without resolve()
-            new = resolve(value, base)
-        elif kind >= _SRCSET:
-            new = map_srcset(value, lambda u: resolve(u, base))
-        else:
-            continue
-        if new != value:
-            set_attr(el, name, new)
-            changed += 1
-    return changed
+class Resolver:
+    """Makes relative URL attributes absolute against ``base``, one element at a time."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def element(self, el: etree._Element, attributes: list[tuple[str, str]]) -> int:
+        """One element's relative URL attributes (``attributes``: its ``items()``) made
+        absolute; returns how many changed."""
+        changed = 0
+        kinds = _KINDS
+        for name, value in attributes:
+            kind = kinds.get(name)
+            if kind is None:
+                kind = _kind(name)
+            if kind == _OTHER:
+                continue
+            if kind == _URL or (kind != _SRCSET and value.startswith(_PATH)):  # data-*: a path
+                if value.startswith(_ABSOLUTE) and not value[-1].isspace():
+                    continue  # already absolute: the common case, checked without resolve()
+                new = resolve(value, self.base)
+            elif kind >= _SRCSET:
+                new = map_srcset(value, lambda u: resolve(u, self.base))
+            else:
+                continue
+            if new != value:
+                set_attr(el, name, new)
+                changed += 1
+        return changed
 
 
 _WEB_SCHEMES = {None, "http", "https"}
@@ -309,7 +304,3 @@ def encode_url_attributes(container: etree._Element) -> int:
             value.getparent().set(value.attrname, mended)
             changed += 1
     return changed
-
-
-def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../"))

@@ -18,7 +18,7 @@ from feedfix.core.html import (
     serialize_fragment,
 )
 from feedfix.core.ids import absolute_iri, as_id, digest
-from feedfix.core.model import Entry, Feed, Link
+from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.render import DropCounter, FeedFacts, render_atom, render_chunks
 from feedfix.core.rules import RuleSet, build_ruleset, walk
@@ -172,51 +172,69 @@ def _unique(entries: Iterable[Entry]) -> tuple[tuple[Entry, ...], dict[str, int]
 def _resolve_entry_urls(entry: Entry, base: str | None) -> Entry:
     if not base:
         return entry
-    links = tuple(replace(x, href=resolve(x.href, base)) for x in entry.links)
-    media = tuple(replace(m, url=resolve(m.url, base)) for m in entry.media)
+    links = tuple(_resolved_link(x, base) for x in entry.links)
+    media = tuple(_resolved_media(m, base) for m in entry.media)
     if links == entry.links and media == entry.media:
         return entry
     return replace(entry, links=links, media=media)
 
 
+def _resolved_link(link: Link, base: str) -> Link:
+    href = resolve(link.href, base)
+    return link if href == link.href else replace(link, href=href)  # replace() is slow
+
+
+def _resolved_media(media: Media, base: str) -> Media:
+    url = resolve(media.url, base)
+    return media if url == media.url else replace(media, url=url)
+
+
 def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) -> str:
     """Run the HTML rules over one fragment: one parse, one walk, one serialisation (see
     ``rules/walk.py``); unchanged text comes back as it was."""
+    html, counts = _clean_html(markup, rules, base)
+    for rule, changes in zip(rules.html_rules, counts, strict=True):
+        report.add(rule.name, changes, entries=0)
+    return html
+
+
+def _clean_html(markup: str, rules: RuleSet, base: str | None) -> tuple[str, list[int]]:
+    """The cleaned fragment and the changes of each of ``rules.html_rules``."""
     html_rules = rules.html_rules
     if not html_rules and not base:
-        return markup
+        return markup, []
     container = parse_fragment(markup)
     visits = [rule.visit() or Visit() for rule in html_rules]
     if base:
         visits.insert(0, ResolveVisit(base))
     counts = walk.run(container, visits)
-    for rule, changes in zip(html_rules, counts[1:] if base else counts, strict=True):
-        report.add(rule.name, changes, entries=0)
     html = serialize_fragment(container)
     if has_unusual_url(html):  # after the rules: the sanitizer saw the URLs as written
         encode_url_attributes(container)
         html = serialize_fragment(container)
     for rule in html_rules:
         html = rule.finish(html)
-    return html
+    return html, counts[1:] if base else counts
 
 
 def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> tuple[Entry, Report]:
     """One entry through every rule; the report counts this entry once per rule that changed it."""
-    report = Report()
     entry_base = entry.base or resolve(entry.link or "", feed_base) or feed_base
     entry = _resolve_entry_urls(entry, entry.base or feed_base)
+    changes: dict[str, int] = {}
     for rule in rules.rules:
-        entry, changes = rule.entry(entry)
-        report.add(rule.name, changes, entries=0)
-    html_report = Report()
-    content = clean_html(entry.content, rules, entry_base, html_report) if entry.content else None
-    summary = clean_html(entry.summary, rules, entry_base, html_report) if entry.summary else None
-    report.merge(html_report)
-    for count in report.counts.values():
-        count.entries = 1 if count.changes else 0
-    cleaned = replace(entry, content=content, summary=summary, base=None)
-    return cleaned, report
+        entry, changes[rule.name] = rule.entry(entry)
+    cleaned: list[str | None] = []
+    for markup in (entry.content, entry.summary):
+        if not markup:
+            cleaned.append(None)
+            continue
+        html, counts = _clean_html(markup, rules, entry_base)
+        cleaned.append(html)
+        for rule, count in zip(rules.html_rules, counts, strict=True):
+            changes[rule.name] += count
+    report = Report({name: RuleCount(n, 1 if n else 0) for name, n in changes.items()})
+    return replace(entry, content=cleaned[0], summary=cleaned[1], base=None), report
 
 
 def apply_feed_rules(feed: Feed, rules: RuleSet, report: Report) -> Feed:

@@ -156,9 +156,9 @@ class RuleSet:
         """Names of the active rules."""
         return tuple(rule.name for rule in self.rules)
 
-    @property
+    @functools.cached_property
     def html_rules(self) -> tuple[Rule, ...]:
-        """The rules that need an entry's HTML parsed."""
+        """The rules that need an entry's HTML parsed (worked out once: asked per fragment)."""
         return tuple(rule for rule in self.rules if rule.touches_html)
 
 

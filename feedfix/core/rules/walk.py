@@ -20,8 +20,8 @@ from typing import ClassVar
 
 from lxml import etree
 
+from feedfix.core.html import Resolver
 from feedfix.core.html import elements as elements_below
-from feedfix.core.html import resolve_attributes
 
 NOTHING: frozenset[str] = frozenset()
 Attributes = list[tuple[str, str]]
@@ -136,14 +136,7 @@ def _walk(
                 stale = True
 
 
-class ResolveVisit(Visit):
+class ResolveVisit(Resolver, Visit):
     """Relative URLs made absolute against the entry's base, before any rule looks at them."""
 
     attributed = True
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-
-    def element(self, el: etree._Element, attributes: Attributes) -> int:
-        """One element's URL attributes."""
-        return resolve_attributes(el, attributes, self.base)
