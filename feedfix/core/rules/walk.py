@@ -39,6 +39,9 @@ class Visit:
     tags: ClassVar[frozenset[str] | None] = NOTHING  # elements ``element`` wants (None: all)
     attributed: ClassVar[bool] = False  # and any element that has attributes
     reshapes: ClassVar[bool] = False  # whether ``done`` may add, remove or move elements
+    # Worked out for each class from the above (and ``wants``) when it is defined:
+    walking: ClassVar[bool] = False  # whether it wants any element at all
+    named: ClassVar[frozenset[str] | None] = NOTHING  # the only tags it wants (None: others too)
 
     @classmethod
     def wants(cls, tag: str) -> int:
@@ -49,10 +52,11 @@ class Visit:
             return ALWAYS
         return WITH_ATTRIBUTES if cls.attributed else NEVER
 
-    @classmethod
-    def walks(cls) -> bool:
-        """Whether the visit wants any element at all."""
-        return cls.tags != NOTHING or cls.attributed or _own_wants(cls)
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        own_wants = cls.wants.__func__ is not Visit.wants.__func__  # type: ignore[attr-defined]
+        cls.walking = cls.tags != NOTHING or cls.attributed or own_wants
+        cls.named = None if cls.tags is None or cls.attributed or own_wants else cls.tags
 
     def element(self, el: etree._Element, attributes: Attributes) -> int:
         """Act on one element: its attributes (``attributes`` are its current ones, read
@@ -65,16 +69,12 @@ class Visit:
         return 0
 
 
-def _own_wants(cls: type[Visit]) -> bool:
-    return cls.wants.__func__ is not Visit.wants.__func__  # type: ignore[attr-defined]
-
-
 def run(container: etree._Element, visits: Sequence[Visit]) -> list[int]:
     """Walk the fragment below ``container`` with every visit; the changes of each, in order."""
     counts = [0] * len(visits)
     start = 0
     for index, visit in enumerate(visits):
-        if visit.reshapes and any(v.walks() for v in visits[index + 1 :]):
+        if visit.reshapes and any(v.walking for v in visits[index + 1 :]):
             _walk_and_finish(container, visits, start, index + 1, counts)
             start = index + 1
     _walk_and_finish(container, visits, start, len(visits), counts)
@@ -84,17 +84,27 @@ def run(container: etree._Element, visits: Sequence[Visit]) -> list[int]:
 def _walk_and_finish(
     container: etree._Element, visits: Sequence[Visit], start: int, stop: int, counts: list[int]
 ) -> None:
-    wanting = [i for i in range(start, stop) if visits[i].walks()]
+    wanting = [i for i in range(start, stop) if visits[i].walking]
     if wanting:
         _walk(container, [visits[i] for i in wanting], wanting, counts)
     for i in range(start, stop):
         counts[i] += visits[i].done(container)
 
 
-# For each line-up of visit classes, each tag's handlers: (those for an element with
-# attributes, those for one without), as positions in the line-up. Worked out once per tag.
+# For each line-up of visit classes: the tags they name, if they want no others (``None``:
+# every element is walked), and each tag's handlers (those for an element with attributes,
+# those for one without, as positions in the line-up), worked out once per tag.
 Plan = tuple[tuple[int, ...], tuple[int, ...]]
-_PLANS: dict[tuple[type[Visit], ...], dict[str, Plan]] = {}
+_LINEUPS: dict[tuple[type[Visit], ...], tuple[tuple[str, ...] | None, dict[str, Plan]]] = {}
+
+
+def _lineup(classes: tuple[type[Visit], ...]) -> tuple[tuple[str, ...] | None, dict[str, Plan]]:
+    named: set[str] = set()
+    for cls in classes:
+        if cls.named is None:
+            return None, {}
+        named.update(cls.named)
+    return tuple(named), {}
 
 
 def _plan(classes: tuple[type[Visit], ...], tag: str) -> Plan:
@@ -110,14 +120,11 @@ def _walk(
 ) -> None:
     """Every element below the container, each to the visits that want it, in order."""
     classes = tuple(type(v) for v in visits)
-    plans = _PLANS.setdefault(classes, {})
+    lineup = _LINEUPS.get(classes)
+    if lineup is None:
+        lineup = _LINEUPS[classes] = _lineup(classes)
+    named, plans = lineup
     handlers = [v.element for v in visits]
-    named: set[str] = set()
-    for cls in classes:
-        if cls.tags is None or cls.attributed or _own_wants(cls):
-            named.clear()
-            break
-        named.update(cls.tags)
     # Only named tags wanted: lxml picks them in C (``iter`` with tag names).
     elements = container.iterdescendants(*named) if named else elements_below(container)
     for el in elements:
