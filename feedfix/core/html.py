@@ -105,7 +105,8 @@ def parse_fragment(markup: str) -> etree._Element:
     if document:
         markup = _HEAD.sub("", markup)
     doc = etree.fromstring(f"<html><body>{markup}</body></html>", _PARSER)
-    body = doc.find("body")
+    # find("body") without ElementPath: half its time
+    body = next((child for child in doc if child.tag == "body"), None)
     if body is None:  # libxml2 always makes one, but never trust it blindly
         body = etree.SubElement(doc, "body")
     _unnest_void_elements(body)

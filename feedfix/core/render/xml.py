@@ -24,6 +24,8 @@ def attribute(value: str) -> str:
 
 def attributes(attrs: dict[str, str | None]) -> str:
     """`` name="value"`` for each attribute that has a value."""
+    if not attrs:  # most elements: no generator to start
+        return ""
     return "".join(
         f' {name}="{attribute(value)}"' for name, value in attrs.items() if value is not None
     )
