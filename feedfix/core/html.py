@@ -37,8 +37,8 @@ VOID_ELEMENTS = (
 UNKNOWN_VOID_ELEMENTS = ("bgsound", "command", "embed", "keygen", "source", "track", "wbr")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command)>")
-_PARSER = etree.HTMLParser(
-    remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
+_PARSER = etree.HTMLParser(  # no table of ids (nothing looks elements up by id): 8% faster
+    remove_comments=True, remove_pis=True, no_network=True, default_doctype=False, collect_ids=False
 )
 # A "<" that starts no tag: not followed by a valid (ASCII) tag name and then a space, "/" or
 # ">", nor by "!" or "?". libxml2 (and an HTML5 tokenizer) would open an element named after
