@@ -7,13 +7,14 @@ selectors, both ways must pick the same elements in the same order.
 
 from __future__ import annotations
 
+import cssselect
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from lxml.cssselect import CSSSelector, LxmlTranslator
 
 from feedfix.core.rules.junk import DEFAULT_JUNK
-from feedfix.core.rules.selectors import Selectors
+from feedfix.core.rules.selectors import Selectors, plain, simple
 
 TAGS = ["div", "p", "span", "DIV"]
 IDS = ["a", "b", "a b", ""]
@@ -66,3 +67,28 @@ def test_the_defaults_take_the_simple_way_and_others_the_xpath() -> None:
     assert complex_.simple is None
     root = etree.fromstring("<body><div><p></p><p>t</p></div><a href='x'>a</a><a>b</a></body>")
     assert [el.tag for el in complex_.search(root)] == ["p", "a"]
+
+
+names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,6}", fullmatch=True)
+plain_selectors = st.builds(
+    lambda space, tag, parts: space + tag + "".join(parts) + space,
+    st.sampled_from(["", " ", "\t"]),
+    st.one_of(
+        st.just(""), st.just("*"), st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,5}", fullmatch=True)
+    ),
+    st.lists(st.builds(lambda kind, name: kind + name, st.sampled_from("#."), names), max_size=3),
+).filter(lambda s: s.strip())
+
+
+@settings(max_examples=500, deadline=None)
+@given(plain_selectors)
+def test_plainly_written_selectors_read_as_cssselect_reads_them(selector: str) -> None:
+    """The selectors read without cssselect are read as cssselect reads them."""
+    (parsed,) = cssselect.parse(selector)
+    assert plain(selector) == simple(parsed)
+
+
+def test_other_selectors_are_left_to_cssselect() -> None:
+    """Escapes, combinators, attributes, pseudo-classes and lists are not read plainly."""
+    for selector in (r"#a\:b", "div p", "a[href]", "p:empty", "#a, #b", "", "#1a", "\xa0#a"):
+        assert plain(selector) is None, selector

@@ -11,6 +11,7 @@ ways to the same answers.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -66,12 +67,51 @@ def simple(selector: Any) -> Simple | None:
         tree = tree.selector
 
 
+# A selector written as plainly as the defaults: a tag or ``*``, then ``#id``s and ``.class``es
+# made of ASCII letters, digits, ``_`` and ``-`` (no escapes). cssselect parses it the obvious
+# way (tests/core/test_selectors.py holds the two to the same answer), and importing cssselect
+# (its parser compiles its patterns at import) cost every ``feedfix convert`` 3.5 ms of CPU.
+_PLAIN = re.compile(r"(\*|[A-Za-z][A-Za-z0-9-]*)?((?:[#.][A-Za-z_][A-Za-z0-9_-]*)*)")
+_PLAIN_PART = re.compile(r"([#.])([A-Za-z_][A-Za-z0-9_-]*)")
+_CSS_SPACE = " \t\n\r\f"
+
+
+def plain(selector: str) -> Simple | None:
+    """A plainly written simple selector, read without cssselect; ``None`` for any other."""
+    match = _PLAIN.fullmatch(selector.strip(_CSS_SPACE))
+    if match is None or not any(match.groups()):
+        return None
+    tag = match.group(1)
+    parts = _PLAIN_PART.findall(match.group(2))
+    return Simple(
+        None if tag in (None, "*") else tag,
+        tuple(name for kind, name in parts if kind == "#"),
+        tuple(name for kind, name in parts if kind == "."),
+    )
+
+
 class Selectors:
     """A list of CSS selectors, compiled once: which elements of a fragment match."""
 
     def __init__(self, option: str, selectors: tuple[str, ...]) -> None:
-        from cssselect import parse  # noqa: PLC0415 - lxml.cssselect imports it anyway
-        from lxml.cssselect import CSSSelector, LxmlTranslator  # noqa: PLC0415
+        found = [plain(selector) for selector in selectors]
+        if not all(found):
+            found = self._parse(option, selectors)
+        self.simple: tuple[Simple, ...] | None = (
+            tuple(s for s in found if s is not None) if all(found) else None
+        )
+        self._joined = ", ".join(selectors)
+        tags = {s.tag for s in self.simple or ()}
+        self._tags = tuple(tags) if self.simple and None not in tags else ()
+        # Every selector names an id: an element without one of them cannot match.
+        ids = [s.ids[0] for s in self.simple or () if s.ids]
+        self._ids = frozenset(ids) if self.simple and len(ids) == len(self.simple) else None
+
+    @staticmethod
+    def _parse(option: str, selectors: tuple[str, ...]) -> list[Simple | None]:
+        """cssselect's reading of the selectors (ValueError naming a bad one)."""
+        from cssselect import parse  # noqa: PLC0415 - only selectors written otherwise need it
+        from lxml.cssselect import CSSSelector  # noqa: PLC0415
 
         parsed = []
         for selector in selectors:
@@ -82,23 +122,20 @@ class Selectors:
                 raise ValueError(
                     f"option {option!r}: bad CSS selector {selector!r}: {exc}"
                 ) from exc
-        found = [simple(p) for p in parsed]
-        self.simple: tuple[Simple, ...] | None = (
-            tuple(s for s in found if s is not None) if all(found) else None
-        )
-        joined = ", ".join(selectors)
-        self._search = CSSSelector(joined)
-        self._self = etree.XPath(LxmlTranslator().css_to_xpath(joined, prefix="self::"))
-        tags = {s.tag for s in self.simple or ()}
-        self._tags = tuple(tags) if self.simple and None not in tags else ()
-        # Every selector names an id: an element without one of them cannot match.
-        ids = [s.ids[0] for s in self.simple or () if s.ids]
-        self._ids = frozenset(ids) if self.simple and len(ids) == len(self.simple) else None
+        return [simple(p) for p in parsed]
+
+    @functools.cached_property
+    def _xpath(self) -> tuple[etree.XPath, etree.XPath]:
+        """cssselect's XPath for the list: searching below an element, and testing one."""
+        from lxml.cssselect import CSSSelector, LxmlTranslator  # noqa: PLC0415
+
+        itself = LxmlTranslator().css_to_xpath(self._joined, prefix="self::")
+        return CSSSelector(self._joined), etree.XPath(itself)
 
     def search(self, container: etree._Element) -> list[etree._Element]:
         """The container and the elements below it that match, in document order."""
         if self.simple is None:
-            return list(self._search(container))
+            return list(self._xpath[0](container))
         found = container.iter(*self._tags) if self._tags else container.iter(etree.Element)
         if self._ids is not None:
             ids = self._ids
@@ -108,5 +145,5 @@ class Selectors:
     def matches(self, el: etree._Element) -> bool:
         """Whether ``el`` matches one of the selectors."""
         if self.simple is None:
-            return bool(self._self(el))
+            return bool(self._xpath[1](el))
         return any(s.matches(el) for s in self.simple)
