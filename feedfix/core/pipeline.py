@@ -221,8 +221,8 @@ def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> t
     """One entry through every rule; the report counts this entry once per rule that changed it."""
     entry_base = entry.base or resolve(entry.link or "", feed_base) or feed_base
     entry = _resolve_entry_urls(entry, entry.base or feed_base)
-    changes: dict[str, int] = {}
-    for rule in rules.rules:
+    changes = dict.fromkeys(rules.names, 0)
+    for rule in rules.entry_rules:
         entry, changes[rule.name] = rule.entry(entry)
     cleaned: list[str | None] = []
     for markup in (entry.content, entry.summary):
