@@ -1,6 +1,6 @@
 """CSS selectors for drop-empty-junk and remove: cssselect's meaning, found cheaply.
 
-cssselect parses every selector and turns it into XPath. A list made only of simple selectors
+cssselect reads the selectors and turns them into XPath. A list made only of simple selectors
 (a tag, ``#id``s and ``.class``es, as the defaults ``#recommend_bottom, #article_bottom``) is
 matched by reading each element's ``id`` and ``class`` instead, with the very tests cssselect's
 XPath makes (``@id = 'x'``; ``' x '`` in the space-normalised class, never a name with a
