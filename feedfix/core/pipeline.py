@@ -219,6 +219,14 @@ def _clean_html(markup: str, rules: RuleSet, base: str | None) -> tuple[str, lis
 
 def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> tuple[Entry, Report]:
     """One entry through every rule; the report counts this entry once per rule that changed it."""
+    cleaned, changes = _clean_entry(entry, rules, feed_base)
+    return cleaned, Report({name: RuleCount(n, 1 if n else 0) for name, n in changes.items()})
+
+
+def _clean_entry(
+    entry: Entry, rules: RuleSet, feed_base: str | None
+) -> tuple[Entry, dict[str, int]]:
+    """The cleaned entry and the changes of each rule, in rule order."""
     entry_base = entry.base or resolve(entry.link or "", feed_base) or feed_base
     entry = _resolve_entry_urls(entry, entry.base or feed_base)
     changes = dict.fromkeys(rules.names, 0)
@@ -233,8 +241,7 @@ def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> t
         cleaned.append(html)
         for rule, count in zip(rules.html_rules, counts, strict=True):
             changes[rule.name] += count
-    report = Report({name: RuleCount(n, 1 if n else 0) for name, n in changes.items()})
-    return replace(entry, content=cleaned[0], summary=cleaned[1], base=None), report
+    return replace(entry, content=cleaned[0], summary=cleaned[1], base=None), changes
 
 
 def apply_feed_rules(feed: Feed, rules: RuleSet, report: Report) -> Feed:
@@ -256,9 +263,16 @@ def clean_entries(
     total: int = 0,
 ) -> Iterator[Entry]:
     """Each entry cleaned as it is asked for, its counts added to ``report``."""
+    counts = report.counts
     for index, entry in enumerate(entries, 1):
-        cleaned, entry_report = clean_entry(entry, rules, feed_base)
-        report.merge(entry_report)
+        cleaned, changes = _clean_entry(entry, rules, feed_base)
+        for name, changed in changes.items():  # Report.merge, without a Report per entry
+            count = counts.get(name)
+            if count is None:
+                count = counts[name] = RuleCount()
+            if changed:
+                count.changes += changed
+                count.entries += 1
         report.entries += 1
         if progress is not None:
             progress(index, total)

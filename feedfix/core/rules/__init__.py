@@ -151,7 +151,7 @@ class RuleSet:
 
     rules: tuple[Rule, ...]
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         """Names of the active rules."""
         return tuple(rule.name for rule in self.rules)
