@@ -7,10 +7,11 @@ Usage::
 
 Generates a ZAKER-shaped RSS feed (make_feed.py), then runs, interleaved, ``--repeat`` times
 each: ``feedfix convert IN -o OUT``, ``naive_pipeline.py IN OUT`` and ``floor_pipeline.py IN
-OUT``, each as its own process (interpreter start-up and imports included: that is what a
-user waits for). Reports wall time and the child's peak RSS, ratios against the floor, checks
-that every output means the same thing, and compares against the targets: feedfix within 4x
-floor on 1,000 items, feedfix peak RSS under 10x input size.
+OUT``, each as its own process (interpreter start-up and imports included, with bytecode
+caches as an installed package has them: that is what a user waits for), started by a small
+launcher that reports each child's own wall time and peak RSS. Reports the ratios against the
+floor, checks that every output means the same thing, and compares against the targets
+(issue 21): feedfix within 2x floor on 1,000 items, feedfix peak RSS at most 9x input size.
 
 Exit status: 0 unless a pipeline that ran crashed or failed the output check (a missing
 feedfix is reported, not an error). Targets are reported, not enforced.
@@ -36,9 +37,9 @@ sys.path.insert(0, str(HERE))
 from convert_check import check_output, expected_from_input  # noqa: E402
 from make_feed import write_feed  # noqa: E402
 
-TARGET_TIME_RATIO = 4.0  # feedfix median wall time / floor median wall time, at 1,000 items
+TARGET_TIME_RATIO = 2.0  # feedfix median wall time / floor median wall time, at 1,000 items
 TARGET_ITEMS = 1000
-TARGET_RSS_RATIO = 10.0  # feedfix peak RSS / input size
+TARGET_RSS_RATIO = 9.0  # feedfix peak RSS / input size, at most
 PROBE_TIMEOUT_S = 60
 RUN_TIMEOUT_S = 600
 # ru_maxrss is in KiB on Linux, in bytes on macOS.
@@ -210,7 +211,7 @@ def summarise(
     rss = ff.peak_rss()
     rss_ratio = rss / input_bytes if rss is not None else None
     time_ok = None if time_ratio is None else time_ratio <= TARGET_TIME_RATIO
-    rss_ok = None if rss_ratio is None else rss_ratio < TARGET_RSS_RATIO
+    rss_ok = None if rss_ratio is None else rss_ratio <= TARGET_RSS_RATIO
     return {
         "input": {"items": items, "bytes": input_bytes},
         "repeat": repeat,
@@ -278,7 +279,7 @@ def print_table(pipelines: list[Pipeline], summary: dict[str, Any]) -> None:
     print(
         f"targets: feedfix <= {t['time_ratio_max']:g}x floor on {TARGET_ITEMS:,} items: "
         f"{verdict(t['time_ok'], time_na)}; "
-        f"feedfix peak RSS < {t['rss_ratio_max']:g}x input: {verdict(t['rss_ok'], ff_na)}"
+        f"feedfix peak RSS <= {t['rss_ratio_max']:g}x input: {verdict(t['rss_ok'], ff_na)}"
     )
 
 
