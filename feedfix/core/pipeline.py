@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from feedfix.core.html import (
+    XMLText,
     encode_url_attributes,
     has_unusual_url,
     parse_fragment,
@@ -214,6 +215,8 @@ def _clean_html(markup: str, rules: RuleSet, base: str | None) -> tuple[str, lis
         html = serialize_fragment(container)
     for rule in html_rules:
         html = rule.finish(html)
+    if "&#" not in markup:  # no reference: parse_fragment left no character XML cannot carry
+        html = XMLText(html)
     return html, counts[1:] if base else counts
 
 

@@ -11,8 +11,9 @@ from lxml import etree
 from rulecheck import apply, normalized
 
 from feedfix.core.errors import ConfigError
-from feedfix.core.html import parse_fragment, serialize_fragment
+from feedfix.core.html import XMLText, parse_fragment, serialize_fragment
 from feedfix.core.model import Entry, Feed, Link, Media
+from feedfix.core.pipeline import Report, clean_html, convert
 from feedfix.core.rules import build_ruleset
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
 from feedfix.core.rules.junk import DropEmptyJunk, Remove
@@ -291,3 +292,20 @@ def test_html_rules_leave_unrelated_markup_alone() -> None:
     assert total == 0
     assert normalized(serialize_fragment(container)) == normalized(article)
     assert isinstance(container, etree._Element)
+
+
+def test_only_html_cleaned_without_character_references_skips_the_xml_check() -> None:
+    """libxml2 keeps a control character a reference (&#1;) brings in, so only HTML cleaned
+    from a source without one is marked XML-clean; the Atom never carries one either way."""
+    rules = build_ruleset()
+    marked = clean_html("<p>plain &amp; text</p>", rules, None, Report())
+    referenced = clean_html("<p>a&#1;b&#xFFFE;c</p>", rules, None, Report())
+    assert isinstance(marked, XMLText)
+    assert not isinstance(referenced, XMLText)
+    feed = (
+        '<rss version="2.0"><channel><title>t</title><item><title>x</title>'
+        "<link>http://a.example/1</link><description>&lt;p&gt;a&amp;#1;b&amp;#xFFFE;c&lt;/p&gt;"
+        "</description></item></channel></rss>"
+    )
+    atom = convert(feed.encode()).atom
+    assert b"\x01" not in atom and "\ufffe".encode() not in atom and b"&lt;p&gt;abc&lt;" in atom
