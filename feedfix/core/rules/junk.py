@@ -30,9 +30,14 @@ def compile_selectors(option: str, selectors: tuple[str, ...]) -> Selectors | No
     return Selectors(option, selectors) if selectors else None
 
 
+_BLANK = " \t\r\n\f\xa0\u3000\u200b"
+
+
 def is_empty(el: etree._Element) -> bool:
     """No visible text and no media anywhere inside."""
-    if "".join(el.itertext()).strip(" \t\r\n\f\xa0\u3000\u200b"):
+    if not len(el):  # no children, as ZAKER's trailers: no generators to start
+        return not (el.text or "").strip(_BLANK) and el.tag not in MEDIA_TAGS
+    if "".join(el.itertext()).strip(_BLANK):
         return False
     return not any(isinstance(d.tag, str) and d.tag in MEDIA_TAGS for d in el.iter())
 
