@@ -102,6 +102,26 @@ def set_attr(el: etree._Element, name: str, value: str) -> None:
     el.set(name, xml_chars(value))
 
 
+def set_item(el: etree._Element, items: list[tuple[str, str]], name: str, value: str) -> None:
+    """``set_attr``, and the same change in ``items`` (the element's ``items()``, which the
+    rules after this one read instead of asking lxml again)."""
+    value = xml_chars(value)
+    el.set(name, value)
+    for index, (key, _) in enumerate(items):
+        if key == name:
+            items[index] = (name, value)
+            return
+    items.append((name, value))
+
+
+def del_items(el: etree._Element, items: list[tuple[str, str]], names: set[str]) -> None:
+    """Delete the named attributes of ``el``, and from ``items`` alike."""
+    attrib = el.attrib
+    for name in names:
+        del attrib[name]
+    items[:] = [item for item in items if item[0] not in names]
+
+
 def parse_fragment(markup: str) -> etree._Element:
     """The fragment as the children of a ``<body>`` element (the container).
 
@@ -278,7 +298,7 @@ class Resolver:
             else:
                 continue
             if new != value:
-                set_attr(el, name, new)
+                set_item(el, attributes, name, new)
                 changed += 1
         return changed
 

@@ -131,15 +131,20 @@ class LazyVisit(Visit):
     def element(self, el: etree._Element, attributes: Attributes) -> int:
         """One img: one change however many of its attributes moved. The values set come
         from the img's own attributes, so they need no cleaning for XML."""
-        edits = self.rule.image_edits(dict(attributes))
+        items = dict(attributes)  # (image_edits does not change it)
+        edits = self.rule.image_edits(items)
         if not edits:
             return 0
         attrib = el.attrib  # set() and del: a third cheaper than item assignment and pop()
         for kind, name, value, target in edits:
             if kind == "move":
                 el.set(target, value)
+                items[target] = value  # a dict keeps lxml's order: a value set keeps its place
             elif kind == "set":
                 el.set(name, value)
+                items[name] = value
                 continue
             del attrib[name]  # every deleted name is one the img has (image_edits read it)
+            del items[name]
+        attributes[:] = items.items()
         return 1

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 
-from feedfix.core.html import map_srcset, set_attr
+from feedfix.core.html import map_srcset, set_item
 from feedfix.core.imagesign import NO_REFERER, PREFIX, Referer, parse_referer, proxied
 from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.rules.base import Rule
@@ -207,7 +207,7 @@ class _ProxyVisit(Visit):
             else:
                 new = self.rewrite(value.strip())
             if new != value:
-                set_attr(el, name, new)
+                set_item(el, attributes, name, new)
                 changed += 1
         return changed
 

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import nh3
 from lxml import etree
 
-from feedfix.core.html import drop_tree, set_attr
+from feedfix.core.html import del_items, drop_tree, set_attr
 from feedfix.core.rules.allowlist import (
     ALLOWED_TAGS,
     ANY_TAG_ATTRIBUTES,
@@ -251,7 +251,7 @@ class _SanitizeVisit(Visit):
 
 def _clean_attributes(el: etree._Element, attributes: Attributes) -> int:
     """Drop the attributes outside the list, URLs outside the schemes, and scripted CSS."""
-    changed = 0
+    bad_names: set[str] = set()
     for name, value in attributes:
         if name in _PLAIN_ATTRIBUTES:
             continue
@@ -269,9 +269,10 @@ def _clean_attributes(el: etree._Element, attributes: Attributes) -> int:
         else:
             bad = True
         if bad:
-            del el.attrib[name]
-            changed += 1
-    return changed
+            bad_names.add(name)
+    if bad_names:
+        del_items(el, attributes, bad_names)
+    return len(bad_names)
 
 
 def _drop_unlisted(container: etree._Element, unlisted: list[etree._Element]) -> int:

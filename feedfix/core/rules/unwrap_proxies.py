@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 
 from lxml import etree
 
-from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, map_srcset, set_attr, xml_chars
+from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, map_srcset, set_item, xml_chars
 from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.proxies import DEFAULT_TEMPLATES, Unwrapper
 from feedfix.core.rules.base import Rule, string_list
@@ -79,7 +79,7 @@ class UnwrapVisit(Visit):
             if "//" in value and might_wrap(value):
                 new = unwrap_attribute(self.unwrap, str(el.tag), name, value)
                 if new != value:
-                    set_attr(el, name, new)
+                    set_item(el, attributes, name, new)
                     changed += 1
         text = el.text
         if text and "//" in text and might_wrap(text):

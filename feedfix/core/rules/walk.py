@@ -59,9 +59,10 @@ class Visit:
         cls.named = None if cls.tags is None or cls.attributed or own_wants else cls.tags
 
     def element(self, el: etree._Element, attributes: Attributes) -> int:
-        """Act on one element: its attributes (``attributes`` are its current ones, read
-        once for every rule), its text and its tail; returns how many changes, which must
-        not be 0 when an attribute changed (the walk then reads them again)."""
+        """Act on one element: its attributes, its text and its tail; returns how many
+        changes. ``attributes`` are its ``items()``, read once for every rule: a rule that
+        changes an attribute changes them alike (``html.set_item``, ``html.del_items``), so
+        that the rules after it need not read them again (11 thousand instructions an img)."""
         return 0
 
     def done(self, container: etree._Element) -> int:
@@ -133,14 +134,10 @@ def _walk(
         if plan is None:
             plan = plans[tag] = _plan(classes, tag)
         attributes = el.items()
-        stale = False
         for j in plan[0] if attributes else plan[1]:
-            if stale:  # an earlier rule changed something: read them again, only if needed
-                attributes, stale = el.items(), False
             changed = handlers[j](el, attributes)
             if changed:
                 counts[indices[j]] += changed
-                stale = True
 
 
 class ResolveVisit(Resolver, Visit):
