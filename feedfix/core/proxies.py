@@ -189,6 +189,11 @@ class Unwrapper:
         """``url`` without its wrappers; unchanged when it has none."""
         if not self.might_wrap(url):
             return url
+        return self.unwrap_mentioned(url)
+
+    def unwrap_mentioned(self, url: str) -> str:
+        """``unwrap`` for a URL ``might_wrap`` has just said yes to (so it is not asked twice);
+        right for any URL, only slower for one that mentions no wrapper host."""
         current = url.strip()
         if "&" in current and ("&amp;" in current or "&#" in current):
             current = html.unescape(current)

@@ -69,6 +69,7 @@ class UnwrapVisit(Visit):
 
     def __init__(self, unwrapper: Unwrapper) -> None:
         self.unwrap = unwrapper.unwrap
+        self.unwrap_mentioned = unwrapper.unwrap_mentioned
         self.might_wrap = unwrapper.might_wrap
 
     def element(self, el: etree._Element, attributes: Attributes) -> int:
@@ -77,7 +78,7 @@ class UnwrapVisit(Visit):
         might_wrap = self.might_wrap
         for name, value in attributes:
             if "//" in value and might_wrap(value):
-                new = unwrap_attribute(self.unwrap, str(el.tag), name, value)
+                new = unwrap_attribute(self.unwrap_mentioned, str(el.tag), name, value)
                 if new != value:
                     set_item(el, attributes, name, new)
                     changed += 1
