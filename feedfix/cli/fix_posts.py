@@ -31,11 +31,10 @@ from feedfix.core.mend import (
     MENDING_RULES,
     UNWRAP,
     BodyRules,
-    Selector,
 )
 from feedfix.core.rules import RULES, build_ruleset
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
-from feedfix.core.rules.junk import DEFAULT_JUNK
+from feedfix.core.rules.junk import DropEmptyJunk
 from feedfix.core.rules.unwrap_proxies import UnwrapProxies
 from feedfix.files.mend import find_files
 
@@ -91,17 +90,11 @@ def mending_rules(
     built = {r.name: r for r in build_ruleset(tables).rules if r.name in active}
     unwrap = built.get(UNWRAP)
     lazy = built.get(LAZY)
-    junk: tuple[Selector, ...] = ()
-    if JUNK in built:
-        selectors = options.get(JUNK, {}).get("selectors", list(DEFAULT_JUNK))
-        try:
-            junk = tuple(Selector.parse(s) for s in selectors)
-        except ValueError as exc:
-            raise ConfigError(f"rules.{JUNK}.selectors: {exc}") from exc
+    junk = built.get(JUNK)
     return BodyRules(
         unwrapper=unwrap.unwrapper if isinstance(unwrap, UnwrapProxies) else None,
         lazy=lazy if isinstance(lazy, FixLazyImages) else None,
-        junk=junk,
+        junk=junk if isinstance(junk, DropEmptyJunk) else None,
     ), tuple(active)
 
 

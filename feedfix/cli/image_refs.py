@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 from feedfix.core.mend import Edit, kind_of
 from feedfix.core.mend.edits import splice
 from feedfix.core.mend.front_matter import locate_front_matter, segments
-from feedfix.core.mend.markup import TEXT_URL, Tag, tags, text_regions
+from feedfix.core.mend.markup import Tag, tags, text_regions
 from feedfix.core.rules.fix_lazy_images import LAZY_SOURCES
+from feedfix.core.rules.unwrap_proxies import TEXT_URL
 from feedfix.files.image_names import IMAGE_SUFFIXES, fetch_url, suffix_of, url_path
 
 SAVE = "save-images"  # the rule name its edits and counts go under

@@ -12,18 +12,19 @@ from dataclasses import dataclass, field, replace
 
 from feedfix.core.entry_ids import settle_ids
 from feedfix.core.html import (
+    XMLText,
     encode_url_attributes,
     has_unusual_url,
     parse_fragment,
     resolve,
-    resolve_relative_urls,
     serialize_fragment,
 )
 from feedfix.core.ids import absolute_iri, as_id, digest
-from feedfix.core.model import Entry, Feed, Link
+from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.render import DropCounter, FeedFacts, render_atom, render_chunks
-from feedfix.core.rules import RuleSet, build_ruleset
+from feedfix.core.rules import RuleSet, build_ruleset, walk
+from feedfix.core.rules.walk import ResolveVisit, Visit
 
 Progress = Callable[[int, int], None]
 INVALID_VALUES = "invalid-values"
@@ -132,47 +133,78 @@ def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
 def _resolve_entry_urls(entry: Entry, base: str | None) -> Entry:
     if not base:
         return entry
-    links = tuple(replace(x, href=resolve(x.href, base)) for x in entry.links)
-    media = tuple(replace(m, url=resolve(m.url, base)) for m in entry.media)
+    links = tuple(_resolved_link(x, base) for x in entry.links)
+    media = tuple(_resolved_media(m, base) for m in entry.media)
     if links == entry.links and media == entry.media:
         return entry
     return replace(entry, links=links, media=media)
 
 
+def _resolved_link(link: Link, base: str) -> Link:
+    href = resolve(link.href, base)
+    return link if href == link.href else replace(link, href=href)  # replace() is slow
+
+
+def _resolved_media(media: Media, base: str) -> Media:
+    url = resolve(media.url, base)
+    return media if url == media.url else replace(media, url=url)
+
+
 def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) -> str:
-    """Run the HTML rules over one fragment; unchanged text comes back as it was."""
+    """Run the HTML rules over one fragment: one parse, one walk, one serialisation (see
+    ``rules/walk.py``); unchanged text comes back as it was."""
+    html, counts = _clean_html(markup, rules, base)
+    for rule, changes in zip(rules.html_rules, counts, strict=True):
+        report.add(rule.name, changes, entries=0)
+    return html
+
+
+def _clean_html(markup: str, rules: RuleSet, base: str | None) -> tuple[str, list[int]]:
+    """The cleaned fragment and the changes of each of ``rules.html_rules``."""
     html_rules = rules.html_rules
     if not html_rules and not base:
-        return markup
+        return markup, []
     container = parse_fragment(markup)
-    resolve_relative_urls(container, base)
-    for rule in html_rules:
-        report.add(rule.name, rule.html(container), entries=0)
+    visits = [rule.visit() or Visit() for rule in html_rules]
+    if base:
+        visits.insert(0, ResolveVisit(base))
+    counts = walk.run(container, visits)
     html = serialize_fragment(container)
     if has_unusual_url(html):  # after the rules: the sanitizer saw the URLs as written
         encode_url_attributes(container)
         html = serialize_fragment(container)
     for rule in html_rules:
         html = rule.finish(html)
-    return html
+    if "&#" not in markup:  # no reference: parse_fragment left no character XML cannot carry
+        html = XMLText(html)
+    return html, counts[1:] if base else counts
 
 
 def clean_entry(entry: Entry, rules: RuleSet, feed_base: str | None = None) -> tuple[Entry, Report]:
     """One entry through every rule; the report counts this entry once per rule that changed it."""
-    report = Report()
+    cleaned, changes = _clean_entry(entry, rules, feed_base)
+    return cleaned, Report({name: RuleCount(n, 1 if n else 0) for name, n in changes.items()})
+
+
+def _clean_entry(
+    entry: Entry, rules: RuleSet, feed_base: str | None
+) -> tuple[Entry, dict[str, int]]:
+    """The cleaned entry and the changes of each rule, in rule order."""
     entry_base = entry.base or resolve(entry.link or "", feed_base) or feed_base
     entry = _resolve_entry_urls(entry, entry.base or feed_base)
-    for rule in rules.rules:
-        entry, changes = rule.entry(entry)
-        report.add(rule.name, changes, entries=0)
-    html_report = Report()
-    content = clean_html(entry.content, rules, entry_base, html_report) if entry.content else None
-    summary = clean_html(entry.summary, rules, entry_base, html_report) if entry.summary else None
-    report.merge(html_report)
-    for count in report.counts.values():
-        count.entries = 1 if count.changes else 0
-    cleaned = replace(entry, content=content, summary=summary, base=None)
-    return cleaned, report
+    changes = dict.fromkeys(rules.names, 0)
+    for rule in rules.entry_rules:
+        entry, changes[rule.name] = rule.entry(entry)
+    cleaned: list[str | None] = []
+    for markup in (entry.content, entry.summary):
+        if not markup:
+            cleaned.append(None)
+            continue
+        html, counts = _clean_html(markup, rules, entry_base)
+        cleaned.append(html)
+        for rule, count in zip(rules.html_rules, counts, strict=True):
+            changes[rule.name] += count
+    return replace(entry, content=cleaned[0], summary=cleaned[1], base=None), changes
 
 
 def apply_feed_rules(feed: Feed, rules: RuleSet, report: Report) -> Feed:
@@ -194,9 +226,16 @@ def clean_entries(
     total: int = 0,
 ) -> Iterator[Entry]:
     """Each entry cleaned as it is asked for, its counts added to ``report``."""
+    counts = report.counts
     for index, entry in enumerate(entries, 1):
-        cleaned, entry_report = clean_entry(entry, rules, feed_base)
-        report.merge(entry_report)
+        cleaned, changes = _clean_entry(entry, rules, feed_base)
+        for name, changed in changes.items():  # Report.merge, without a Report per entry
+            count = counts.get(name)
+            if count is None:
+                count = counts[name] = RuleCount()
+            if changed:
+                count.changes += changed
+                count.entries += 1
         report.entries += 1
         if progress is not None:
             progress(index, total)

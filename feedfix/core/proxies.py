@@ -66,8 +66,8 @@ class Wrapper:
             return cls(template=t, kind="prefix", host=host, path=after_host or "/")
         match = re.search(r"[?&]([^=&?]+)=\$\{href(?:_ue)?\}$", t)
         if match:
-            return cls(template=t, kind="query", host=host, path=parts.path or "/",
-                       param=match.group(1))  # fmt: skip
+            path = parts.path or "/"
+            return cls(template=t, kind="query", host=host, path=path, param=match.group(1))
         if parts.path in {"/${host}${pathname}", "/${hostname}${pathname}"}:
             return cls(template=t, kind="host-path", host=host)
         raise ConfigError(
@@ -86,7 +86,10 @@ class Wrapper:
     def _prefix(self, tail: str) -> str | None:
         if not tail.startswith(self.path):
             return None
-        inner = tail[len(self.path) :]
+        return self.after_prefix(tail[len(self.path) :])
+
+    def after_prefix(self, inner: str) -> str | None:
+        """A prefix wrapper's inner URL, given what follows its path."""
         if _ENCODED_SCHEME.match(inner):
             inner = unquote(inner)
         return _absolute_inner(inner)
@@ -151,6 +154,17 @@ class Unwrapper:
         for wrapper in wrappers:
             self._by_host.setdefault(wrapper.host, []).append(wrapper)
         self._hosts = tuple(sorted({host.lower() for host in self._by_host}))
+        # The prefix wrappers as written most of the time (``https://HOST/PATH`` and its
+        # http: and protocol-relative forms), when the host has no other wrapper: one
+        # ``startswith`` instead of taking the URL apart. With the early stop in ``unwrap``, a
+        # ZAKER image URL unwraps in 1.8 µs instead of 4.2 (best of 5, this 2-core VM).
+        self._literals = tuple(
+            (f"{scheme}//{w.host}{w.path}", w)
+            for w in wrappers
+            if w.kind == "prefix" and len(self._by_host[w.host]) == 1
+            for scheme in ("https:", "http:", "")
+        )
+        self._literal_prefixes = tuple(literal for literal, _ in self._literals)
 
     @classmethod
     def from_templates(cls, templates: tuple[str, ...] | list[str]) -> Unwrapper:
@@ -166,14 +180,22 @@ class Unwrapper:
         if "//" not in text:
             return False
         lowered = text.lower()
-        return any(host in lowered for host in self._hosts)
+        for host in self._hosts:  # noqa: SIM110 - any() over a generator costs 3x the test
+            if host in lowered:
+                return True
+        return False
 
     def unwrap(self, url: str) -> str:
         """``url`` without its wrappers; unchanged when it has none."""
         if not self.might_wrap(url):
             return url
+        return self.unwrap_mentioned(url)
+
+    def unwrap_mentioned(self, url: str) -> str:
+        """``unwrap`` for a URL ``might_wrap`` has just said yes to (so it is not asked twice);
+        right for any URL, only slower for one that mentions no wrapper host."""
         current = url.strip()
-        if "&amp;" in current or "&#" in current:
+        if "&" in current and ("&amp;" in current or "&#" in current):
             current = html.unescape(current)
         changed = False
         for _ in range(MAX_NESTING):
@@ -181,9 +203,15 @@ class Unwrapper:
             if inner is None:
                 break
             current, changed = inner, True
+            if not self.might_wrap(current):
+                break  # no wrapper host left in it: nothing more to take off
         return current if changed else url
 
     def _unwrap_once(self, url: str) -> str | None:
+        if url.startswith(self._literal_prefixes):
+            for literal, wrapper in self._literals:
+                if url.startswith(literal):
+                    return wrapper.after_prefix(url[len(literal) :])
         parts = split_host(url)
         if parts is None:
             return None

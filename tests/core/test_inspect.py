@@ -33,8 +33,11 @@ def test_first_zaker_entry_is_attributed_rule_by_rule() -> None:
     """Two wrapped src unwrapped, two lazy images fixed, two onclick dropped, the trailer gone."""
     steps = {s.rule: s for s in inspect_entry(_entries()[0], build_ruleset()).steps}
     assert {n: s.changes for n, s in steps.items()} == {
-        "unwrap-proxies": 2, "fix-lazy-images": 2, "sanitize": 2, "drop-empty-junk": 2,
-    }  # fmt: skip
+        "unwrap-proxies": 2,
+        "fix-lazy-images": 2,
+        "sanitize": 2,
+        "drop-empty-junk": 2,
+    }
     unwrapped = steps["unwrap-proxies"].hunks
     assert len(unwrapped) == 2 and all("cors.zfour.workers.dev" in h.old for h in unwrapped)
     assert all("cors.zfour" not in h.new and h.kind == "changed" for h in unwrapped)

@@ -237,8 +237,10 @@ def test_relative_urls_are_resolved_before_the_scheme_check() -> None:
 
 def test_data_attributes_stay_without_script_urls() -> None:
     """data-* stay (unwrap-proxies and readers' lazy loaders use them), minus script URLs."""
-    out = sanitized('<img src="https://a.example/i.jpg" data-full="https://a.example/f.jpg"'
-                    ' data-x="javascript:alert(1)" data-caption="Note: hi">')  # fmt: skip
+    out = sanitized(
+        '<img src="https://a.example/i.jpg" data-full="https://a.example/f.jpg"'
+        ' data-x="javascript:alert(1)" data-caption="Note: hi">'
+    )
     img = tree(out).find(".//img")
     assert img is not None
     assert img.get("data-full") == "https://a.example/f.jpg"

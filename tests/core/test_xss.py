@@ -59,10 +59,24 @@ URL_ATTRIBUTES = {
     "ping", "code", "classid", "archive", "profile", "content", "values", "to", "from", "by",
     "srcset", "imagesrcset", "value",
 }  # fmt: skip
-BAD_SCHEMES = ("javascript:", "vbscript:", "livescript:", "mocha:", "data:text", "data:image/svg",
-               "data:application")  # fmt: skip
-BAD_CSS = ("expression(", "javascript:", "vbscript:", "-moz-binding", "behavior:", "@import",
-           "data:text")  # fmt: skip
+BAD_SCHEMES = (
+    "javascript:",
+    "vbscript:",
+    "livescript:",
+    "mocha:",
+    "data:text",
+    "data:image/svg",
+    "data:application",
+)
+BAD_CSS = (
+    "expression(",
+    "javascript:",
+    "vbscript:",
+    "-moz-binding",
+    "behavior:",
+    "@import",
+    "data:text",
+)
 # Raw vectors that must fire in Chromium; if the harness misses these it cannot be trusted.
 CONTROL = [
     "<script>alert(1)</script>",

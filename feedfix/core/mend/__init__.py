@@ -11,7 +11,6 @@ from __future__ import annotations
 from feedfix.core.mend.body import JUNK, LAZY, UNWRAP, BodyRules
 from feedfix.core.mend.document import Mended, decode_exactly, kind_of, mend
 from feedfix.core.mend.edits import Edit
-from feedfix.core.mend.junk import Selector
 
 MENDING_RULES = (UNWRAP, LAZY, JUNK)
 
@@ -23,7 +22,6 @@ __all__ = [
     "BodyRules",
     "Edit",
     "Mended",
-    "Selector",
     "decode_exactly",
     "kind_of",
     "mend",

@@ -1,5 +1,11 @@
 """Edits for a post's body (HTML, or Markdown with HTML inside): unwrapped URLs, lazy images
-repaired, empty junk elements removed, each as spans of the original text."""
+repaired, empty junk elements removed, each as spans of the original text.
+
+The decisions are the rules' own, the ones ``convert`` makes on a parsed tree: which attributes
+hold URLs and what each unwraps to (``unwrap_proxies``), what an img's attributes become
+(``FixLazyImages.image_edits``), which elements are empty junk (``DropEmptyJunk.drop``, made
+on a tree built from the tokens). Only carrying them out as spans is this module's.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, map_srcset
+from feedfix.core.html import map_srcset
 from feedfix.core.mend.edits import Edit
-from feedfix.core.mend.junk import Selector, junk_spans
-from feedfix.core.mend.lazy import Plan, plan_lazy_image
 from feedfix.core.mend.markup import (
-    TEXT_URL,
     Attribute,
     Tag,
     attribute_value,
+    element_tree,
     locate,
     tags,
     text_regions,
@@ -28,6 +32,8 @@ from feedfix.core.mend.markup import (
 )
 from feedfix.core.proxies import Unwrapper
 from feedfix.core.rules.fix_lazy_images import FixLazyImages
+from feedfix.core.rules.junk import DropEmptyJunk
+from feedfix.core.rules.unwrap_proxies import TEXT_URL, url_kind
 
 UNWRAP, LAZY, JUNK = "unwrap-proxies", "fix-lazy-images", "drop-empty-junk"
 _SRCSET_URL = re.compile(r"[^\s,][^\s]*")
@@ -60,11 +66,21 @@ class HostHits:
 
 @dataclass(frozen=True)
 class BodyRules:
-    """What to do to a body: each part ``None``/empty when its rule is off."""
+    """What to do to a body: each part ``None`` when its rule is off."""
 
     unwrapper: Unwrapper | None = None
     lazy: FixLazyImages | None = None
-    junk: tuple[Selector, ...] = ()
+    junk: DropEmptyJunk | None = None
+
+
+@dataclass
+class Plan:
+    """What becomes of one attribute of a tag."""
+
+    delete: bool = False
+    rename: str | None = None
+    value: str | None = None  # the new decoded value, replacing the whole value
+    by_lazy: bool = False  # the lazy rule set ``value`` (unwrapping may still change it)
 
 
 @dataclass
@@ -89,11 +105,11 @@ def body_edits(
     out = BodyEdits()
     unwrapper = rules.unwrapper
     wraps = hits is not None and bool(hits)
-    if not wraps and rules.lazy is None and not rules.junk:
+    if not wraps and rules.lazy is None and rules.junk is None:
         return out
     if unwrap is None and unwrapper is not None:
         unwrap = memo(unwrapper)
-    if rules.lazy is None and not rules.junk and hits is not None:
+    if rules.lazy is None and rules.junk is None and hits is not None:
         found, texts = locate(text, start, end, hits.positions)
         for tag in found:
             _tag_edits(text, tag, rules, out, unwrap, holding=hits.positions)
@@ -101,7 +117,7 @@ def body_edits(
             _text_edits(text, (r0, r1), out, unwrap, markdown=markdown)
         return out
     tokens = list(tags(text, start, end))
-    removed = junk_spans(text, tokens, rules.junk) if rules.junk else []
+    removed = junk_spans(text, tokens, rules.junk) if rules.junk is not None else []
     for r0, r1 in removed:
         out.edits.append(Edit(r0, r1, "", JUNK))
     out.counts[JUNK] += len(removed)
@@ -137,15 +153,59 @@ def _text_edits(
     *,
     markdown: bool,
 ) -> None:
+    """URLs written in text, found where a parser finds them: in the text with its character
+    references decoded (``…jpg&lt;`` ends at the ``<``), each edit a span of the source."""
     if unwrap is None:
         return
-    for match in TEXT_URL.finditer(text, *span):
-        old = match.group(0)
-        new = unwrap(old)
-        written = text_url(new, old, markdown=markdown) if new != old else None
+    r0, r1 = span
+    if text.find("&", r0, r1) < 0:
+        found = [(m.start(), m.end(), m.group(0)) for m in TEXT_URL.finditer(text, r0, r1)]
+    else:
+        decoded, starts, ends = _decoded(text, r0, r1)
+        found = [
+            (starts[m.start()], ends[m.end() - 1], m.group(0)) for m in TEXT_URL.finditer(decoded)
+        ]
+    for start, end, url in found:
+        new = unwrap(url)
+        written = text_url(new, text[start:end], markdown=markdown) if new != url else None
         if written is not None:
-            out.edits.append(Edit(match.start(), match.end(), written, UNWRAP))
+            out.edits.append(Edit(start, end, written, UNWRAP))
             out.counts[UNWRAP] += 1
+
+
+# html.unescape's own pattern: each reference it matches is decoded on its own.
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+def _decoded(text: str, r0: int, r1: int) -> tuple[str, list[int], list[int]]:
+    """``text[r0:r1]`` with its character references decoded, and for each decoded character
+    where the source it came from starts and ends."""
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    position = r0
+    for match in _CHARREF.finditer(text, r0, r1):
+        source = match.group(0)
+        value = html.unescape(source)
+        if value == source:  # not a reference after all (``&b=2`` in a query)
+            continue
+        # What follows a reference's name may come back as it was (``&notit;`` is ``¬it;``).
+        kept = 0
+        while kept < len(value) - 1 and source[-1 - kept] == value[-1 - kept]:
+            kept += 1
+        cut = match.end() - kept
+        parts.extend((text[position : match.start()], value))
+        starts.extend(range(position, match.start()))
+        ends.extend(range(position + 1, match.start() + 1))
+        starts.extend([match.start()] * (len(value) - kept))
+        ends.extend([cut] * (len(value) - kept))
+        starts.extend(range(cut, match.end()))
+        ends.extend(range(cut + 1, match.end() + 1))
+        position = match.end()
+    parts.append(text[position:r1])
+    starts.extend(range(position, r1))
+    ends.extend(range(position + 1, r1 + 1))
+    return "".join(parts), starts, ends
 
 
 def _tag_edits(
@@ -159,31 +219,26 @@ def _tag_edits(
 ) -> None:
     """Edits inside one start tag; with ``holding``, only attributes holding those positions
     are looked at (unwrapping alone, where the other attributes cannot change)."""
-    attrs = tag.attributes(text, holding if rules.lazy is None else None)
+    lazy = rules.lazy if tag.name == "img" else None
+    attrs = tag.attributes(text, holding if lazy is None else None)
     plans = {a.name: Plan() for a in attrs}
-    by_name = {a.name: a for a in attrs}
-    if rules.lazy is not None and plan_lazy_image(rules.lazy, by_name, plans):
+    if lazy is not None and _lazy_plans(lazy, {a.name: a for a in attrs}, plans):
         out.counts[LAZY] += 1
     unwrapper = rules.unwrapper
     for attr in attrs:
         plan = plans[attr.name]
         if plan.delete or unwrapper is None or unwrap is None:
             continue
-        name = plan.rename or attr.name
-        if name in SRCSET_ATTRIBUTES and plan.value is None:
+        kind = url_kind(tag.name, plan.rename or attr.name)
+        if kind == "srcset" and plan.value is None:
             if unwrapper.might_wrap(attr.raw):
                 out.counts[UNWRAP] += _srcset_edits(attr, unwrap, out.edits)
-        elif (
-            name in URL_ATTRIBUTES
-            or name in SRCSET_ATTRIBUTES
-            or name.startswith("data-")
-            or (name == "content" and tag.name == "meta")  # og:image and friends
-        ):
+        elif kind is not None:
             current = attr.value if plan.value is None else plan.value
             if not unwrapper.might_wrap(current):
                 continue
             # (a srcset here is one the lazy rule moved whole from data-srcset)
-            new = map_srcset(current, unwrap) if name in SRCSET_ATTRIBUTES else unwrap(current)
+            new = map_srcset(current, unwrap) if kind == "srcset" else unwrap(current)
             if new != current:
                 plan.value = new
                 out.counts[UNWRAP] += 1
@@ -202,6 +257,35 @@ def _tag_edits(
                 out.edits.append(Edit(attr.name_end, attr.name_end, f'="{written}"', rule))
             else:
                 out.edits.append(Edit(attr.value_start, attr.value_end, written, rule))
+
+
+def _lazy_plans(rule: FixLazyImages, attrs: dict[str, Attribute], plans: dict[str, Plan]) -> bool:
+    """fix-lazy-images' edits of one img as plans: a move to an attribute the tag lacks is a
+    rename, which keeps the attribute's place and quoting."""
+    edits = rule.image_edits({name: attr.value for name, attr in attrs.items()})
+    for kind, name, value, target in edits:
+        if kind == "delete":
+            plans[name].delete = True
+        elif kind == "move" and target not in attrs:
+            plans[name].rename = target
+        else:  # a set, or a move to an attribute the tag has: its value changes
+            if kind == "move":
+                plans[name].delete = True
+            plans[target if kind == "move" else name].value = value
+            plans[target if kind == "move" else name].by_lazy = True
+    return bool(edits)
+
+
+def junk_spans(text: str, tokens: list[Tag], rule: DropEmptyJunk) -> list[tuple[int, int]]:
+    """Spans of the elements drop-empty-junk removes, decided on a tree built from the tokens;
+    only the outermost of nested ones, and only elements whose end tag is their own."""
+    root, spans = element_tree(text, tokens)
+    removed = sorted(spans[el] for el in rule.drop(root) if el in spans)
+    outermost: list[tuple[int, int]] = []
+    for span in removed:
+        if not outermost or span[0] >= outermost[-1][1]:
+            outermost.append(span)
+    return outermost
 
 
 def _srcset_edits(attr: Attribute, unwrap: Callable[[str], str], edits: list[Edit]) -> int:

@@ -39,16 +39,3 @@ def splice(text: str, edits: Iterable[Edit]) -> str:
         position = edit.end
     parts.append(text[position:])
     return "".join(parts)
-
-
-def drop_contained(edits: list[Edit]) -> list[Edit]:
-    """Keep the outermost of nested edits (a removed element swallows the URLs inside it)."""
-    ordered = sorted(edits, key=lambda e: (e.start, -e.end))
-    kept: list[Edit] = []
-    for edit in ordered:
-        if kept and edit.start < kept[-1].end:
-            if edit.end <= kept[-1].end:
-                continue
-            raise OverlappingEdits(f"edits overlap at {edit.start} ({edit.rule})")
-        kept.append(edit)
-    return kept

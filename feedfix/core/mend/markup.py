@@ -13,6 +13,10 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from lxml import etree
+
+from feedfix.core.html import VOID_ELEMENTS, xml_chars
+
 # A comment, an end tag, or a start tag whose quoted values may hold ``>``; as in the HTML
 # tokenizer, a quote opens a value only right after ``=`` (a stray one is text). The name must be
 # followed by space, ``/`` or ``>``, so a Markdown autolink ``<https://…>`` is not a tag. One
@@ -170,9 +174,6 @@ def attribute_value(new: str, attr: Attribute) -> str:
     return new
 
 
-# URLs written out in text and Markdown syntax (``![](…)``, ``[](…)``, ``<…>``, ``[id]: …``):
-# the URL stops at what ends a Markdown destination or an HTML token.
-TEXT_URL = re.compile(r"(?:https?:)?//[^\s<>\"'()\[\]{}`]+", re.I)
 _TEXT_UNSAFE = re.compile(r"[\s<>\"'()\[\]{}`]")
 
 
@@ -225,3 +226,50 @@ def locate(
     if index < count and raw_until is None:
         texts.append((previous, end))
     return found, texts
+
+
+def element_tree(
+    text: str, tokens: list[Tag]
+) -> tuple[etree._Element, dict[etree._Element, tuple[int, int]]]:
+    """The tokens as a tree (under a ``body``, as ``feedfix.core.html.parse_fragment`` gives
+    one), for the rules' decisions that need elements; and each element's span, from its
+    start tag to the end of its end tag (a void element: its start tag). An element closed by
+    another's end tag, or never, has no span: it cannot be cut out as one. Text before the
+    first tag is left out: it belongs to no element that could have a span."""
+    root = etree.Element("body")
+    spans: dict[etree._Element, tuple[int, int]] = {}
+    open_: list[tuple[str, etree._Element, int]] = [("", root, 0)]  # name, element, start
+    position = tokens[0].start if tokens else 0
+    for tag in tokens:
+        if tag.start > position:
+            _add_text(open_[-1][1], text[position : tag.start])
+        position = tag.end
+        if tag.kind == "start":
+            attributes = {
+                a.name: xml_chars(a.value) for a in tag.attributes(text) if _NAME.fullmatch(a.name)
+            }
+            name = tag.name if _NAME.fullmatch(tag.name) else "x-unnamed"
+            el = etree.SubElement(open_[-1][1], name, attributes)
+            if tag.name in VOID_ELEMENTS:
+                spans[el] = (tag.start, tag.end)
+            else:
+                open_.append((tag.name, el, tag.start))
+        elif tag.kind == "end":
+            depth = next((d for d in range(len(open_) - 1, 0, -1) if open_[d][0] == tag.name), 0)
+            if depth:  # a stray end tag closes nothing; this one closes what is open inside
+                _, el, start = open_[depth]
+                del open_[depth:]
+                spans[el] = (start, tag.end)
+    return root, spans
+
+
+def _add_text(parent: etree._Element, chunk: str) -> None:
+    chunk = xml_chars(html.unescape(chunk) if "&" in chunk else chunk)
+    if len(parent):
+        last = parent[-1]
+        last.tail = (last.tail or "") + chunk
+    else:
+        parent.text = (parent.text or "") + chunk
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")  # names lxml takes (no ``:``: no namespaces)

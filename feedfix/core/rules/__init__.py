@@ -151,15 +151,20 @@ class RuleSet:
 
     rules: tuple[Rule, ...]
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         """Names of the active rules."""
         return tuple(rule.name for rule in self.rules)
 
-    @property
+    @functools.cached_property
     def html_rules(self) -> tuple[Rule, ...]:
-        """The rules that need an entry's HTML parsed."""
+        """The rules that need an entry's HTML parsed (worked out once: asked per fragment)."""
         return tuple(rule for rule in self.rules if rule.touches_html)
+
+    @functools.cached_property
+    def entry_rules(self) -> tuple[Rule, ...]:
+        """The rules that act on an entry's other fields (the others need not be asked)."""
+        return tuple(rule for rule in self.rules if type(rule).entry is not Rule.entry)
 
 
 @functools.lru_cache(maxsize=RULESET_CACHE)

@@ -1,8 +1,9 @@
 """What a rule is: a small named class whose docstring is its help and which counts its changes.
 
-A rule may act on an entry's HTML (``html``), on the entry's other fields (``entry``) or on the
-feed as a whole (``feed``); each hook returns how many things it changed, which is what
-``--explain`` and the metrics report. Options arrive once, in ``__init__``.
+A rule may act on an entry's HTML (``visit``: its part in the one walk of a fragment, see
+``walk.py``), on the entry's other fields (``entry``) or on the feed as a whole (``feed``); each
+hook returns how many things it changed, which is what ``--explain`` and the metrics report.
+Options arrive once, in ``__init__``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from lxml import etree
 
 from feedfix.core.errors import ConfigError
 from feedfix.core.model import Entry, Feed
+from feedfix.core.rules.walk import Visit, run
 
 
 class Rule:
@@ -33,9 +35,15 @@ class Rule:
         """Act on one entry's fields other than its HTML."""
         return entry, 0
 
+    def visit(self) -> Visit | None:
+        """This rule's part in the walk of one HTML fragment (``None``: it has none)."""
+        return None
+
     def html(self, container: etree._Element) -> int:
-        """Act on one parsed HTML fragment (content or summary)."""
-        return 0
+        """Act on one parsed HTML fragment (content or summary) on its own: a walk with this
+        rule alone, as the inspector and the tests run it. The pipeline walks once for all."""
+        visit = self.visit()
+        return run(container, (visit,))[0] if visit is not None else 0
 
     def finish(self, markup: str) -> str:
         """Act on the serialized fragment, after every rule's ``html`` (a final pass)."""
@@ -44,7 +52,7 @@ class Rule:
     @property
     def touches_html(self) -> bool:
         """Whether the pipeline needs to parse HTML for this rule."""
-        return type(self).html is not Rule.html
+        return type(self).visit is not Rule.visit
 
     @classmethod
     def help(cls) -> str:

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 
-from feedfix.core.html import map_srcset, set_attr
+from feedfix.core.html import map_srcset, set_item
 from feedfix.core.imagesign import NO_REFERER, PREFIX, Referer, parse_referer, proxied
 from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.rules.base import Rule
+from feedfix.core.rules.walk import Attributes, Visit
 
 Mode = Literal["off", "http", "all"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp", ".ico")
@@ -164,6 +165,7 @@ class ProxyImages(Rule):
 
     def __init__(self, settings: ImageProxySettings) -> None:
         self.settings = settings
+        self._visit = _ProxyVisit(settings)
 
     def is_active(self) -> bool:
         """On whenever a mode other than off is set."""
@@ -193,21 +195,30 @@ class ProxyImages(Rule):
             return entry, 0
         return replace(entry, links=tuple(links), media=tuple(media)), changed
 
-    def html(self, container: etree._Element) -> int:
+    def visit(self) -> Visit:
         """img src and srcset, a picture's source srcset/src, video poster."""
+        return self._visit
+
+
+class _ProxyVisit(Visit):
+    tags = frozenset({"img", "source", "video"})
+
+    def __init__(self, settings: ImageProxySettings) -> None:
+        self.rewrite = settings.rewrite
+
+    def element(self, el: etree._Element, attributes: Attributes) -> int:
         changed = 0
-        for el in container.iter("img", "source", "video"):
-            for name in _attributes(el):
-                value = el.get(name)
-                if not value:
-                    continue
-                if name.endswith("srcset"):
-                    new = map_srcset(value, self.settings.rewrite)
-                else:
-                    new = self.settings.rewrite(value.strip())
-                if new != value:
-                    set_attr(el, name, new)
-                    changed += 1
+        for name in _attributes(el):
+            value = el.get(name)
+            if not value:
+                continue
+            if name.endswith("srcset"):
+                new = map_srcset(value, self.rewrite)
+            else:
+                new = self.rewrite(value.strip())
+            if new != value:
+                set_item(el, attributes, name, new)
+                changed += 1
         return changed
 
 

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import nh3
 from lxml import etree
 
-from feedfix.core.html import drop_tree, elements, set_attr
+from feedfix.core.html import del_items, drop_tree, set_attr
 from feedfix.core.rules.allowlist import (
     ALLOWED_TAGS,
     ANY_TAG_ATTRIBUTES,
@@ -52,6 +52,7 @@ from feedfix.core.rules.allowlist import (
     URL_VALUED,
 )
 from feedfix.core.rules.base import Rule, string_list
+from feedfix.core.rules.walk import ALWAYS, WITH_ATTRIBUTES, Attributes, Visit
 
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",
@@ -168,33 +169,16 @@ class Sanitize(Rule):
         self.iframe_hosts = frozenset(h.lower() for h in hosts)
         self._cleaner = _final_cleaner(iframes=bool(self.iframe_hosts))
 
-    def html(self, container: etree._Element) -> int:
-        """The tree pass: one walk; elements outside the list, then attributes of the rest."""
-        changed = 0
-        unlisted: list[etree._Element] = []
-        iframes: list[etree._Element] = []
-        for el in elements(container):
-            tag = el.tag
-            if tag not in ALLOWED_TAGS:
-                unlisted.append(el)
-                continue
-            if tag == "iframe":
-                iframes.append(el)
-            names = el.keys()
-            if names and not _PLAIN_ATTRIBUTES.issuperset(names):
-                changed += _clean_attributes(el, names)
-        if unlisted:
-            changed += _drop_unlisted(container, unlisted)
-        for el in iframes:  # after the attributes: sandbox is not a listed attribute
-            if el.getparent() is not None:
-                changed += self._keep_iframe(el)
-        return changed
+    def visit(self) -> Visit:
+        """The tree pass: in the walk, elements outside the list are noted and the attributes
+        of the rest cleaned; after it, the noted elements go and iframes are checked."""
+        return _SanitizeVisit(self)
 
     def finish(self, markup: str) -> str:
         """The final pass: the same allowlist, as an HTML5 reader parses the fragment."""
         return self._cleaner.clean(markup)
 
-    def _keep_iframe(self, el: etree._Element) -> int:
+    def keep_iframe(self, el: etree._Element) -> int:
         """A player from an allowed host, sandboxed and emptied; any other iframe goes."""
         if not self._allowed_iframe(el):
             drop_tree(el)
@@ -228,13 +212,49 @@ class Sanitize(Rule):
         return changed
 
 
-def _clean_attributes(el: etree._Element, names: list[str]) -> int:
+class _SanitizeVisit(Visit):
+    """The tree pass over one fragment (it keeps what it found in that fragment)."""
+
+    reshapes = True
+
+    @classmethod
+    def wants(cls, tag: str) -> int:
+        """Every element outside the list and every iframe; the others for their attributes."""
+        return ALWAYS if tag not in ALLOWED_TAGS or tag == "iframe" else WITH_ATTRIBUTES
+
+    def __init__(self, rule: Sanitize) -> None:
+        self.rule = rule
+        self.unlisted: list[etree._Element] = []
+        self.iframes: list[etree._Element] = []
+
+    def element(self, el: etree._Element, attributes: Attributes) -> int:
+        """An element outside the list is noted; the attributes of the others are cleaned."""
+        tag = el.tag
+        if tag not in ALLOWED_TAGS:
+            self.unlisted.append(el)
+            return 0
+        if tag == "iframe":
+            self.iframes.append(el)
+        for name, _ in attributes:
+            if name not in _PLAIN_ATTRIBUTES:
+                return _clean_attributes(el, attributes)
+        return 0
+
+    def done(self, container: etree._Element) -> int:
+        """The noted elements go, then each iframe is kept (sandboxed) or dropped."""
+        changed = _drop_unlisted(container, self.unlisted) if self.unlisted else 0
+        for el in self.iframes:  # after the attributes: sandbox is not a listed attribute
+            if el.getparent() is not None:
+                changed += self.rule.keep_iframe(el)
+        return changed
+
+
+def _clean_attributes(el: etree._Element, attributes: Attributes) -> int:
     """Drop the attributes outside the list, URLs outside the schemes, and scripted CSS."""
-    changed = 0
-    for name in names:
+    bad_names: set[str] = set()
+    for name, value in attributes:
         if name in _PLAIN_ATTRIBUTES:
             continue
-        value = el.get(name) or ""
         if name in URL_VALUED:
             if value.startswith(("https://", "http://")):
                 continue  # the common case, and no disguise hides behind a literal prefix
@@ -249,9 +269,10 @@ def _clean_attributes(el: etree._Element, names: list[str]) -> int:
         else:
             bad = True
         if bad:
-            del el.attrib[name]
-            changed += 1
-    return changed
+            bad_names.add(name)
+    if bad_names:
+        del_items(el, attributes, bad_names)
+    return len(bad_names)
 
 
 def _drop_unlisted(container: etree._Element, unlisted: list[etree._Element]) -> int:

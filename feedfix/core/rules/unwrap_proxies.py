@@ -1,39 +1,108 @@
-"""unwrap-proxies: take image-proxy wrappers off every URL."""
+"""unwrap-proxies: take image-proxy wrappers off every URL.
+
+The decisions here are the rule's, whichever engine carries them out: ``convert`` on a parsed
+tree (``UnwrapVisit``) and ``fix-posts`` on spans of a post's text (``feedfix.core.mend``).
+Both ask ``url_kind`` which attributes hold URLs, find URLs in text with ``TEXT_URL`` and ask
+the ``Unwrapper`` what each one unwraps to.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from lxml import etree
 
-from feedfix.core.html import (
-    SRCSET_ATTRIBUTES,
-    URL_ATTRIBUTES,
-    map_srcset,
-    set_attr,
-    xml_chars,
-)
+from feedfix.core.html import SRCSET_ATTRIBUTES, URL_ATTRIBUTES, map_srcset, set_item, xml_chars
 from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.proxies import DEFAULT_TEMPLATES, Unwrapper
 from feedfix.core.rules.base import Rule, string_list
+from feedfix.core.rules.walk import Attributes, Visit
 
-_URL_IN_TEXT = re.compile(r"(?:https?:)?//[^\s<>\"'()]+")
-
-
-_SLASHED = {
-    "attributes": etree.XPath("descendant::*/@*[contains(., '//')]"),
-    "texts": etree.XPath("descendant-or-self::*/text()[contains(., '//')]"),
-}
+# A URL written out in text (or in Markdown: ``![](…)``, ``[](…)``, ``<…>``, ``[id]: …``): it
+# stops at what ends a Markdown destination or an HTML token.
+TEXT_URL = re.compile(r"(?:https?:)?//[^\s<>\"'()\[\]{}`]+", re.I)
 
 
-def _with_slashes(container: etree._Element, what: str) -> list[etree._ElementUnicodeResult]:
-    """The attribute values or text nodes below ``container`` that contain ``//`` (every
-    wrapped URL does, protocol-relative ones included)."""
-    found = _SLASHED[what](container)
-    return found if isinstance(found, list) else []
+def url_kind(tag: str, name: str) -> Literal["url", "srcset"] | None:
+    """Whether attribute ``name`` of a ``tag`` element holds one URL, a srcset of them, or
+    neither: the URL attributes, ``data-*`` (lazy loaders keep URLs there) and a ``meta``
+    element's ``content`` (``og:image`` and friends)."""
+    if name in SRCSET_ATTRIBUTES:
+        return "srcset"
+    if name in URL_ATTRIBUTES or name.startswith("data-") or (name == "content" and tag == "meta"):
+        return "url"
+    return None
+
+
+def unwrap_attribute(unwrap: Callable[[str], str], tag: str, name: str, value: str) -> str:
+    """What an attribute's (decoded) value becomes: itself unless it holds wrapped URLs."""
+    kind = url_kind(tag, name)
+    if kind == "srcset":
+        return map_srcset(value, unwrap)
+    return unwrap(value) if kind == "url" else value
+
+
+def unwrap_text(unwrap: Callable[[str], str], text: str) -> tuple[str, int]:
+    """``text`` with every URL written in it unwrapped, and how many were."""
+    count = 0
+
+    def sub(match: re.Match[str]) -> str:
+        nonlocal count
+        new = unwrap(match.group(0))
+        count += new != match.group(0)
+        return new
+
+    return TEXT_URL.sub(sub, text), count
+
+
+class UnwrapVisit(Visit):
+    """unwrap-proxies in the walk: an element's URL attributes, its text and its tail.
+
+    Only values holding ``//`` are looked at (every wrapped URL holds one, protocol-relative
+    ones included), with ``in`` at C speed before the wrapper hosts are looked for.
+    """
+
+    tags = None
+
+    def __init__(self, unwrapper: Unwrapper) -> None:
+        self.unwrap = unwrapper.unwrap
+        self.unwrap_mentioned = unwrapper.unwrap_mentioned
+        self.might_wrap = unwrapper.might_wrap
+
+    def element(self, el: etree._Element, attributes: Attributes) -> int:
+        """The element's URL attributes, and URLs written in its text and tail."""
+        changed = 0
+        might_wrap = self.might_wrap
+        for name, value in attributes:
+            if "//" in value and might_wrap(value):
+                new = unwrap_attribute(self.unwrap_mentioned, str(el.tag), name, value)
+                if new != value:
+                    set_item(el, attributes, name, new)
+                    changed += 1
+        text = el.text
+        if text and "//" in text and might_wrap(text):
+            el.text, count = self._text(text)
+            changed += count
+        tail = el.tail
+        if tail and "//" in tail and might_wrap(tail):
+            el.tail, count = self._text(tail)
+            changed += count
+        return changed
+
+    def done(self, container: etree._Element) -> int:
+        """The fragment's own leading text (before its first element)."""
+        text = container.text
+        if text and "//" in text and self.might_wrap(text):
+            container.text, count = self._text(text)
+            return count
+        return 0
+
+    def _text(self, text: str) -> tuple[str, int]:
+        new, count = unwrap_text(self.unwrap, text)
+        return xml_chars(new), count
 
 
 class UnwrapProxies(Rule):
@@ -62,6 +131,7 @@ class UnwrapProxies(Rule):
         base = string_list("wrappers", wrappers) if wrappers is not None else DEFAULT_TEMPLATES
         extra = string_list("extra_wrappers", extra_wrappers) if extra_wrappers else ()
         self.unwrapper = Unwrapper.from_templates((*base, *extra))
+        self._visit = UnwrapVisit(self.unwrapper)  # keeps no state: one serves every fragment
 
     def _url(self, url: str | None) -> str | None:
         return self.unwrapper.unwrap(url) if url else url
@@ -95,47 +165,6 @@ class UnwrapProxies(Rule):
             return entry, 0
         return replace(entry, links=links, media=tuple(media)), changed
 
-    def html(self, container: etree._Element) -> int:
-        """URL attributes (src, href, poster, srcset, data-*) and URLs written out as text.
-
-        Only values holding ``//`` are looked at, found by XPath in C: walking every
-        attribute and text node in Python cost 0.24 s of a 1,000-entry ZAKER feed (110,000
-        values for 9,000 wrapped URLs); this costs a fifth of that.
-        """
-        unwrap, might_wrap = self.unwrapper.unwrap, self.unwrapper.might_wrap
-        changed = 0
-        for value in _with_slashes(container, "attributes"):
-            if not might_wrap(value):
-                continue
-            el, name = value.getparent(), value.attrname
-            if el is None or name is None:
-                continue
-            if name in SRCSET_ATTRIBUTES:
-                new = map_srcset(value, unwrap)
-            elif name in URL_ATTRIBUTES or name.startswith("data-"):
-                new = unwrap(value)
-            else:
-                continue
-            if new != value:
-                set_attr(el, name, new)
-                changed += 1
-        for text in _with_slashes(container, "texts"):
-            node = text.getparent()
-            if node is not None and might_wrap(text):
-                changed += self._text(node, "tail" if text.is_tail else "text")
-        return changed
-
-    def _text(self, node: etree._Element, attr: str) -> int:
-        text = getattr(node, attr)
-        if not text or not self.unwrapper.might_wrap(text):
-            return 0
-        count = 0
-
-        def sub(match: re.Match[str]) -> str:
-            nonlocal count
-            new = self.unwrapper.unwrap(match.group(0))
-            count += new != match.group(0)
-            return new
-
-        setattr(node, attr, xml_chars(_URL_IN_TEXT.sub(sub, text)))
-        return count
+    def visit(self) -> Visit:
+        """URL attributes (src, href, poster, srcset, data-*) and URLs written out as text."""
+        return self._visit
