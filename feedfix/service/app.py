@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,8 @@ from feedfix.service.logs import LOGGER, log, use_masker
 from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.poller import Poller
-from feedfix.service.poll.worker import Worker
+from feedfix.service.poll.worker import FormatJob, Worker
+from feedfix.service.state import Published
 from feedfix.service.store import Store, StoreError, open_configured, redacted
 from feedfix.service.web import ImageCache
 
@@ -100,6 +102,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
                 metrics.forget_feed(name)
 
         catalog.listeners.append(forget_removed)
+        catalog.render = _formats(cleaner, config.server.base_url)
         archiver = images.archiver if images is not None else None
         poller = Poller(
             config,
@@ -158,6 +161,26 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         await stop.wait()
         log("stopping")
     log("stopped")
+
+
+def _formats(
+    cleaner: Worker, base_url: str | None
+) -> Callable[[str, Published, str], Awaitable[Published]]:
+    """How the catalog renders a feed's RSS and JSON Feed: in the cleaning worker, from the
+    Atom (a worker process that died is replaced, as a poll replaces it)."""
+
+    async def render(name: str, atom: Published, fmt: str) -> Published:
+        self_url = f"{base_url.rstrip('/')}/feeds/{name}.atom" if base_url else None
+        generation = cleaner.generation
+        try:
+            return await cleaner.render_format(FormatJob(name, atom, fmt, self_url))
+        except BrokenProcessPool:
+            if cleaner.generation == generation:
+                log("cleaning worker died; restarting it", logging.ERROR)
+                cleaner.restart()
+            raise
+
+    return render
 
 
 def _app(

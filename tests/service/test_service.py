@@ -259,9 +259,11 @@ def test_head_has_headers_and_no_body(shared: Shared) -> None:
 
 
 def test_unknown_feed_is_404(shared: Shared) -> None:
-    """A name that is not configured is a 404, whatever the extension (``/feeds/zaker``
-    itself is the feed's HTML page: tests/service/test_web.py)."""
-    for path in ("/feeds/nope.atom", "/feeds/zaker.rss", "/feeds/nope", "/feeds/.atom"):
+    """A name that is not configured is a 404, whatever the extension, and so is an extension
+    that is no format (``/feeds/zaker`` itself is the feed's HTML page: test_web.py)."""
+    paths = ("/feeds/nope.atom", "/feeds/nope.rss", "/feeds/nope.json", "/feeds/zaker.xml",
+             "/feeds/nope", "/feeds/.atom", "/feeds/.rss")  # fmt: skip
+    for path in paths:
         assert shared.svc.get(path).status == 404, path
 
 

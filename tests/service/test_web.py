@@ -137,7 +137,7 @@ def test_json_index_says_what_the_page_says(running: Running) -> None:
     data = running.service.get("/?format=json", bearer()).json()  # after: polls only add up
     assert set(data) == {"version", "summary", "image_cache", "image_archive", "store", "feeds"}
     assert data["image_archive"] is None
-    keys = {"name", "url", "upstream", "ok", "stale", "stale_since", "last_success",
+    keys = {"name", "url", "urls", "upstream", "ok", "stale", "stale_since", "last_success",
             "last_error", "last_error_at", "entries", "next_poll",
             "permanent_redirect", "advice", "serving"}  # fmt: skip
     assert all(set(row) == keys for row in data["feeds"])

@@ -48,6 +48,7 @@ FORMATS = {
 
 __all__ = [
     "FALLBACK_UPDATED",
+    "FEED_TYPES",
     "FORMATS",
     "DropCounter",
     "Dropped",

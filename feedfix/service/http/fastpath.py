@@ -7,7 +7,9 @@ request's headers within ``header_timeout`` is cut off (aiohttp bounds header si
 how slowly they come: slowloris), so is one whose request body has not all come within
 ``body_timeout`` of its head, and one left idle longer than ``keepalive_timeout``. Plain
 ``GET``/``HEAD`` requests for a served feed, the bulk of the traffic, are answered here from
-the precomputed replies, which is several times cheaper than aiohttp's request machinery.
+the precomputed replies, which is several times cheaper than aiohttp's request machinery: in
+every format (a feed's RSS or JSON Feed, the first time it is asked for after a change, is
+rendered first: the connection waits for it, reading nothing more, and stays here).
 Anything else (other routes, unknown feeds, bodies, anything unusual) hands the connection
 to aiohttp for good. Which heads are answered here is decided by the pure functions of
 ``heads.py``; cached images are answered by ``image_front.py``.
@@ -16,6 +18,7 @@ to aiohttp for good. Which heads are answered here is decided by the pure functi
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import socket
 import time
@@ -28,13 +31,22 @@ from typing import Any
 from feedfix.service.catalog import Catalog
 from feedfix.service.http.heads import CHUNKED, UNUSUAL, body_length, head_end, parse_head
 from feedfix.service.http.image_front import CachedImages, ImageFront
-from feedfix.service.served import Reply
+from feedfix.service.served import Reply, ServedFeed
 
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
 SWEEP = 0.25  # seconds between timeout sweeps: timeouts are enforced to within this
 HANDED_HEAD = 64 * 1024  # bytes of a handed-over head kept to read its body's length
 UNTIL_CLOSED = -2  # a body whose length is unknown (a head past HANDED_HEAD): clocked to the end
 LAST_CHUNK = b"0\r\n\r\n"  # a chunked body's end (without extensions or trailers)
+
+
+class _Rendering(enum.Enum):
+    """``_answer``'s word for a request that waits for its format to be rendered."""
+
+    RENDERING = "rendering"
+
+
+RENDERING = _Rendering.RENDERING
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,7 @@ class FastPathProtocol(asyncio.Protocol):
         self.fd = -1  # the socket, for writev
         self.plain: TransportSocket | None = None  # the socket, when no TLS wraps it
         self.sock: socket.socket | None = None  # its duplicate, for send flags (images only)
+        self.rendering: asyncio.Future[ServedFeed] | None = None  # a format it waits for
         # The clock the sweep reads: since when this connection has waited, and how long it may.
         self.since: float | None = None
         self.limit = front.limits.header_timeout
@@ -176,6 +189,12 @@ class FastPathProtocol(asyncio.Protocol):
             self._wait(self.front.limits.header_timeout)
             self.idle = 0
         self.buffer += data
+        if self.rendering is None:
+            self._serve()
+
+    def _serve(self) -> None:
+        """Answer the complete requests buffered, in order, until one must wait for its
+        format to be rendered (``_rendered`` goes on from there) or is aiohttp's."""
         while self.inner is None and self.transport is not None:
             end = self.buffer.find(b"\r\n\r\n")  # head_end's usual case, inlined: per request
             if end < 0:  # unfinished (often empty: every byte answered)
@@ -185,6 +204,8 @@ class FastPathProtocol(asyncio.Protocol):
             keep_alive = self._answer(bytes(self.buffer[:end]), self.transport)
             if keep_alive is None:
                 self._hand_over()
+                return
+            if keep_alive is RENDERING:
                 return
             del self.buffer[: end + 4]
             if not keep_alive:
@@ -198,8 +219,34 @@ class FastPathProtocol(asyncio.Protocol):
                 self._wait(limits.keepalive_timeout)
                 self.idle = self.front.next_idle()
 
-    def _answer(self, head: bytes, transport: asyncio.Transport) -> bool | None:
-        """Write the reply to one feed request; ``None`` when aiohttp should answer instead.
+    def _render_first(
+        self, pending: asyncio.Future[ServedFeed], transport: asyncio.Transport
+    ) -> _Rendering:
+        """Wait, reading nothing more, for the format a request asked for to be rendered
+        (its first request since the feed changed): no clock runs meanwhile."""
+        self.rendering = pending
+        self.since = None
+        transport.pause_reading()
+        pending.add_done_callback(self._rendered)
+        return RENDERING
+
+    def _rendered(self, pending: asyncio.Future[ServedFeed]) -> None:
+        """The format is rendered: answer the request that waited for it, and go on; a
+        render that failed leaves the connection to aiohttp (whose handler tries again)."""
+        self.rendering = None
+        failed = pending.cancelled() or pending.exception() is not None
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.inner is not None:
+            return
+        transport.resume_reading()
+        if failed:
+            self._hand_over()
+        else:
+            self._serve()
+
+    def _answer(self, head: bytes, transport: asyncio.Transport) -> bool | _Rendering | None:
+        """Write the reply to one feed request; ``None`` when aiohttp should answer instead,
+        ``RENDERING`` when its format is being rendered (nothing is written yet).
 
         Returns whether the connection stays open. Readers repeat the same request head (same
         client, same validators), so what a head was answered with is remembered.
@@ -213,6 +260,11 @@ class FastPathProtocol(asyncio.Protocol):
             served = front.catalog.served.get(request.name)
             if served is None:
                 return None  # 404 and 503 carry a message: aiohttp's handler says it
+            if request.fmt != "atom":
+                other = front.catalog.other_format(served, request.fmt)
+                if not isinstance(other, ServedFeed):
+                    return self._render_first(other, transport)
+                served = other
             reply = served.answer(
                 request.if_none_match, request.if_modified_since, request.accept_encoding
             )
