@@ -103,13 +103,15 @@ def render_header(
     feed: Feed, facts: FeedFacts, self_url: str | None = None, dropped: Dropped = UNCOUNTED
 ) -> str:
     """The feed's own members, up to the opening of ``items``."""
-    found: dict[str, Any] = {"version": VERSION, "title": _text(feed.title or "")}
     site = next((x[1] for x in common.links(feed.links, dropped) if x[0] == "alternate"), None)
+    own = common.url(common.siblings(self_url, "json").get("json"))
+    # the title is required, and readers refuse an empty one: the feed's address stands in
+    title = feed.title or site or own or feed.id or ""
+    found: dict[str, Any] = {"version": VERSION, "title": _text(title)}
     if site is not None:
         found["home_page_url"] = site
-    own = common.siblings(self_url, "json").get("json")
     if own:
-        found["feed_url"] = common.url(own)
+        found["feed_url"] = own
     if feed.subtitle:
         found["description"] = _text(feed.subtitle)
     for key, value in (("icon", feed.logo), ("favicon", feed.icon)):
@@ -118,7 +120,7 @@ def render_header(
             found[key] = address
     authors = feed.authors
     if facts.needs_author:
-        authors = (Person(name=feed.title or "unknown"),)  # as the Atom names one
+        authors = (Person(name=title or "unknown"),)  # as the Atom names one
     if authors:
         found["authors"] = [_author(person, dropped) for person in authors]
     lang = dropped.check(feed.lang, language_tag(feed.lang))

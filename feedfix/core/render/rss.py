@@ -59,12 +59,17 @@ def rss_date(value: datetime) -> str:
     )
 
 
-def _person(indent: str, person: Person, dropped: Dropped) -> str:
-    """``author`` when there is an email to give (RSS's grammar), else ``dc:creator``."""
-    email = dropped.check(person.email, email_address(person.email))
-    if email:
-        return plain_element(indent, "author", f"{email} ({person.name})")
-    return plain_element(indent, "dc:creator", person.name)
+def _people(indent: str, people: Iterable[Person], dropped: Dropped) -> Iterator[str]:
+    """The first person with an email as ``author`` (RSS's grammar: once, an address), every
+    other as ``dc:creator`` (a name)."""
+    author = False
+    for person in people:
+        email = dropped.check(person.email, email_address(person.email))
+        if email and not author:
+            author = True
+            yield plain_element(indent, "author", f"{email} ({person.name})")
+        else:
+            yield plain_element(indent, "dc:creator", person.name)
 
 
 def _category(indent: str, category: Category, dropped: Dropped) -> str:
@@ -112,7 +117,7 @@ def render_entry(
     parts.append(element(i, "description", entry.summary or body))
     if entry.summary and body:
         parts.append(element(i, "content:encoded", body))
-    parts.extend(_person(i, person, dropped) for person in entry.authors)
+    parts.extend(_people(i, entry.authors, dropped))
     parts.extend(_category(i, category, dropped) for category in entry.categories)
     guid = entry.id or ""
     parts.append(element(i, "guid", guid, isPermaLink=None if guid == link else "false"))
@@ -159,7 +164,7 @@ def render_header(
     links = list(common.links(feed.links, dropped))
     site = next((x[1] for x in links if x[0] == "alternate"), None)
     link = site or common.url(self_url) or feed.id or ""
-    title = feed.title or ""
+    title = feed.title or link  # a channel's title may not be empty
     parts = [
         "<?xml version='1.0' encoding='utf-8'?>\n",
         f"<rss{attributes({'version': '2.0', **NAMESPACES})}>\n",
