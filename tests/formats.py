@@ -189,6 +189,36 @@ def assert_valid(fmt: str, data: bytes, *, urls_absolute: bool = True) -> None:
 
 
 @dataclass(frozen=True)
+class Shown:
+    """An entry as a reader shows it: its title, its link and its content (HTML)."""
+
+    title: str
+    link: str | None
+    html: str
+
+
+def shown(fmt: str, data: bytes) -> list[Shown]:
+    """The entries of a valid document of format ``fmt``, read with lxml or json (not
+    feedfix): for the service's tests, which check the same entries in every format."""
+    assert_valid(fmt, data)
+    if fmt == "json":
+        items = json.loads(data)["items"]
+        return [Shown(i.get("title", ""), i.get("url"), i.get("content_html", "")) for i in items]
+    if fmt == "rss":
+        return [
+            Shown(
+                item.findtext("title") or "",
+                item.findtext("link"),
+                item.findtext(f"{{{NS['content']}}}encoded") or item.findtext("description") or "",
+            )
+            for item in parse_xml(data).iterfind("channel/item")
+        ]
+    from atomcheck import entries  # noqa: PLC0415
+
+    return [Shown(e.title or "", e.alternate, e.content_html) for e in entries(parse_xml(data))]
+
+
+@dataclass(frozen=True)
 class Said:
     """What the parity tests compare of one entry."""
 

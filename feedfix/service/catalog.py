@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -106,13 +107,17 @@ class Catalog:
         has new replies, which render their own)."""
         if self.render is None:
             raise RuntimeError("the catalog renders no other format")
+        started = time.monotonic()
         try:
-            served.others.published[fmt] = await self.render(served.name, served.published, fmt)
+            made = await self.render(served.name, served.published, fmt)
         except Exception as exc:
             log("render failed", logging.ERROR, feed=served.name, format=fmt, error=repr(exc))
             raise
         finally:
             served.others.pending.pop(fmt, None)
+        served.others.published[fmt] = made
+        waited = round((time.monotonic() - started) * 1000, 1)
+        log("rendered", feed=served.name, format=fmt, bytes=len(made.gzip), duration_ms=waited)
         found = self.other_format(served, fmt)
         assert isinstance(found, ServedFeed)  # noqa: S101 - its bytes were just kept
         return found
