@@ -86,16 +86,7 @@ class Catalog:
             return found
         published = others.published.get(fmt)
         if published is not None:
-            found = ServedFeed.of(
-                served.name,
-                published,
-                served.max_age,
-                served.stale_since,
-                self.identities,
-                fmt=fmt,
-            )
-            others.replies[fmt] = found
-            return found
+            return self._replies(served, fmt, published)
         pending = others.pending.get(fmt)
         if pending is None:
             pending = asyncio.ensure_future(self._render(served, fmt))
@@ -118,8 +109,20 @@ class Catalog:
         served.others.published[fmt] = made
         waited = round((time.monotonic() - started) * 1000, 1)
         log("rendered", feed=served.name, format=fmt, bytes=len(made.gzip), duration_ms=waited)
-        found = self.other_format(served, fmt)
-        assert isinstance(found, ServedFeed)  # noqa: S101 - its bytes were just kept
+        return self._replies(served, fmt, made)
+
+    def _replies(self, served: ServedFeed, fmt: str, published: Published) -> ServedFeed:
+        """The replies of ``served``'s format ``fmt`` (its bytes ``published``), made once
+        with the Atom's headers and kept beside it."""
+        found = ServedFeed.of(
+            served.name,
+            published,
+            served.max_age,
+            served.stale_since,
+            self.identities,
+            fmt=fmt,
+        )
+        served.others.replies[fmt] = found
         return found
 
     def record_poll(

@@ -15,13 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 
+from feedfix.core.render import FEED_TYPES
 from feedfix.service.state import Published
 
-CONTENT_TYPES = {
-    "atom": "application/atom+xml; charset=utf-8",
-    "rss": "application/rss+xml; charset=utf-8",
-    "json": "application/feed+json; charset=utf-8",
-}
+CONTENT_TYPES = {name: f"{kind}; charset=utf-8" for name, kind in FEED_TYPES.items()}
 
 
 def http_date(epoch: float) -> str:
