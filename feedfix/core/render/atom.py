@@ -101,7 +101,7 @@ def render_entry(
     lang = lang if lang and lang != language_tag(feed_lang) else None
     updated, published = common.dates(entry, when)
     parts = [
-        f"  <entry{attributes({'xml:lang': lang})}>\n",
+        f"  <entry{attributes({'xml:lang': lang})}>\n" if lang else "  <entry>\n",
         element(i, "id", entry.id or ""),
         element(i, "title", entry.title or ""),
         element(i, "updated", atom_date(updated)),
@@ -109,15 +109,18 @@ def render_entry(
     if published:
         parts.append(element(i, "published", atom_date(published)))
     parts.append(_links(i, entry.links, dropped))
-    parts.extend(_person(i, person, dropped) for person in entry.authors)
-    parts.extend(_category(i, category, dropped) for category in entry.categories)
+    if entry.authors:  # (most entries have none to write: no generator to start)
+        parts.extend(_person(i, person, dropped) for person in entry.authors)
+    if entry.categories:
+        parts.extend(_category(i, category, dropped) for category in entry.categories)
     if entry.summary:
         parts.append(element(i, "summary", entry.summary, type="html"))
     if entry.content or entry.link is None:  # an entry without content needs an alternate link
         parts.append(element(i, "content", entry.content or "", type="html"))
     if entry.rights:
         parts.append(element(i, "rights", entry.rights))
-    parts.extend(_media(i, media) for media in entry.media if len(media.url) <= MAX_URL)
+    if entry.media:
+        parts.extend(_media(i, media) for media in entry.media if len(media.url) <= MAX_URL)
     parts.append("  </entry>\n")
     return "".join(parts)
 

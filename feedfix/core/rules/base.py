@@ -46,7 +46,7 @@ class Rule:
         return run(container, (visit,))[0] if visit is not None else 0
 
     def finish(self, markup: str) -> str:
-        """Act on the serialized fragment, after every rule's ``html`` (a final pass)."""
+        """Act on the serialized fragment, after the walk (a final pass)."""
         return markup
 
     @property

@@ -2,7 +2,7 @@
 
 Two passes over one allowlist (``rules/allowlist.py``):
 
-1. The tree pass (``html``), on libxml2's parse, where the other rules work: one walk turns
+1. The tree pass (``visit``), on libxml2's parse, in the walk the other rules share: it turns
    raw-text elements into ``<pre>``, drops the elements outside the allowlist (with their
    content for code, frames, SVG and the page's title; unwrapped otherwise), every attribute
    outside it, URLs whose scheme is not http/https/mailto/tel, CSS that can run script or
