@@ -26,7 +26,8 @@ from feedfix.core.errors import ConfigError
 from feedfix.files.config_file import config_path, load_config
 from feedfix.service.catalog import Catalog
 from feedfix.service.first_run import listen_error, unwritable
-from feedfix.service.http.fastpath import FastPath, Limits
+from feedfix.service.http.connections import Limits
+from feedfix.service.http.fastpath import FastPath
 from feedfix.service.http.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
 from feedfix.service.http.server import make_app
 from feedfix.service.images import ImageService

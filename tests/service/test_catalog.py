@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from feedfix.service.catalog import Catalog, Status
-from feedfix.service.http.fastpath import FastPath, Limits, _Answered
+from feedfix.service.http.connections import Limits
+from feedfix.service.http.fastpath import FastPath, _Answered
 from feedfix.service.served import IdentityBodies, ServedFeed, accepts_gzip, strong_etag
 from feedfix.service.state import Published
 
