@@ -13,7 +13,8 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -25,7 +26,8 @@ from feedfix.core.errors import ConfigError
 from feedfix.files.config_file import config_path, load_config
 from feedfix.service.catalog import Catalog
 from feedfix.service.first_run import listen_error, unwritable
-from feedfix.service.http.fastpath import FastPath, Limits
+from feedfix.service.http.connections import Limits
+from feedfix.service.http.fastpath import FastPath
 from feedfix.service.http.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
 from feedfix.service.http.server import make_app
 from feedfix.service.images import ImageService
@@ -34,8 +36,9 @@ from feedfix.service.logs import LOGGER, log, use_masker
 from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.poller import Poller
-from feedfix.service.poll.worker import Worker
+from feedfix.service.poll.worker import FormatJob, Worker
 from feedfix.service.reloads import Reloads
+from feedfix.service.state import Published
 from feedfix.service.store import Store, StoreError, open_configured, redacted
 from feedfix.service.web import ImageCache
 
@@ -100,6 +103,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
                 metrics.forget_feed(name)
 
         catalog.listeners.append(forget_removed)
+        catalog.render = _formats(cleaner, config.server.base_url)
         archiver = images.archiver if images is not None else None
         poller = Poller(
             config,
@@ -158,6 +162,26 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         await stop.wait()
         log("stopping")
     log("stopped")
+
+
+def _formats(
+    cleaner: Worker, base_url: str | None
+) -> Callable[[str, Published, str], Awaitable[Published]]:
+    """How the catalog renders a feed's RSS and JSON Feed: in the cleaning worker, from the
+    Atom (a worker process that died is replaced, as a poll replaces it)."""
+
+    async def render(name: str, atom: Published, fmt: str) -> Published:
+        self_url = f"{base_url.rstrip('/')}/feeds/{name}.atom" if base_url else None
+        generation = cleaner.generation
+        try:
+            return await cleaner.render_format(FormatJob(name, atom, fmt, self_url))
+        except BrokenProcessPool:
+            if cleaner.generation == generation:
+                log("cleaning worker died; restarting it", logging.ERROR)
+                cleaner.restart()
+            raise
+
+    return render
 
 
 def _app(
