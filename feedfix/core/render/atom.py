@@ -10,7 +10,7 @@ a function of the model: the same feed always renders to the same bytes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from feedfix import __version__
@@ -21,7 +21,6 @@ from feedfix.core.render.common import FEED_TYPES
 from feedfix.core.render.values import (
     MAX_URL,
     UNCOUNTED,
-    DropCounter,
     Dropped,
     FeedFacts,
     email_address,
@@ -163,29 +162,6 @@ def render_header(
     return "".join(parts)
 
 
-def render_chunks(
-    feed: Feed,
-    facts: FeedFacts,
-    entries: Iterable[Entry],
-    self_url: str | None = None,
-    on_dropped: DropCounter | None = None,
-) -> Iterator[bytes]:
-    """The feed as UTF-8 chunks: header, one chunk per entry, footer."""
-    dropped = Dropped()
-    yield render_header(feed, facts, self_url, dropped).encode("utf-8")
-    if on_dropped is not None and dropped.count:
-        on_dropped(dropped.count, False)
-    for entry in entries:
-        dropped.count = 0
-        yield render_entry(entry, feed.lang, facts.updated, dropped).encode("utf-8")
-        if on_dropped is not None and dropped.count:
-            on_dropped(dropped.count, True)
-    yield b"</feed>\n"
-
-
-def render_atom(
-    feed: Feed, *, self_url: str | None = None, on_dropped: DropCounter | None = None
-) -> bytes:
-    """The whole feed as Atom 1.0 bytes."""
-    facts = FeedFacts.of(feed)
-    return b"".join(render_chunks(feed, facts, feed.entries, self_url, on_dropped))
+FORMAT = common.Format("atom", render_header, render_entry, b"</feed>\n")
+render_chunks = FORMAT.chunks
+render_atom = FORMAT.render

@@ -8,12 +8,21 @@ address as ``via``) and date each entry at the same instant.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from feedfix.core.ids import mend_iri
-from feedfix.core.model import Entry, Link
-from feedfix.core.render.values import MAX_URL, UNCOUNTED, Dropped, language_tag, media_type
+from feedfix.core.model import Entry, Feed, Link
+from feedfix.core.render.values import (
+    MAX_URL,
+    UNCOUNTED,
+    DropCounter,
+    Dropped,
+    FeedFacts,
+    language_tag,
+    media_type,
+)
 
 FEED_TYPES = {
     "atom": "application/atom+xml",
@@ -84,3 +93,51 @@ def siblings(self_url: str | None, name: str) -> dict[str, str]:
         return {name: self_url}
     stem = self_url[: -len(suffix)]
     return {other: f"{stem}.{other}" for other in FEED_TYPES}
+
+
+@dataclass(frozen=True)
+class Format:
+    """An output format: its name (``--format``, the URL's suffix) and how it writes its
+    header, each entry and its end, streamed as chunks, what each part dropped counted
+    (``on_dropped``: how many, and whether an entry dropped them)."""
+
+    name: str
+    header: Callable[[Feed, FeedFacts, str | None, Dropped], str]
+    entry: Callable[[Entry, str | None, datetime, Dropped], str]
+    end: bytes
+    between: str = ""  # written between two entries
+
+    @property
+    def media_type(self) -> str:
+        """What the format is served as."""
+        return FEED_TYPES[self.name]
+
+    def chunks(
+        self,
+        feed: Feed,
+        facts: FeedFacts,
+        entries: Iterable[Entry],
+        self_url: str | None = None,
+        on_dropped: DropCounter | None = None,
+    ) -> Iterator[bytes]:
+        """The feed as UTF-8 chunks: header, one chunk per entry, end (so a caller can write
+        a big feed out as it is cleaned)."""
+        dropped = Dropped()
+        yield self.header(feed, facts, self_url, dropped).encode("utf-8")
+        if on_dropped is not None and dropped.count:
+            on_dropped(dropped.count, False)
+        before = ""
+        for entry in entries:
+            dropped.count = 0
+            yield (before + self.entry(entry, feed.lang, facts.updated, dropped)).encode("utf-8")
+            before = self.between
+            if on_dropped is not None and dropped.count:
+                on_dropped(dropped.count, True)
+        yield self.end
+
+    def render(
+        self, feed: Feed, *, self_url: str | None = None, on_dropped: DropCounter | None = None
+    ) -> bytes:
+        """The whole feed."""
+        facts = FeedFacts.of(feed)
+        return b"".join(self.chunks(feed, facts, feed.entries, self_url, on_dropped))

@@ -19,7 +19,6 @@ written (and streamed) an item at a time, and a person can still read it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,6 @@ from feedfix.core.render import common
 from feedfix.core.render.atom import atom_date
 from feedfix.core.render.values import (
     UNCOUNTED,
-    DropCounter,
     Dropped,
     FeedFacts,
     email_address,
@@ -129,32 +127,6 @@ def render_header(
     return _encode(found)[:-1] + ', "items": [\n'
 
 
-def render_chunks(
-    feed: Feed,
-    facts: FeedFacts,
-    entries: Iterable[Entry],
-    self_url: str | None = None,
-    on_dropped: DropCounter | None = None,
-) -> Iterator[bytes]:
-    """The feed as UTF-8 chunks: its members, one line per item, the end."""
-    dropped = Dropped()
-    yield render_header(feed, facts, self_url, dropped).encode("utf-8")
-    if on_dropped is not None and dropped.count:
-        on_dropped(dropped.count, False)
-    first = True
-    for entry in entries:
-        dropped.count = 0
-        line = item(entry, feed.lang, facts.updated, dropped)
-        yield (line if first else ",\n" + line).encode("utf-8")
-        first = False
-        if on_dropped is not None and dropped.count:
-            on_dropped(dropped.count, True)
-    yield b"\n]}\n"
-
-
-def render_json(
-    feed: Feed, *, self_url: str | None = None, on_dropped: DropCounter | None = None
-) -> bytes:
-    """The whole feed as JSON Feed 1.1 bytes."""
-    facts = FeedFacts.of(feed)
-    return b"".join(render_chunks(feed, facts, feed.entries, self_url, on_dropped))
+FORMAT = common.Format("json", render_header, item, b"\n]}\n", between=",\n")
+render_chunks = FORMAT.chunks
+render_json = FORMAT.render

@@ -29,7 +29,6 @@ from feedfix.core.render import common
 from feedfix.core.render.common import FEED_TYPES
 from feedfix.core.render.values import (
     UNCOUNTED,
-    DropCounter,
     Dropped,
     FeedFacts,
     email_address,
@@ -220,29 +219,6 @@ def _editor(person: Person) -> str:
     return f"{email_address(person.email)} ({person.name})"
 
 
-def render_chunks(
-    feed: Feed,
-    facts: FeedFacts,
-    entries: Iterable[Entry],
-    self_url: str | None = None,
-    on_dropped: DropCounter | None = None,
-) -> Iterator[bytes]:
-    """The feed as UTF-8 chunks: header, one chunk per item, footer."""
-    dropped = Dropped()
-    yield render_header(feed, facts, self_url, dropped).encode("utf-8")
-    if on_dropped is not None and dropped.count:
-        on_dropped(dropped.count, False)
-    for entry in entries:
-        dropped.count = 0
-        yield render_entry(entry, feed.lang, facts.updated, dropped).encode("utf-8")
-        if on_dropped is not None and dropped.count:
-            on_dropped(dropped.count, True)
-    yield b"  </channel>\n</rss>\n"
-
-
-def render_rss(
-    feed: Feed, *, self_url: str | None = None, on_dropped: DropCounter | None = None
-) -> bytes:
-    """The whole feed as RSS 2.0 bytes."""
-    facts = FeedFacts.of(feed)
-    return b"".join(render_chunks(feed, facts, feed.entries, self_url, on_dropped))
+FORMAT = common.Format("rss", render_header, render_entry, b"  </channel>\n</rss>\n")
+render_chunks = FORMAT.chunks
+render_rss = FORMAT.render
