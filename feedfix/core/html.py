@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -141,8 +141,7 @@ def parse_fragment(markup: str) -> etree._Element:
         body = etree.SubElement(doc, "body")
     _unnest_void_elements(body)
     if document:
-        for el in list(body.iter("title", "head")):
-            drop_tree(el)
+        etree.strip_elements(body, "title", "head", with_tail=False)
     if special and _SVG.search(markup):
         for svg in body.iter("svg"):
             _svg_case(svg)
@@ -216,18 +215,27 @@ def elements(container: etree._Element) -> Iterator[etree._Element]:
     return container.iterdescendants(etree.Element)
 
 
-def drop_tree(el: etree._Element) -> None:
-    """Remove an element and everything inside it, keeping the text that follows it."""
-    parent = el.getparent()
-    if parent is None:
+# The name elements are given for the moment ``drop_trees`` strips them: libxml2 lowercases
+# every name it parses (and lxml matches names case-sensitively), so no element has it.
+_DROPPED = "FeedfixDropped"
+
+
+def drop_trees(container: etree._Element, elements: Iterable[etree._Element]) -> None:
+    """Remove each element (below ``container``) and everything inside it, keeping the text
+    that follows it; elements already removed are passed over.
+
+    All in one pass in C (``strip_elements``): removed one at a time, each one's tail was
+    joined onto the text before it, the same text growing again and again, and 16,000
+    dropped siblings took seconds. The removed elements keep their names.
+    """
+    named = [(el, el.tag) for el in elements if el.getparent() is not None]
+    if not named:
         return
-    if el.tail:
-        previous = el.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
-    parent.remove(el)
+    for el, _ in named:
+        el.tag = _DROPPED
+    etree.strip_elements(container, _DROPPED, with_tail=False)
+    for el, tag in named:
+        el.tag = tag
 
 
 def map_srcset(value: str, fn: Callable[[str], str]) -> str:

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import nh3
 from lxml import etree
 
-from feedfix.core.html import del_items, drop_tree, set_attr
+from feedfix.core.html import del_items, drop_trees, set_attr
 from feedfix.core.rules.allowlist import (
     ALLOWED_TAGS,
     ANY_TAG_ATTRIBUTES,
@@ -176,12 +176,19 @@ class Sanitize(Rule):
         """The final pass: the same allowlist, as an HTML5 reader parses the fragment."""
         return self._cleaner.clean(markup)
 
-    def keep_iframe(self, el: etree._Element) -> int:
-        """A player from an allowed host, sandboxed and emptied; any other iframe goes."""
-        if not self._allowed_iframe(el):
-            drop_tree(el)
-            return 1
-        return self._sandbox(el)
+    def keep_iframes(self, container: etree._Element, iframes: list[etree._Element]) -> int:
+        """Players from allowed hosts sandboxed and emptied; every other iframe goes."""
+        changed = 0
+        dropped: list[etree._Element] = []
+        for el in iframes:
+            if el.getparent() is None:
+                continue
+            if self._allowed_iframe(el):
+                changed += self._sandbox(el)
+            else:
+                dropped.append(el)
+        drop_trees(container, dropped)
+        return changed + len(dropped)
 
     def _allowed_iframe(self, el: etree._Element) -> bool:
         src = (el.get("src") or "").strip()
@@ -241,9 +248,8 @@ class _SanitizeVisit(Visit):
     def done(self, container: etree._Element) -> int:
         """The noted elements go, then each iframe is kept (sandboxed) or dropped."""
         changed = _drop_unlisted(container, self.unlisted) if self.unlisted else 0
-        for el in self.iframes:  # after the attributes: sandbox is not a listed attribute
-            if el.getparent() is not None:
-                changed += self.rule.keep_iframe(el)
+        if self.iframes:  # after the attributes: sandbox is not a listed attribute
+            changed += self.rule.keep_iframes(container, self.iframes)
         return changed
 
 
