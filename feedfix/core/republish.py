@@ -114,7 +114,7 @@ def republish(
     else:
         parsed = parse_document(data, feed_config.name, options.parse)
     report = Report()
-    feed = apply_feed_rules(with_metadata(parsed, options), options.rules, report)
+    feed = apply_feed_rules(with_metadata(parsed, options, report), options.rules, report)
     fingerprint = rules_fingerprint(feed_config)
     plan = [(e, source_hash(e, fingerprint), archive.get(e.id or "")) for e in feed.entries]
     changed = [(prev is None or prev.source_hash != digest) for _, digest, prev in plan]
