@@ -139,7 +139,7 @@ def _bound_tags(markup: str, hits: LimitHits) -> str:
     if cut < len(markup):
         rest = markup[cut:]
         text, tags = _ANY_TAG.subn("", rest)
-        hits.elements += tags - rest.count("</")
+        hits.elements += max(0, tags - rest.count("</") - rest.count("<!"))  # start tags
         out.append(text.replace("<", "&lt;"))
     return "".join(out)
 

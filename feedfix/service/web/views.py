@@ -221,8 +221,7 @@ def _unit(name: str) -> str:
 
 def unit(rule: str, count: float = 2) -> str:
     """What a rule's count counts (``urls``, ``images``…), singular for a count of one."""
-    cls = RULES.get(rule)
-    plural = cls.unit if cls is not None else "changes"
+    plural = _unit(rule) if rule in RULES or rule in NOTE_UNITS else "changes"
     return _ONE.get(plural, plural) if count == 1 else plural
 
 
