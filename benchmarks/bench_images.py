@@ -234,7 +234,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     (tmp / "www" / "photo.jpg").write_bytes(photo)
     (tmp / "www" / "small.jpg").write_bytes(jpeg(2_000))
     nginx_port, proxy_port, fast_port = free_port(), free_port(), free_port()
-    nginx = bs.start_nginx(tmp, nginx_port, "1", "image/jpeg")  # as bench_serve's nginx
+    nginx = bs.start_nginx(tmp, nginx_port, "1", {}, default="image/jpeg")  # as bench_serve's nginx
     proxy, fast_proxy, cache = start_proxies(tmp, proxy_port, fast_port)
     results: dict[str, Any] = {"image_bytes": len(photo)}
     try:

@@ -1,5 +1,5 @@
-"""How fast ``feedfix serve`` answers ``GET /feeds/{name}.atom``, against nginx serving the same
-bytes as a static file, while feedfix's poll loop is busy.
+"""How fast ``feedfix serve`` answers ``GET /feeds/{name}.atom`` (and ``.rss``, ``.json``),
+against nginx serving the same bytes as a static file, while feedfix's poll loop is busy.
 
 For each upstream mode (``--modes``, default ``same,new-entry``) it starts:
 
@@ -10,22 +10,26 @@ For each upstream mode (``--modes``, default ``same,new-entry``) it starts:
 - ``feedfix serve`` on a temporary config: 100 feeds, intervals 2, 3, 4, 5 s (cycled),
   ``keep_entries = 50``, SQLite in a temporary folder;
 - once every feed is served, the exact bytes of ``/feeds/f0.atom`` (50 entries, no gzip) are
-  saved to a file, and nginx (``worker_processes 1``: one process, like feedfix's single event
-  loop; ``sendfile on``; ``keepalive_requests`` raised so neither side closes wrk's
-  connections; access log off) serves that file with the same Content-Type;
+  saved to a file, and so are those of ``/feeds/f0.rss`` and ``/feeds/f0.json`` (each format
+  of ``--formats``; the first request of each renders it), and nginx (``worker_processes 1``:
+  one process, like feedfix's single event loop; ``sendfile on``; ``keepalive_requests``
+  raised so neither side closes wrk's connections; access log off) serves those files with
+  the same Content-Types;
 
-then runs ``wrk -t2 -c64 -d15s --latency`` against (a) nginx, 200; (b) feedfix, 200;
-(c) feedfix with ``If-None-Match: <served ETag>``, 304; (d) nginx with its own ETag, 304 (for
-information). Everything runs on the same machine at the same time, so nginx's figure is the
-baseline for this machine and this background load: the ratios are what counts (with
-``--repeat R`` the four runs are repeated R times, interleaved, and each ratio is the median of
-the rounds' ratios). feedfix's ``/metrics`` request counters are read around each feedfix run
-to confirm the statuses.
+then runs, for each format, ``wrk -t2 -c64 -d15s --latency`` against (a) nginx, 200;
+(b) feedfix, 200; (c) feedfix with ``If-None-Match: <served ETag>``, 304; (d) nginx with its
+own ETag, 304 (for information). Everything runs on the same machine at the same time, so
+nginx's figure is the baseline for this machine and this background load: the ratios are what
+counts (with ``--repeat R`` the runs are repeated R times, interleaved, and each ratio is the
+median of the rounds' ratios). feedfix's ``/metrics`` request counters are read around each
+feedfix run to confirm the statuses.
 
-Targets (reported, not enforced): feedfix's 200 and 304 against nginx's 200, as targets.py
-says (and benchmarks/README.md's table states).
+Targets (reported, not enforced): feedfix's 200 and 304 against nginx's 200, and each other
+format's 200 ratio against the Atom's, as targets.py says (and benchmarks/README.md's table
+states).
 
-Usage: ``bench_serve.py [--modes same,new-entry] [--duration 15] [--connections 64]
+Usage: ``bench_serve.py [--modes same,new-entry] [--formats atom,rss,json] [--duration 15]
+[--connections 64]
 [--threads 2] [--repeat 1] [--nginx-workers 1|auto] [--no-fastpath] [--backend sqlite|redis]
 [--save FILE] [--json]``. ``--backend redis`` stores in a redis-server of its own (serving
 is from memory either way: the figure should match SQLite's).
@@ -62,6 +66,8 @@ ITEMS = 50
 INTERVALS = [2.0, 3.0, 4.0, 5.0]
 TARGET_200 = targets.SERVE_200
 TARGET_304 = targets.SERVE_304
+TARGET_FORMAT = targets.SERVE_FORMAT_SHARE
+SUFFIXES = {"atom": "", "rss": " rss", "json": " json"}  # how the runs of a format are named
 NGINX_CONF = """\
 worker_processes {workers};
 daemon off;
@@ -80,10 +86,13 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     types {{ }}
-    default_type "{content_type}";
     server {{
         listen 127.0.0.1:{port};
         root {tmp}/www;
+        default_type "{default}";
+        location ~ \\.atom$ {{ default_type "{atom}"; }}
+        location ~ \\.rss$ {{ default_type "{rss}"; }}
+        location ~ \\.json$ {{ default_type "{json}"; }}
     }}
 }}
 """
@@ -114,10 +123,10 @@ class ModeResult:
     """Everything measured with one upstream mode."""
 
     mode: str
-    body_bytes: int = 0
+    body_bytes: dict[str, int] = field(default_factory=dict)  # by format
     entries: int = 0
-    etag: str = ""
-    nginx_etag: str = ""
+    etag: dict[str, str] = field(default_factory=dict)
+    nginx_etag: dict[str, str] = field(default_factory=dict)
     runs: list[WrkResult] = field(default_factory=list)
     rss_sum_mb: float = 0.0  # over feedfix's processes
     pss_mb: float = 0.0
@@ -186,11 +195,19 @@ def feed_requests(service: su.Service) -> dict[str, int]:
     return counts
 
 
-def start_nginx(tmp: Path, port: int, workers: str, content_type: str) -> subprocess.Popen[bytes]:
-    """nginx in the foreground on its own config, serving ``tmp/www``."""
+def start_nginx(
+    tmp: Path,
+    port: int,
+    workers: str,
+    types: dict[str, str],
+    default: str = "application/octet-stream",
+) -> subprocess.Popen[bytes]:
+    """nginx in the foreground on its own config, serving ``tmp/www`` (each format's file
+    with the Content-Type feedfix sends it with, ``types``; any other file as ``default``)."""
     conf = tmp / "nginx.conf"
+    kinds = {fmt: types.get(fmt, "application/octet-stream") for fmt in SUFFIXES}
     conf.write_text(
-        NGINX_CONF.format(workers=workers, tmp=tmp, port=port, content_type=content_type),
+        NGINX_CONF.format(workers=workers, tmp=tmp, port=port, default=default, **kinds),
         encoding="utf-8",
     )
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -202,33 +219,38 @@ def start_nginx(tmp: Path, port: int, workers: str, content_type: str) -> subpro
 
 
 def serve_static(
-    tmp: Path, body: bytes, content_type: str, workers: str
-) -> tuple[subprocess.Popen[bytes], str, str]:
-    """nginx serving ``body`` at ``/feeds/f0.atom``: its process, URL and ETag."""
+    tmp: Path, bodies: dict[str, tuple[bytes, str]], workers: str
+) -> tuple[subprocess.Popen[bytes], dict[str, str], dict[str, str]]:
+    """nginx serving each format's bytes at ``/feeds/f0.{fmt}`` (``bodies``: format -> bytes
+    and Content-Type): its process, and each format's URL and ETag."""
     www = tmp / "www" / "feeds"
     www.mkdir(parents=True)
     for folder in (tmp, tmp / "www", www):
         folder.chmod(0o755)  # nginx's worker runs as nobody when started as root
-    static = www / "f0.atom"
-    static.write_bytes(body)
-    static.chmod(0o644)
+    for fmt, (body, _) in bodies.items():
+        static = www / f"f0.{fmt}"
+        static.write_bytes(body)
+        static.chmod(0o644)
     port = su.free_port()
-    nginx = start_nginx(tmp, port, workers, content_type)
-    url = f"http://127.0.0.1:{port}/feeds/f0.atom"
+    nginx = start_nginx(tmp, port, workers, {fmt: kind for fmt, (_, kind) in bodies.items()})
+    urls = {fmt: f"http://127.0.0.1:{port}/feeds/f0.{fmt}" for fmt in bodies}
+    etags = {}
+    for fmt, (body, kind) in bodies.items():
 
-    def nginx_ok() -> tuple[int, dict[str, str], bytes] | None:
-        if nginx.poll() is not None:
-            raise RuntimeError(f"nginx exited; see {tmp / 'nginx-error.log'}")
-        try:
-            got = su.http_get(url, timeout=2)
-        except OSError:
-            return None
-        return got if got[0] == 200 else None
+        def nginx_ok(url: str = urls[fmt]) -> tuple[int, dict[str, str], bytes] | None:
+            if nginx.poll() is not None:
+                raise RuntimeError(f"nginx exited; see {tmp / 'nginx-error.log'}")
+            try:
+                got = su.http_get(url, timeout=2)
+            except OSError:
+                return None
+            return got if got[0] == 200 else None
 
-    _, headers, served = su.wait_until(nginx_ok, 20, "nginx")
-    assert served == body, "nginx serves other bytes"
-    assert headers["Content-Type"] == content_type, headers
-    return nginx, url, headers.get("ETag", "")
+        _, headers, served = su.wait_until(nginx_ok, 20, "nginx")
+        assert served == body, f"nginx serves other bytes for {fmt}"
+        assert headers["Content-Type"] == kind, headers
+        etags[fmt] = headers.get("ETag", "")
+    return nginx, urls, etags
 
 
 def measure(
@@ -272,27 +294,28 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
             return len({p["feed"] for p in service.log.polls}) == FEEDS
 
         su.wait_until(all_polled, 120, "every feed polled once", step=0.5)
-        status, headers, body = su.http_get(f"{service.url}/feeds/f0.atom")
-        assert status == 200 and "Content-Encoding" not in headers, (status, headers)
-        result.body_bytes, result.etag = len(body), headers["ETag"]
-        result.entries = body.count(b"<entry>")
+        bodies = {}
+        for fmt in args.formats:  # the first request of a format renders it
+            status, headers, body = su.http_get(f"{service.url}/feeds/f0.{fmt}")
+            assert status == 200 and "Content-Encoding" not in headers, (status, headers)
+            bodies[fmt] = (body, headers["Content-Type"])
+            result.body_bytes[fmt], result.etag[fmt] = len(body), headers["ETag"]
+            progress(f"[{mode}] f0.{fmt}: {len(body):,} bytes, ETag {headers['ETag']}")
+        result.entries = bodies[args.formats[0]][0].count(b"<entry>")
         if args.save:
-            Path(args.save).write_bytes(body)
-        nginx, nginx_url, result.nginx_etag = serve_static(
-            tmp, body, headers["Content-Type"], args.nginx_workers
-        )
-        progress(
-            f"[{mode}] f0: {len(body):,} bytes, {result.entries} entries, ETag {result.etag}; "
-            f"Content-Type {headers['Content-Type']!r} on both"
-        )
-        feed_url = f"{service.url}/feeds/f0.atom"
-        plan = [
-            ("nginx 200", nginx_url, [], None),
-            ("feedfix 200", feed_url, [], "200"),
-            ("feedfix 304", feed_url, [f"If-None-Match: {result.etag}"], "304"),
-        ]
-        if result.nginx_etag:
-            plan.append(("nginx 304", nginx_url, [f"If-None-Match: {result.nginx_etag}"], None))
+            Path(args.save).write_bytes(bodies[args.formats[0]][0])
+        nginx, nginx_urls, result.nginx_etag = serve_static(tmp, bodies, args.nginx_workers)
+        plan = []
+        for fmt in args.formats:
+            suffix, feed_url = SUFFIXES[fmt], f"{service.url}/feeds/f0.{fmt}"
+            plan += [
+                (f"nginx 200{suffix}", nginx_urls[fmt], [], None),
+                (f"feedfix 200{suffix}", feed_url, [], "200"),
+                (f"feedfix 304{suffix}", feed_url, [f"If-None-Match: {result.etag[fmt]}"], "304"),
+            ]
+            if result.nginx_etag[fmt]:
+                etag = [f"If-None-Match: {result.nginx_etag[fmt]}"]
+                plan.append((f"nginx 304{suffix}", nginx_urls[fmt], etag, None))
         for round_no in range(1, args.repeat + 1):
             for name, url, extra_headers, expect in plan:
                 progress(f"[{mode}] round {round_no}: wrk {name} ...")
@@ -316,19 +339,28 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
 
 
 def ratios(runs: list[WrkResult]) -> dict[str, list[float]]:
-    """Each round's feedfix/nginx throughput ratios (same round: same background)."""
+    """Each round's feedfix/nginx throughput ratios (same round: same background), for each
+    format, and each other format's 200 ratio against the Atom's."""
     out: dict[str, list[float]] = {}
-    pairs = [
-        ("feedfix 200", "nginx 200"),
-        ("feedfix 304", "nginx 200"),
-        ("feedfix 304", "nginx 304"),
-    ]
     for round_no in sorted({r.round for r in runs}):
         rps = {r.target: r.rps for r in runs if r.round == round_no}
-        for top, bottom in pairs:
-            if rps.get(top) and rps.get(bottom):
-                name = top.replace(" ", "") + "/" + bottom.replace(" ", "")
-                out.setdefault(name, []).append(round(rps[top] / rps[bottom], 3))
+        for suffix in SUFFIXES.values():
+            pairs = [("feedfix 200", "nginx 200"), ("feedfix 304", "nginx 200"),
+                     ("feedfix 304", "nginx 304")]  # fmt: skip
+            for over, under in ((a + suffix, b + suffix) for a, b in pairs):
+                if rps.get(over) and rps.get(under):
+                    name = over.replace(" ", "") + "/" + under.replace(" ", "")
+                    out.setdefault(name, []).append(round(rps[over] / rps[under], 3))
+        atom = out.get("feedfix200/nginx200", [])
+        for fmt in ("rss", "json"):
+            mine = out.get(f"feedfix200{fmt}/nginx200{fmt}", [])
+            if len(atom) == len(mine) == round_no:
+                share = f"{fmt} ratio/atom ratio (200)"
+                out.setdefault(share, []).append(round(mine[-1] / atom[-1], 3))
+            # feedfix against itself: nginx's own rate moves with the body's exact size
+            if rps.get(f"feedfix 200 {fmt}") and rps.get("feedfix 200"):
+                ratio = rps[f"feedfix 200 {fmt}"] / rps["feedfix 200"]
+                out.setdefault(f"feedfix200{fmt}/feedfix200", []).append(round(ratio, 3))
     return out
 
 
@@ -341,8 +373,9 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
         f"{'/'.join(f'{i:g}' for i in INTERVALS)} s"
     )
     for r in results:
+        sizes = ", ".join(f"{fmt} {size:,}" for fmt, size in r.body_bytes.items())
         print(
-            f"\nupstream mode {r.mode!r}: f0 = {r.body_bytes:,} bytes, {r.entries} entries; "
+            f"\nupstream mode {r.mode!r}: f0 = {sizes} bytes, {r.entries} entries; "
             f"feedfix RSS {r.rss_sum_mb} MB (PSS {r.pss_mb} MB) at the end "
             f"({r.polls_total} polls done)"
         )
@@ -359,7 +392,12 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
                 f"{run.transfer:>11} {run.service_cpu_s:>8} {run.service_sys_s:>8} {run.polls:>6}  "
                 f"{run.statuses or ''} {run.errors}"
             )
-        targets = {"feedfix200/nginx200": TARGET_200, "feedfix304/nginx200": TARGET_304}
+        targets = {}
+        for fmt, suffix in SUFFIXES.items():
+            short = suffix.strip()
+            targets[f"feedfix200{short}/nginx200{short}"] = TARGET_200
+            targets[f"feedfix304{short}/nginx200{short}"] = TARGET_304
+            targets[f"{fmt} ratio/atom ratio (200)"] = TARGET_FORMAT
         for name, values in r.ratios.items():
             median = statistics.median(values)
             rounds = ", ".join(f"{v:.2f}" for v in values)
@@ -376,6 +414,9 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default="same,new-entry", help="upstream modes, in order")
+    parser.add_argument(
+        "--formats", default="atom,rss,json", help="the formats served and measured, in order"
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -402,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             parser.error(f"{tool} not found (Debian: apt-get install wrk nginx-light)")
+    args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    if not args.formats or set(args.formats) - set(SUFFIXES):
+        parser.error(f"--formats: choose among {', '.join(SUFFIXES)}")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for mode in modes:
         if mode not in su.MODES:

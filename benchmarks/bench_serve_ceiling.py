@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     data = body()
     rows: list[tuple[str, bs.WrkResult]] = []
     with tempfile.TemporaryDirectory(prefix="bench_ceiling-") as tmp:
-        nginx, nginx_url, _ = bs.serve_static(Path(tmp), data, CONTENT_TYPE, "1")
+        nginx, nginx_urls, _ = bs.serve_static(Path(tmp), {"atom": (data, CONTENT_TYPE)}, "1")
+        nginx_url = nginx_urls["atom"]
         try:
             rows.append(("nginx 200", bs.run_wrk(nginx_url, "nginx 200", args, [])))
             for kind in kinds:

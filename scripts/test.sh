@@ -20,6 +20,18 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# Node.js and npm for feedsmith, the independent JSON Feed parser the format tests read
+# feedfix's JSON Feed with (tests/js: its version pinned by package-lock.json).
+if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== apt-get install nodejs npm"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if command -v npm >/dev/null; then
+  echo "== npm ci (tests/js: feedsmith)"
+  npm ci --prefix tests/js --no-audit --no-fund --silent
+fi
+
 # Redis for the Redis store and the multi-replica tests (tests/redis_helpers.py starts its
 # own redis-server on a free loopback port, persistence off; nothing is left running).
 if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

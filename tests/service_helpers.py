@@ -386,9 +386,11 @@ class Service:
         """One request to the service."""
         return http_request(self.port, path, method=method, headers=headers, timeout=timeout)
 
-    def feed(self, name: str, headers: Mapping[str, str] | None = None) -> Response:
-        """``GET /feeds/{name}.atom``."""
-        return self.get(f"/feeds/{name}.atom", headers)
+    def feed(
+        self, name: str, headers: Mapping[str, str] | None = None, fmt: str = "atom"
+    ) -> Response:
+        """``GET /feeds/{name}.atom`` (or ``.rss``, ``.json``: ``fmt``)."""
+        return self.get(f"/feeds/{name}.{fmt}", headers)
 
     def health(self) -> dict[str, Any]:
         """``GET /healthz`` as JSON (asserting a 200)."""

@@ -140,6 +140,8 @@ def _stated() -> dict[str, tuple[str, str]]:
         "CONVERT_RSS_RATIO": ("bench_convert.py", f"< {t.CONVERT_RSS_RATIO:g}x input"),
         "SERVE_200": ("bench_serve.py", f"≥ {t.SERVE_200:g}x"),
         "SERVE_304": ("bench_serve.py", f"≥ {t.SERVE_304:g}x"),
+        "SERVE_FORMAT_SHARE": ("bench_serve.py", f"≥ {t.SERVE_FORMAT_SHARE:g}x the Atom's"),
+        "RENDER_RATIO": ("bench_formats.py", f"≤ {t.RENDER_RATIO:g}x the Atom's"),
         "IMAGES_200": ("bench_images.py", f"≥ {t.IMAGES_200:g}x"),
         "IMAGES_304": ("bench_images.py", f"≥ {t.IMAGES_304:g}x"),
         "IMAGES_COLD_MS": ("bench_images.py", f"< {t.IMAGES_COLD_MS:g} ms"),

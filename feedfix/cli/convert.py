@@ -1,4 +1,5 @@
-"""``feedfix convert``: a feed, a post or a folder of posts to one clean Atom feed."""
+"""``feedfix convert``: a feed, a post or a folder of posts to one clean feed (Atom, or RSS or
+JSON Feed with ``--format``)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zaker-channel.rss.
 
 
 def run(args: argparse.Namespace) -> int:
-    """Convert ``args.input`` (or the bundled example) and write the Atom."""
+    """Convert ``args.input`` (or the bundled example) and write the feed."""
     if args.example:
         args.input = str(EXAMPLE)
     if not args.input:
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         id=args.id,
         link=args.link,
         source=args.input,
+        format=args.format,
     )
     name = "<stdin>" if args.input == "-" else args.input
     progress = TerminalProgress(sys.stderr, "feedfix")
@@ -149,7 +151,7 @@ def _open_input(
     progress: TerminalProgress,
     permalink: str | None = None,
 ) -> tuple[Iterator[bytes], list[str]]:
-    """The Atom chunks to write and the warnings to print first.
+    """The chunks to write and the warnings to print first.
 
     The parsed feed is handed straight to ``stream_atom`` with no reference kept here, so
     its entries are released as they are written.

@@ -49,13 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     convert = commands.add_parser(
         "convert",
-        help="convert a feed, a post or a folder of posts to clean Atom",
-        description="Convert a feed file, a Hexo/Jekyll post, a folder of posts, or - (stdin) "
-        "to one clean Atom feed.",
+        help="convert a feed, a post or a folder of posts to clean Atom, RSS or JSON Feed",
+        description="Convert a feed file (RSS, Atom, JSON Feed), a Hexo/Jekyll post, a folder "
+        "of posts, or - (stdin) to one clean feed: Atom 1.0, RSS 2.0 or JSON Feed 1.1.",
     )
     convert.add_argument("input", nargs="?", metavar="INPUT", help="file, folder, or - for stdin")
     convert.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     convert.add_argument("--example", action="store_true", help="convert the bundled example feed")
+    convert.add_argument(
+        "--format",
+        choices=("atom", "rss", "json"),
+        default="atom",
+        help="the output: Atom 1.0 (the default), RSS 2.0 or JSON Feed 1.1",
+    )
     convert.add_argument("--config", metavar="FILE", help="TOML config ([rules] table is used)")
     convert.add_argument(
         "--no-rule", action="append", default=[], metavar="NAME", help="switch a rule off"

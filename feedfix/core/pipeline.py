@@ -24,7 +24,7 @@ from feedfix.core.limits import UNITS as LIMIT_UNITS
 from feedfix.core.limits import LimitHits
 from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.parse import ParseOptions, parse_document
-from feedfix.core.render import DropCounter, FeedFacts, render_atom, render_chunks
+from feedfix.core.render import FORMATS, DropCounter, FeedFacts
 from feedfix.core.rules import RuleSet, build_ruleset, walk
 from feedfix.core.rules.walk import ResolveVisit, Visit
 from feedfix.core.safe_urls import UNIT as UNSAFE_UNIT
@@ -76,6 +76,7 @@ class ConvertOptions:
     rules: RuleSet = field(default_factory=build_ruleset)
     parse: ParseOptions = field(default_factory=ParseOptions)
     self_url: str | None = None
+    format: str = "atom"  # a name in ``render.FORMATS``: atom, rss or json
     title: str | None = None
     id: str | None = None
     link: str | None = None
@@ -84,7 +85,8 @@ class ConvertOptions:
 
 @dataclass(frozen=True)
 class ConvertResult:
-    """The Atom bytes and what it took to make them."""
+    """The output bytes (Atom unless ``ConvertOptions.format`` says otherwise) and what it
+    took to make them."""
 
     atom: bytes
     feed: Feed
@@ -284,8 +286,10 @@ def convert_feed(
     feed = with_metadata(feed, options, notes)
     cleaned, report = clean_feed(feed, options.rules, options.parse.base_url, progress)
     report.merge(notes)
-    atom = render_atom(cleaned, self_url=options.self_url, on_dropped=_drop_counter(report))
-    return ConvertResult(atom=atom, feed=cleaned, report=report, warnings=feed.warnings)
+    out = FORMATS[options.format].render(
+        cleaned, self_url=options.self_url, on_dropped=_drop_counter(report)
+    )
+    return ConvertResult(atom=out, feed=cleaned, report=report, warnings=feed.warnings)
 
 
 def _drop_counter(report: Report) -> DropCounter:
@@ -300,7 +304,8 @@ def _drop_counter(report: Report) -> DropCounter:
 def stream_atom(
     feed: Feed, options: ConvertOptions, report: Report, progress: Progress | None = None
 ) -> Iterator[bytes]:
-    """Atom chunks for ``feed``, cleaning each entry just before it is written.
+    """Output chunks for ``feed`` (Atom unless ``options.format`` says otherwise), cleaning
+    each entry just before it is written.
 
     Ids are settled before this returns (their warnings are in ``report.warnings``); the
     rest happens as the chunks are consumed. It takes the feed over: pass it no reference
@@ -324,7 +329,8 @@ def stream_atom(
 
     total = len(pending)
     cleaned = clean_entries(drain(), options.rules, base, report, progress=progress, total=total)
-    return render_chunks(header, facts, cleaned, options.self_url, _drop_counter(report))
+    chunks = FORMATS[options.format].chunks
+    return chunks(header, facts, cleaned, options.self_url, _drop_counter(report))
 
 
 def convert(

@@ -24,8 +24,9 @@ from feedfix.core.pipeline import (
     feed_base_url,
     with_metadata,
 )
-from feedfix.core.render import Rendering, rerender
+from feedfix.core.render import FORMATS, Rendering, rerender, siblings
 from feedfix.core.rules import RuleSpec, ruleset
+from feedfix.core.safe_urls import refuse_unsafe_urls
 
 
 class FeedSettings(Protocol):
@@ -172,3 +173,19 @@ def republish(
         ttl_minutes=parsed.ttl_minutes,
         sources=feed.entries,
     )
+
+
+def other_format(atom: bytes, name: str, self_url: str | None = None) -> bytes:
+    """The feed of feedfix's own Atom (``atom``, served at ``self_url``) in format ``name``.
+
+    Read back rather than kept: the Atom is what the service stores and every replica holds,
+    and reading it gives the model it was rendered from (ids settled, rules applied, URLs
+    mended), so each format says what the Atom says. The links the Atom has to itself and
+    its other formats are left out: each format writes its own."""
+    feed = parse_document(atom, "feedfix.atom", ParseOptions(strict=True))
+    feed, _, _ = refuse_unsafe_urls(feed)  # a no-op but for an Atom stored by an older feedfix
+    own = set(siblings(self_url, "atom").values())
+    if own:
+        feed = replace(feed, links=tuple(k for k in feed.links if k.href not in own))
+    fmt = FORMATS[name]
+    return fmt.render(feed, self_url=siblings(self_url, "atom").get(name))

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -26,7 +25,9 @@ from feedfix.config import NO_FEEDS, Config, StorageConfig, with_image_proxy
 from feedfix.core.errors import ConfigError
 from feedfix.files.config_file import config_path, load_config
 from feedfix.service.catalog import Catalog
-from feedfix.service.http.fastpath import FastPath, Limits
+from feedfix.service.first_run import listen_error, unwritable
+from feedfix.service.http.connections import Limits
+from feedfix.service.http.fastpath import FastPath
 from feedfix.service.http.heads import MAX_FIELD, MAX_HEADERS, MAX_LINE
 from feedfix.service.http.server import make_app
 from feedfix.service.images import ImageService
@@ -35,7 +36,9 @@ from feedfix.service.logs import LOGGER, log, use_masker
 from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.poller import Poller
-from feedfix.service.poll.worker import Worker
+from feedfix.service.poll.worker import FormatJob, Worker
+from feedfix.service.reloads import Reloads
+from feedfix.service.state import Published
 from feedfix.service.store import Store, StoreError, open_configured, redacted
 from feedfix.service.web import ImageCache
 
@@ -100,6 +103,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
                 metrics.forget_feed(name)
 
         catalog.listeners.append(forget_removed)
+        catalog.render = _formats(cleaner, config.server.base_url)
         archiver = images.archiver if images is not None else None
         poller = Poller(
             config,
@@ -158,6 +162,26 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         await stop.wait()
         log("stopping")
     log("stopped")
+
+
+def _formats(
+    cleaner: Worker, base_url: str | None
+) -> Callable[[str, Published, str], Awaitable[Published]]:
+    """How the catalog renders a feed's RSS and JSON Feed: in the cleaning worker, from the
+    Atom (a worker process that died is replaced, as a poll replaces it)."""
+
+    async def render(name: str, atom: Published, fmt: str) -> Published:
+        self_url = f"{base_url.rstrip('/')}/feeds/{name}.atom" if base_url else None
+        generation = cleaner.generation
+        try:
+            return await cleaner.render_format(FormatJob(name, atom, fmt, self_url))
+        except BrokenProcessPool:
+            if cleaner.generation == generation:
+                log("cleaning worker died; restarting it", logging.ERROR)
+                cleaner.restart()
+            raise
+
+    return render
 
 
 def _app(
@@ -228,78 +252,7 @@ async def _listen(front: FastPath, config: Config, config_file: str) -> asyncio.
             front, host, port, backlog=1024, reuse_address=True
         )
     except OSError as exc:
-        raise ConfigError(_listen_error(config_file, config, exc)) from exc
-
-
-class Reloads:
-    """SIGHUP's reloads, applied one at a time in the order the signals came.
-
-    The config file is read when the signal arrives (what a reload applies is the file as it
-    was then; a bad one is refused at once), and queued; one task applies the queue in order,
-    so a second SIGHUP never starts a reload while the first is still applying.
-    """
-
-    def __init__(
-        self,
-        read: Callable[[], Config],
-        poller: Poller,
-        archive: Callable[[Sequence[str]], Awaitable[None]] | None = None,
-    ) -> None:
-        self.read = read
-        self.poller = poller
-        self.archive = archive  # told the feeds after each reload (removed ones' images go)
-        self.asked = 0
-        self._queue: asyncio.Queue[tuple[int, Config]] = asyncio.Queue()
-        self._task = asyncio.create_task(self._apply_in_order(), name="reloads")
-
-    def ask(self) -> None:
-        """A SIGHUP: read the config now and queue it (refused, and logged, if it is bad)."""
-        self.asked += 1
-        number = self.asked
-        log("reload requested", reload=number)
-        try:
-            config = self.read()
-        except ConfigError as exc:
-            log(
-                "reload refused; keeping the running config",
-                logging.ERROR,
-                reload=number,
-                error=str(exc),
-            )
-            return
-        self._queue.put_nowait((number, config))
-
-    async def _apply_in_order(self) -> None:
-        while True:
-            number, config = await self._queue.get()
-            log("reloading", reload=number)
-            old = self.poller.config
-            if (config.server, config.storage, config.poll.cleaner, config.images) != (
-                old.server,
-                old.storage,
-                old.poll.cleaner,
-                old.images,
-            ):
-                log(
-                    "reload: [server], [storage], [images] and [poll] cleaner need a restart",
-                    logging.WARNING,
-                    reload=number,
-                )
-            use_masker(masker_for(config))  # the new config's secrets, before any log line
-            try:
-                changes = await self.poller.reload(config)
-            except Exception:  # a bug: say so with its traceback, and keep serving
-                LOGGER.exception("reload failed", extra={"fields": {"reload": number}})
-                continue
-            if self.archive is not None and changes["removed"]:
-                await self.archive([feed.name for feed in config.feeds])
-            log("reloaded", logging.INFO, reload=number, feeds=len(config.feeds), **changes)
-
-    async def close(self) -> None:
-        """Stop applying (at shutdown): a reload in progress is cancelled with the polls."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        raise ConfigError(listen_error(config_file, config, exc)) from exc
 
 
 def _open_store(config_file: str, config: Config) -> Store:
@@ -311,9 +264,9 @@ def _open_store(config_file: str, config: Config) -> Store:
     except StoreError as exc:
         if storage.backend == "redis":
             raise ConfigError(f"[storage] url: {exc} (see {config_file})") from exc
-        raise _unwritable(config_file, config, exc) from exc
+        raise unwritable(config_file, config, exc) from exc
     except OSError as exc:
-        raise _unwritable(config_file, config, exc) from exc
+        raise unwritable(config_file, config, exc) from exc
 
 
 def _where(storage: StorageConfig) -> str:
@@ -338,69 +291,6 @@ async def _replicator(
     from feedfix.service.replicas.replication import replication_for  # noqa: PLC0415
 
     return await replication_for(store, coordinator, poller, sync_every)
-
-
-def _unwritable(config_file: str, config: Config, exc: Exception) -> ConfigError:
-    """Why a SQLite file cannot be opened, in one line that says what to change."""
-    path = config.storage.path
-    folder = next(p for p in Path(path).resolve().parents if p.exists())
-    if not folder.is_dir():
-        why: object = f"{folder} is a file, not a folder"
-    elif not os.access(folder, os.W_OK):
-        why = f"the folder {folder} is not writable"
-    else:
-        why = exc
-    change = _change(config, "storage.path", config_file, "/data/feedfix.db")
-    return ConfigError(
-        f"[storage] path {path}: cannot open the store: {why}; make it a file in a folder "
-        f"feedfix can write: {change}"
-    )
-
-
-def _listen_error(config_file: str, config: Config, exc: OSError) -> str:
-    """Why the server cannot listen, in one line that says what to change: the setting that
-    decided the address (the file, an environment variable, or a default)."""
-    where = f"{config.server.host}:{config.server.port}"
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"cannot listen on {where}: port {config.server.port} is already in use (another "
-            f"feedfix?); stop that program, or choose another port: "
-            f"{_change(config, 'server.port', config_file, '8081')}"
-        )
-    return (
-        f"cannot listen on {where}: {exc.strerror or exc} (the host comes from "
-        f"{_decided(config, 'server.host')}; see [server] in {config_file})"
-    )
-
-
-def _decided(config: Config, key: str) -> str:
-    """Who set a section key, in words: "[server] port in FILE", "FEEDFIX_SERVER__PORT",
-    "the default of FEEDFIX_DEFAULTS=FILE", "feedfix's default"."""
-    origin = config.origin(key)
-    kind, _, detail = origin.partition(": ")
-    section, _, name = key.partition(".")
-    if kind == "file":
-        return f"[{section}] {name} in {detail}"
-    if kind == "environment":
-        return f"{detail} in the environment"
-    if kind == "command line":
-        return detail
-    return f"the default of {detail}" if detail else "feedfix's default"
-
-
-def _change(config: Config, key: str, config_file: str, example: str) -> str:
-    """How to change a section key, starting from the setting that decided it."""
-    section, _, name = key.partition(".")
-    variable = f"FEEDFIX_{section.upper()}__{name.upper()}"
-    kind = config.origin(key).partition(": ")[0]
-    if kind == "environment":
-        return f"{variable} in the environment decided it: change or unset that variable"
-    if kind == "file":
-        return f"[{section}] {name} in {config_file}, or {variable}={example}"
-    return (
-        f"{_decided(config, key)} decided it: set [{section}] {name} in {config_file}, "
-        f"or {variable}={example}"
-    )
 
 
 def _feed_counter(metrics: Metrics) -> Callable[[int], None]:

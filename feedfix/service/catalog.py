@@ -1,17 +1,26 @@
 """What the service is serving right now: each feed's responses (``served.py``), its status
 row, and what this process saw of its polls.
 
-Written by the poller, read by the HTTP front and the pages.
+Written by the poller, read by the HTTP front and the pages. A feed's RSS and JSON Feed are
+rendered from its Atom when first asked for (``other_format``), by ``render`` (``app.py``
+gives it the cleaning worker), once per change however many readers ask at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from feedfix.service.logs import log
 from feedfix.service.served import IdentityBodies, ServedFeed
-from feedfix.service.state import FeedState
+from feedfix.service.state import FeedState, Published
+
+# Renders a feed (its name and Atom) in another format: off the event loop.
+RenderFormat = Callable[[str, Published, str], Awaitable[Published]]
 
 
 @dataclass
@@ -64,6 +73,57 @@ class Catalog:
     identities: IdentityBodies = field(default_factory=IdentityBodies)
     activity: dict[str, Activity] = field(default_factory=dict)
     recent_polls: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_POLLS))
+    render: RenderFormat | None = None  # the feed's other formats (``other_format``)
+
+    def other_format(self, served: ServedFeed, fmt: str) -> ServedFeed | asyncio.Future[ServedFeed]:
+        """``served`` (a feed's Atom replies) in format ``fmt``: its replies, or the render
+        under way (started now if none is), which every request for it shares."""
+        if fmt == served.fmt:
+            return served
+        others = served.others
+        found = others.replies.get(fmt)
+        if found is not None:
+            return found
+        published = others.published.get(fmt)
+        if published is not None:
+            return self._replies(served, fmt, published)
+        pending = others.pending.get(fmt)
+        if pending is None:
+            pending = asyncio.ensure_future(self._render(served, fmt))
+            others.pending[fmt] = pending
+        return pending
+
+    async def _render(self, served: ServedFeed, fmt: str) -> ServedFeed:
+        """Render ``fmt`` and keep it with ``served`` (a feed whose bytes changed meanwhile
+        has new replies, which render their own)."""
+        if self.render is None:
+            raise RuntimeError("the catalog renders no other format")
+        started = time.monotonic()
+        try:
+            made = await self.render(served.name, served.published, fmt)
+        except Exception as exc:
+            log("render failed", logging.ERROR, feed=served.name, format=fmt, error=repr(exc))
+            raise
+        finally:
+            served.others.pending.pop(fmt, None)
+        served.others.published[fmt] = made
+        waited = round((time.monotonic() - started) * 1000, 1)
+        log("rendered", feed=served.name, format=fmt, bytes=len(made.gzip), duration_ms=waited)
+        return self._replies(served, fmt, made)
+
+    def _replies(self, served: ServedFeed, fmt: str, published: Published) -> ServedFeed:
+        """The replies of ``served``'s format ``fmt`` (its bytes ``published``), made once
+        with the Atom's headers and kept beside it."""
+        found = ServedFeed.of(
+            served.name,
+            published,
+            served.max_age,
+            served.stale_since,
+            self.identities,
+            fmt=fmt,
+        )
+        served.others.replies[fmt] = found
+        return found
 
     def record_poll(
         self, name: str, outcome: str, started: float, rule_changes: dict[str, int] | None

@@ -1,18 +1,24 @@
 """A feed's responses, precomputed: built once when its bytes change (compressed once,
 headers formatted once), so a request costs a dict lookup; only a request without gzip may
-cost an inflation, once (``IdentityBodies``)."""
+cost an inflation, once (``IdentityBodies``).
+
+A feed is served as Atom, RSS 2.0 and JSON Feed. The Atom is what polls make and the store
+keeps; the other formats are rendered from it when first asked for, once per change, and kept
+with the feed's Atom replies (``OtherFormats``): a format nobody asks for costs nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 
+from feedfix.core.render import FEED_TYPES
 from feedfix.service.state import Published
 
-ATOM_TYPE = "application/atom+xml; charset=utf-8"
+CONTENT_TYPES = {name: f"{kind}; charset=utf-8" for name, kind in FEED_TYPES.items()}
 
 
 def http_date(epoch: float) -> str:
@@ -62,36 +68,54 @@ class IdentityBodies:
         self.budget = budget
         self.held = 0
         self.evicted: list[Callable[[str], None]] = []
-        self._replies: OrderedDict[str, tuple[ServedFeed, Reply]] = OrderedDict()
+        # by feed and format
+        self._replies: OrderedDict[tuple[str, str], tuple[ServedFeed, Reply]] = OrderedDict()
 
     def reply(self, served: ServedFeed) -> Reply:
         """``served``'s identity 200, from memory or inflated now."""
-        kept = self._replies.get(served.name)
+        key = (served.name, served.fmt)
+        kept = self._replies.get(key)
         if kept is not None and kept[0] is served:
-            self._replies.move_to_end(served.name)
+            self._replies.move_to_end(key)
             return kept[1]
-        self.drop(served.name)
+        self._drop(key)
         reply = served.identity_reply()
-        self._replies[served.name] = (served, reply)
+        self._replies[key] = (served, reply)
         self.held += len(reply.body)
         while self.held > self.budget and len(self._replies) > 1:
-            name, (_served, old) = self._replies.popitem(last=False)
+            (name, _fmt), (_served, old) = self._replies.popitem(last=False)
             self.held -= len(old.body)
             for listener in self.evicted:
                 listener(name)
         return reply
 
     def drop(self, name: str) -> None:
-        """Let a feed's reply go (its bytes changed, or it left)."""
-        kept = self._replies.pop(name, None)
+        """Let a feed's replies go, in every format (its bytes changed, or it left)."""
+        for fmt in CONTENT_TYPES:
+            self._drop((name, fmt))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        kept = self._replies.pop(key, None)
         if kept is not None:
             self.held -= len(kept[1].body)
 
 
+class OtherFormats:
+    """A feed's RSS and JSON Feed, beside its Atom replies: each format's bytes once rendered
+    (``published``, kept across new headers for the same Atom, a stale mark for one), its
+    replies, and the render under way that every request for it waits on."""
+
+    def __init__(self, published: dict[str, Published] | None = None) -> None:
+        self.published: dict[str, Published] = dict(published or {})
+        self.replies: dict[str, ServedFeed] = {}
+        self.pending: dict[str, asyncio.Future[ServedFeed]] = {}
+
+
 @dataclass(frozen=True)
 class ServedFeed:
-    """One feed's answers, every one of them made when its bytes change, never per request
-    (the identity body aside: inflated when asked for, kept by ``identities``)."""
+    """One feed's answers in one format, every one of them made when its bytes change, never
+    per request (the identity body aside: inflated when asked for, kept by ``identities``).
+    The Atom's ``others`` holds the other formats."""
 
     name: str
     published: Published
@@ -102,6 +126,8 @@ class ServedFeed:
     ok_gzip: Reply
     not_modified_identity: Reply
     not_modified_gzip: Reply
+    fmt: str = "atom"
+    others: OtherFormats = field(default_factory=OtherFormats, compare=False)
 
     @classmethod
     def of(
@@ -111,10 +137,13 @@ class ServedFeed:
         max_age: float,
         stale_since: float | None,
         identities: IdentityBodies,
+        *,
+        fmt: str = "atom",
+        others: OtherFormats | None = None,
     ) -> ServedFeed:
         """Format every header once."""
         common = {
-            "Content-Type": ATOM_TYPE,
+            "Content-Type": CONTENT_TYPES[fmt],
             "Last-Modified": http_date(published.last_modified),
             "Cache-Control": f"public, max-age={int(max_age)}",
             "Vary": "Accept-Encoding",
@@ -136,6 +165,16 @@ class ServedFeed:
             ok_gzip=_reply(200, gz, published.gzip),
             not_modified_identity=_reply(304, not_modified, None),
             not_modified_gzip=_reply(304, not_modified_gz, None),
+            fmt=fmt,
+            others=others if others is not None else OtherFormats(),
+        )
+
+    def again(self, max_age: float, stale_since: float | None) -> ServedFeed:
+        """The same bytes with other headers (a stale mark, a new max-age): the formats
+        already rendered are kept, their replies made again when asked for."""
+        others = OtherFormats(self.others.published)
+        return ServedFeed.of(
+            self.name, self.published, max_age, stale_since, self.identities, others=others
         )
 
     def identity_reply(self) -> Reply:

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import signal
 import subprocess
-import sys
-import tarfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -34,66 +31,13 @@ import rfc3987  # type: ignore[import-untyped]
 from lxml import etree
 
 from atomcheck import NS, assert_valid_atom, run_feedfix, stderr_text
+from peers import OTHER_SDISTS, feed_files, feedparser_tests_dir, sdist_tests_dir
 
-FEEDPARSER_SDIST = "feedparser==6.0.14"  # pinned, so the file count and results are stable
-OTHER_SDISTS = ("podcastparser==0.6.11", "reader==3.26")  # their tests/ ship feeds too
-FEED_SUFFIXES = {".xml", ".rdf", ".atom", ".rss"}
 PER_FILE_SECONDS = 10
 TOTAL_SECONDS = 600
 WORKERS = 2
 CLI_SAMPLE = 100
 MIN_CONVERTED_SHARE = 0.95
-
-
-def cache_dir() -> Path:
-    """Where the sdist is kept between runs."""
-    configured = os.environ.get("FEEDFIX_TEST_CACHE")
-    base = Path(configured) if configured else Path.home() / ".cache" / "feedfix-tests"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
-
-
-def _no_network(reason: str) -> None:
-    if os.environ.get("FEEDFIX_REQUIRE_NETWORK") == "1":
-        pytest.fail(f"FEEDFIX_REQUIRE_NETWORK=1 but {reason}")
-    pytest.skip(reason)
-
-
-def sdist_tests_dir(spec: str) -> Path:
-    """The unpacked ``tests/`` folder of a pinned sdist, downloading it when needed."""
-    base = cache_dir()
-    project, version = spec.split("==")
-    unpacked = base / f"{project}-{version}"
-    if (unpacked / "tests").is_dir():
-        return unpacked / "tests"
-    archive = base / f"{project}-{version}.tar.gz"
-    if not archive.exists():
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
-                   "--no-deps", "--disable-pip-version-check", "-d", str(base),
-                   spec]  # fmt: skip
-        try:
-            done = subprocess.run(command, capture_output=True, timeout=300, check=False)
-        except subprocess.TimeoutExpired:
-            _no_network(f"pip download of the {project} sdist timed out (PyPI unreachable?)")
-        if done.returncode != 0 or not archive.exists():
-            tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
-            _no_network(f"cannot download the {project} sdist from PyPI: {tail}")
-    partial = base / f".unpacking-{os.getpid()}"
-    with tarfile.open(archive) as tar:
-        tar.extractall(partial, filter="data")
-    (partial / f"{project}-{version}").replace(unpacked)
-    partial.rmdir()
-    return unpacked / "tests"
-
-
-def feedparser_tests_dir() -> Path:
-    """The unpacked ``tests/`` folder of feedparser's sdist."""
-    return sdist_tests_dir(FEEDPARSER_SDIST)
-
-
-def feed_files(root: Path) -> list[Path]:
-    """Every file that looks like a feed, sorted for a stable order."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in FEED_SUFFIXES)
 
 
 # ---- in-process, in worker processes ----------------------------------------------------------

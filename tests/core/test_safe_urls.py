@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from feedfix.core.model import Entry, Feed, Link, Media, Person
+from feedfix.core.pipeline import ConvertOptions, convert
+from feedfix.core.render import FORMATS
 from feedfix.core.safe_urls import refuse_unsafe_urls, safe_id
 
 
@@ -39,3 +41,21 @@ def test_an_unsafe_id_stays_stable_and_distinct() -> None:
     assert safe_id("https://a.example/1") == "https://a.example/1"
     assert safe_id("feed1") == "feed1"  # no scheme: made an id when ids are settled
     assert safe_id(None) is None
+
+
+def test_no_format_writes_an_unsafe_url() -> None:
+    """The step is the pipeline's, before any renderer: Atom, RSS 2.0 and JSON Feed alike."""
+    rss = (
+        b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t'
+        b"</title><link>javascript:c</link><description>d</description><image><url>data:,x"
+        b"</url><title>t</title><link>http://a.example/</link></image><item><title>i</title>"
+        b"<link>javascript:l</link><guid>javascript:g</guid>"
+        b'<enclosure url="vbscript:e" type="audio/mpeg" length="1"/>'
+        b'<media:thumbnail url="data:image/svg+xml,x"/><description>safe</description>'
+        b"</item></channel></rss>"
+    )
+    for name in FORMATS:
+        result = convert(rss, "in.xml", ConvertOptions(format=name))
+        text = result.atom.decode().replace("urn:feedfix:unsafe:", "")
+        assert not any(s in text for s in ("javascript:", "vbscript:", "data:")), (name, text)
+        assert "safe" in text and result.report.counts["unsafe-urls"].changes == 6

@@ -3,10 +3,13 @@ inflated from the gzip that is all a published output holds."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from feedfix.service.catalog import Catalog, Status
-from feedfix.service.http.fastpath import FastPath, Limits, _Answered
+from feedfix.service.http.connections import Limits
+from feedfix.service.http.fastpath import FastPath, _Answered
 from feedfix.service.served import IdentityBodies, ServedFeed, accepts_gzip, strong_etag
 from feedfix.service.state import Published
 
@@ -119,3 +122,81 @@ def test_the_fast_path_forgets_heads_answered_with_an_evicted_identity() -> None
     front.remember(head, _Answered("a", reply, True, True, b""))
     catalog.served["b"].answer(None, None, None)  # evicts a's identity body
     assert head not in front.known
+
+
+# ---- the other formats ------------------------------------------------------------------------
+
+
+class _Renders:
+    """A stand-in for the cleaning worker: counts the renders asked of it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def __call__(self, name: str, atom: Published, fmt: str) -> Published:
+        self.calls.append((name, fmt))
+        await asyncio.sleep(0.01)  # a render takes a while: others ask meanwhile
+        body = atom.identity().replace(b"<feed>", f"<{fmt}>".encode())
+        return Published.of(body, strong_etag(body), atom.last_modified, atom.entries)
+
+
+def test_a_format_is_rendered_once_for_all_who_ask_and_kept_across_a_stale_mark() -> None:
+    """Concurrent first requests share one render; its replies are kept; a stale mark (same
+    Atom, new headers) keeps the bytes and adds the header; new Atom bytes render again."""
+    renders = _Renders()
+    catalog = Catalog(render=renders)
+
+    async def scenario() -> None:
+        served = _served("f", _feed_bytes(1), catalog.identities)
+        asked = [catalog.other_format(served, "rss") for _ in range(5)]
+        assert all(isinstance(a, asyncio.Future) for a in asked) and len(set(map(id, asked))) == 1
+        first = asked[0]
+        assert isinstance(first, asyncio.Future)
+        rss = await first
+        assert catalog.other_format(served, "rss") is rss and renders.calls == [("f", "rss")]
+        assert rss.identity_headers["Content-Type"].startswith("application/rss+xml")
+        assert rss.published.last_modified == served.published.last_modified
+        stale = served.again(60, stale_since=2.0)
+        again = catalog.other_format(stale, "rss")
+        assert isinstance(again, ServedFeed) and again.published is rss.published
+        assert "X-Feedfix-Stale" in again.identity_headers and len(renders.calls) == 1
+        changed = _served("f", _feed_bytes(2), catalog.identities)
+        assert isinstance(catalog.other_format(changed, "rss"), asyncio.Future)
+        assert catalog.other_format(changed, "atom") is changed
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_render_is_tried_again_by_the_next_request() -> None:
+    """A render that raised leaves nothing behind: the next request starts a new one."""
+    calls = 0
+
+    async def failing(name: str, atom: Published, fmt: str) -> Published:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("boom")
+
+    catalog = Catalog(render=failing)
+
+    async def scenario() -> None:
+        served = _served("f", _feed_bytes(1), catalog.identities)
+        for _ in range(2):
+            pending = catalog.other_format(served, "json")
+            assert isinstance(pending, asyncio.Future)
+            with pytest.raises(RuntimeError):
+                await pending
+
+    asyncio.run(scenario())
+    assert calls == 2
+
+
+def test_a_feeds_identities_go_in_every_format() -> None:
+    """A feed whose bytes changed drops its identity replies in every format at once."""
+    identities = IdentityBodies()
+    atom = _served("f", _feed_bytes(1), identities)
+    rss = ServedFeed.of("f", atom.published, 60, None, identities, fmt="rss")
+    identities.reply(atom)
+    identities.reply(rss)
+    assert identities.held == 2 * len(_feed_bytes(1))
+    identities.drop("f")
+    assert identities.held == 0

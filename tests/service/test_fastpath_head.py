@@ -44,6 +44,7 @@ def test_a_plain_get_is_a_feed_request() -> None:
     )
     assert request == FeedRequest(
         name="f",
+        fmt="atom",
         body=True,
         keep_alive=True,
         extra=b"",
@@ -51,6 +52,29 @@ def test_a_plain_get_is_a_feed_request() -> None:
         if_modified_since="Tue, 01 Dec 2026 07:00:00 GMT",
         accept_encoding="gzip, br",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "fmt"),
+    [
+        ("/feeds/f.rss", "f", "rss"),
+        ("/feeds/f.json", "f", "json"),
+        ("/feeds/f.atom", "f", "atom"),
+        ("/feeds/a.rss.json", "a.rss", "json"),  # a name may hold dots: the last suffix counts
+        ("/feeds/v1.2.atom", "v1.2", "atom"),
+    ],
+)
+def test_each_format_is_a_feed_request(path: str, name: str, fmt: str) -> None:
+    """``.rss`` and ``.json`` are feed requests like ``.atom``: the name and the format."""
+    request = parse_head(_head(f"GET {path} HTTP/1.1", "Host: x"))
+    assert request is not None
+    assert (request.name, request.fmt) == (name, fmt)
+
+
+@pytest.mark.parametrize("path", ["/feeds/f.xml", "/feeds/f.rss2", "/feeds/f.JSON", "/feeds/f."])
+def test_other_suffixes_are_aiohttps(path: str) -> None:
+    """Only the three formats' suffixes, exactly, are feed requests."""
+    assert parse_head(_head(f"GET {path} HTTP/1.1", "Host: x")) is None
 
 
 @pytest.mark.parametrize(

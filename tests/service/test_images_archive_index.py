@@ -40,12 +40,12 @@ def parts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Parts]:
         meta.close()
         index.close()
         return
-    from feedfix.service.images import redis_index  # noqa: PLC0415
+    from feedfix.service.images import redis_index, redis_meta  # noqa: PLC0415
 
     server: RedisServer = request.getfixturevalue("redis_server")
-    db = redis_index.client(server.url)
+    db = redis_meta.client(server.url)
     prefix = unique_prefix()
-    yield Parts(redis_index.RedisMeta(db, prefix), redis_index.RedisArchiveIndex(db, prefix))
+    yield Parts(redis_meta.RedisMeta(db, prefix), redis_index.RedisArchiveIndex(db, prefix))
     db.close()
 
 

@@ -17,7 +17,8 @@ import pytest
 from multidict import CIMultiDict
 
 from feedfix.service.catalog import Catalog
-from feedfix.service.http.fastpath import FastPath, FastPathProtocol, Limits
+from feedfix.service.http.connections import Limits
+from feedfix.service.http.fastpath import FastPath, FastPathProtocol
 from feedfix.service.http.image_front import KNOWN, ImageFront
 from image_origin import IMAGES, ImageOrigin, Proxy, serving, settings, sign
 

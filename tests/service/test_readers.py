@@ -1,9 +1,16 @@
-"""Real feed readers read what `feedfix serve` publishes: newsboat, feedparser, sfeed, rsstail.
+"""Real feed readers read what `feedfix serve` publishes: newsboat, feedparser, sfeed, rsstail
+(the Atom and the RSS), and feedsmith (the JSON Feed).
 
 The service runs as a subprocess polling the scripted upstream (tests/upstream.py); each
-reader fetches `/feeds/{name}.atom` over HTTP itself, as it would in use (sfeed, which only
-parses, is given the body on stdin). Expectations come from the generated ZAKER fixture:
-every title and link, and the origin image URLs (no proxy wrapper) in what the reader stored.
+reader fetches `/feeds/{name}.atom` (`.rss`, `.json`) over HTTP itself, as it would in use
+(sfeed, which only parses, is given the body on stdin). Expectations come from the generated
+ZAKER fixture: every title and link, and the origin image URLs (no proxy wrapper) in what the
+reader stored.
+
+The JSON Feed reader is feedsmith (npm, `tests/js`, run by Node.js's own `fetch`): newsboat,
+sfeed and rsstail read no JSON Feed (newsboat #426), feedparser neither, and feedsmith is a
+maintained parser of all four syndication formats written apart from feedfix and from
+feedparser, in another language, whose JSON Feed reader keeps every member it knows.
 
 newsboat, sfeed (a C parser) and rsstail (libmrss) are Debian packages (`apt-get install
 newsboat sfeed rsstail`; scripts/test.sh installs them when it can). Without one its tests
@@ -13,6 +20,7 @@ failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -27,6 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import upstream as up
 from atomcheck import WRAPPER_RE, img_srcs
+from formats import READ_JSON
+from formats import node as reader_node
 from service_helpers import Service
 
 WINDOW = range(1, 7)
@@ -34,23 +44,34 @@ WINDOW = range(1, 7)
 
 @dataclass
 class Served:
-    """The running service and the URL of its one feed."""
+    """The running service and the URL of its one feed, without the format's suffix."""
 
     svc: Service
-    url: str
+    stem: str
+
+    @property
+    def url(self) -> str:
+        """The Atom's URL."""
+        return self.at("atom")
+
+    def at(self, fmt: str) -> str:
+        """The feed's URL in format ``fmt``."""
+        return f"{self.stem}.{fmt}"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """A service publishing one ZAKER feed, polled once before the readers come."""
+    """A service publishing one ZAKER feed, polled once before the readers come; with its
+    ``base_url``, so that each format carries its self link and its links to the others."""
     with up.Upstream() as server:
         server.script("/zaker/channel/99", up.feed(up.zaker_rss(WINDOW)))
         feeds = [{"name": "zaker", "url": server.url("/zaker/channel/99"), "interval": 1}]
         svc = Service(tmp_path_factory.mktemp("readers"), feeds)
+        svc.server["base_url"] = svc.base_url  # each format links itself and the others
         try:
             svc.start()
             svc.wait_served("zaker")
-            yield Served(svc, f"{svc.base_url}/feeds/zaker.atom")
+            yield Served(svc, f"{svc.base_url}/feeds/zaker")
             svc.stop()
         finally:
             svc.close()
@@ -122,12 +143,14 @@ class Newsboat:
         return {title: (url, feedurl, content) for title, url, feedurl, content in rows}
 
 
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
 def test_newsboat_reads_every_entry_with_origin_images(
-    served: Served, newsboat: str, tmp_path: Path
+    served: Served, newsboat: str, tmp_path: Path, fmt: str
 ) -> None:
     """`newsboat -x reload` stores every entry with its title and link, and the images in the
-    stored content are the origin URLs, not the proxy-wrapped ones."""
-    reader = Newsboat(newsboat, tmp_path / "newsboat", served.url)
+    stored content are the origin URLs, not the proxy-wrapped ones: from the Atom and from
+    the RSS alike."""
+    reader = Newsboat(newsboat, tmp_path / "newsboat", served.at(fmt))
     reader.run("reload")
     unread = reader.run("print-unread").stdout
     assert unread.split()[0] == str(len(WINDOW)), unread
@@ -137,7 +160,7 @@ def test_newsboat_reads_every_entry_with_origin_images(
     for item in expected:
         url, feedurl, content = items[item.title]
         assert url == item.link
-        assert feedurl == served.url
+        assert feedurl == served.at(fmt)
         assert WRAPPER_RE.search(content) is None, f"wrapped URL in {item.title}"
         assert img_srcs(content) == list(item.images), item.title
 
@@ -188,11 +211,13 @@ def test_feedparser_conditional_fetch_gets_304(served: Served) -> None:
 # ---- sfeed and rsstail: two more independent parsers ------------------------------------------
 
 
-def test_sfeed_reads_every_entry_with_title_and_link(served: Served) -> None:
-    """sfeed (a C parser with its own XML tokenizer) turns the served body into one TSV row
-    per entry: every title and link, the id, and the origin image URLs in the content."""
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_sfeed_reads_every_entry_with_title_and_link(served: Served, fmt: str) -> None:
+    """sfeed (a C parser with its own XML tokenizer) turns the served body, Atom or RSS, into
+    one TSV row per entry: every title and link, the id, and the origin image URLs in the
+    content."""
     sfeed = reader_executable("sfeed")
-    body = served.svc.get("/feeds/zaker.atom").body
+    body = served.svc.get(f"/feeds/zaker.{fmt}").body
     result = subprocess.run([sfeed], input=body, capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.decode("utf-8").splitlines()]
@@ -224,13 +249,38 @@ def rsstail_items(executable: str, url: str) -> list[tuple[str, str]]:
     return list(zip(titles, links, strict=True))
 
 
-def test_rsstail_reads_every_entry_with_title_and_link(served: Served) -> None:
-    """rsstail (libmrss, with its own HTTP client) fetches the feed and prints every entry's
-    title and link."""
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_rsstail_reads_every_entry_with_title_and_link(served: Served, fmt: str) -> None:
+    """rsstail (libmrss, with its own HTTP client) fetches the feed, Atom or RSS, and prints
+    every entry's title and link."""
     rsstail = reader_executable("rsstail")
-    seen = rsstail_items(rsstail, served.url)
+    seen = rsstail_items(rsstail, served.at(fmt))
     expected = up.zaker_items(WINDOW)
     assert sorted(seen) == sorted((i.title, i.link) for i in expected)
+
+
+def test_feedsmith_reads_the_json_feed_over_http(served: Served) -> None:
+    """feedsmith, run by Node.js, fetches the JSON Feed itself (gzip, as it asks) and reads
+    every item: title, link, id, date, and the origin image URLs in content_html."""
+    node = reader_node()
+    result = subprocess.run(
+        [node, str(READ_JSON), "--url", served.at("json")],
+        capture_output=True, timeout=60, check=False, cwd=READ_JSON.parent,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+    parsed = json.loads(result.stdout)
+    assert "error" not in parsed, parsed
+    assert parsed["_http"]["status"] == 200
+    assert parsed["_http"]["content_type"].startswith("application/feed+json")
+    assert parsed["title"] == "ZAKER 测试频道"
+    assert parsed["feed_url"] == served.at("json")
+    expected = up.zaker_items(WINDOW)
+    items = parsed["items"]
+    assert [(i["title"], i["url"]) for i in items] == [(e.title, e.link) for e in expected]
+    for got, item in zip(items, expected, strict=True):
+        assert got["id"] and got["date_published"]
+        assert WRAPPER_RE.search(got["content_html"]) is None
+        assert img_srcs(got["content_html"]) == list(item.images), item.title
 
 
 def test_newsboat_takes_feedfixs_copy_of_articles_it_stored_from_rsshub(

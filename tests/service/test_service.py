@@ -33,8 +33,10 @@ from atomcheck import (
     assert_feedfix_conventions,
     assert_valid_atom,
     entries,
+    img_srcs,
     served_titles,
 )
+from formats import CONTENT_TYPES, FORMATS, shown
 from service_helpers import TEST_POLL, Response, Service, run_cli, wait_for
 from upstream import titles
 
@@ -65,21 +67,22 @@ FAIL_RECOVER = range(1, 6)  # ... and after it recovers: one new item
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def assert_clean_feed(body: bytes, numbers: Iterable[int]) -> None:
-    """Valid Atom with exactly the items ``numbers`` (newest first), origin images, no junk."""
-    root = assert_valid_atom(body)
-    assert_feedfix_conventions(root)
+def assert_clean_feed(body: bytes, numbers: Iterable[int], fmt: str = "atom") -> None:
+    """Valid in its format with exactly the items ``numbers`` (newest first), origin images,
+    no junk."""
     text = body.decode("utf-8")
     wrapped = WRAPPER_RE.search(text)
     assert wrapped is None, f"a wrapper host survived: ...{text[wrapped.start() - 80 :][:200]}"
-    got = entries(root)
+    if fmt == "atom":
+        assert_feedfix_conventions(assert_valid_atom(body))
+    got = shown(fmt, body)
     items = up.zaker_items(numbers)
     assert [e.title for e in got] == [i.title for i in items]
     for entry, item in zip(got, items, strict=True):
-        assert entry.alternate == item.link
-        assert entry.img_srcs == list(item.images), f"images of {item.title}"
+        assert entry.link == item.link
+        assert img_srcs(entry.html) == list(item.images), f"images of {item.title}"
         for junk in ("onclick", "opacity_0", "recommend_bottom", "article_bottom"):
-            assert junk not in entry.content_html, f"{junk!r} left in {item.title}"
+            assert junk not in entry.html, f"{junk!r} left in {item.title}"
 
 
 def http_date_of(value: str | None) -> float:
@@ -141,11 +144,12 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
              "rules": {"limit": {"count": 3}}},
         ]  # fmt: skip
         for kind in FAILURES:
-            server.script(f"/fail/{kind}", up.feed(up.zaker_rss(FAIL_START)))
-            feeds.append(
-                {"name": f"fail-{kind}", "url": server.url(f"/fail/{kind}"), "interval": 1,
-                 "timeout": FAIL_TIMEOUT, "max_size": MAX_SIZE}
-            )  # fmt: skip
+            for fmt in FORMATS:  # a feed each: a failure's test starts from a feed it has not seen
+                server.script(f"/fail/{kind}/{fmt}", up.feed(up.zaker_rss(FAIL_START)))
+                feeds.append(
+                    {"name": f"fail-{kind}-{fmt}", "url": server.url(f"/fail/{kind}/{fmt}"),
+                     "interval": 1, "timeout": FAIL_TIMEOUT, "max_size": MAX_SIZE}
+                )  # fmt: skip
         # max_backoff 4 s: short, yet longer than the 3 s Retry-After the 429 test sends.
         poll = {**TEST_POLL, "user_agent": USER_AGENT, "max_backoff": "4s"}
         svc = Service(tmp_path_factory.mktemp("shared"), feeds, poll=poll)
@@ -163,18 +167,20 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
 # ---- serving the feed: validity, validators, conditional requests, gzip, HEAD ----------------
 
 
-def test_served_feed_is_valid_clean_atom_with_every_entry(shared: Shared) -> None:
-    """The published feed is valid Atom, has every upstream item with its origin images, and no
-    wrapper host, lazy-load junk or empty trailer is left."""
-    answer = shared.svc.feed("zaker")
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_served_feed_is_valid_and_clean_with_every_entry(shared: Shared, fmt: str) -> None:
+    """The published feed is valid (Atom, RSS 2.0, JSON Feed), has every upstream item with its
+    origin images, and no wrapper host, lazy-load junk or empty trailer is left."""
+    answer = shared.svc.feed("zaker", fmt=fmt)
     assert answer.status == 200
-    assert (answer.header("Content-Type") or "").startswith("application/atom+xml")
-    assert_clean_feed(answer.body, range(1, 9))
+    assert (answer.header("Content-Type") or "").startswith(CONTENT_TYPES[fmt])
+    assert_clean_feed(answer.body, range(1, 9), fmt)
 
 
-def test_feed_response_has_validators_and_cache_control(shared: Shared) -> None:
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_feed_response_has_validators_and_cache_control(shared: Shared, fmt: str) -> None:
     """A strong ETag, a Last-Modified date in the past, and Cache-Control with max-age."""
-    answer = shared.svc.feed("zaker")
+    answer = shared.svc.feed("zaker", fmt=fmt)
     etag = answer.header("ETag") or ""
     assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2, f"ETag {etag!r}"
     assert http_date_of(answer.header("Last-Modified")) <= time.time() + 1
@@ -184,45 +190,48 @@ def test_feed_response_has_validators_and_cache_control(shared: Shared) -> None:
     assert answer.header("X-Feedfix-Stale") is None, "a healthy feed must not be marked stale"
 
 
-def test_if_none_match_gets_304_without_body(shared: Shared) -> None:
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_if_none_match_gets_304_without_body(shared: Shared, fmt: str) -> None:
     """A matching If-None-Match is answered 304 with no body and the same ETag; another ETag
     gets the full feed."""
-    first = shared.svc.feed("zaker")
+    first = shared.svc.feed("zaker", fmt=fmt)
     etag = first.header("ETag") or ""
-    again = shared.svc.feed("zaker", {"If-None-Match": etag})
+    again = shared.svc.feed("zaker", {"If-None-Match": etag}, fmt)
     assert again.status == 304
     assert again.body == b""
     assert again.header("ETag") == etag
-    listed = shared.svc.feed("zaker", {"If-None-Match": f'"other", {etag}'})
+    listed = shared.svc.feed("zaker", {"If-None-Match": f'"other", {etag}'}, fmt)
     assert listed.status == 304
-    other = shared.svc.feed("zaker", {"If-None-Match": '"not-the-etag"'})
+    other = shared.svc.feed("zaker", {"If-None-Match": '"not-the-etag"'}, fmt)
     assert other.status == 200
     assert other.body == first.body
 
 
-def test_if_modified_since_gets_304(shared: Shared) -> None:
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_if_modified_since_gets_304(shared: Shared, fmt: str) -> None:
     """If-Modified-Since at or after Last-Modified gives 304; an earlier date the feed; and it
     is ignored when an If-None-Match does not match (RFC 9110 13.1.3)."""
-    first = shared.svc.feed("zaker")
+    first = shared.svc.feed("zaker", fmt=fmt)
     modified = first.header("Last-Modified") or ""
-    same = shared.svc.feed("zaker", {"If-Modified-Since": modified})
+    same = shared.svc.feed("zaker", {"If-Modified-Since": modified}, fmt)
     assert same.status == 304
     assert same.body == b""
     later = formatdate(http_date_of(modified) + 3600, usegmt=True)
-    assert shared.svc.feed("zaker", {"If-Modified-Since": later}).status == 304
+    assert shared.svc.feed("zaker", {"If-Modified-Since": later}, fmt).status == 304
     earlier = formatdate(http_date_of(modified) - 3600, usegmt=True)
-    old = shared.svc.feed("zaker", {"If-Modified-Since": earlier})
+    old = shared.svc.feed("zaker", {"If-Modified-Since": earlier}, fmt)
     assert old.status == 200
     assert old.body == first.body
-    mixed = shared.svc.feed("zaker", {"If-Modified-Since": modified, "If-None-Match": '"x"'})
+    mixed = shared.svc.feed("zaker", {"If-Modified-Since": modified, "If-None-Match": '"x"'}, fmt)
     assert mixed.status == 200
 
 
-def test_gzip_when_asked(shared: Shared) -> None:
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_gzip_when_asked(shared: Shared, fmt: str) -> None:
     """Accept-Encoding: gzip gets a gzip body that decompresses to the identity bytes, with
     Vary and an ETag of its own that also answers 304."""
-    plain = shared.svc.feed("zaker")
-    packed = shared.svc.feed("zaker", {"Accept-Encoding": "gzip, deflate"})
+    plain = shared.svc.feed("zaker", fmt=fmt)
+    packed = shared.svc.feed("zaker", {"Accept-Encoding": "gzip, deflate"}, fmt)
     assert packed.status == 200
     assert packed.header("Content-Encoding") == "gzip"
     assert "Accept-Encoding" in (packed.header("Vary") or "")
@@ -230,26 +239,28 @@ def test_gzip_when_asked(shared: Shared) -> None:
     assert gzip.decompress(packed.body) == plain.body
     assert packed.header("ETag") != plain.header("ETag"), "one strong ETag per representation"
     cached = shared.svc.feed(
-        "zaker", {"Accept-Encoding": "gzip", "If-None-Match": packed.header("ETag") or ""}
+        "zaker", {"Accept-Encoding": "gzip", "If-None-Match": packed.header("ETag") or ""}, fmt
     )
     assert cached.status == 304
     assert plain.header("Content-Encoding") is None
 
 
-def test_gzip_refused_with_q_zero_gets_identity(shared: Shared) -> None:
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_gzip_refused_with_q_zero_gets_identity(shared: Shared, fmt: str) -> None:
     """`gzip;q=0` means gzip is not acceptable (RFC 9110 12.5.3): the body is sent as is."""
-    plain = shared.svc.feed("zaker")
+    plain = shared.svc.feed("zaker", fmt=fmt)
     for accept in ("gzip;q=0", "identity, gzip;q=0", "gzip; q=0.0"):
-        answer = shared.svc.feed("zaker", {"Accept-Encoding": accept})
+        answer = shared.svc.feed("zaker", {"Accept-Encoding": accept}, fmt)
         assert answer.status == 200
         assert answer.header("Content-Encoding") is None, f"gzip sent for {accept!r}"
         assert answer.body == plain.body
 
 
-def test_head_has_headers_and_no_body(shared: Shared) -> None:
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_head_has_headers_and_no_body(shared: Shared, fmt: str) -> None:
     """HEAD answers like GET without the body."""
-    got = shared.svc.feed("zaker")
-    head = shared.svc.get("/feeds/zaker.atom", method="HEAD")
+    got = shared.svc.feed("zaker", fmt=fmt)
+    head = shared.svc.get(f"/feeds/zaker.{fmt}", method="HEAD")
     assert head.status == 200
     assert head.body == b""
     for name in ("ETag", "Last-Modified", "Cache-Control", "Content-Type"):
@@ -259,9 +270,11 @@ def test_head_has_headers_and_no_body(shared: Shared) -> None:
 
 
 def test_unknown_feed_is_404(shared: Shared) -> None:
-    """A name that is not configured is a 404, whatever the extension (``/feeds/zaker``
-    itself is the feed's HTML page: tests/service/test_web.py)."""
-    for path in ("/feeds/nope.atom", "/feeds/zaker.rss", "/feeds/nope", "/feeds/.atom"):
+    """A name that is not configured is a 404, whatever the extension, and so is an extension
+    that is no format (``/feeds/zaker`` itself is the feed's HTML page: test_web.py)."""
+    paths = ("/feeds/nope.atom", "/feeds/nope.rss", "/feeds/nope.json", "/feeds/zaker.xml",
+             "/feeds/nope", "/feeds/.atom", "/feeds/.rss")  # fmt: skip
+    for path in paths:
         assert shared.svc.get(path).status == 404, path
 
 
@@ -367,23 +380,25 @@ def test_slow_upstream_within_timeout_is_fine(shared: Shared) -> None:
 # ---- failures never replace the last good output ---------------------------------------------
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", list(FAILURES))
-def test_failure_keeps_last_good_copy_then_recovers(shared: Shared, kind: str) -> None:
+def test_failure_keeps_last_good_copy_then_recovers(shared: Shared, kind: str, fmt: str) -> None:
     """A failed poll (5xx, an HTML page with 200, truncated XML, an oversize body, a hang or
     slow headers past the timeout) leaves the served bytes identical, adds X-Feedfix-Stale and
     makes /healthz say ok=false, stale=true with the error; once the upstream recovers the feed
-    updates within about one interval and the stale marker goes away."""
-    svc, name, path = shared.svc, f"fail-{kind}", f"/fail/{kind}"
-    good = svc.feed(name)
+    updates within about one interval and the stale marker goes away. In every format: each
+    keeps its bytes and ETag while stale, and renders the recovered feed anew."""
+    svc, name, path = shared.svc, f"fail-{kind}-{fmt}", f"/fail/{kind}/{fmt}"
+    good = svc.feed(name, fmt=fmt)
     assert good.status == 200
-    assert_clean_feed(good.body, FAIL_START)
+    assert_clean_feed(good.body, FAIL_START, fmt)
     seen = len(svc.polls(name))
     broke_at = time.time()
     shared.upstream.script(path, FAILURES[kind]())
     try:
         record = svc.wait_for_poll(name, after=seen, status="error", timeout=FAIL_TIMEOUT + 5)
         assert record["error"], record
-        stale = svc.feed(name)
+        stale = svc.feed(name, fmt=fmt)
         assert stale.status == 200
         assert stale.body == good.body, "a failed poll changed the served bytes"
         assert stale.header("ETag") == good.header("ETag")
@@ -397,13 +412,13 @@ def test_failure_keeps_last_good_copy_then_recovers(shared: Shared, kind: str) -
         shared.upstream.script(path, up.feed(up.zaker_rss(FAIL_RECOVER)))
 
     def updated() -> Response | None:
-        answer = svc.feed(name)
+        answer = svc.feed(name, fmt=fmt)
         return answer if answer.body != good.body else None
 
     fresh = wait_for(updated, 6, f"{name} to update after the upstream recovered")
     assert time.monotonic() - fixed_at < 6
     assert fresh.status == 200
-    assert_clean_feed(fresh.body, FAIL_RECOVER)
+    assert_clean_feed(fresh.body, FAIL_RECOVER, fmt)
     assert fresh.header("X-Feedfix-Stale") is None
     row = svc.health_row(name)
     assert (row["ok"], row["stale"]) == (True, False), row
@@ -552,21 +567,24 @@ def test_metrics_count_polls_and_requests(shared: Shared) -> None:
 # ---- restart, reload, config ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_restart_after_kill_serves_stored_copy_at_once(
-    upstream: up.Upstream, service_dir: Path
+    upstream: up.Upstream, service_dir: Path, fmt: str
 ) -> None:
     """After kill -9, a restart with the upstream down (connection refused) serves the same
-    bytes and ETag from storage as soon as it listens, before any poll could succeed."""
+    bytes and ETag from storage as soon as it listens, before any poll could succeed (RSS and
+    JSON Feed rendered again from the stored Atom: the same bytes)."""
     upstream.script("/r", up.feed(up.zaker_rss(range(1, 7))))
     svc = Service(service_dir, [{"name": "r", "url": upstream.url("/r"), "interval": 1}])
     try:
         svc.start()
-        first = svc.wait_served("r")
+        svc.wait_served("r")
+        first = svc.feed("r", fmt=fmt)
         svc.wait_for_poll("r", status="not_modified")
         svc.kill()
         upstream.stop()
         svc.start()
-        again = svc.feed("r")
+        again = svc.feed("r", fmt=fmt)
         assert not [p for p in svc.polls("r") if p["status"] != "error"]
         assert again.status == 200
         assert again.body == first.body
@@ -574,7 +592,7 @@ def test_restart_after_kill_serves_stored_copy_at_once(
         assert again.header("Last-Modified") == first.header("Last-Modified")
         record = svc.wait_for_poll("r", status="error")
         assert "connect" in record["error"], record
-        stale = svc.feed("r")
+        stale = svc.feed("r", fmt=fmt)
         assert stale.body == first.body
         assert stale.header("X-Feedfix-Stale")
         svc.stop()

@@ -78,7 +78,10 @@ def test_protected_routes_need_the_admin_token(running: Running, path: str) -> N
     assert service.get(path, {"Authorization": "Basic !!!"}).status == 401
 
 
-@pytest.mark.parametrize("path", ["/feeds/zaker.atom", "/healthz", "/static/style.css"])
+OPEN_PATHS = ["/feeds/zaker.atom", "/feeds/zaker.rss", "/feeds/zaker.json", "/healthz"]
+
+
+@pytest.mark.parametrize("path", [*OPEN_PATHS, "/static/style.css"])
 def test_feeds_health_and_static_stay_open(running: Running, path: str) -> None:
     """Readers and probes need no token."""
     assert running.service.get(path).status == 200
@@ -137,7 +140,7 @@ def test_json_index_says_what_the_page_says(running: Running) -> None:
     data = running.service.get("/?format=json", bearer()).json()  # after: polls only add up
     assert set(data) == {"version", "summary", "image_cache", "image_archive", "store", "feeds"}
     assert data["image_archive"] is None
-    keys = {"name", "url", "upstream", "ok", "stale", "stale_since", "last_success",
+    keys = {"name", "url", "urls", "upstream", "ok", "stale", "stale_since", "last_success",
             "last_error", "last_error_at", "entries", "next_poll",
             "permanent_redirect", "advice", "serving"}  # fmt: skip
     assert all(set(row) == keys for row in data["feeds"])
@@ -171,13 +174,39 @@ def test_pages_carry_a_csp_without_inline_script(running: Running) -> None:
         assert "frame-ancestors 'none'" in csp
 
 
-def test_opml_lists_every_served_feed(running: Running) -> None:
-    """OPML 2.0 with an outline per served feed, pointing at its .atom URL."""
-    answer = running.service.get("/feeds.opml", bearer())
+@pytest.mark.parametrize(
+    ("query", "fmt"),
+    [("", "atom"), ("?format=rss", "rss"), ("?format=json", "json"), ("?format=atom", "atom")],
+)
+def test_opml_lists_every_served_feed(running: Running, query: str, fmt: str) -> None:
+    """OPML 2.0 with an outline per served feed, pointing at its .atom URL, or the format
+    ``?format=`` names; an unknown format is a 400."""
+    answer = running.service.get(f"/feeds.opml{query}", bearer())
     root = etree.fromstring(answer.body)
     assert root.tag == "opml" and root.get("version") == "2.0"
     urls = [o.get("xmlUrl") for o in root.iter("outline")]
-    assert urls == [f"{running.service.base_url}/feeds/zaker.atom"]  # broken has no copy
+    assert urls == [f"{running.service.base_url}/feeds/zaker.{fmt}"]  # broken has no copy
+    assert running.service.get("/feeds.opml?format=xml", bearer()).status == 400
+
+
+@pytest.mark.parametrize("path", ["/", "/feeds/zaker"])
+def test_pages_offer_every_format_and_announce_it(running: Running, path: str) -> None:
+    """The index and the feed's page give a subscribe URL per format with its copy button,
+    and a ``<link rel="alternate">`` per format in ``<head>`` (feed discovery)."""
+    page = running.service.get(path, bearer()).text()
+    head = page.split("</head>", 1)[0]
+    base = f"{running.service.base_url}/feeds/zaker"
+    kinds = {
+        "atom": "application/atom+xml",
+        "rss": "application/rss+xml",
+        "json": "application/feed+json",
+    }
+    for fmt, kind in kinds.items():
+        assert f'<link rel="alternate" type="{kind}" title="zaker (' in head, fmt
+        assert f'href="{base}.{fmt}"' in head, fmt
+        assert f'data-copy="{base}.{fmt}"' in page, fmt
+    if path != "/":
+        assert "broken" not in head, "a feed's page announces that feed only"
 
 
 def test_static_files_have_etags_and_long_caching(running: Running) -> None:

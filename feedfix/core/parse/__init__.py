@@ -1,4 +1,5 @@
-"""Bytes in, ``Feed`` out: recognise what the input is and read it with the right parser.
+"""Bytes in, ``Feed`` out: recognise what the input is and read it with the right parser
+(an XML feed, a post with front matter, a JSON Feed: ``json_feed``).
 
 Order of attempts for XML: the hardened lxml fast path; the same after fixing what breaks most
 real feeds, one repair at a time (a wrong encoding, HTML entities such as ``&nbsp;``, namespace
@@ -21,6 +22,7 @@ from lxml import etree
 from feedfix.core.errors import DamagedInput, InputError
 from feedfix.core.model import Feed
 from feedfix.core.parse import encoding, repair
+from feedfix.core.parse.json_feed import looks_like_json, parse_json_feed
 from feedfix.core.parse.post import looks_like_post, parse_post
 from feedfix.core.parse.xml_feed import Streamed, stream_feed
 
@@ -125,6 +127,9 @@ def parse_document(data: bytes, name: str, options: ParseOptions | None = None) 
         text = (decoded or encoding.decode(data)).text
         entry = parse_post(text, name, options.timezone)
         return Feed(title=entry.title, entries=(entry,), updated=entry.date)
+    if looks_like_json(head):
+        text = (decoded or encoding.decode(data, options.encoding_hint)).text
+        return parse_json_feed(text.lstrip("\ufeff"), options.timezone)
     if _html_start(head):
         raise InputError(_html_page_problem(decoded.text if decoded else head))
     if not _XML_START.match(head):

@@ -10,21 +10,21 @@ a function of the model: the same feed always renders to the same bytes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from feedfix import __version__
 from feedfix.core.ids import absolute_iri, mend_iri
 from feedfix.core.model import Category, Entry, Feed, Link, Media, Person
+from feedfix.core.render import common
+from feedfix.core.render.common import FEED_TYPES
 from feedfix.core.render.values import (
     MAX_URL,
     UNCOUNTED,
-    DropCounter,
     Dropped,
     FeedFacts,
     email_address,
     language_tag,
-    media_type,
 )
 from feedfix.core.render.xml import attributes, element
 
@@ -61,42 +61,21 @@ def _category(indent: str, category: Category, dropped: Dropped) -> str:
 
 
 def _links(indent: str, links: Iterable[Link], dropped: Dropped = UNCOUNTED) -> str:
-    """Links, with at most one alternate per (type, hreflang) as RFC 4287 requires."""
-    seen: set[tuple[str, str]] = set()
-    alternates: set[tuple[str, str]] = set()
-    out = []
-    for link in links:
-        if len(link.href) > MAX_URL:
-            continue
-        rel = link.rel
-        if rel == "hub":
-            continue  # the upstream's WebSub hub does not publish this feed
-        if rel == "self":
-            rel = "via"  # the upstream's own address: where this feed's content came from
-        kind, lang = media_type(link.type), language_tag(link.hreflang)
-        if rel == "alternate":
-            key = (kind or "", lang or "")  # as written: "html" and "text/html" are one type
-            if key in alternates:
-                rel = "related"
-            alternates.add(key)
-        href = mend_iri(link.href.strip())
-        if (rel, href) in seen:
-            continue
-        seen.add((rel, href))
-        length = str(link.length) if link.length and link.length > 0 else None
-        out.append(
-            element(
-                indent,
-                "link",
-                href=href,
-                rel=rel,
-                type=dropped.check(link.type, kind),
-                hreflang=dropped.check(link.hreflang, lang),
-                title=link.title,
-                length=length,
-            )
-        )
-    return "".join(out)
+    """Links (``common.links``: the same in every format)."""
+    return "".join(
+        element(indent, "link", href=href, rel=rel, type=kind, hreflang=lang, title=title,
+                length=length)
+        for rel, href, kind, lang, title, length in common.links(links, dropped)
+    )  # fmt: skip
+
+
+def other_formats(self_url: str | None, name: str) -> tuple[Link, ...]:
+    """``rel="alternate"`` links to the feed's other formats, when ``self_url`` names them."""
+    return tuple(
+        Link(href=href, rel="alternate", type=FEED_TYPES[other])
+        for other, href in common.siblings(self_url, name).items()
+        if other != name
+    )
 
 
 def _media(indent: str, media: Media) -> str:
@@ -119,14 +98,15 @@ def render_entry(
     i = "    "
     lang = dropped.check(entry.lang, language_tag(entry.lang))
     lang = lang if lang and lang != language_tag(feed_lang) else None
+    updated, published = common.dates(entry, when)
     parts = [
         f"  <entry{attributes({'xml:lang': lang})}>\n" if lang else "  <entry>\n",
         element(i, "id", entry.id or ""),
         element(i, "title", entry.title or ""),
-        element(i, "updated", atom_date(entry.updated or entry.published or when)),
+        element(i, "updated", atom_date(updated)),
     ]
-    if entry.published:
-        parts.append(element(i, "published", atom_date(entry.published)))
+    if published:
+        parts.append(element(i, "published", atom_date(published)))
     parts.append(_links(i, entry.links, dropped))
     if entry.authors:  # (most entries have none to write: no generator to start)
         parts.extend(_person(i, person, dropped) for person in entry.authors)
@@ -166,7 +146,7 @@ def render_header(
     if self_url:
         self_link = mend_iri(self_url)
         parts.append(element(i, "link", href=self_link, rel="self", type="application/atom+xml"))
-    parts.append(_links(i, feed.links, dropped))
+    parts.append(_links(i, (*feed.links, *other_formats(self_url, "atom")), dropped))
     authors = feed.authors
     if facts.needs_author:
         authors = (Person(name=feed.title or "unknown"),)  # every entry needs an author
@@ -182,29 +162,6 @@ def render_header(
     return "".join(parts)
 
 
-def render_chunks(
-    feed: Feed,
-    facts: FeedFacts,
-    entries: Iterable[Entry],
-    self_url: str | None = None,
-    on_dropped: DropCounter | None = None,
-) -> Iterator[bytes]:
-    """The feed as UTF-8 chunks: header, one chunk per entry, footer."""
-    dropped = Dropped()
-    yield render_header(feed, facts, self_url, dropped).encode("utf-8")
-    if on_dropped is not None and dropped.count:
-        on_dropped(dropped.count, False)
-    for entry in entries:
-        dropped.count = 0
-        yield render_entry(entry, feed.lang, facts.updated, dropped).encode("utf-8")
-        if on_dropped is not None and dropped.count:
-            on_dropped(dropped.count, True)
-    yield b"</feed>\n"
-
-
-def render_atom(
-    feed: Feed, *, self_url: str | None = None, on_dropped: DropCounter | None = None
-) -> bytes:
-    """The whole feed as Atom 1.0 bytes."""
-    facts = FeedFacts.of(feed)
-    return b"".join(render_chunks(feed, facts, feed.entries, self_url, on_dropped))
+FORMAT = common.Format("atom", render_header, render_entry, b"</feed>\n")
+render_chunks = FORMAT.chunks
+render_atom = FORMAT.render

@@ -2,8 +2,9 @@
 
 Every output format has a grammar for its values (a language tag, a media type, an email
 address, a URL of sane length); a value that breaks it is left out and counted, so that a
-valid document is written rather than an invalid one. Atom is the only format today; RSS and
-JSON Feed renderers will need the same answers.
+valid document is written rather than an invalid one. Atom, RSS 2.0 and JSON Feed ask the same
+questions, and ``common`` gives each of them the same links, URLs and dates, so that the three
+formats of one feed say the same things.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Writing XML by hand: escaped text and attributes, one element a line.
 
 Faster than building a tree and serialising it, and a tree of a large feed would double its
-memory. Shared by the XML formats (Atom now, RSS later).
+memory. Shared by the XML formats (Atom, RSS).
 """
 
 from __future__ import annotations
@@ -36,3 +36,18 @@ def element(indent: str, tag: str, content: str | None = None, **attrs: str | No
     if content is None:
         return f"{indent}<{tag}{attributes(attrs)}/>\n"
     return f"{indent}<{tag}{attributes(attrs)}>{text(content)}</{tag}>\n"
+
+
+def plain(value: str) -> str:
+    """Plain text as RSS character data, by the RSS Advisory Board's profile: ``&``, ``<``
+    and ``>`` as hexadecimal references, which the most readers take as text whether they
+    read the element as text or as HTML."""
+    value = xml_chars(value)
+    if "&" in value or "<" in value or ">" in value:
+        value = value.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&#x3E;")
+    return value.replace("\r", "&#13;") if "\r" in value else value
+
+
+def plain_element(indent: str, tag: str, content: str, **attrs: str | None) -> str:
+    """One element of plain text (``plain``) on a line of its own."""
+    return f"{indent}<{tag}{attributes(attrs)}>{plain(content)}</{tag}>\n"

@@ -1,70 +1,50 @@
-"""The front of the HTTP server: connection limits, and feeds answered without aiohttp.
+"""The front of the HTTP server: every connection held to its limits, feeds answered
+without aiohttp.
 
-Every connection is wrapped. At ``max_connections`` (or at one client address's share of
-them, ``client_share``) the oldest idle kept-alive connection gives way to a new one, and
-without one to give way the new one is closed at once. One that has not finished a
-request's headers within ``header_timeout`` is cut off (aiohttp bounds header sizes but not
-how slowly they come: slowloris), so is one whose request body has not all come within
-``body_timeout`` of its head, and one left idle longer than ``keepalive_timeout``. Plain
-``GET``/``HEAD`` requests for a served feed, the bulk of the traffic, are answered here from
-the precomputed replies, which is several times cheaper than aiohttp's request machinery.
-Anything else (other routes, unknown feeds, bodies, anything unusual) hands the connection
-to aiohttp for good. Which heads are answered here is decided by the pure functions of
-``heads.py``; cached images are answered by ``image_front.py``.
+Every connection is wrapped and counted against the limits of ``connections.py``. One
+that has not finished a request's headers within ``header_timeout`` is cut off (aiohttp
+bounds header sizes but not how slowly they come: slowloris), so is one whose request body
+has not all come within ``body_timeout`` of its head, and one left idle longer than
+``keepalive_timeout``. Plain ``GET``/``HEAD`` requests for a served feed, the bulk of the
+traffic, are answered here from the precomputed replies, which is several times cheaper
+than aiohttp's request machinery: in every format (a feed's RSS or JSON Feed, the first
+time it is asked for after a change, is rendered first: the connection waits for it,
+reading nothing more, and stays here). Anything else (other routes, unknown feeds, bodies,
+anything unusual) hands the connection to aiohttp for good. Which heads are answered here
+is decided by the pure functions of ``heads.py``; cached images are answered by
+``image_front.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import enum
 import socket
-import time
 from asyncio.trsock import TransportSocket
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any
 
 from feedfix.service.catalog import Catalog
+from feedfix.service.http.connections import ConnectionLimits, Limits
 from feedfix.service.http.heads import CHUNKED, UNUSUAL, body_length, head_end, parse_head
 from feedfix.service.http.image_front import CachedImages, ImageFront
-from feedfix.service.served import Reply
+from feedfix.service.http.writes import date_header, send_file, send_joined
+from feedfix.service.served import Reply, ServedFeed
 
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
-SWEEP = 0.25  # seconds between timeout sweeps: timeouts are enforced to within this
 HANDED_HEAD = 64 * 1024  # bytes of a handed-over head kept to read its body's length
 UNTIL_CLOSED = -2  # a body whose length is unknown (a head past HANDED_HEAD): clocked to the end
 LAST_CHUNK = b"0\r\n\r\n"  # a chunked body's end (without extensions or trailers)
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The limits every connection is held to."""
+class _Rendering(enum.Enum):
+    """``_answer``'s word for a request that waits for its format to be rendered."""
 
-    max_connections: int = 1024
-    header_timeout: float = 10.0  # to finish a request's headers, from their first byte
-    keepalive_timeout: float = 75.0  # an idle kept-alive connection closes after this
-    body_timeout: float = 30.0  # a request's whole body, from the end of its head
-    client_share: float = 0.5  # of max_connections, what one client address may hold
-
-    @property
-    def per_client(self) -> int:
-        """Connections one client address may hold at once."""
-        return max(1, int(self.client_share * self.max_connections))
+    RENDERING = "rendering"
 
 
-class _Clock:
-    """The ``Date`` header, formatted once a second."""
-
-    second = -1
-    value = b""
-
-    @classmethod
-    def date(cls) -> bytes:
-        now = int(time.time())
-        if now != cls.second:
-            cls.second, cls.value = now, formatdate(now, usegmt=True).encode("ascii")
-        return cls.value
+RENDERING = _Rendering.RENDERING
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +77,7 @@ class FastPathProtocol(asyncio.Protocol):
         self.fd = -1  # the socket, for writev
         self.plain: TransportSocket | None = None  # the socket, when no TLS wraps it
         self.sock: socket.socket | None = None  # its duplicate, for send flags (images only)
+        self.rendering: asyncio.Future[ServedFeed] | None = None  # a format it waits for
         # The clock the sweep reads: since when this connection has waited, and how long it may.
         self.since: float | None = None
         self.limit = front.limits.header_timeout
@@ -176,6 +157,12 @@ class FastPathProtocol(asyncio.Protocol):
             self._wait(self.front.limits.header_timeout)
             self.idle = 0
         self.buffer += data
+        if self.rendering is None:
+            self._serve()
+
+    def _serve(self) -> None:
+        """Answer the complete requests buffered, in order, until one must wait for its
+        format to be rendered (``_rendered`` goes on from there) or is aiohttp's."""
         while self.inner is None and self.transport is not None:
             end = self.buffer.find(b"\r\n\r\n")  # head_end's usual case, inlined: per request
             if end < 0:  # unfinished (often empty: every byte answered)
@@ -185,6 +172,8 @@ class FastPathProtocol(asyncio.Protocol):
             keep_alive = self._answer(bytes(self.buffer[:end]), self.transport)
             if keep_alive is None:
                 self._hand_over()
+                return
+            if keep_alive is RENDERING:
                 return
             del self.buffer[: end + 4]
             if not keep_alive:
@@ -198,8 +187,34 @@ class FastPathProtocol(asyncio.Protocol):
                 self._wait(limits.keepalive_timeout)
                 self.idle = self.front.next_idle()
 
-    def _answer(self, head: bytes, transport: asyncio.Transport) -> bool | None:
-        """Write the reply to one feed request; ``None`` when aiohttp should answer instead.
+    def _render_first(
+        self, pending: asyncio.Future[ServedFeed], transport: asyncio.Transport
+    ) -> _Rendering:
+        """Wait, reading nothing more, for the format a request asked for to be rendered
+        (its first request since the feed changed): no clock runs meanwhile."""
+        self.rendering = pending
+        self.since = None
+        transport.pause_reading()
+        pending.add_done_callback(self._rendered)
+        return RENDERING
+
+    def _rendered(self, pending: asyncio.Future[ServedFeed]) -> None:
+        """The format is rendered: answer the request that waited for it, and go on; a
+        render that failed leaves the connection to aiohttp (whose handler tries again)."""
+        self.rendering = None
+        failed = pending.cancelled() or pending.exception() is not None
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.inner is not None:
+            return
+        transport.resume_reading()
+        if failed:
+            self._hand_over()
+        else:
+            self._serve()
+
+    def _answer(self, head: bytes, transport: asyncio.Transport) -> bool | _Rendering | None:
+        """Write the reply to one feed request; ``None`` when aiohttp should answer instead,
+        ``RENDERING`` when its format is being rendered (nothing is written yet).
 
         Returns whether the connection stays open. Readers repeat the same request head (same
         client, same validators), so what a head was answered with is remembered.
@@ -213,6 +228,11 @@ class FastPathProtocol(asyncio.Protocol):
             served = front.catalog.served.get(request.name)
             if served is None:
                 return None  # 404 and 503 carry a message: aiohttp's handler says it
+            if request.fmt != "atom":
+                other = front.catalog.other_format(served, request.fmt)
+                if not isinstance(other, ServedFeed):
+                    return self._render_first(other, transport)
+                served = other
             reply = served.answer(
                 request.if_none_match, request.if_modified_since, request.accept_encoding
             )
@@ -221,9 +241,9 @@ class FastPathProtocol(asyncio.Protocol):
             )
             front.remember(head, answered)
         reply = answered.reply
-        head_out = reply.head + b"Date: " + _Clock.date() + b"\r\n" + answered.extra + b"\r\n"
+        head_out = reply.head + date_header() + answered.extra + b"\r\n"
         if answered.body and reply.body:
-            self._send(transport, head_out, reply.body)
+            send_joined(self.fd, transport, head_out, reply.body)
         else:
             transport.write(head_out)
         front.count(reply.status)
@@ -242,58 +262,14 @@ class FastPathProtocol(asyncio.Protocol):
             if opened is None:  # evicted or removed since: aiohttp's handler fetches it again
                 return None
             fd = opened
-        out = answer.head + b"Date: " + _Clock.date() + b"\r\n" + answer.extra + b"\r\n"
+        out = answer.head + date_header() + answer.extra + b"\r\n"
         if fd < 0:
             transport.write(out)
         else:
-            self._send_file(transport, out, fd, answer.start, answer.count)
+            if self.sock is None and self.plain is not None:
+                self.sock = self.plain.dup()  # for send's flags
+            send_file(self.sock, transport, out, (fd, answer.start, answer.count))
         return answer.keep_alive
-
-    def _send_file(
-        self, transport: asyncio.Transport, head: bytes, fd: int, start: int, count: int
-    ) -> None:
-        """The head, then the body straight from the page cache with ``sendfile`` while the
-        socket takes it; what it does not take at once is read and queued on the transport
-        (a copy, but only of what a slow or far reader leaves behind).
-
-        The head goes with ``MSG_MORE``, so that it leaves in the body's first segment
-        instead of a small packet of its own (what nginx's ``tcp_nopush`` does): on loopback
-        that took a 200 KB image from 0.72x to about nginx's rate (bench_images.py).
-        """
-        written = sent = 0
-        if self.sock is None and self.plain is not None:
-            self.sock = self.plain.dup()
-        if self.sock is not None and not transport.get_write_buffer_size():
-            try:
-                written = self.sock.send(head, socket.MSG_MORE)
-                if written == len(head):
-                    sent = os.sendfile(self.sock.fileno(), fd, start, count)
-            except (BlockingIOError, InterruptedError):
-                pass  # the socket is full: the rest goes through the transport
-            except OSError:
-                return  # the reader left: the transport finds out
-        if written < len(head):
-            transport.write(head[written:])
-        if sent < count:
-            transport.write(os.pread(fd, count - sent, start + sent))
-
-    def _send(self, transport: asyncio.Transport, head: bytes, body: bytes) -> None:
-        """Head and body in one ``writev``, with no copy joining them (200 KB each time).
-
-        Only while the transport has nothing queued, so that nothing overtakes it; what the
-        socket does not take at once is queued on the transport as usual.
-        """
-        if self.fd < 0 or transport.get_write_buffer_size():
-            transport.writelines((head, body))
-            return
-        try:
-            sent = os.writev(self.fd, (head, body))
-        except OSError:  # would block, or the peer left: the transport finds out which
-            sent = 0
-        if sent < len(head):
-            transport.writelines((head[sent:], body))
-        elif sent < len(head) + len(body):
-            transport.write(memoryview(body)[sent - len(head) :])
 
     def _hand_over(self) -> None:
         """From now on aiohttp serves this connection, starting with what is buffered."""
@@ -355,12 +331,9 @@ class FastPathProtocol(asyncio.Protocol):
             self.since = None  # the request is in: aiohttp answers it
 
 
-class FastPath:
-    """The protocol factory for ``loop.create_server``, with what every connection shares.
-
-    One sweep a fraction of a second enforces every connection's header and idle timeouts,
-    instead of a timer set and cancelled per request.
-    """
+class FastPath(ConnectionLimits["FastPathProtocol"]):
+    """The protocol factory for ``loop.create_server``, with what every connection shares:
+    the limits (``connections.py``), the catalog, and the answers remembered."""
 
     def __init__(
         self,
@@ -376,23 +349,15 @@ class FastPath:
         # False: every connection is aiohttp's from its first byte, the limits still hold
         # (``FEEDFIX_FASTPATH=0``, to measure what answering feeds here saves).
         self.answer_feeds = answer_feeds
-        self.limits = limits
+        super().__init__(limits)
         self.catalog = catalog
         self.count = count
         # the image proxy: cached images are answered here too
         self.images = ImageFront(images) if images is not None else None
-        self.connections: set[FastPathProtocol] = set()
-        self.clients: dict[str, int] = {}  # connections held per client address
-        self._idle_order = 0
         self.known: dict[bytes, _Answered] = {}
         self._heads: dict[str, list[bytes]] = {}  # the known heads by feed name
         catalog.listeners.append(self.forget)
         catalog.identities.evicted.append(self.forget)  # its identity body let go
-        self.now = 0.0
-        self._sweeper: asyncio.TimerHandle | None = None
-        self.tick = min(
-            SWEEP, limits.header_timeout / 4, limits.keepalive_timeout / 4, limits.body_timeout / 4
-        )
 
     def __call__(self) -> FastPathProtocol:
         """A protocol for one new connection."""
@@ -412,63 +377,8 @@ class FastPath:
         for head in self._heads.pop(name, ()):
             self.known.pop(head, None)
 
-    def admit(self, peer: str | None) -> bool:
-        """Whether a new connection from ``peer`` may be served: under the cap and the
-        client's share of it, or an idle kept-alive connection gave way (of that client,
-        when it is the client's share that is full)."""
-        limits = self.limits
-        if len(self.connections) >= limits.max_connections and not self._give_way(None):
-            return False
-        held = self.clients.get(peer, 0) if peer is not None else 0
-        return held < limits.per_client or self._give_way(peer)
-
-    def _give_way(self, peer: str | None) -> bool:
-        """Close the oldest idle kept-alive connection (``peer``'s, if given); False when
-        there is none."""
-        idle = [p for p in self.connections if p.idle and (peer is None or p.peer == peer)]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda p: p.idle)
-        oldest.expire()
-        self.leave(oldest)  # now: its connection_lost comes at the next turn of the loop
-        return True
-
-    def next_idle(self) -> int:
-        """A connection's place in the order in which connections went idle."""
-        self._idle_order += 1
-        return self._idle_order
-
-    def enter(self, protocol: FastPathProtocol) -> None:
-        """Count a connection; the sweep runs while there are any (from the first one on)."""
-        protocol.counted = True
-        self.connections.add(protocol)
-        if protocol.peer is not None:
-            self.clients[protocol.peer] = self.clients.get(protocol.peer, 0) + 1
-        if self._sweeper is None:
-            self._sweep()
-
-    def leave(self, protocol: FastPathProtocol) -> None:
-        """Uncount a connection (once)."""
-        if not protocol.counted:
-            return
-        protocol.counted = False
-        self.connections.discard(protocol)
-        if protocol.peer is not None:
-            held = self.clients.pop(protocol.peer, 1) - 1
-            if held:
-                self.clients[protocol.peer] = held
-
-    def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.now = loop.time()
-        for protocol in [p for p in self.connections if p.overdue(self.now)]:
-            protocol.expire()
-        self._sweeper = loop.call_later(self.tick, self._sweep) if self.connections else None
-
     def close(self) -> None:
-        """Stop the sweep (at shutdown)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
+        """Stop the sweep and the image front (at shutdown)."""
+        self.stop_sweeping()
         if self.images is not None:
             self.images.close()

@@ -14,7 +14,7 @@ MAX_LINE = 4096  # the request line; a feed URL is far shorter
 MAX_FIELD = 8190  # one header line
 MAX_HEADERS = 64
 MAX_HEAD = 16 * 1024  # a request head larger than this goes to aiohttp, which refuses it
-_FEED_PATH = re.compile(rb"/feeds/([A-Za-z0-9][A-Za-z0-9._-]{0,99})\.atom")
+_FEED_PATH = re.compile(rb"/feeds/([A-Za-z0-9][A-Za-z0-9._-]{0,99})\.(atom|rss|json)")
 _IMAGE_PATH = re.compile(rb"/img/[A-Za-z0-9._/-]{1,10000}")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a field name (RFC 9110 5.6.2)
 _IMAGE_FIELDS = (
@@ -33,6 +33,7 @@ class FeedRequest:
     """A request head the fast path answers itself: a plain GET or HEAD of one feed."""
 
     name: str  # the feed, as in /feeds/{name}.atom
+    fmt: str  # atom, rss or json: the path's suffix
     body: bool  # GET (the reply carries the body), not HEAD
     keep_alive: bool
     extra: bytes  # a Connection header the reply must carry (CRLF-terminated), or b""
@@ -68,7 +69,8 @@ def head_end(buffer: bytes | bytearray) -> int:
 def parse_head(head: bytes) -> FeedRequest | None:
     """The feed request ``head`` is (without its final CRLF CRLF), or ``None`` for aiohttp.
 
-    Pure and strict: only a plain ``GET``/``HEAD`` of ``/feeds/{name}.atom`` in origin form,
+    Pure and strict: only a plain ``GET``/``HEAD`` of ``/feeds/{name}.atom`` (or ``.rss``,
+    ``.json``) in origin form,
     HTTP/1.0 or 1.1, with well-formed CRLF-separated fields is answered here. Anything else
     is ``None``, and aiohttp's parser answers it (a 400 for what is malformed; the 404 and
     503 pages and other routes are its handlers'): another method or target form, an
@@ -96,6 +98,7 @@ def parse_head(head: bytes) -> FeedRequest | None:
     fields, keep_alive, extra = checked
     return FeedRequest(
         name=match.group(1).decode("ascii"),
+        fmt=match.group(2).decode("ascii"),
         body=method == b"GET",
         keep_alive=keep_alive,
         extra=extra,

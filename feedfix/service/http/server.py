@@ -8,6 +8,7 @@ URLs feedfix itself signed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from feedfix import __version__
 from feedfix.service.catalog import Catalog, Status
 from feedfix.service.image_archive import plain
 from feedfix.service.metrics import CONTENT_TYPE, Metrics
-from feedfix.service.served import http_date
+from feedfix.service.served import ServedFeed, http_date
 from feedfix.service.web import (
     ArchiveView,
     ImageCache,
@@ -39,7 +40,8 @@ FIRST_POLL_RETRY = 5  # seconds: Retry-After of a 503 while a feed's first poll 
 
 
 async def feed(request: web.Request) -> web.Response:
-    """``GET /feeds/{name}.atom``: the cleaned feed, 304 when the client has it.
+    """``GET /feeds/{name}.atom`` (``.rss``, ``.json``): the cleaned feed, 304 when the
+    client has it.
 
     The service answers most of these before aiohttp sees them (``fastpath.py``); this handler
     is the same logic for what the fast path hands over (404, 503, unusual requests).
@@ -57,7 +59,14 @@ async def feed(request: web.Request) -> web.Response:
         metrics.requests.labels("feed", str(status)).inc()
         headers = {"Retry-After": _retry_after(known)} if status == 503 else None
         return web.Response(status=status, text=text, headers=headers)
-    reply = served.answer(
+    other = catalog.other_format(served, request.match_info["fmt"])
+    if not isinstance(other, ServedFeed):  # rendered now: the first request since a change
+        try:
+            other = await asyncio.shield(other)  # a reader who leaves cancels no one's render
+        except Exception:  # logged where it failed
+            metrics.requests.labels("feed", "500").inc()
+            return web.Response(status=500, text=f"{name}: could not render this format\n")
+    reply = other.answer(
         request.headers.get("If-None-Match"),
         request.headers.get("If-Modified-Since"),
         request.headers.get("Accept-Encoding"),
@@ -104,6 +113,7 @@ def _rows(request: web.Request) -> list[dict[str, Any]]:
         {
             "name": row.name,
             "url": row.subscribe,
+            "urls": {f.fmt: f.url for f in row.formats},
             "upstream": row.upstream,
             "ok": s.ok,
             "stale": s.state.stale_since is not None,
@@ -188,7 +198,7 @@ def make_app(
     app[METRICS] = metrics
     if images is not None:
         app.router.add_get("/img/{rest:.*}", images)
-    app.router.add_get(f"/feeds/{{name:{NAME_PATTERN}}}.atom", feed)
+    app.router.add_get(f"/feeds/{{name:{NAME_PATTERN}}}.{{fmt:atom|rss|json}}", feed)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)

@@ -15,44 +15,8 @@ from feedfix.service.images.archive_index import (
     Claim,
     Ref,
 )
+from feedfix.service.images.archive_schema import ARCHIVE_SCHEMA, ROW, SHOWN
 
-ARCHIVE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS image_archive (
-    key TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    url TEXT NOT NULL,
-    state TEXT NOT NULL,
-    pinned INTEGER NOT NULL DEFAULT 1,
-    newest REAL NOT NULL,
-    size INTEGER NOT NULL DEFAULT 0,
-    due REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    first_failure REAL,
-    failed_at REAL,
-    reason TEXT,
-    error TEXT
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS image_archive_due ON image_archive (state, due);
-CREATE TABLE IF NOT EXISTS image_refs (
-    feed TEXT NOT NULL,
-    entry TEXT NOT NULL,
-    key TEXT NOT NULL,
-    dated REAL NOT NULL,
-    left_at REAL,
-    PRIMARY KEY (feed, entry, key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS image_refs_key ON image_refs (key);
-CREATE TABLE IF NOT EXISTS image_archive_feeds (
-    feed TEXT PRIMARY KEY
-);
-"""
-# A row's state as shown: "pending" rows that failed before are "retrying"; archived rows
-# unpinned by archive_size are "unpinned".
-_SHOWN = (
-    "CASE WHEN state = 'pending' AND attempts > 0 THEN 'retrying' "
-    "WHEN state = 'archived' AND pinned = 0 THEN 'unpinned' ELSE state END"
-)
-_ROW = f"key, url, {_SHOWN}, size, reason, error, attempts, due"
 _CHUNK = 500  # keys per IN (...) list
 PAGE_CACHE_KIB = 512  # SQLite's page cache for this connection (its default is 2 MB)
 
@@ -320,7 +284,7 @@ class SQLiteArchiveIndex:
         where, args = self._of(feed)
         with self._read() as db:
             counts = db.execute(
-                f"SELECT {_SHOWN} AS shown, COUNT(*), COALESCE(SUM(size), 0) "  # noqa: S608
+                f"SELECT {SHOWN} AS shown, COUNT(*), COALESCE(SUM(size), 0) "  # noqa: S608
                 f"FROM image_archive {where} GROUP BY shown",
                 args,
             ).fetchall()
@@ -352,7 +316,7 @@ class SQLiteArchiveIndex:
         where, args = self._of(feed)
         with self._read() as db:
             rows = db.execute(
-                f"SELECT {_ROW} FROM image_archive {where} "  # noqa: S608
+                f"SELECT {ROW} FROM image_archive {where} "  # noqa: S608
                 f"{'AND' if where else 'WHERE'} reason IS NOT NULL AND state != 'archived' "
                 "ORDER BY failed_at DESC, key LIMIT ?",
                 (*args, limit),
@@ -365,7 +329,7 @@ class SQLiteArchiveIndex:
         with self._read() as db:
             for chunk in _chunks(list(entries)):
                 rows = db.execute(
-                    f"SELECT r.entry, {_ROW} FROM image_refs r JOIN image_archive "  # noqa: S608
+                    f"SELECT r.entry, {ROW} FROM image_refs r JOIN image_archive "  # noqa: S608
                     f"USING (key) WHERE r.feed = ? AND r.entry IN ({_marks(chunk)}) "
                     "ORDER BY r.entry, url",
                     (feed, *chunk),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from feedfix.core.errors import FeedfixError
-from feedfix.service.images.archive_sqlite import ARCHIVE_SCHEMA
+from feedfix.service.images.archive_schema import ARCHIVE_SCHEMA
 
 
 class MetaError(FeedfixError):

@@ -1,7 +1,7 @@
-"""The image index in Redis, for replicas that share one image folder: the cache's rows
-(``RedisMeta``, a ``CacheMeta``) and the archive's (``RedisArchiveIndex``, an
-``ArchiveIndex``), so every replica serves every image the folder holds, and one replica's
-eviction never removes what another pins.
+"""The image index in Redis, for replicas that share one image folder: the archive's
+(``RedisArchiveIndex``, an ``ArchiveIndex``) beside the cache's (``redis_meta.RedisMeta``),
+so every replica serves every image the folder holds, and one replica's eviction never
+removes what another pins.
 
 Keys, under the store's prefix and ``img:`` (``P``)::
 
@@ -36,96 +36,10 @@ from feedfix.service.images.archive_index import (
     Claim,
     Ref,
 )
-from feedfix.service.images.meta import CacheEntry, CacheStats, MetaError
 from feedfix.service.images.redis_scripts import Scripts
 
 T = TypeVar("T")
 SEP = "\x1f"
-META_TIMEOUT = 1.0  # seconds a cache index call on the event loop may take
-
-
-def client(url: str) -> redis.Redis:
-    """A connection pool for the image index, with a short timeout (calls on the loop)."""
-    return redis.Redis.from_url(
-        url, socket_timeout=META_TIMEOUT, socket_connect_timeout=META_TIMEOUT
-    )
-
-
-class RedisMeta:
-    """The cache's index in Redis (see ``meta.CacheMeta``); a failure is a ``MetaError``."""
-
-    def __init__(self, db: redis.Redis, prefix: str) -> None:
-        self.s = Scripts(db, prefix)
-        self._stats = CacheStats(0, 0)
-
-    def _call(self, action: Callable[[], T]) -> T:
-        try:
-            return action()
-        except redis.RedisError as exc:
-            raise MetaError(f"image cache index in Redis: {exc}") from exc
-
-    def get(self, key: str) -> CacheEntry | None:
-        """The entry for ``key``, if cached."""
-
-        def read() -> list[Any]:
-            pipe = self.s.db.pipeline(transaction=False)
-            pipe.hmget(self.s.key("c:", key), ["media_type", "size", "etag", "url", "stored_at"])
-            pipe.zscore(self.s.key("used"), key)
-            return pipe.execute()
-
-        (media, size, etag, url, stored), used = self._call(read)
-        if size is None:
-            return None
-        return CacheEntry(
-            key, media.decode(), int(size), etag.decode(), url.decode(), float(stored),
-            float(used if used is not None else stored),
-        )  # fmt: skip
-
-    def put(self, entry: CacheEntry) -> None:
-        """Add or replace an entry (evictable unless the archive pins it)."""
-        e = entry
-        args: list[str | int | float] = [
-            self.s.prefix, e.key, e.media_type, e.size, e.etag, e.url, e.stored_at, e.used_at
-        ]  # fmt: skip
-        self._call(lambda: self.s.put(args=args))
-
-    def touch(self, uses: Iterable[tuple[str, float]]) -> None:
-        """Record last uses (only ever later ones)."""
-
-        def write() -> None:
-            pipe = self.s.db.pipeline(transaction=False)
-            for key, when in uses:
-                pipe.zadd(self.s.key("used"), {key: when}, xx=True, gt=True)
-                pipe.zadd(self.s.key("lru"), {key: when}, xx=True, gt=True)
-            pipe.execute()
-
-        self._call(write)
-
-    def evict(self, limit: int, keep: str | None = None) -> list[CacheEntry]:
-        """Remove least-recently-used unpinned entries until at most ``limit`` bytes remain."""
-        rows = self._call(lambda: self.s.evict(args=[self.s.prefix, limit, keep or ""]))
-        return [
-            CacheEntry(k.decode(), m.decode(), int(size), etag.decode(), url.decode(),
-                       float(stored), float(used))
-            for k, m, size, etag, url, stored, used in rows
-        ]  # fmt: skip
-
-    def discard(self, key: str) -> None:
-        """Forget one entry."""
-        self._call(lambda: self.s.discard(args=[self.s.prefix, key]))
-
-    def stats(self) -> CacheStats:
-        """Entries and bytes held (the last known totals while Redis does not answer)."""
-        try:
-            found: list[Any] = self.s.db.hmget(self.s.key("totals"), ["entries", "bytes"])  # type: ignore[assignment]
-            entries, size = found
-        except redis.RedisError:
-            return self._stats
-        self._stats = CacheStats(int(entries or 0), int(size or 0))
-        return self._stats
-
-    def close(self) -> None:
-        """The connection pool is the archive index's too: closed by whoever made it."""
 
 
 class RedisArchiveIndex:

@@ -64,10 +64,10 @@ def open_images(
     meta: CacheMeta | None = None
     index: ArchiveIndex | None = None
     if storage.backend == "redis" and images.archive and storage.url:
-        from feedfix.service.images import redis_index  # noqa: PLC0415 (redis-py only then)
+        from feedfix.service.images import redis_index, redis_meta  # noqa: PLC0415 (redis-py only then)
 
-        db = redis_index.client(storage.url)
-        meta = redis_index.RedisMeta(db, storage.prefix)
+        db = redis_meta.client(storage.url)
+        meta = redis_meta.RedisMeta(db, storage.prefix)
         index = redis_index.RedisArchiveIndex(db, storage.prefix)
         directory, metadata = Path(images.path or cache_dir(storage.path)), None
     elif storage.path == ":memory:":
@@ -99,9 +99,9 @@ def open_archive_index(config: Config) -> ArchiveIndex:
     may be running: every call is one short transaction). ConfigError when there is none."""
     storage = config.storage
     if storage.backend == "redis" and storage.url:
-        from feedfix.service.images import redis_index  # noqa: PLC0415 (redis-py only then)
+        from feedfix.service.images import redis_index, redis_meta  # noqa: PLC0415 (redis-py only then)
 
-        return redis_index.RedisArchiveIndex(redis_index.client(storage.url), storage.prefix)
+        return redis_index.RedisArchiveIndex(redis_meta.client(storage.url), storage.prefix)
     if storage.path == ":memory:":
         raise ConfigError('[storage] path = ":memory:" keeps no image archive')
     if not Path(storage.path).exists():

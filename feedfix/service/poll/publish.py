@@ -35,14 +35,13 @@ class Publisher:
         served = self.catalog.served.get(feed.name)
         if published is None:
             served = None
-        elif served is None or (served.published, served.stale_since, served.max_age) != (
-            published,
-            state.stale_since,
-            max_age,
-        ):  # a 304 poll changes nothing that is served: the replies stay as they are
+        elif served is None or served.published != published:
             served = ServedFeed.of(
                 feed.name, published, max_age, state.stale_since, self.catalog.identities
             )
+        elif (served.stale_since, served.max_age) != (state.stale_since, max_age):
+            served = served.again(max_age, state.stale_since)  # the formats rendered are kept
+        # else a 304 poll changes nothing that is served: the replies stay as they are
         entries = published.entries if published else 0
         status = Status(
             feed.name, feed.shown_source, state, entries, advice(feed, runtime.error_kind)

@@ -1,4 +1,4 @@
-"""Where parsing, cleaning and rendering run.
+"""Where parsing, cleaning and rendering run (a feed's RSS and JSON Feed too).
 
 One worker does it all, one job at a time, and keeps every feed's last rendering (its spans:
 a digest and two offsets per entry) in its ``Cleaner``. A job carries the feed's config (its
@@ -41,7 +41,7 @@ from feedfix.core.model import Entry, Feed, Link
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.pipeline import posts_folder_id
 from feedfix.core.render import Rendering
-from feedfix.core.republish import republish
+from feedfix.core.republish import other_format, republish
 from feedfix.files.sources import FolderOptions, posts_feed
 from feedfix.service.image_archive import FEED_LEVEL, EntryImages, ages, entry_paths, feed_paths
 from feedfix.service.masking import without_credentials
@@ -74,6 +74,16 @@ class Job:
     # [server] base_url when the image archive is on: the images of the entries cleaned anew
     # are found (``image_archive``) and handed back in ``Cleaned.images``
     image_base: str | None = None
+
+
+@dataclass(frozen=True)
+class FormatJob:
+    """A feed's Atom (as served) to render in another format (``render.FORMATS``)."""
+
+    name: str
+    atom: Published
+    fmt: str
+    self_url: str | None  # where the Atom is served (``[server] base_url``), if known
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,14 @@ class Cleaner:
     def forget(self, name: str) -> None:
         """Drop a feed that left the config."""
         self.renderings.pop(name, None)
+
+    def render_format(self, job: FormatJob) -> Published:
+        """The feed in another format, read back from its Atom: compressed and tagged here,
+        dated as the Atom is (a format's bytes change exactly when the Atom's do). The same
+        Atom always gives the same bytes, so every replica serves the same ETag."""
+        self.trim()
+        body = other_format(job.atom.identity(), job.fmt, job.self_url)
+        return Published.of(body, strong_etag(body), job.atom.last_modified, job.atom.entries)
 
     def clean(self, job: Job) -> Cleaned:
         """Republish one response against the feed's archive and last rendering."""
@@ -298,6 +316,12 @@ class Worker:
         """Drop a feed that left the config."""
         with contextlib.suppress(BrokenProcessPool):
             await self._call(Cleaner.forget, name)
+
+    async def render_format(self, job: FormatJob) -> Published:
+        """Render a feed in another format (``Cleaner.render_format``), after the jobs
+        before it. Raises ``BrokenProcessPool`` when the worker process died."""
+        result: Published = await self._call(Cleaner.render_format, job)
+        return result
 
     async def republish(self, job: Job) -> Cleaned:
         """Republish one response (``job.feed``'s rules are built in the worker, once per spec).

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from aiohttp import web
 from lxml import etree
 
+from feedfix.core.render import FEED_TYPES
 from feedfix.core.rules import ruleset
 from feedfix.service.catalog import Activity, Status
 from feedfix.service.image_archive import STATE_WORDS, ArchiveSummary
@@ -21,6 +22,19 @@ HISTORY_SHOWN = 50  # poll records on a feed's page (and read from the store for
 FAILURES_SHOWN = 100  # images that could not be archived, listed on a feed's page
 
 
+FORMATS = (("atom", "Atom"), ("rss", "RSS"), ("json", "JSON Feed"))  # as the pages name them
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """A feed's address in one format, as the pages offer it (and ``<head>`` announces it)."""
+
+    fmt: str
+    label: str  # Atom, RSS, JSON Feed
+    url: str
+    type: str  # its media type
+
+
 @dataclass(frozen=True)
 class Row:
     """A feed as the index shows it."""
@@ -29,8 +43,9 @@ class Row:
     status: Status
     state: views.State
     upstream: str
-    subscribe: str
+    subscribe: str  # the Atom's address
     not_modified_share: float | None
+    formats: tuple[Subscribe, ...] = ()  # its address in every format, Atom first
 
 
 def rows(request: web.Request) -> list[Row]:
@@ -54,9 +69,29 @@ def rows(request: web.Request) -> list[Row]:
                 upstream=masker.text(status.upstream),
                 subscribe=site.subscribe_url(request, status.name),
                 not_modified_share=activity.not_modified_share,
+                formats=subscribe(request, status.name),
             )
         )
     return found
+
+
+def subscribe(request: web.Request, name: str) -> tuple[Subscribe, ...]:
+    """A feed's address in every format."""
+    site = request.app[WEB]
+    return tuple(
+        Subscribe(fmt, label, site.subscribe_url(request, name, fmt), FEED_TYPES[fmt])
+        for fmt, label in FORMATS
+    )
+
+
+def alternates(shown: list[Row]) -> list[Subscribe]:
+    """The ``<link rel="alternate">`` of the pages' ``<head>``: each feed in each format,
+    titled with its name, for browsers' and readers' feed discovery."""
+    return [
+        Subscribe(f.fmt, f"{row.name} ({f.label})", f.url, f.type)
+        for row in shown
+        for f in row.formats
+    ]
 
 
 @dataclass(frozen=True)
@@ -90,12 +125,22 @@ def summary(request: web.Request, shown: list[Row]) -> Summary:
 async def index_page(request: web.Request) -> web.Response:
     """``GET /`` as HTML: every feed at a glance."""
     shown = rows(request)
-    return render(request, "index.html", rows=shown, summary=summary(request, shown))
+    return render(
+        request,
+        "index.html",
+        rows=shown,
+        summary=summary(request, shown),
+        alternates=alternates(shown),
+    )
 
 
 async def opml(request: web.Request) -> web.Response:
-    """``GET /feeds.opml``: every served feed, to import into a reader at once (OPML 2.0)."""
+    """``GET /feeds.opml``: every served feed, to import into a reader at once (OPML 2.0);
+    ``?format=rss`` (or ``json``, ``atom``, the default) lists that format's addresses."""
     site = request.app[WEB]
+    fmt = request.query.get("format", "atom")
+    if fmt not in FEED_TYPES:
+        return error_page(request, 400, f"no format {fmt!r}: atom, rss or json")
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = "feedfix feeds"
@@ -107,7 +152,7 @@ async def opml(request: web.Request) -> web.Response:
             type="rss",
             text=name,
             title=name,
-            xmlUrl=site.subscribe_url(request, name),
+            xmlUrl=site.subscribe_url(request, name, fmt),
         )
     data = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
     return web.Response(
@@ -161,6 +206,7 @@ async def feed_page(request: web.Request) -> web.Response:
         served=served,
         headers=[(key, MASK) for key, _ in feed.headers],
         reason=views.next_poll_reason(status, feed, poll, history[0] if history else None),
+        alternates=alternates([row]),
         asked=asked,
         waiting=waiting,
     )

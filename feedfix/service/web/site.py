@@ -96,10 +96,10 @@ class Web:
         """A configured feed by name."""
         return next((f for f in self.backend.config.feeds if f.name == name), None)
 
-    def subscribe_url(self, request: web.Request, name: str) -> str:
-        """Where readers get the cleaned feed."""
+    def subscribe_url(self, request: web.Request, name: str, fmt: str = "atom") -> str:
+        """Where readers get the cleaned feed (in format ``fmt``: atom, rss or json)."""
         base = self.backend.config.server.base_url or f"{request.scheme}://{request.host}"
-        return f"{base.rstrip('/')}/feeds/{name}.atom"
+        return f"{base.rstrip('/')}/feeds/{name}.{fmt}"
 
 
 WEB = web.AppKey("web", Web)
