@@ -3,6 +3,7 @@ rest kept as it was."""
 
 from __future__ import annotations
 
+import pytest
 from lxml import etree
 
 from feedfix.core.html import parse_fragment, serialize_fragment
@@ -57,3 +58,31 @@ def test_a_head_run_without_an_end_is_kept_as_libxml2_reads_it() -> None:
     assert "text" in serialize_fragment(parse_fragment(html))
     whole = "<head><title>t</title></head><p>kept</p><head>x</head><p>too</p>"
     assert serialize_fragment(parse_fragment(whole)) == "<p>kept</p><p>too</p>"
+
+
+def _names(k: int) -> str:
+    return " ".join(f"b{i}" for i in range(k))
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        f'<img a=">" {_names(1000)}>',  # a quoted ">" does not end the tag
+        f'<img a="<!--" {_names(1000)}>',  # nor a quoted "<" that looks like markup
+        f'<img a="</x" {_names(1000)}>',
+        '<img a="1"' + "".join(f'b{i}="x>"' for i in range(1000)) + ">",  # no spaces at all
+    ],
+    ids=["quoted >", "quoted comment", "quoted end tag", "no spaces"],
+)
+def test_no_disguise_hides_a_tags_attributes(tag: str) -> None:
+    hits = LimitHits()
+    body = parse_fragment(tag + "<p>after</p>", hits)
+    assert len(body[0].attrib) == MAX_ATTRIBUTES and hits.attributes == 1001 - MAX_ATTRIBUTES
+    assert body[1].text == "after"
+
+
+def test_long_text_and_comments_are_not_attributes() -> None:
+    hits = LimitHits()
+    words = _names(1000)
+    html = serialize_fragment(parse_fragment(f"<p>{words}</p><!-- {words} --><p>after</p>", hits))
+    assert hits.counts() == {} and html == f"<p>{words}</p><p>after</p>"
