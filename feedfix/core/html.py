@@ -140,7 +140,9 @@ def parse_fragment(markup: str, hits: LimitHits | None = None) -> etree._Element
     limits (``limits.py``) dropped is counted in ``hits``.
     """
     hits = hits if hits is not None else LimitHits()
-    markup = bound_markup(_STRAY_LT.sub("&lt;", xml_chars(markup)), hits)
+    markup = _STRAY_LT.sub("&lt;", xml_chars(markup))
+    tags = markup.count("<")  # at most as many elements, and as deep: most limits are far
+    markup = bound_markup(markup, hits, tags)
     special = _SPECIAL_PARTS.search(markup) is not None
     document = special and _DOCUMENT_PARTS.search(markup) is not None
     if document:
@@ -151,7 +153,7 @@ def parse_fragment(markup: str, hits: LimitHits | None = None) -> etree._Element
     if body is None:  # libxml2 always makes one, but never trust it blindly
         body = etree.SubElement(doc, "body")
     _unnest_void_elements(body)
-    if markup.count("<") > MAX_DEPTH:  # fewer tags cannot nest that deep
+    if tags > MAX_DEPTH:  # fewer tags cannot nest that deep
         bound_depth(body, hits)
     if document:
         etree.strip_elements(body, "title", "head", with_tail=False)

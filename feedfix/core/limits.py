@@ -65,6 +65,9 @@ class LimitHits:
     depth: int = 0
     elements: int = 0
 
+    def __bool__(self) -> bool:
+        return bool(self.attributes or self.depth or self.elements)
+
     def counts(self) -> dict[str, int]:
         """The report lines of the limits that were hit."""
         found = {LIMIT_ATTRIBUTES: self.attributes, LIMIT_DEPTH: self.depth}
@@ -72,12 +75,12 @@ class LimitHits:
         return {name: count for name, count in found.items() if count}
 
 
-def bound_markup(markup: str, hits: LimitHits) -> str:
+def bound_markup(markup: str, hits: LimitHits, tags: int) -> str:
     """``markup`` with the excess attributes and elements dropped and its nesting kept under
-    libxml2's cap; ``markup`` itself when no limit is near."""
+    libxml2's cap; ``markup`` itself when no limit is near. ``tags``: its count of ``<``."""
     if len(markup) > 2 * MAX_ATTRIBUTES:
         markup = _trim_attributes(markup, hits)
-    if markup.count("<") > _TEXT_DEPTH:
+    if tags > _TEXT_DEPTH:
         markup = _bound_tags(markup, hits)
     return markup
 

@@ -220,7 +220,8 @@ def _clean_entry(
         cleaned.append(html)
         for rule, count in zip(rules.html_rules, counts, strict=True):
             changes[rule.name] += count
-    changes.update(hits.counts())  # only the limits that were hit get a line
+    if hits:
+        changes.update(hits.counts())  # only the limits that were hit get a line
     return replace(entry, content=cleaned[0], summary=cleaned[1], base=None), changes
 
 
