@@ -528,3 +528,36 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 6
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+Reply = tuple[bytes, dict[str, str], bytes]  # status line, headers, body
+
+
+def read_responses(
+    sock: socket.socket, sent: bytes, count: int, buffer: bytes = b""
+) -> tuple[list[Reply], bytes]:
+    """Read ``count`` responses to the requests in ``sent`` (by Content-Length; none after a
+    HEAD or a 304), and what was read past them."""
+    out: list[Reply] = []
+    while len(out) < count:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(out)} responses"
+            buffer += chunk
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        status, *lines = head.split(b"\r\n")
+        headers = {
+            k.decode().lower(): v.decode().strip()
+            for k, _, v in (line.partition(b":") for line in lines)
+        }
+        length = int(headers.get("content-length", "0"))
+        is_head = sent.split(b"\r\n\r\n")[len(out)].startswith(b"HEAD")
+        if is_head or status.split(b" ")[1] == b"304":
+            length = 0
+        while len(buffer) < length:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed mid-body"
+            buffer += chunk
+        body, buffer = buffer[:length], buffer[length:]
+        out.append((status, headers, body))
+    return out, buffer

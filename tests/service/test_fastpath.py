@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service_helpers import Service, wait_for
+from service_helpers import Reply, Service, read_responses, wait_for
 from upstream import Upstream, feed, zaker_rss
 
 
@@ -26,44 +26,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             yield svc
 
 
-Reply = tuple[bytes, dict[str, str], bytes]  # status line, headers, body
-
-
-def _responses(
-    sock: socket.socket, sent: bytes, count: int, buffer: bytes = b""
-) -> tuple[list[Reply], bytes]:
-    """Read ``count`` responses to the requests in ``sent`` (by Content-Length; none after a
-    HEAD or a 304), and what was read past them."""
-    out: list[Reply] = []
-    while len(out) < count:
-        while b"\r\n\r\n" not in buffer:
-            chunk = sock.recv(65536)
-            assert chunk, f"connection closed after {len(out)} responses"
-            buffer += chunk
-        head, buffer = buffer.split(b"\r\n\r\n", 1)
-        status, *lines = head.split(b"\r\n")
-        headers = {
-            k.decode().lower(): v.decode().strip()
-            for k, _, v in (line.partition(b":") for line in lines)
-        }
-        length = int(headers.get("content-length", "0"))
-        is_head = sent.split(b"\r\n\r\n")[len(out)].startswith(b"HEAD")
-        if is_head or status.split(b" ")[1] == b"304":
-            length = 0
-        while len(buffer) < length:
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed mid-body"
-            buffer += chunk
-        body, buffer = buffer[:length], buffer[length:]
-        out.append((status, headers, body))
-    return out, buffer
-
-
 def _exchange(port: int, data: bytes, responses: int = 1) -> list[Reply]:
     """Send ``data`` on a new connection; read ``responses`` HTTP responses."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.sendall(data)
-    out, _ = _responses(sock, data, responses)
+    out, _ = read_responses(sock, data, responses)
     sock.close()
     return out
 
@@ -135,7 +102,7 @@ def test_a_slow_reader_gets_every_byte_in_order(tmp_path: Path) -> None:
             )
             sock.sendall(sent)
             time.sleep(1.0)  # the server has written what it could and queued the rest
-            replies, rest = _responses(sock, sent, 11)
+            replies, rest = read_responses(sock, sent, 11)
             sock.settimeout(0.5)
             with pytest.raises(TimeoutError):
                 sock.recv(1)  # nothing follows the HEAD reply's headers
@@ -157,11 +124,11 @@ def test_a_repeated_request_sees_the_feed_change(tmp_path: Path) -> None:
             sock = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
             request = _get("/feeds/c.atom")
             sock.sendall(request)
-            [(_, first, body)], rest = _responses(sock, request, 1)
+            [(_, first, body)], rest = read_responses(sock, request, 1)
             upstream.script("/c.xml", feed(zaker_rss(range(4))))
             wait_for(lambda: svc.feed("c").header("ETag") != first["etag"], 10, "the new feed")
             sock.sendall(request)
-            [(_, second, new_body)], _ = _responses(sock, request, 1, rest)
+            [(_, second, new_body)], _ = read_responses(sock, request, 1, rest)
             sock.close()
     assert first["etag"] != second["etag"]
     assert body.count(b"<entry") == 3 and new_body.count(b"<entry") == 4
@@ -357,7 +324,7 @@ def test_a_bad_head_after_a_good_one_on_one_connection(service: Service) -> None
     good = _get()
     sock = socket.create_connection(("127.0.0.1", service.port), timeout=3)
     sock.sendall(good + b"GET /feeds/f.atom HTTP/1.1\nHost: x\n\n")
-    [(status, _, body)], rest = _responses(sock, good, 1)
+    [(status, _, body)], rest = read_responses(sock, good, 1)
     while b"\r\n" not in rest:
         chunk = sock.recv(4096)
         assert chunk, "closed without answering the second head"

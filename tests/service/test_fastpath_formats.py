@@ -23,7 +23,7 @@ from feedfix.service.poll.worker import Cleaner, FormatJob
 from feedfix.service.served import strong_etag
 from feedfix.service.state import Published
 from formats import CONTENT_TYPES, assert_valid
-from service_helpers import Service, wait_for
+from service_helpers import Reply, Service, read_responses, wait_for
 from upstream import Upstream, feed, zaker_rss
 
 CONCURRENT = 16
@@ -55,27 +55,11 @@ def _get(path: str, extra: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode()
 
 
-def _replies(port: int, data: bytes, count: int) -> list[tuple[bytes, dict[str, str], bytes]]:
-    """Send ``data`` on one connection and read ``count`` responses (by Content-Length)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(data)
-    buffer, out = b"", list[tuple[bytes, dict[str, str], bytes]]()
-    while len(out) < count:
-        while b"\r\n\r\n" not in buffer:
-            chunk = sock.recv(65536)
-            assert chunk, f"closed after {len(out)} responses"
-            buffer += chunk
-        head, buffer = buffer.split(b"\r\n\r\n", 1)
-        status, *lines = head.split(b"\r\n")
-        headers = {k.decode().lower(): v.decode().strip()
-                   for k, _, v in (line.partition(b":") for line in lines)}  # fmt: skip
-        length = 0 if status.endswith(b"304 Not Modified") else int(headers["content-length"])
-        while len(buffer) < length:
-            buffer += sock.recv(65536)
-        out.append((status, headers, buffer[:length]))
-        buffer = buffer[length:]
-    sock.close()
-    return out
+def _replies(port: int, data: bytes, count: int) -> list[Reply]:
+    """Send ``data`` on one connection and read ``count`` responses."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        return read_responses(sock, data, count)[0]
 
 
 def _rendered(svc: Service, name: str, fmt: str) -> int:
