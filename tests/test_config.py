@@ -108,8 +108,9 @@ BAD_CONFIGS = [
     ("[rules]\ndisable = ['sanitise']\n",
      f"rules.disable: unknown rule 'sanitise' (rules: {RULES})"),
     ("[rules.filter]\ndrop = '(unclosed'\n",
-     "rules.filter: option 'drop': bad regular expression: missing ), unterminated subpattern "
-     "at position 0"),
+     "rules.filter: option 'drop': bad regular expression: missing ): (unclosed (patterns run "
+     "with RE2, in time linear in the text: no backreferences, look-around or possessive "
+     "quantifiers)"),
     ("[rules.unwrap-proxies]\nwrappers = ['https://x.example/${whatever}']\n",
      "rules.unwrap-proxies: wrapper 'https://x.example/${whatever}' is not a known form: use "
      "'…${href}' (prefix), '…?param=${href_ue}' (query) or '…/${host}${pathname}' (host and "
@@ -119,8 +120,9 @@ BAD_CONFIGS = [
     (FEED + "[feeds.rules]\ndisable = ['nope']\n",
      f"feeds[0].rules.disable: unknown rule 'nope' (rules: {RULES})"),
     (FEED + "[feeds.rules.filter]\nkeep = '['\n",
-     "feeds[0].rules.filter: option 'keep': bad regular expression: unterminated character set "
-     "at position 0"),
+     "feeds[0].rules.filter: option 'keep': bad regular expression: missing ]: [ (patterns run "
+     "with RE2, in time linear in the text: no backreferences, look-around or possessive "
+     "quantifiers)"),
     ("not toml = = 1",
      "not valid TOML: Expected '=' after a key in a key/value pair (at line 1, column 5)"),
 ]  # fmt: skip

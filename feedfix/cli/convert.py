@@ -23,7 +23,13 @@ from feedfix.cli.common import (
 from feedfix.cli.progress import TerminalProgress
 from feedfix.core.errors import ConfigError, InputError
 from feedfix.core.parse import ParseOptions, parse_document
-from feedfix.core.pipeline import ConvertOptions, Report, posts_folder_id, stream_atom
+from feedfix.core.pipeline import (
+    NOTE_UNITS,
+    ConvertOptions,
+    Report,
+    posts_folder_id,
+    stream_atom,
+)
 from feedfix.core.rules import UNITS, RuleSpec, ruleset
 from feedfix.files.sources import FolderOptions, read_bytes, read_posts_folder
 
@@ -181,6 +187,6 @@ def explain(report: Report, style: str, stream: TextIO) -> None:
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
         return
     for name, count in report.counts.items():
-        unit = UNITS.get(name, "dropped")  # not a step: invalid-values
+        unit = UNITS.get(name) or NOTE_UNITS.get(name, "dropped")  # a rule's, or a note's
         print(f"{name}: {count.changes} {unit} in {count.entries} entries", file=stream)
     print(f"entries: {report.entries}", file=stream)

@@ -20,6 +20,11 @@ from feedfix.core.pipeline import clean_entry
 from feedfix.core.rules import RuleSet
 
 MAX_HUNKS = 40  # differences listed per rule; the rest are counted, not shown
+# Tokens (after the common beginning and end) past which the differing middle is shown as one
+# change: difflib's SequenceMatcher grows faster than the square of them on repetitive HTML
+# (``<p>`` runs: 1,000 tokens 0.18 s, 2,000 1.3 s, 7,500 69 s), and a hostile entry has
+# tens of thousands.
+MAX_DIFF_TOKENS = 1000
 HUNK_TEXT = 300  # characters of a difference shown on either side
 # A tag's name, each of its attributes, its end; or a run of text: a changed attribute is
 # one difference, not the whole tag.
@@ -77,11 +82,24 @@ def diff(old: str, new: str) -> tuple[tuple[Hunk, ...], int]:
     """The differences between two HTML texts, tag by tag and text run by text run
     (at most ``MAX_HUNKS``; the second value counts the rest)."""
     a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    start = 0  # the common beginning and end, skipped in one linear pass each
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    a, b = a[start : len(a) - end], b[start : len(b) - end]
+    if len(a) > MAX_DIFF_TOKENS or len(b) > MAX_DIFF_TOKENS:
+        spans = [(0, len(a), 0, len(b))]  # one change: SequenceMatcher is quadratic
+    else:
+        matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+        spans = [
+            (i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+        ]
     hunks = [
         Hunk("".join(a[i1:i2])[:HUNK_TEXT], "".join(b[j1:j2])[:HUNK_TEXT])
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-        if tag != "equal"
+        for i1, i2, j1, j2 in spans
+        if i1 != i2 or j1 != j2
     ]
     return tuple(hunks[:MAX_HUNKS]), max(0, len(hunks) - MAX_HUNKS)
 

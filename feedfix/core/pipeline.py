@@ -20,16 +20,22 @@ from feedfix.core.html import (
     serialize_fragment,
 )
 from feedfix.core.ids import absolute_iri, as_id, digest
+from feedfix.core.limits import UNITS as LIMIT_UNITS
+from feedfix.core.limits import LimitHits
 from feedfix.core.model import Entry, Feed, Link, Media
 from feedfix.core.parse import ParseOptions, parse_document
 from feedfix.core.render import FORMATS, DropCounter, FeedFacts
 from feedfix.core.rules import RuleSet, build_ruleset, walk
 from feedfix.core.rules.walk import ResolveVisit, Visit
+from feedfix.core.safe_urls import UNIT as UNSAFE_UNIT
+from feedfix.core.safe_urls import UNSAFE_URLS, refuse_unsafe_urls
 
 Progress = Callable[[int, int], None]
 INVALID_VALUES = "invalid-values"
 """The ``--explain`` line for values left out of the output because they break the grammar of
 the place they go (``link@type``, ``hreflang``, ``email``, ``category@scheme``, ``xml:lang``)."""
+# What the report's lines that are not rules count, for ``--explain``.
+NOTE_UNITS = {INVALID_VALUES: "dropped", UNSAFE_URLS: UNSAFE_UNIT, **LIMIT_UNITS}
 
 
 @dataclass
@@ -114,9 +120,13 @@ def posts_folder_id(folder: str, title: str | None) -> str:
     return "urn:feedfix:folder:" + digest(folder, title)
 
 
-def with_metadata(feed: Feed, options: ConvertOptions) -> Feed:
-    """Fill in what the input lacks from ``--title``/``--id``/``--link`` and give ids: every
-    entry one, and each id once (``entry_ids``: no entry is dropped for a shared id)."""
+def with_metadata(feed: Feed, options: ConvertOptions, report: Report | None = None) -> Feed:
+    """Leave out unsafe URLs (``safe_urls``: counted in ``report``), fill in what the input
+    lacks from ``--title``/``--id``/``--link`` and give ids: every entry one, and each id
+    once (``entry_ids``: no entry is dropped for a shared id)."""
+    feed, refused, entries = refuse_unsafe_urls(feed)
+    if report is not None and refused:
+        report.add(UNSAFE_URLS, refused, entries=entries)
     links = feed.links
     if options.link and feed.link is None:
         links = (Link(href=options.link), *links)
@@ -161,12 +171,15 @@ def clean_html(markup: str, rules: RuleSet, base: str | None, report: Report) ->
     return html
 
 
-def _clean_html(markup: str, rules: RuleSet, base: str | None) -> tuple[str, list[int]]:
-    """The cleaned fragment and the changes of each of ``rules.html_rules``."""
+def _clean_html(
+    markup: str, rules: RuleSet, base: str | None, hits: LimitHits | None = None
+) -> tuple[str, list[int]]:
+    """The cleaned fragment and the changes of each of ``rules.html_rules`` (what the limits
+    dropped, in ``hits``)."""
     html_rules = rules.html_rules
     if not html_rules and not base:
         return markup, []
-    container = parse_fragment(markup)
+    container = parse_fragment(markup, hits)
     visits = [rule.visit() or Visit() for rule in html_rules]
     if base:
         visits.insert(0, ResolveVisit(base))
@@ -198,14 +211,17 @@ def _clean_entry(
     for rule in rules.entry_rules:
         entry, changes[rule.name] = rule.entry(entry)
     cleaned: list[str | None] = []
+    hits = LimitHits()
     for markup in (entry.content, entry.summary):
         if not markup:
             cleaned.append(None)
             continue
-        html, counts = _clean_html(markup, rules, entry_base)
+        html, counts = _clean_html(markup, rules, entry_base, hits)
         cleaned.append(html)
         for rule, count in zip(rules.html_rules, counts, strict=True):
             changes[rule.name] += count
+    if hits:
+        changes.update(hits.counts())  # only the limits that were hit get a line
     return replace(entry, content=cleaned[0], summary=cleaned[1], base=None), changes
 
 
@@ -267,8 +283,10 @@ def convert_feed(
     feed: Feed, options: ConvertOptions, progress: Progress | None = None
 ) -> ConvertResult:
     """A parsed feed cleaned and rendered."""
-    feed = with_metadata(feed, options)
+    notes = Report()
+    feed = with_metadata(feed, options, notes)
     cleaned, report = clean_feed(feed, options.rules, options.parse.base_url, progress)
+    report.merge(notes)
     out = FORMATS[options.format].render(
         cleaned, self_url=options.self_url, on_dropped=_drop_counter(report)
     )
@@ -295,7 +313,7 @@ def stream_atom(
     you keep, and each source entry is released once written, so a large feed never sits
     in memory three times (source, cleaned, output). ``report`` fills in as chunks go.
     """
-    settled = with_metadata(feed, options)
+    settled = with_metadata(feed, options, report)
     report.warnings.extend(settled.warnings[len(feed.warnings) :])
     del feed
     feed = apply_feed_rules(settled, options.rules, report)
@@ -330,6 +348,7 @@ def convert(
 
 
 __all__ = [
+    "NOTE_UNITS",
     "ConvertOptions",
     "ConvertResult",
     "Report",

@@ -62,3 +62,13 @@ def test_diff_is_attribute_sized_and_capped() -> None:
     many_old = "".join(f"<b>{i}</b>" for i in range(100))
     hunks, more = diff(many_old, many_old.replace("<b>", "<i>"))
     assert len(hunks) == 40 and more > 0
+
+
+def test_a_large_differing_middle_is_one_change_found_in_linear_time() -> None:
+    """7,500 tokens of repetitive ``<p>`` took SequenceMatcher 69 s; past ``MAX_DIFF_TOKENS``
+    the middle between the common beginning and end is one change."""
+    old = "<h1>t</h1>" + "".join(f"<p>{i % 7}</p>" for i in range(20_000)) + "<p>end</p>"
+    new = "<h1>t</h1>" + "".join(f"<p>{i % 5}</p>" for i in range(20_000)) + "<p>end</p>"
+    hunks, more = diff(old, new)
+    assert more == 0 and len(hunks) == 1
+    assert hunks[0].old.startswith("5</p><p>6") and "end" not in hunks[0].old  # 0-4 shared

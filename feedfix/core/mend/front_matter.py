@@ -43,9 +43,11 @@ def locate_front_matter(text: str) -> tuple[int, int, int] | None:
 
 
 _LINE = re.compile(r"[^\r\n]*")
+# A plain key runs to the first colon followed by a blank (the blanks before that colon need
+# no pattern of their own: with one, a line of blanks was tried blank by blank, quadratic).
 _ITEM = re.compile(
     r"[ \t]*(?:-[ \t]+)*"
-    r"(?:(?:'[^']*'|\"[^\"]*\"|[^#'\"\s\[\]{}][^\r\n]*?)[ \t]*:(?=[ \t]|$)[ \t]*)?"
+    r"(?:(?:'[^']*'[ \t]*|\"[^\"]*\"[ \t]*|[^#'\"\s\[\]{}][^\r\n]*?):(?=[ \t]|$)[ \t]*)?"
 )
 _SINGLE = re.compile(r"'(?:[^']|'')*'")
 _DOUBLE = re.compile(r"\"(?:[^\"\\]|\\.)*\"")

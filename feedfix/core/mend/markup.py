@@ -21,18 +21,22 @@ from feedfix.core.html import VOID_ELEMENTS, xml_chars
 # tokenizer, a quote opens a value only right after ``=`` (a stray one is text). The name must be
 # followed by space, ``/`` or ``>``, so a Markdown autolink ``<https://…>`` is not a tag. One
 # ``finditer`` over the text (possessive runs, a shared ``<``) is about four times faster than
-# searching token by token.
+# searching token by token. As in a browser, a comment or a start tag left open runs to the end
+# of the text (``open``: the rest is then no tag at all): were they tried again at every ``<``
+# after them, each to the end, thousands of unclosed ``<a `` or ``<!--`` cost quadratic time.
 _TOKEN = re.compile(
-    r"<(?:!--.*?(?:--|\Z)"
-    r"|/(?P<end>[A-Za-z][A-Za-z0-9:-]*)\s*"
+    r"<(?:!--.*?(?:-->|\Z)"
+    r"|/(?P<end>[A-Za-z][A-Za-z0-9:-]*)\s*+>"
     r"|(?P<name>[A-Za-z][A-Za-z0-9-]*(?::[A-Za-z][A-Za-z0-9-]*)?)(?=[\s/>])"
-    r"(?P<attrs>(?:[^>=]++|=\s*+(?:\"[^\"]*+\"|'[^']*+')?+)*+))>",
+    r"(?P<attrs>(?:[^>=]++|=\s*+(?:\"[^\"]*+\"|'[^']*+')?+)*+)(?:>|(?P<open>\Z)))",
     re.S,
 )
-# The space before an attribute is part of its match, so deleting it is one span.
+# The space before an attribute is part of its match, so deleting it is one span. A run of
+# spaces before no name is a match of its own (group 1 empty), so that no run is read again
+# from each of its spaces (quadratic).
 _ATTR = re.compile(
-    r"\s*([^\s\"'>/=]+)"
-    r"(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?"
+    r"\s*+(?:([^\s\"'>/=]+)"
+    r"(?:\s*+=\s*+(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?)?"
 )
 _QUOTES = ("none", "none", '"', "'", "")  # by the index of the group that matched
 RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp"})
@@ -79,6 +83,8 @@ class Tag:
         out: list[Attribute] = []
         seen: set[str] = set()
         for match in _ATTR.finditer(text, self.attrs_start, self.attrs_end):
+            if match.group(1) is None:
+                continue
             name = match.group(1).lower()
             if name in seen:
                 continue
@@ -95,6 +101,8 @@ class Tag:
         index = bisect_left(positions, self.attrs_start)
         count = len(positions)
         for match in _ATTR.finditer(text, self.attrs_start, self.attrs_end):
+            if match.group(1) is None:
+                continue
             start, end = match.span()
             while index < count and positions[index] < start:
                 index += 1
@@ -119,6 +127,8 @@ def tags(text: str, start: int, end: int) -> Iterator[Tag]:
     is, which leaves the rest alone rather than guess."""
     raw_until: str | None = None
     for match in _TOKEN.finditer(text, start, end):
+        if match.group("open") is not None:
+            return  # a start tag left open: the rest is no tag
         end_name = match.group("end")
         if end_name is not None:
             name = end_name.lower()
@@ -201,8 +211,8 @@ def locate(
     raw_until: str | None = None
     index, count, previous = 0, len(positions), start
     for match in _TOKEN.finditer(text, start, end):
-        if index >= count and raw_until is None:
-            break
+        if (index >= count and raw_until is None) or match.group("open") is not None:
+            break  # (a start tag left open: the rest is no tag, so text as ``tags`` says)
         s, e = match.span()
         if index < count and positions[index] < s:
             if raw_until is None:

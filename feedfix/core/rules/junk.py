@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from lxml import etree
 
-from feedfix.core.html import drop_tree
+from feedfix.core.html import drop_trees
 from feedfix.core.rules.base import Rule, string_list
 from feedfix.core.rules.selectors import Selectors
 from feedfix.core.rules.walk import Visit
@@ -89,8 +89,8 @@ class DropEmptyJunk(Rule):
                     if ancestor is container:
                         break
                     above[ancestor] = None
-                drop_tree(el)
-                removed.append(el)
+            drop_trees(container, empty)
+            removed.extend(empty)
             candidates = [el for el in above if el.getparent() is not None and selector.matches(el)]
         return removed
 
@@ -139,7 +139,5 @@ class _RemoveVisit(Visit):
         if self.selector is None:
             return 0
         matches = [el for el in self.selector.search(container) if el is not container]
-        for el in matches:
-            if el.getparent() is not None:
-                drop_tree(el)
+        drop_trees(container, matches)
         return len(matches)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,20 +9,23 @@ from typing import ClassVar
 
 from feedfix.core.html import html_to_text
 from feedfix.core.model import Entry, Feed
+from feedfix.core.patterns import UnsupportedPattern, UserPattern, compile_user_pattern
 from feedfix.core.rules.base import Rule, string_list
 
 FIELDS = ("title", "content", "category", "author", "link")
 _OLDEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def _compile(option: str, pattern: str | None) -> re.Pattern[str] | None:
+def _compile(option: str, pattern: str | None) -> UserPattern | None:
+    """The user's pattern for RE2 (``core/patterns.py``): it runs over every entry of every
+    poll, so it must take time linear in the text, which Python's ``re`` cannot promise."""
     if pattern is None:
         return None
     if not isinstance(pattern, str):
         raise ValueError(f"option {option!r} must be a regular expression string")
     try:
-        return re.compile(pattern, re.I)
-    except re.error as exc:
+        return compile_user_pattern(pattern)
+    except UnsupportedPattern as exc:
         raise ValueError(f"option {option!r}: bad regular expression: {exc}") from exc
 
 
@@ -32,7 +34,8 @@ class Filter(Rule):
 
     keep: only entries that match stay. drop: entries that match go. Matching ignores case and
     looks at the fields listed in "fields" (title, content, category by default; also author,
-    link). Content is matched as visible text, not markup.
+    link). Content is matched as visible text, not markup. Patterns run with RE2, in time
+    linear in the text: backreferences and look-around are refused.
     """
 
     name = "filter"

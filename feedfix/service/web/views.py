@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from feedfix.config import FeedConfig, PollConfig
-from feedfix.core.pipeline import Report
+from feedfix.core.pipeline import NOTE_UNITS, Report
 from feedfix.core.rules import RULES
 from feedfix.service.catalog import Status
 from feedfix.service.state import PollRecord
@@ -207,16 +207,21 @@ def explain(report: Report) -> str:
     """The ``--explain`` report of ``feedfix convert``, as text, in words that agree with
     their counts (``1 url in 1 entry``)."""
     lines = [
-        f"{name}: {counted(count.changes, RULES[name].unit)} in {counted(count.entries, 'entries')}"
+        f"{name}: {counted(count.changes, _unit(name))} in {counted(count.entries, 'entries')}"
         for name, count in report.counts.items()
     ]
     return "\n".join([*lines, f"entries: {report.entries}"])
 
 
+def _unit(name: str) -> str:
+    """What a report line counts: a rule's unit, or a note's (unsafe URLs, limits)."""
+    cls = RULES.get(name)
+    return cls.unit if cls is not None else NOTE_UNITS.get(name, "dropped")
+
+
 def unit(rule: str, count: float = 2) -> str:
     """What a rule's count counts (``urls``, ``images``…), singular for a count of one."""
-    cls = RULES.get(rule)
-    plural = cls.unit if cls is not None else "changes"
+    plural = _unit(rule) if rule in RULES or rule in NOTE_UNITS else "changes"
     return _ONE.get(plural, plural) if count == 1 else plural
 
 
