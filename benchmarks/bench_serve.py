@@ -396,7 +396,7 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
                 f"{run.statuses or ''} {run.errors}"
             )
         targets = {}
-        for fmt, suffix in SUFFIXES.items():
+        for suffix in SUFFIXES.values():
             short = suffix.strip()
             targets[f"feedfix200{short}/nginx200{short}"] = TARGET_200
             targets[f"feedfix304{short}/nginx200{short}"] = TARGET_304
