@@ -3,10 +3,10 @@ output files. Light to import: ``main`` loads it at every start."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -63,21 +63,39 @@ def write_output(chunks: Iterable[bytes], output: str | None) -> None:
         return
     target = Path(output)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".feedfix-", dir=target.parent)
+        fd, tmp = _temporary_beside(target)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
     try:
-        # mkstemp makes the file 0600; the result gets the mode any new file would (or keeps
-        # the one it had), so a web server can still read a feed a cron job rewrites.
+        # made 0600; the result gets the mode any new file would (or keeps the one it
+        # had), so a web server can still read a feed a cron job rewrites.
         os.fchmod(fd, output_mode(target))
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
-        Path(tmp).replace(target)
+        tmp.replace(target)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+_SERIAL = itertools.count()
+
+
+def _temporary_beside(target: Path) -> tuple[int, Path]:
+    """A new file (0600) beside ``target`` to write the output into, and its path.
+
+    Named by the pid and a counter, ``O_EXCL`` guaranteeing nobody else's file is taken (as
+    ``files/mend.py`` does): ``tempfile`` costs 4-5 ms of imports, ~1 % of converting a
+    5 MB feed, where a conversion's start is what a cron job pays every time."""
+    for _ in range(100):
+        tmp = target.with_name(f".feedfix-{os.getpid()}-{next(_SERIAL)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
+        except FileExistsError:
+            continue  # left by a run that had this pid: take the next name
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def output_mode(target: Path) -> int:

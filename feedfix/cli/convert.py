@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -184,6 +183,8 @@ def explain(report: Report, style: str, stream: TextIO) -> None:
     """``--explain``: what each rule changed, as text or JSON."""
     if style == "json":
         data = {n: {"changes": c.changes, "entries": c.entries} for n, c in report.counts.items()}
+        import json  # noqa: PLC0415  # only for --explain=json, not at every start
+
         print(json.dumps(data, ensure_ascii=False, sort_keys=False), file=stream)
         return
     for name, count in report.counts.items():

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any, TypeVar
 
 from feedfix.core.errors import ConfigError
+from feedfix.core.parse.post import PERMALINK_PLACEHOLDERS
 from feedfix.core.rules.proxy_images import HostRule, host_rules
 
 _DURATION = re.compile(
@@ -78,9 +79,6 @@ def file_path(value: object, key: str) -> str:
     return text
 
 
-PERMALINK_PLACEHOLDERS = (
-    "year", "month", "day", "i_month", "i_day", "hour", "minute", "second", "title", "name",
-)  # fmt: skip
 _PLACEHOLDER = re.compile(r":([a-z_]+)")
 
 

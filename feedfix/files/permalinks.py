@@ -23,8 +23,8 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
-from feedfix.config.checks import PERMALINK_PLACEHOLDERS
 from feedfix.core.model import Entry, Link
+from feedfix.core.parse.post import PERMALINK_PLACEHOLDERS
 
 HEXO_DEFAULT = ":year/:month/:day/:title/"
 _PLACEHOLDER = re.compile(

@@ -16,6 +16,10 @@ from feedfix.core.ids import digest
 from feedfix.core.model import Category, Entry, Link, Media, Person
 from feedfix.core.parse.dates import parse_date
 
+PERMALINK_PLACEHOLDERS = (
+    "year", "month", "day", "i_month", "i_day", "hour", "minute", "second", "title", "name",
+)  # fmt: skip
+"""Hexo's permalink placeholders that a posts feed's entry links can be made from."""
 _FRONT_MATTER = re.compile(
     r"\A\ufeff?(?:[ \t]*\r?\n)*---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
     re.S | re.M,
