@@ -103,7 +103,14 @@ def test_every_image_loads_through_the_proxy_once_and_survives_a_restart(
             for o in ("hit", "coalesced")  # coalesced: while its file was still being written
         )
         assert served_again == 65
-        assert metric(page, "feedfix_image_cache_entries") == 5
+
+        def all_on_disk() -> str | None:
+            """The metrics once the five images are written and indexed: that happens in
+            the background after each first answer (fsync can take a while on a busy disk)."""
+            text = service.get("/metrics").text()
+            return text if metric(text, "feedfix_image_cache_entries") == 5 else None
+
+        page = wait_for(all_on_disk, 20, "the five images to be on disk and indexed")
         assert metric(page, "feedfix_rule_changes_total", '{rule="proxy-images"}') == 6
         cache = service.get("/?format=json").json()["image_cache"]
         assert (cache["entries"], cache["requests"]) == (5, 70)
