@@ -1,5 +1,5 @@
 """``python -m feedfix`` runs the same CLI as the ``feedfix`` console script."""
 
-from feedfix.cli import main
+from feedfix.cli import run
 
-raise SystemExit(main())
+run()
