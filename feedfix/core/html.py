@@ -27,11 +27,6 @@ URL_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 SRCSET_ATTRIBUTES = frozenset({"srcset", "data-srcset"})
-# Elements that never have content.
-VOID_ELEMENTS = (
-    "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr",
-    "img", "input", "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr",
-)  # fmt: skip
 # The void elements libxml2 does not know as void, tried one by one: it nests whatever follows
 # inside them, and parse_fragment moves that back out. The others (img, br, hr, input, meta…)
 # it never nests anything in.

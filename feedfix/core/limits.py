@@ -25,6 +25,8 @@ from itertools import islice
 
 from lxml import etree
 
+from feedfix.core.void_elements import VOID_ELEMENTS
+
 MAX_ATTRIBUTES = 256
 MAX_ELEMENTS = 50_000
 MAX_DEPTH = 256
@@ -50,10 +52,6 @@ _ATTRIBUTE = re.compile(r"""[\s/]*+[^\s/<>=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_.:-]*+)[^<>]*+>?")
 _ANY_TAG = re.compile(r"<[^<>]*+>")
 _START = re.compile(r"<[A-Za-z]")
-_VOID = frozenset(
-    ("area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr",
-     "img", "input", "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr")
-)  # fmt: skip
 _FLATTENED = "FeedfixFlattened"  # no parsed element has it: libxml2 lowercases names
 
 
@@ -139,7 +137,7 @@ def _bound_tags(markup: str, hits: LimitHits) -> str:
     dropped: dict[str, int] = {}
     for tag in _TAG.finditer(markup, 0, cut):
         name = tag.group(2).lower()
-        if name in _VOID:
+        if name in VOID_ELEMENTS:
             continue
         if not tag.group(1):
             if depth < _TEXT_DEPTH:

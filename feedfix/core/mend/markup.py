@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from feedfix.core.html import VOID_ELEMENTS, xml_chars
+from feedfix.core.html import xml_chars
+from feedfix.core.void_elements import VOID_ELEMENTS
 
 # A comment, an end tag, or a start tag whose quoted values may hold ``>``; as in the HTML
 # tokenizer, a quote opens a value only right after ``=`` (a stray one is text). The name must be
