@@ -98,8 +98,9 @@ def _links(links: tuple[Link, ...]) -> tuple[tuple[Link, ...], int]:
 def _people(people: tuple[Person, ...]) -> tuple[tuple[Person, ...], int]:
     if all(p.uri is None or is_allowed_url(p.uri) for p in people):
         return people, 0
-    safe = tuple(p if p.uri is None or is_allowed_url(p.uri) else replace(p, uri=None)
-                 for p in people)  # fmt: skip
+    safe = tuple(
+        p if p.uri is None or is_allowed_url(p.uri) else replace(p, uri=None) for p in people
+    )
     return safe, sum(p.uri is not None and q.uri is None for p, q in zip(people, safe, strict=True))
 
 

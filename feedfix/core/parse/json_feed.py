@@ -66,8 +66,11 @@ def parse_json_feed(text: str, tz: tzinfo) -> Feed:
         else:
             warnings.append(f"item {index} is not an object; left it out")
     links = [Link(href=h) for h in [_string(document.get("home_page_url"))] if h]
-    links += [Link(href=h, rel="self", type="application/feed+json")
-              for h in [_string(document.get("feed_url"))] if h]  # fmt: skip
+    links += [
+        Link(href=h, rel="self", type="application/feed+json")
+        for h in [_string(document.get("feed_url"))]
+        if h
+    ]
     return Feed(
         title=_string(document.get("title")),
         links=tuple(links),

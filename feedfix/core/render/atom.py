@@ -63,10 +63,11 @@ def _category(indent: str, category: Category, dropped: Dropped) -> str:
 def _links(indent: str, links: Iterable[Link], dropped: Dropped = UNCOUNTED) -> str:
     """Links (``common.links``: the same in every format)."""
     return "".join(
-        element(indent, "link", href=href, rel=rel, type=kind, hreflang=lang, title=title,
-                length=length)
+        element(
+            indent, "link", href=href, rel=rel, type=kind, hreflang=lang, title=title, length=length
+        )
         for rel, href, kind, lang, title, length in common.links(links, dropped)
-    )  # fmt: skip
+    )
 
 
 def other_formats(self_url: str | None, name: str) -> tuple[Link, ...]:

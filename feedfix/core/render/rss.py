@@ -94,9 +94,15 @@ def _media(indent: str, media: Media) -> str:
 def _atom_link(indent: str, link: common.NormalLink) -> str:
     rel, href, kind, lang, title, length = link
     return element(
-        indent, "atom:link", href=href, rel=rel, type=kind, hreflang=lang, title=title,
+        indent,
+        "atom:link",
+        href=href,
+        rel=rel,
+        type=kind,
+        hreflang=lang,
+        title=title,
         length=length,
-    )  # fmt: skip
+    )
 
 
 def render_entry(
@@ -143,8 +149,9 @@ def _links(indent: str, links: list[common.NormalLink], link: str | None) -> Ite
             link = None  # the item's <link>: written once
         elif rel == "enclosure" and not enclosed:
             enclosed = True
-            yield element(indent, "enclosure", url=href, length=length or "0",
-                          type=kind or UNKNOWN_TYPE)  # fmt: skip
+            yield element(
+                indent, "enclosure", url=href, length=length or "0", type=kind or UNKNOWN_TYPE
+            )
         elif rel == "enclosure":
             yield element(indent, "media:content", url=href, type=kind, fileSize=length)
         elif rel == "replies" and not comments and kind in (None, "text/html"):
@@ -203,15 +210,21 @@ def render_header(
         )
     urls = common.siblings(self_url, "rss")
     if "rss" in urls:
-        parts.append(element(i, "atom:link", href=common.url(urls["rss"]), rel="self",
-                             type=FEED_TYPES["rss"]))  # fmt: skip
+        parts.append(
+            element(
+                i, "atom:link", href=common.url(urls["rss"]), rel="self", type=FEED_TYPES["rss"]
+            )
+        )
     for normal in links:
         if normal[0] != "alternate" or normal[1] != site:
             parts.append(_atom_link(i, normal))
     for other, href in urls.items():
         if other != "rss":
-            parts.append(element(i, "atom:link", href=common.url(href), rel="alternate",
-                                 type=FEED_TYPES[other]))  # fmt: skip
+            parts.append(
+                element(
+                    i, "atom:link", href=common.url(href), rel="alternate", type=FEED_TYPES[other]
+                )
+            )
     return "".join(parts)
 
 
