@@ -40,6 +40,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "security")]
+# The children are run as the security tests run them (CPU time and peak RSS from wait4).
+from security_helpers import run_feedfix  # noqa: E402
+
 WRAP = "https://cors.zfour.workers.dev/?"
 FLOOR = 0.05  # seconds: a cheaper run counts as this much in the ratio
 
@@ -128,45 +133,6 @@ STAGES: list[tuple[str, int, Callable[[int], bytes], str, tuple[str, ...], int]]
 
 
 @dataclass
-class Child:
-    returncode: int | None  # None: killed at the deadline
-    cpu: float
-    peak_rss: int
-    stderr: str
-
-
-def run_feedfix(args: list[str], timeout: float) -> Child:
-    """``python -m feedfix ARGS``: its CPU time and peak RSS from ``wait4``; killed at the
-    deadline."""
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "feedfix", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-        started, code = time.monotonic(), None
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                code = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() - started > timeout:
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.01)
-        proc.returncode = -9 if code is None else code
-        err.seek(0)
-        return Child(
-            code,
-            usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss * 1024,
-            err.read().decode("utf-8", "replace")[-300:],
-        )
-
-
-@dataclass
 class Row:
     stage: str
     n: int
@@ -211,9 +177,9 @@ def convert_stages(scratch: Path, timeout: float, only: str) -> list[Row]:
         ) -> tuple[float, bool]:
             source = scratch / "input.xml"
             source.write_bytes(document(k))
-            child = run_feedfix(["convert", str(source), "-o", os.devnull, *args], timeout)
+            child = run_feedfix(["convert", str(source), "-o", os.devnull, *args], timeout=timeout)
             if child.returncode is not None and child.returncode != want:
-                raise RuntimeError(f"{name}: exit {child.returncode}: {child.stderr}")
+                raise RuntimeError(f"{name}: exit {child.returncode}: {child.err[-300:]}")
             return child.cpu, child.returncode is None
 
         rows.append(report(scale(name, n, cost)))
@@ -225,7 +191,7 @@ def convert_stages(scratch: Path, timeout: float, only: str) -> list[Row]:
                 f'---\ntitle: t\n---\n<img src="{WRAP}http://e.com/a.png">\n' + "<a " * k + "\n",
                 "utf-8",
             )
-            child = run_feedfix(["fix-posts", str(folder)], timeout)
+            child = run_feedfix(["fix-posts", str(folder)], timeout=timeout)
             return child.cpu, child.returncode is None
 
         rows.append(report(scale("mend: unclosed tags", 2500, mend)))
@@ -382,9 +348,9 @@ def memory(scratch: Path, size: int, timeout: float) -> list[MemoryRow]:
     def peak(data: bytes) -> int:
         source = scratch / "memory.xml"
         source.write_bytes(data)
-        child = run_feedfix(["convert", str(source), "-o", os.devnull], timeout)
+        child = run_feedfix(["convert", str(source), "-o", os.devnull], timeout=timeout)
         if child.returncode != 0:
-            raise RuntimeError(f"memory: exit {child.returncode}: {child.stderr}")
+            raise RuntimeError(f"memory: exit {child.returncode}: {child.err[-300:]}")
         return child.peak_rss
 
     base = peak(rss(item()))
