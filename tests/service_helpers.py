@@ -15,6 +15,7 @@ import gzip
 import http.client
 import json
 import os
+import pty
 import random
 import signal
 import socket
@@ -561,3 +562,29 @@ def read_responses(
         body, buffer = buffer[:length], buffer[length:]
         out.append((status, headers, body))
     return out, buffer
+
+
+def run_with_terminal_stderr(args: Sequence[str], cwd: Path | None = None) -> tuple[int, bytes]:
+    """Run ``python -m feedfix ARGS`` with stderr on a pseudo-terminal (as a person runs it);
+    its exit code and everything it drew there."""
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "feedfix", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+    ) as proc:
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closes when the child exits
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        code = proc.wait(timeout=60)
+    os.close(leader)
+    return code, drawn

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import pty
 import re
 import shutil
 import subprocess
@@ -30,6 +28,7 @@ from feedfix.cli import fix_posts
 from feedfix.cli.parser import build_parser
 from feedfix.core.errors import FeedfixError
 from image_origin import HTML_PAGE, Answer, BlogOrigin, ToOrigin, make_image, origin_thread
+from service_helpers import run_with_terminal_stderr
 
 pytest.importorskip("PIL")
 
@@ -460,24 +459,19 @@ def test_a_terminal_shows_posts_images_bytes_and_failures(tmp_path: Path) -> Non
             body = "".join(f'<img src="{base}/{name}">' for name in names)
             (posts / f"{n}.md").write_text(f"---\ntitle: {n}\n---\n\n{body}\n", "utf-8")
         config = _config(tmp_path / "feedfix.toml")
-        leader, follower = pty.openpty()
-        with subprocess.Popen(
-            [sys.executable, "-m", "feedfix", "fix-posts", str(posts), "--write",
-             "--save-images", str(tmp_path / "img"), "--images-url", PREFIX,
-             "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=follower, stdin=subprocess.DEVNULL, cwd=REPO,
-        ) as process:  # fmt: skip
-            os.close(follower)
-            drawn = b""
-            while True:
-                try:
-                    chunk = os.read(leader, 4096)
-                except OSError:  # the terminal closes when the child exits
-                    break
-                if not chunk:
-                    break
-                drawn += chunk
-            code = process.wait(timeout=60)
-        os.close(leader)
+        code, drawn = run_with_terminal_stderr(
+            [
+                "fix-posts",
+                str(posts),
+                "--write",
+                "--save-images",
+                str(tmp_path / "img"),
+                "--images-url",
+                PREFIX,
+                "--config",
+                str(config),
+            ],
+            cwd=REPO,
+        )
     assert code == 3, drawn.decode()
     assert re.search(rb"fix-posts \[#{30}\] 2/2 3 images \([\d.]+ KB\), 1 failed", drawn), drawn

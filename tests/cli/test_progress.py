@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
 from feedfix.cli.progress import MIN_ITEMS
+from service_helpers import run_with_terminal_stderr
 
 
 def _big_feed(path: Path, items: int) -> None:
@@ -20,35 +19,11 @@ def _big_feed(path: Path, items: int) -> None:
     path.write_text(f'<rss version="2.0"><channel><title>T</title>{body}</channel></rss>')
 
 
-def _run_with_terminal_stderr(args: list[str]) -> tuple[int, bytes]:
-    """Run feedfix with stderr on a pseudo-terminal; return the exit code and what it drew."""
-    leader, follower = pty.openpty()
-    with subprocess.Popen(
-        [sys.executable, "-m", "feedfix", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-        stdin=subprocess.DEVNULL,
-    ) as proc:
-        os.close(follower)
-        drawn = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the terminal closes when the child exits
-                break
-            if not chunk:
-                break
-            drawn += chunk
-        code = proc.wait(timeout=60)
-    os.close(leader)
-    return code, drawn
-
-
 def test_bar_on_a_terminal(tmp_path: Path) -> None:
     """A feed of MIN_ITEMS entries draws a bar that reaches the total on a terminal."""
     feed = tmp_path / "big.xml"
     _big_feed(feed, MIN_ITEMS)
-    code, drawn = _run_with_terminal_stderr(["convert", str(feed), "-o", str(tmp_path / "o.xml")])
+    code, drawn = run_with_terminal_stderr(["convert", str(feed), "-o", str(tmp_path / "o.xml")])
     assert code == 0
     assert f"{MIN_ITEMS}/{MIN_ITEMS}".encode() in drawn
     assert b"[" + b"#" * 30 + b"]" in drawn
@@ -58,7 +33,7 @@ def test_no_bar_for_small_jobs(tmp_path: Path) -> None:
     """A small feed finishes without drawing anything, even on a terminal."""
     feed = tmp_path / "small.xml"
     _big_feed(feed, 3)
-    code, drawn = _run_with_terminal_stderr(["convert", str(feed), "-o", str(tmp_path / "o.xml")])
+    code, drawn = run_with_terminal_stderr(["convert", str(feed), "-o", str(tmp_path / "o.xml")])
     assert (code, drawn) == (0, b"")
 
 
