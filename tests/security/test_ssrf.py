@@ -57,6 +57,25 @@ def _published(service: ImagesService, name: str) -> bytes:
         raise AssertionError(f"{exc}\n{service.log_text()[-1500:]}") from None
 
 
+def _proxy_answers(
+    tmp_path: Path, upstream: Upstream, items: list[str]
+) -> dict[str, tuple[int, bytes]]:
+    """Serve ``items`` as a feed through the image proxy (``allow_private`` empty), and ask
+    for every image URL it published: each origin URL's status and body."""
+    upstream.script("/pics.xml", feed(rss(*items)))
+    service = ImagesService(
+        tmp_path,
+        [{"name": "pics", "url": upstream.url("/pics.xml"), "interval": 600}],
+        {"proxy": "all", "allow_private": []},
+    )
+    answers = {}
+    with service:
+        for path in proxied_urls(_published(service, "pics")):
+            answer = service.get(path, timeout=15)
+            answers[_origin_of(path)] = (answer.status, answer.body)
+    return answers
+
+
 def test_image_hosts_that_normalise_to_loopback_are_never_fetched(tmp_path: Path) -> None:
     """Attack: an upstream entry holds ``<img src="http://１２７.０.０.１:PORT/x.png">`` (and
     other Unicode spellings of 127.0.0.1); feedfix signs it, and ``GET /img/…`` connects to
@@ -72,19 +91,8 @@ def test_image_hosts_that_normalise_to_loopback_are_never_fetched(tmp_path: Path
             rss_item(f'<p>{i}</p><img src="http://{host}:{origin.port}/plain/a.png">', n=i)
             for i, host in enumerate(hosts)
         ]
-        upstream.script("/pics.xml", feed(rss(*items)))
-        service = ImagesService(
-            tmp_path,
-            [{"name": "pics", "url": upstream.url("/pics.xml"), "interval": 600}],
-            {"proxy": "all", "allow_private": []},
-        )
-        with service:
-            proxied = proxied_urls(_published(service, "pics"))
-            answers = {}
-            for path in proxied:
-                answer = service.get(path, timeout=15)
-                answers[_origin_of(path)] = (answer.status, answer.body[:200])
-            reached = dict(origin.hits)
+        answers = _proxy_answers(tmp_path, upstream, items)
+        reached = dict(origin.hits)
         leaked = {url: got for url, got in answers.items() if got[0] == 200}
         assert not leaked, f"proxied from 127.0.0.1 though not allowed: {sorted(leaked)}"
         assert reached == {}, f"the internal origin was reached: {reached}"
@@ -170,18 +178,7 @@ def test_refusals_neither_echo_the_resolution_nor_tell_ports_apart(tmp_path: Pat
                                (shut, "/x.png")):  # fmt: skip
                 targets.append(f"http://{host}:{port}{path}")
         items = [rss_item(f'<img src="{url}">', n=i) for i, url in enumerate(targets)]
-        upstream.script("/pics.xml", feed(rss(*items)))
-        service = ImagesService(
-            tmp_path,
-            [{"name": "pics", "url": upstream.url("/pics.xml"), "interval": 600}],
-            {"proxy": "all", "allow_private": []},
-        )
-        with service:
-            proxied = proxied_urls(_published(service, "pics"))
-            answers = {}
-            for path in proxied:
-                answer = service.get(path, timeout=15)
-                answers[_origin_of(path)] = (answer.status, answer.body)
+        answers = _proxy_answers(tmp_path, upstream, items)
     assert answers, "the proxied URLs were published"
     distinct = set(answers.values())
     assert len(distinct) == 1, "refusals differ: " + "; ".join(
