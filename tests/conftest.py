@@ -56,3 +56,17 @@ def _loopback_only() -> Iterator[None]:
 
 
 __all__ = ["redis_server"]
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every address this process connects a socket to, in order (still loopback-guarded)."""
+    seen: list[Any] = []
+    guarded = socket.socket.connect
+
+    def record(self: socket.socket, address: Any) -> None:
+        seen.append(address)
+        guarded(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", record)
+    yield seen

@@ -25,8 +25,7 @@ imports below need to follow.
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +61,6 @@ HOSTILE_SPELLINGS = [
 def run(check: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run one async test body."""
     asyncio.run(check())
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Every address this process connects a socket to (still loopback-guarded)."""
-    seen: list[Any] = []
-    guarded = socket.socket.connect
-
-    def record(self: socket.socket, address: Any) -> None:
-        seen.append(address)
-        guarded(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", record)
-    yield seen
 
 
 async def _get(proxy: Proxy, path: str) -> tuple[int, bytes]:

@@ -11,8 +11,7 @@ would do so as a "connect" failure: these tests ask for the guard's own refusal.
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -46,20 +45,6 @@ HOSTILE_NAMES = {
     "metadata.test": "169.254.169.254",
 }
 HOSTILE_LITERALS = ["100.64.0.1", "[2002:7f00:1::1]", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]"]
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Every address this process connects a socket to, in order (still loopback-guarded)."""
-    seen: list[Any] = []
-    guarded = socket.socket.connect
-
-    def record(self: socket.socket, address: Any) -> None:
-        seen.append(address)
-        guarded(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", record)
-    yield seen
 
 
 class Upstream:
