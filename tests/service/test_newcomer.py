@@ -9,6 +9,7 @@ is the real one (also after SIGHUP), the 503 body and the index say what to do, 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import socket
@@ -90,12 +91,18 @@ def test_a_config_without_feeds_says_how_to_add_one(tmp_path: Path) -> None:
     )
 
 
-def test_a_port_in_use_names_the_port_and_how_to_change_it(tmp_path: Path) -> None:
-    """Another program on the port: the line names it, and the key and variable to change."""
+@contextlib.contextmanager
+def _port_in_use() -> Iterator[int]:
+    """A loopback port another program listens on, while the block runs."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
+
+
+def test_a_port_in_use_names_the_port_and_how_to_change_it(tmp_path: Path) -> None:
+    """Another program on the port: the line names it, and the key and variable to change."""
+    with _port_in_use() as port:
         config = tmp_path / "config.toml"
         config.write_text(
             render_config(
@@ -116,10 +123,7 @@ def test_a_port_in_use_names_the_port_and_how_to_change_it(tmp_path: Path) -> No
 def test_a_port_in_use_names_the_setting_that_decided_it(tmp_path: Path, decided_by: str) -> None:
     """The port came from an environment variable or an image's defaults file, not from the
     config file: the line names that, not a key in the file that would change nothing."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with _port_in_use() as port:
         config = tmp_path / "config.toml"
         config.write_text(
             render_config(
