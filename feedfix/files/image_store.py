@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -25,14 +24,13 @@ from pathlib import Path
 
 from feedfix.core.errors import InputError
 from feedfix.files.image_names import ImageName
-from feedfix.files.mend import TEMP_SUFFIX, sync_folders
+from feedfix.files.mend import sync_folders
 from feedfix.files.sources import describe_os_error
+from feedfix.files.temporary import CLOEXEC, temporary_name
 
 INDEX = ".by-sha256"
 SNIFF_BYTES = 512
 STRIPES = 64
-_SERIAL = itertools.count()
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _datasync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -61,7 +59,7 @@ class ImageStore:
 
     def _holds_image(self, path: str) -> bool:
         try:
-            fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | CLOEXEC)
         except OSError:
             return False
         try:
@@ -82,7 +80,7 @@ class ImageStore:
         index = os.path.join(self.root, INDEX, digest[:2], digest[2:])
         try:
             os.makedirs(folder, exist_ok=True)
-            tmp = _temporary(target)
+            tmp = temporary_name(target)
             with self._stripes[int(digest[:8], 16) % STRIPES]:
                 try:
                     linked = _same_bytes(index, body) and _link(index, tmp)
@@ -105,12 +103,6 @@ class ImageStore:
         with self._lock:
             folders, self._unsynced = self._unsynced, set()
         sync_folders(Path(f) for f in sorted(folders))
-
-
-def _temporary(target: str) -> str:
-    """A hidden name beside ``target`` that nobody else uses (the pid and a counter)."""
-    folder, name = os.path.split(target)
-    return os.path.join(folder, f".{name}.{os.getpid()}.{next(_SERIAL)}{TEMP_SUFFIX}")
 
 
 def _remove(path: str) -> None:
@@ -137,7 +129,7 @@ def _link(existing: str, new: str) -> bool:
 
 
 def _write(path: str, body: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | CLOEXEC, 0o644)
     try:
         view = memoryview(body)
         while view:
@@ -150,7 +142,7 @@ def _write(path: str, body: bytes) -> None:
 def _index(target: str, index: str) -> None:
     """Make ``index`` a name of ``target``'s bytes (replacing a stale one); best effort: an
     index that cannot be made only costs a second copy of these bytes later."""
-    staging = _temporary(index)
+    staging = temporary_name(index)
     try:
         os.makedirs(os.path.dirname(index), exist_ok=True)
         os.link(target, staging)

@@ -9,7 +9,6 @@ modification time stays and ``git status`` lists only the files that were mended
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,12 +16,10 @@ from pathlib import Path
 
 from feedfix.core.errors import InputError
 from feedfix.files.sources import MAX_FOLDER_FILES, describe_os_error, open_regular, walk
+from feedfix.files.temporary import TEMP_SUFFIX, create_beside
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
-TEMP_SUFFIX = ".feedfix-tmp"
-_SERIAL = itertools.count()  # with the pid, a temporary name nobody else is using
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # The data and what is needed to read it back (the size), not the access time: enough
 # before a rename, and cheaper where the system has it.
 _datasync = getattr(os, "fdatasync", os.fsync)
@@ -120,13 +117,11 @@ def replace_file(source: Source, data: bytes, backup_suffix: str | None, *, sync
 
     Refuses when the file changed since it was read (someone else is editing it). With a
     backup suffix, the original stays under ``NAME + SUFFIX`` (a hard link where possible).
-    The temporary name is the pid and a counter (``tempfile``'s random names cost more, and
-    ``O_EXCL`` already guarantees nobody else's file is taken).
+    The temporary file is ``temporary.create_beside``'s.
     """
     target = source.path
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{next(_SERIAL)}{TEMP_SUFFIX}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, source.mode & 0o7777)
+        fd, tmp = create_beside(target, source.mode & 0o7777)
     except OSError as exc:
         raise InputError(f"cannot write beside it: {describe_os_error(exc)}") from exc
     try:
