@@ -184,8 +184,8 @@ def other_format(atom: bytes, name: str, self_url: str | None = None) -> bytes:
     its other formats are left out: each format writes its own."""
     feed = parse_document(atom, "feedfix.atom", ParseOptions(strict=True))
     feed, _, _ = refuse_unsafe_urls(feed)  # a no-op but for an Atom stored by an older feedfix
-    own = set(siblings(self_url, "atom").values())
+    addresses = siblings(self_url, "atom")
+    own = set(addresses.values())
     if own:
         feed = replace(feed, links=tuple(k for k in feed.links if k.href not in own))
-    fmt = FORMATS[name]
-    return fmt.render(feed, self_url=siblings(self_url, "atom").get(name))
+    return FORMATS[name].render(feed, self_url=addresses.get(name))
