@@ -6,6 +6,7 @@ archiver and the cache do: references in, claims out, pins that the cache's evic
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,4 +237,25 @@ def test_a_restart_resumes_what_a_stopped_process_had_claimed(tmp_path: Path) ->
     index.failed("bbbb", NOW, "500", "origin answered 500", NOW + 60)
     index.resume(NOW + 1)
     assert [c.key for c in index.claim(NOW + 1, 10, 600)] == ["aaaa"]
+    index.close()
+
+
+def test_a_claim_reads_the_due_images_in_order_from_an_index(tmp_path: Path) -> None:
+    """SQLite: a claim's query reads the due images in its order (due first, the newest
+    entries' images first) straight from an index, however many are pending: a sort of all
+    of them cost 4 ms a claim at 8,000, which the archive pays per image while readers come
+    first. And the order it reads is the one the claim promises."""
+    index = SQLiteArchiveIndex(tmp_path / "s.db", CACHE_SCHEMA)
+    index.update(
+        "f", NOW, {"old": NOW - DAY, "new": NOW}, {"old": [ref("a")], "new": [ref("b")]}, 0
+    )
+    statements: list[str] = []
+    db = sqlite3.connect(tmp_path / "s.db")
+    index._db.set_trace_callback(statements.append)  # the statement the claim runs
+    assert [c.key for c in index.claim(NOW, 1, 600)] == ["bbbb"]
+    index._db.set_trace_callback(None)
+    (select,) = [s for s in statements if s.lstrip().startswith("SELECT")]
+    plan = " ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + select))
+    assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+    db.close()
     index.close()
