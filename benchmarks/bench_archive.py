@@ -14,9 +14,10 @@ real JPEG of ``--size`` bytes, answered after ``--delay`` ms) and a small feed w
 2. Serving while archiving (a second service, from empty): wrk (``-t2 -c64``,
    ``--duration`` s) on the small feed (gzip) and on one archived image (the fast path),
    ``--rounds`` times with the archive at work and with it paused (the origin holds its
-   answers), back to back; the median ratio working / paused (against
-   ``targets.ARCHIVE_SERVING``), and the working rate against the rate at rest once the
-   archive is full.
+   answers), back to back, after one warm-up run of each; the median ratio working /
+   paused (against ``targets.ARCHIVE_SERVING``), the working rate against the rate at rest
+   once the archive is full, and how many images a second the archive kept under wrk (it
+   gives way to readers: ``feedfix/service/readers_first.py``).
 3. Memory: two more services on the same feed (8 small images per entry,
    ``--memory-images`` in all; the same entries, image URLs and bytes served), the archive
    on in one (every image archived) and off in the other (none archived; readers then ask
@@ -24,7 +25,7 @@ real JPEG of ``--size`` bytes, answered after ``--delay`` ms) and a small feed w
    restart, and the difference (against ``targets.ARCHIVE_RSS_MB``).
 
 Usage: ``bench_archive.py [--entries 1000] [--images 8] [--size 200000] [--delay 20]
-[--per-host 4] [--duration 3] [--rounds 4] [--memory-images 10000]
+[--per-host 4] [--duration 3] [--rounds 8] [--memory-images 10000]
 [--parts archive,serving,memory] [--json]``.
 Needs ``wrk`` (Debian ``wrk``) and Pillow. Everything listens on 127.0.0.1.
 """
@@ -224,6 +225,16 @@ def archived(service: Any) -> int:
     return int(float(match.group(1))) if match else 0
 
 
+def fetched(service: Any) -> int:
+    """``feedfix_image_archive_fetches_total{outcome="archived"}``: counted as each lands (the
+    state gauge is a summary, read every few seconds)."""
+    body = su.http_get(f"{service.url}/metrics")[2].decode()
+    found = re.search(
+        r'^feedfix_image_archive_fetches_total\{outcome="archived"\} (\S+)$', body, re.M
+    )
+    return int(float(found.group(1))) if found else 0
+
+
 def first_poll(service: Any, name: str) -> dict[str, Any]:
     """The first poll log line of ``name``."""
     for line in Path(service.log_path).read_text("utf-8").splitlines():
@@ -281,8 +292,12 @@ def archive_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def serving_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Part 2: wrk on the small feed and on an archived image, ``--rounds`` times with the
     archive at work and with it paused (the origin holds its answers: the archiver waits on
-    its sockets), one after the other, so that both see the same machine; the ratio is the
-    median of the rounds'. Then once more at rest, the archive full."""
+    its sockets), one after the other (in turn first and second, so that a drift of the
+    machine favours neither), so that both see the same machine; the ratio is the median of
+    the rounds'. Then as many runs again at rest, the archive full. One run of each first,
+    not counted: the service's first requests, and the first window in which the archive
+    learns that readers are many (``readers_first.WINDOW``, at full speed meanwhile: a
+    flood's first second, a third of a 3 s run)."""
     total = args.entries * args.images
     origin_proc, origin = start_origin(args, args.entries, args.images, args.size)
     service = None
@@ -295,17 +310,27 @@ def serving_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
         working: dict[str, list[float]] = {name: [] for name in targets}
         paused: dict[str, list[float]] = {name: [] for name in targets}
-        for _round in range(args.rounds):
+        kept: list[float] = []  # images a second the archive kept meanwhile (readers first)
+        for url, headers in targets.values():  # warm-up, not counted (see the docstring)
+            wrk(url, args, headers)
+        for turn in range(args.rounds):
             for name, (url, headers) in targets.items():
-                su.http_get(f"{origin}/_resume")
-                working[name].append(wrk(url, args, headers))
-                su.http_get(f"{origin}/_pause")
-                time.sleep(0.5)  # what was in flight lands
-                paused[name].append(wrk(url, args, headers))
+                for at_work in (True, False) if turn % 2 == 0 else (False, True):
+                    su.http_get(f"{origin}/_resume" if at_work else f"{origin}/_pause")
+                    time.sleep(0.5)  # what was in flight lands; the same pause before each run
+                    if not at_work:
+                        paused[name].append(wrk(url, args, headers))
+                        continue
+                    before, start = fetched(service), time.monotonic()
+                    working[name].append(wrk(url, args, headers))
+                    kept.append((fetched(service) - before) / (time.monotonic() - start))
         su.http_get(f"{origin}/_resume")
         overlapped = archived(service) < total  # every run was inside the archiving
         wait_archived(service, total, 3600)
-        rest = {name: wrk(url, args, headers) for name, (url, headers) in targets.items()}
+        rest = {  # as many runs as the rounds had, for a median as steady as theirs
+            name: statistics.median(wrk(url, args, headers) for _ in range(args.rounds))
+            for name, (url, headers) in targets.items()
+        }
         ratios = {
             name: round(
                 statistics.median(w / p for w, p in zip(working[name], paused[name], strict=True)),
@@ -320,6 +345,7 @@ def serving_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "working_vs_paused": ratios,
             "at_rest_rps": {k: round(v) for k, v in rest.items()},
             "working_vs_rest": {k: round(statistics.median(working[k]) / rest[k], 2) for k in rest},
+            "archived_per_s_under_wrk": round(statistics.median(kept), 1),
         }
     finally:
         if service is not None:
@@ -416,7 +442,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=20.0, help="ms per image at the origin")
     parser.add_argument("--per-host", type=int, default=4)
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=4, help="working/paused pairs of runs")
+    parser.add_argument("--rounds", type=int, default=8, help="working/paused pairs of runs")
     parser.add_argument("--memory-images", type=int, default=10_000)
     parser.add_argument(
         "--parts", default="archive,serving,memory", help="which parts to run (comma-separated)"

@@ -37,6 +37,7 @@ from feedfix.service.masking import masker_for
 from feedfix.service.metrics import Metrics
 from feedfix.service.poll.poller import Poller
 from feedfix.service.poll.worker import FormatJob, Worker
+from feedfix.service.readers_first import ReaderTraffic
 from feedfix.service.reloads import Reloads
 from feedfix.service.state import Published
 from feedfix.service.store import Store, StoreError, open_configured, redacted
@@ -93,8 +94,8 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         store = _open_store(path, config)
         stack.callback(store.close)
         coordinator = _coordinator(store, config.storage)
-        catalog, metrics = Catalog(), Metrics()
-        images, proxy = open_images(config, store, metrics, stack)  # closed after aiohttp
+        catalog, metrics, traffic = Catalog(), Metrics(), ReaderTraffic()
+        images, proxy = open_images(config, store, metrics, stack, traffic)  # closed after aiohttp
         config = with_image_proxy(config, proxy)
 
         def forget_removed(name: str) -> None:
@@ -133,7 +134,7 @@ async def run(path: str, environ: Mapping[str, str], config: Config, cleaner: Wo
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        front = _front(runner, config, catalog, metrics, environ, images=images)
+        front = _front(runner, config, catalog, metrics, environ, images=images, traffic=traffic)
         stack.callback(front.close)
         listener = await _listen(front, config, path)
         stack.callback(listener.close)
@@ -215,6 +216,7 @@ def _front(
     environ: Mapping[str, str],
     *,
     images: ImageService | None = None,
+    traffic: ReaderTraffic | None = None,
 ) -> FastPath:
     """The connection limits and the fast path in front of aiohttp's server.
 
@@ -240,6 +242,7 @@ def _front(
         _feed_counter(metrics),
         answer_feeds=fast,
         images=images.http if images is not None else None,
+        traffic=traffic,
     )
 
 

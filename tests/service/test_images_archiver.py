@@ -27,6 +27,7 @@ from feedfix.service.images.archive_sqlite import SQLiteArchiveIndex
 from feedfix.service.images.archiver import Archiver, ArchiveSettings
 from feedfix.service.images.meta import CACHE_SCHEMA
 from feedfix.service.images.metrics import ArchiveMetrics
+from feedfix.service.readers_first import BUSY_GAP, GiveWay, ReaderTraffic
 from feedfix.service.store.memory import MemoryStore
 from image_origin import IMAGES, ImageOrigin, settings, sign
 
@@ -76,7 +77,9 @@ def run(check: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 @asynccontextmanager
-async def archiving(tmp: Path, first_retry: float = 0.2, **limits: object) -> AsyncIterator[Parts]:
+async def archiving(
+    tmp: Path, first_retry: float = 0.2, readers: GiveWay | None = None, **limits: object
+) -> AsyncIterator[Parts]:
     """An archiver on an SQLite index in ``tmp``, started, stopped at the end (deadlines
     generous unless a test sets them: a loaded machine must not turn a 503 into a timeout)."""
     config = settings(tmp / "images", **{"timeout": 10.0, "connect_timeout": 5.0, **limits})
@@ -89,6 +92,7 @@ async def archiving(tmp: Path, first_retry: float = 0.2, **limits: object) -> As
         MemoryStore(),
         ArchiveMetrics(CollectorRegistry()),
         first_retry=first_retry,
+        readers=readers,
     )
     service.archiver = archiver
     await archiver.start(["f"])
@@ -186,6 +190,46 @@ def test_at_most_per_host_fetches_at_once_and_each_image_fetched_once(tmp_path: 
             assert parts.index.summary().archived == 12
             files = [f for f in (tmp_path / "images").rglob("*") if f.is_file()]
             assert len(files) == 12
+        await origin.stop()
+
+    run(check)
+
+
+def test_while_readers_are_many_the_archive_fetches_one_image_at_a_time(tmp_path: Path) -> None:
+    """A flood of readers (the front's count climbing by thousands a second): the archive
+    takes one image at a time, each ``BUSY_GAP`` at least after the one before, and still
+    keeps them all; once the flood stops, ``per_host`` at once again."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        origin.delay = 0.1
+        traffic, flooding = ReaderTraffic(), asyncio.Event()
+
+        async def readers() -> None:
+            while True:
+                await flooding.wait()
+                traffic.answered += 500  # what the front adds as it answers
+                await asyncio.sleep(0.05)
+
+        flood = asyncio.create_task(readers())
+        busy = [sign(origin.url(f"/v/{n}/a.png")) for n in range(5)]
+        calm = tuple(sign(origin.url(f"/v/{n}/b.jpg")) for n in range(8))
+        async with archiving(tmp_path, readers=GiveWay(traffic, window=0.2), per_host=4) as parts:
+            flooding.set()
+            await asyncio.sleep(0.5)  # the archive has seen a whole window of the flood
+            parts.publish(*busy)
+            await parts.settle()
+            assert origin.most_in_flight == 1
+            starts = sorted(origin.times[f"/v/{n}/a.png"][0] for n in range(5))
+            assert min(b - a for a, b in itertools.pairwise(starts)) >= BUSY_GAP * 0.9, starts
+            flooding.clear()
+            await asyncio.sleep(0.5)  # a window without readers
+            origin.most_in_flight = 0
+            parts.archiver.published(EntryImages("g", time.time(), {"c": 0}, {"c": calm}))
+            await parts.settle()
+            assert origin.most_in_flight == 4
+            assert parts.index.summary().archived == 13
+        flood.cancel()
         await origin.stop()
 
     run(check)

@@ -116,6 +116,31 @@ def test_a_repeated_head_is_answered_from_memory_and_still_counted(tmp_path: Pat
     run(check)
 
 
+def test_the_front_counts_the_requests_it_answers_for_the_archive_to_give_way(
+    tmp_path: Path,
+) -> None:
+    """Each request the front answers adds one to its reader traffic (what the image archive
+    reads to give way, ``readers_first.py``); one it hands on is not its answer, not counted."""
+
+    async def check() -> None:
+        origin = await ImageOrigin().start()
+        async with (
+            serving(settings(tmp_path / "c"), tmp_path / "m.db") as proxy,
+            front_of(proxy) as (fast, front),
+        ):
+            path = sign(origin.url("/plain/a.png"))
+            assert (await get(fast, path))[0] == 503  # not cached yet: handed on
+            assert front.traffic.answered == 0
+            await cached(proxy, path)
+            for _ in range(3):
+                assert (await get(fast, path))[0] == 200
+            assert (await get(fast, path, {"If-None-Match": "nope"}))[0] == 200
+            assert front.traffic.answered == 4
+        await origin.stop()
+
+    run(check)
+
+
 def test_remembered_answers_stay_bounded(tmp_path: Path) -> None:
     """However many distinct heads come, at most ``KNOWN`` answers are held."""
 

@@ -30,6 +30,7 @@ from feedfix.service.http.connections import ConnectionLimits, Limits
 from feedfix.service.http.heads import CHUNKED, UNUSUAL, body_length, head_end, parse_head
 from feedfix.service.http.image_front import CachedImages, ImageFront
 from feedfix.service.http.writes import date_header, send_file, send_joined
+from feedfix.service.readers_first import ReaderTraffic
 from feedfix.service.served import Reply, ServedFeed
 
 KNOWN_HEADS = 1024  # request heads remembered with their answers (forgotten all at once)
@@ -175,6 +176,7 @@ class FastPathProtocol(asyncio.Protocol):
                 return
             if keep_alive is RENDERING:
                 return
+            self.front.traffic.answered += 1
             del self.buffer[: end + 4]
             if not keep_alive:
                 self.since = None
@@ -344,6 +346,7 @@ class FastPath(ConnectionLimits["FastPathProtocol"]):
         *,
         answer_feeds: bool = True,
         images: CachedImages | None = None,
+        traffic: ReaderTraffic | None = None,
     ) -> None:
         self.factory = factory  # aiohttp's protocol factory (the runner's server)
         # False: every connection is aiohttp's from its first byte, the limits still hold
@@ -355,6 +358,8 @@ class FastPath(ConnectionLimits["FastPathProtocol"]):
         # the image proxy: cached images are answered here too
         self.images = ImageFront(images) if images is not None else None
         self.known: dict[bytes, _Answered] = {}
+        # requests answered here, counted for the image archive, which gives way to readers
+        self.traffic = traffic if traffic is not None else ReaderTraffic()
         self._heads: dict[str, list[bytes]] = {}  # the known heads by feed name
         catalog.listeners.append(self.forget)
         catalog.identities.evicted.append(self.forget)  # its identity body let go

@@ -12,6 +12,9 @@ replica fetches each image) and fetches them through the proxy's own cache and f
 (at most 6 h apart, later if the origin says ``Retry-After``) until ``archive_retry_for``
 has passed since the first one; then it is recorded as failed, with its reason.
 
+Readers come first (``readers_first.py``): while the front answers more than ``BUSY``
+requests a second, one image at a time, ``BUSY_GAP`` apart.
+
 What the pages and ``/metrics`` show is a summary read every ``SUMMARY_EVERY`` seconds, so
 neither a scrape nor a page waits for the index. Memory stays flat as the archive grows:
 the pending images live in the store, and only the ones in flight are held here.
@@ -52,6 +55,7 @@ from feedfix.service.images.cache import ImageCache, cache_key
 from feedfix.service.images.fetch import HostSlots, ImageFetchError
 from feedfix.service.images.metrics import ArchiveMetrics
 from feedfix.service.logs import log
+from feedfix.service.readers_first import BUSY_GAP, GiveWay
 from feedfix.service.store import Store, StoreError
 from feedfix.service.tasks import cancel_and_wait
 
@@ -96,6 +100,7 @@ class Archiver:
         *,
         clock: Callable[[], float] = time.time,
         first_retry: float = FIRST_RETRY,
+        readers: GiveWay | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -104,6 +109,8 @@ class Archiver:
         self.metrics = metrics
         self.clock = clock
         self.first_retry = first_retry
+        self.readers = readers
+        self._next_start = 0.0  # while readers come first: no fetch starts before this
         self.summary = ArchiveSummary()
         self._updates: asyncio.Queue[EntryImages] = asyncio.Queue(UPDATES)
         self._rescan: set[str] = set()  # feeds whose update did not fit in the queue
@@ -233,15 +240,27 @@ class Archiver:
         if self._fit_wanted and now - self._fit_at >= FIT_EVERY:
             self._fit_wanted, self._fit_at = False, now
             await self._run(self.index.fit, self.settings.limits.archive_size)
-        free = IN_FLIGHT - len(self._fetches)
-        if free >= IN_FLIGHT // 4:  # in batches: a claim is a write to the index
-            claims = await self._run(self.index.claim, now, free, CLAIM_HOLD)
+        room, batch = self._room(now)
+        if room >= batch:  # in batches: a claim is a write to the index
+            claims = await self._run(self.index.claim, now, room, CLAIM_HOLD)
             if claims:
                 self._idle.clear()
+                self._next_start = now + BUSY_GAP  # heeded while readers come first
             for claim in claims:
                 task = asyncio.create_task(self._archive(claim), name="image-archive-fetch")
                 self._fetches.add(task)
                 task.add_done_callback(self._fetched)
+
+    def _room(self, now: float) -> tuple[int, int]:
+        """How many fetches may start now, and the fewest worth a claim: at full speed a
+        quarter of ``IN_FLIGHT`` at once; while readers come first, one, ``BUSY_GAP`` after
+        the last started (``_next_start``)."""
+        if self.readers is None or not self.readers.now():
+            self._next_start = 0.0
+            return IN_FLIGHT - len(self._fetches), IN_FLIGHT // 4
+        if self._fetches or now < self._next_start:
+            return 0, 1
+        return 1, 1
 
     def _fetched(self, task: asyncio.Task[None]) -> None:
         self._fetches.discard(task)
@@ -253,14 +272,17 @@ class Archiver:
         if self._done or self._fit_wanted:
             flush = FLUSH_EVERY - (now - self._flushed_at) if self._done else FIT_EVERY
             fit = FIT_EVERY - (now - self._fit_at) if self._fit_wanted else FIT_EVERY
-            return max(0.0, min(flush, fit))
+            start = self._next_start - now if self._next_start > now else FIT_EVERY  # one more
+            return max(0.0, min(flush, fit, start))  # while readers come first
         if self._fetches or not self._updates.empty() or self._rescan:
             return IDLE
         due = await self._run(self.index.next_due)
         now = self.clock()
         if due is None or due > now:
             self._idle.set()
-        return IDLE if due is None else max(0.0, min(IDLE, due - now))
+        if due is None:
+            return IDLE
+        return max(0.0, min(IDLE, max(due, self._next_start) - now))  # readers first: not before
 
     def _apply(self, update: EntryImages) -> None:
         """One poll's update into the index (on the archive's thread), ``APPLY_CHUNK``

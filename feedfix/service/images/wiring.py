@@ -24,6 +24,7 @@ from feedfix.service.images.archiver import Archiver, ArchiveSettings
 from feedfix.service.images.meta import CACHE_SCHEMA, CacheMeta
 from feedfix.service.images.metrics import ArchiveMetrics
 from feedfix.service.metrics import Metrics
+from feedfix.service.readers_first import GiveWay, ReaderTraffic
 from feedfix.service.store import Store
 
 KEY_NAME = "images.key"  # the store's name for the generated key
@@ -48,14 +49,19 @@ def image_settings(config: Config, key: str, directory: Path) -> ImageSettings:
 
 
 def open_images(
-    config: Config, store: Store, metrics: Metrics, stack: contextlib.AsyncExitStack
+    config: Config,
+    store: Store,
+    metrics: Metrics,
+    stack: contextlib.AsyncExitStack,
+    traffic: ReaderTraffic | None = None,
 ) -> tuple[ImageService | None, ImageProxySettings | None]:
     """The image service and the proxy step's settings; both None while the proxy is off.
 
     Closed through ``stack``. The images go in ``[images] path``, else beside the store
     file; their index in the store's SQLite file, or in Redis for replicas that archive (one
     folder, one index: they share both). A ``:memory:`` store gets a temporary folder,
-    removed at shutdown, with a memory index (an SQLite file in it when archiving).
+    removed at shutdown, with a memory index (an SQLite file in it when archiving). The
+    archive gives way to readers while ``traffic`` says they are many (``readers_first.py``).
     """
     if config.images.proxy == "off":
         return None, None
@@ -90,6 +96,7 @@ def open_images(
             index,
             store,
             ArchiveMetrics(metrics.registry),
+            readers=GiveWay(traffic) if traffic is not None else None,
         )
     return service, image_proxy(config, key)
 
