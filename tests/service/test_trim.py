@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from feedfix.service.poll import trim
+from feedfix.service import trim
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")

@@ -58,6 +58,7 @@ from feedfix.service.logs import log
 from feedfix.service.readers_first import BUSY_GAP, GiveWay
 from feedfix.service.store import Store, StoreError
 from feedfix.service.tasks import cancel_and_wait
+from feedfix.service.trim import Trimmer
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -121,7 +122,11 @@ class Archiver:
         self._fetches: set[asyncio.Task[None]] = set()
         self._hosts = HostSlots(settings.limits.per_host)  # readers wait behind few of ours
         self._fit_wanted, self._fit_at = True, 0.0  # archive_size: to apply, and when last
+        # without an archive_size, once at the start (pins what an earlier bound let go): a
+        # fit is a write over every row, which the loop's own writes would wait behind
+        self._bounded = settings.limits.archive_size is not None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedfix-archive")
+        self._trim = Trimmer()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()  # set while nothing is queued, in flight or due now
         cache.listeners.append(self._file_gone)
@@ -205,7 +210,7 @@ class Archiver:
                     last_summary = now
                 if now - last_expire >= EXPIRE_EVERY:
                     await self._run(self.index.expire, now, self.settings.keep_for)
-                    last_expire, self._fit_wanted = now, True
+                    last_expire, self._fit_wanted = now, self._bounded
             except asyncio.CancelledError:
                 raise
             except (ArchiveIndexError, StoreError) as exc:  # the store is down: try again later
@@ -278,8 +283,9 @@ class Archiver:
             return IDLE
         due = await self._run(self.index.next_due)
         now = self.clock()
-        if due is None or due > now:
+        if (due is None or due > now) and not self._idle.is_set():
             self._idle.set()
+            await self._run(self._trim)  # a burst of images is over: give its memory back
         if due is None:
             return IDLE
         return max(0.0, min(IDLE, max(due, self._next_start) - now))  # readers first: not before
@@ -295,7 +301,7 @@ class Archiver:
             }
             self.index.update(update.feed, update.now, update.kept, refs, self.settings.keep_for)
         self._backfill(update.feed, update.now)
-        self._fit_wanted = True
+        self._fit_wanted = self._bounded
 
     def _refs(self, paths: Sequence[str]) -> list[Ref]:
         """The signed paths that verify, as index references (others are ignored)."""
@@ -348,7 +354,7 @@ class Archiver:
             return
         self._done[claim.key] = entry.size  # written to the index a batch at a time (fewer
         # writes that the cache's own, on the event loop, would have to wait for)
-        self._fit_wanted = True
+        self._fit_wanted = self._bounded
         self.metrics.fetched("archived")
 
     async def _failed(

@@ -37,9 +37,9 @@ from feedfix.service.poll.local import read_local
 from feedfix.service.poll.publish import Publisher
 from feedfix.service.poll.runtime import FeedRuntime
 from feedfix.service.poll.transport import Transport
-from feedfix.service.poll.trim import Trimmer
 from feedfix.service.poll.worker import Cleaned, Job, Worker
 from feedfix.service.store import Fenced, Store, StoreError
+from feedfix.service.trim import Trimmer
 
 P = ParamSpec("P")
 T = TypeVar("T")

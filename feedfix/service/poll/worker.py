@@ -46,10 +46,10 @@ from feedfix.files.sources import FolderOptions, posts_feed
 from feedfix.service.image_archive import FEED_LEVEL, EntryImages, ages, entry_paths, feed_paths
 from feedfix.service.masking import without_credentials
 from feedfix.service.poll.fetch_types import PostFile, SourceUnreadable
-from feedfix.service.poll.trim import Trimmer
 from feedfix.service.served import strong_etag
 from feedfix.service.state import ArchiveUpdate, Published
 from feedfix.service.store import bounded_sources
+from feedfix.service.trim import Trimmer
 
 _PR_SET_PDEATHSIG = 1
 
