@@ -33,7 +33,7 @@ from pathlib import Path
 
 from feedfix.core.imagesign import Verified
 from feedfix.service.images.fetch import ImageFetcher, ImageFetchError
-from feedfix.service.images.meta import CacheEntry, CacheMeta, CacheStats, MetaError
+from feedfix.service.images.meta import CacheEntry, CacheMeta, CacheStats, MetaError, MetaResting
 from feedfix.service.images.settings import ImageSettings
 from feedfix.service.logs import log
 
@@ -209,7 +209,8 @@ class ImageCache:
             entry = self.meta.get(key)
         except MetaError as exc:
             # served as a miss: fetched (once) and answered anyway
-            log("image cache index", logging.WARNING, error=str(exc))
+            if not isinstance(exc, MetaResting):  # said when it failed, not per request
+                log("image cache index", logging.WARNING, error=str(exc))
             return None
         if entry is not None:
             self._remember(key, entry)

@@ -26,6 +26,11 @@ class MetaError(FeedfixError):
     """The index can't be read or written (disk full, locked, corrupt); names the file."""
 
 
+class MetaResting(MetaError):
+    """The index failed a moment ago and is not asked again yet (said once, when it failed:
+    not logged again for every request meanwhile)."""
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     """One cached image: its key (also its file name), type, size and strong ETag."""

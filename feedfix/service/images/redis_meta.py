@@ -1,19 +1,26 @@
 """The image cache's index in Redis (a ``CacheMeta``), shared by replicas that share one image
 folder; its keys are listed in ``redis_index.py``. Calls are made on the event loop: short,
-with a one-second timeout, a failure served as a miss (as SQLite's are)."""
+with a one-second timeout, a failure served as a miss (as SQLite's are).
+
+A Redis that stops answering (a host gone, packets dropped) would hold the loop for the
+whole timeout on every image request: after a failure the index is left alone for
+``REST`` seconds (each call a ``MetaResting`` at once), then asked again. The loop then
+waits at most one timeout in every ``REST``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import redis
 
-from feedfix.service.images.meta import CacheEntry, CacheStats, MetaError
+from feedfix.service.images.meta import CacheEntry, CacheStats, MetaError, MetaResting
 from feedfix.service.images.redis_scripts import Scripts
 
 T = TypeVar("T")
 META_TIMEOUT = 1.0  # seconds a cache index call on the event loop may take
+REST = 5.0  # seconds the index is left alone after it failed
 
 
 def client(url: str) -> redis.Redis:
@@ -26,14 +33,21 @@ def client(url: str) -> redis.Redis:
 class RedisMeta:
     """The cache's index in Redis (see ``meta.CacheMeta``); a failure is a ``MetaError``."""
 
-    def __init__(self, db: redis.Redis, prefix: str) -> None:
+    def __init__(
+        self, db: redis.Redis, prefix: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.s = Scripts(db, prefix)
         self._stats = CacheStats(0, 0)
+        self.clock = clock
+        self._resting_until = 0.0
 
     def _call(self, action: Callable[[], T]) -> T:
+        if self.clock() < self._resting_until:
+            raise MetaResting("image cache index in Redis: not answering, asked again shortly")
         try:
             return action()
         except redis.RedisError as exc:
+            self._resting_until = self.clock() + REST
             raise MetaError(f"image cache index in Redis: {exc}") from exc
 
     def get(self, key: str) -> CacheEntry | None:
@@ -88,10 +102,14 @@ class RedisMeta:
 
     def stats(self) -> CacheStats:
         """Entries and bytes held (the last known totals while Redis does not answer)."""
-        try:
+
+        def read() -> list[Any]:
             found: list[Any] = self.s.db.hmget(self.s.key("totals"), ["entries", "bytes"])  # type: ignore[assignment]
-            entries, size = found
-        except redis.RedisError:
+            return found
+
+        try:
+            entries, size = self._call(read)
+        except MetaError:
             return self._stats
         self._stats = CacheStats(int(entries or 0), int(size or 0))
         return self._stats
