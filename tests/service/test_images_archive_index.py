@@ -259,3 +259,47 @@ def test_a_claim_reads_the_due_images_in_order_from_an_index(tmp_path: Path) -> 
     assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
     db.close()
     index.close()
+
+
+def test_an_image_is_as_new_as_the_newest_entry_still_pointing_at_it(parts: Parts) -> None:
+    """An image two entries point at is dated by the newer; once the newer lets go of it,
+    by the older that still holds it, so ``archive_size`` then unpins it before an image of
+    an entry between the two."""
+    meta, index = parts.meta, parts.index
+    kept = {"old": NOW - 300, "mid": NOW - 200, "new": NOW - 100}
+    refs = {"old": [ref("a")], "mid": [ref("b")], "new": [ref("a")]}
+    for name in "ab":
+        cached(meta, name, 100)
+    index.update("f", NOW, kept, refs, 0)
+    index.fit(150)
+    assert (states(index, "f", "new"), states(index, "f", "mid")) == (
+        {"a": "archived"},
+        {"b": "unpinned"},
+    )
+    index.update("f", NOW + 1, kept, {"new": []}, 0)  # "new" keeps no image now
+    index.fit(150)
+    assert (states(index, "f", "old"), states(index, "f", "mid")) == (
+        {"a": "unpinned"},
+        {"b": "archived"},
+    )
+
+
+def test_holders_written_as_a_plain_set_are_read_and_moved_over(redis_server: RedisServer) -> None:
+    """Redis: an index written when an image's holders were a plain set (before they were
+    dated) goes on working: letting go of one holder keeps the image, of the last drops it."""
+    from feedfix.service.images import redis_index, redis_meta  # noqa: PLC0415
+
+    db = redis_meta.client(redis_server.url)
+    prefix = unique_prefix()
+    index = redis_index.RedisArchiveIndex(db, prefix)
+    index.update("f", NOW, {"e1": NOW, "e2": NOW}, {"e1": [ref("a")], "e2": [ref("a")]}, 0)
+    holders = next(iter(db.scan_iter(f"{prefix}*holders:aaaa")))
+    members: list[bytes] = db.zrange(holders, 0, -1)  # type: ignore[assignment]
+    db.delete(holders)
+    db.sadd(holders, *members)  # as the index wrote it before
+    index.update("f", NOW + 1, {"e1": NOW}, {"e1": [ref("a")]}, 0)  # e2 left
+    assert states(index, "f", "e1") == {"a": "pending"}
+    assert db.type(holders) == b"zset"
+    index.update("f", NOW + 2, {}, {}, 0)  # e1 left too
+    assert index.summary().pending == 0
+    db.close()

@@ -12,7 +12,7 @@ Keys, under the store's prefix and ``img:`` (``P``)::
     P pending         zset: pending images by next try;  P archived: archived ones by newest
     P failures        zset: images whose last attempt failed, by when
     P pinned, P unpinned   sets: pinned images; archived images past archive_size
-    P holders:{key}   set: "feed\\x1fentry" that point at the image
+    P holders:{key}   zset: "feed\\x1fentry" that point at the image, by the entry's date
     P refs:{feed}     hash: "entry\\x1fkey" -> "dated" or "dated|left_at"
     P left            zset: "feed\\x1fentry\\x1fkey" by when the entry left the feed
     P feeds, P backfilled  sets of feed names

@@ -66,9 +66,27 @@ _DISCARD = _DROP + "drop(ARGV[1], ARGV[2]) return 1"
 
 # The archive. Rows carry: path url state pinned newest size due attempts first_failure
 # failed_at reason error. archived_bytes counts archived and pinned rows.
-_REF = """
+# An image's holders are a zset by each entry's date, so that the image is as new as the
+# newest entry still pointing at it; an index written when they were a plain set has its
+# holders moved over, each dated by the image (its newest) as it was.
+_HOLDERS = """
+local function holders(P, k)
+  local hk = P .. 'holders:' .. k
+  if redis.call('TYPE', hk)['ok'] == 'set' then
+    local was = redis.call('HGET', P .. 'a:' .. k, 'newest') or 0
+    local members = redis.call('SMEMBERS', hk)
+    redis.call('DEL', hk)
+    for _, m in ipairs(members) do redis.call('ZADD', hk, was, m) end
+  end
+  return hk
+end
+"""
+
+_REF = (
+    _HOLDERS
+    + """
 local P, k, dated, now = ARGV[1], ARGV[2], tonumber(ARGV[6]), ARGV[7]
-redis.call('SADD', P .. 'holders:' .. k, ARGV[3])
+redis.call('ZADD', holders(P, k), dated, ARGV[3])
 local ak = P .. 'a:' .. k
 if redis.call('EXISTS', ak) == 0 then
   local size = redis.call('HGET', P .. 'c:' .. k, 'size')
@@ -92,6 +110,7 @@ elseif dated > tonumber(redis.call('HGET', ak, 'newest')) then
 end
 return 1
 """
+)
 
 _UNPIN = """
 local function unpin(P, k)
@@ -103,12 +122,20 @@ end
 
 _UNREF = (
     _UNPIN
+    + _HOLDERS
     + """
 local P, k = ARGV[1], ARGV[2]
-local hk = P .. 'holders:' .. k
-redis.call('SREM', hk, ARGV[3])
-if redis.call('SCARD', hk) > 0 then return 0 end
+local hk = holders(P, k)
 local ak = P .. 'a:' .. k
+redis.call('ZREM', hk, ARGV[3])
+local newest = redis.call('ZREVRANGE', hk, 0, 0, 'WITHSCORES')
+if #newest > 0 then  -- still held: as new as the newest holder
+  redis.call('HSET', ak, 'newest', newest[2])
+  if redis.call('HGET', ak, 'state') == 'archived' then
+    redis.call('ZADD', P .. 'archived', newest[2], k)
+  end
+  return 0
+end
 local row = redis.call('HMGET', ak, 'state', 'size', 'pinned')
 if row[1] == 'archived' and row[3] == '1' then
   redis.call('HINCRBY', P .. 'totals', 'archived_bytes', -tonumber(row[2]))
