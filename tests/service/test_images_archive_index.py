@@ -60,6 +60,18 @@ def cached(meta: CacheMeta, name: str, size: int = 100, used: float = NOW) -> No
     meta.put(CacheEntry(name * 4, "image/jpeg", size, '"e"', "u", used, used))
 
 
+AGES = {"old": NOW - 300, "mid": NOW - 200, "new": NOW - 100}  # three entries' dates
+
+
+def three_entries(parts: Parts, refs: dict[str, list[Ref]], limit: int) -> None:
+    """Entries "old", "mid" and "new" of feed "f" pointing at ``refs``, each image cached
+    (100 bytes), then ``archive_size`` = ``limit`` applied."""
+    for name in {r.key[0] for images in refs.values() for r in images}:
+        cached(parts.meta, name, 100)
+    parts.index.update("f", NOW, AGES, refs, 0)
+    parts.index.fit(limit)
+
+
 def states(index: ArchiveIndex, feed: str, entry: str) -> dict[str, str]:
     """An entry's images by name, each with its state."""
     return {row.key[0]: row.state for row in index.images(feed, [entry])[entry]}
@@ -176,12 +188,7 @@ def test_archive_size_unpins_the_oldest_entries_images_first(parts: Parts) -> No
     then evict them); when room comes back, a still cached one is pinned again and an
     evicted one fetched again."""
     meta, index = parts.meta, parts.index
-    kept = {"old": NOW - 300, "mid": NOW - 200, "new": NOW - 100}
-    refs = {"old": [ref("a")], "mid": [ref("b")], "new": [ref("c")]}
-    for name in "abc":
-        cached(meta, name, 100)
-    index.update("f", NOW, kept, refs, 0)
-    index.fit(250)
+    three_entries(parts, {"old": [ref("a")], "mid": [ref("b")], "new": [ref("c")]}, 250)
     summary = index.summary()
     assert (summary.archived, summary.unpinned, summary.bytes) == (2, 1, 200)
     assert states(index, "f", "old") == {"a": "unpinned"}
@@ -265,18 +272,13 @@ def test_an_image_is_as_new_as_the_newest_entry_still_pointing_at_it(parts: Part
     """An image two entries point at is dated by the newer; once the newer lets go of it,
     by the older that still holds it, so ``archive_size`` then unpins it before an image of
     an entry between the two."""
-    meta, index = parts.meta, parts.index
-    kept = {"old": NOW - 300, "mid": NOW - 200, "new": NOW - 100}
-    refs = {"old": [ref("a")], "mid": [ref("b")], "new": [ref("a")]}
-    for name in "ab":
-        cached(meta, name, 100)
-    index.update("f", NOW, kept, refs, 0)
-    index.fit(150)
+    index = parts.index
+    three_entries(parts, {"old": [ref("a")], "mid": [ref("b")], "new": [ref("a")]}, 150)
     assert (states(index, "f", "new"), states(index, "f", "mid")) == (
         {"a": "archived"},
         {"b": "unpinned"},
     )
-    index.update("f", NOW + 1, kept, {"new": []}, 0)  # "new" keeps no image now
+    index.update("f", NOW + 1, AGES, {"new": []}, 0)  # "new" keeps no image now
     index.fit(150)
     assert (states(index, "f", "old"), states(index, "f", "mid")) == (
         {"a": "unpinned"},
