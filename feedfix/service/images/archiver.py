@@ -250,7 +250,8 @@ class Archiver:
             claims = await self._run(self.index.claim, now, room, CLAIM_HOLD)
             if claims:
                 self._idle.clear()
-                self._next_start = now + BUSY_GAP  # heeded while readers come first
+                if batch == 1:  # readers come first: the next one not before BUSY_GAP
+                    self._next_start = now + BUSY_GAP
             for claim in claims:
                 task = asyncio.create_task(self._archive(claim), name="image-archive-fetch")
                 self._fetches.add(task)
