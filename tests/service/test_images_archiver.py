@@ -214,16 +214,19 @@ def test_while_readers_are_many_the_archive_fetches_one_image_at_a_time(tmp_path
         flood = asyncio.create_task(readers())
         busy = [sign(origin.url(f"/v/{n}/a.png")) for n in range(5)]
         calm = tuple(sign(origin.url(f"/v/{n}/b.jpg")) for n in range(8))
-        async with archiving(tmp_path, readers=GiveWay(traffic, window=0.2), per_host=4) as parts:
+        # a window long enough that a loaded machine's pause cannot leave one without a
+        # single burst of the flood in it, and a rate well below the flood's
+        give_way = GiveWay(traffic, window=1.0, busy=50)
+        async with archiving(tmp_path, readers=give_way, per_host=4) as parts:
             flooding.set()
-            await asyncio.sleep(0.5)  # the archive has seen a whole window of the flood
+            await asyncio.sleep(1.2)  # the archive has seen a whole window of the flood
             parts.publish(*busy)
             await parts.settle()
             assert origin.most_in_flight == 1
             starts = sorted(origin.times[f"/v/{n}/a.png"][0] for n in range(5))
             assert min(b - a for a, b in itertools.pairwise(starts)) >= BUSY_GAP * 0.9, starts
             flooding.clear()
-            await asyncio.sleep(0.5)  # a window without readers
+            await asyncio.sleep(1.2)  # a window without readers
             origin.most_in_flight = 0
             parts.archiver.published(EntryImages("g", time.time(), {"c": 0}, {"c": calm}))
             await parts.settle()
