@@ -32,7 +32,7 @@ SRCSET_ATTRIBUTES = frozenset({"srcset", "data-srcset"})
 # it never nests anything in.
 UNKNOWN_VOID_ELEMENTS = ("bgsound", "command", "embed", "keygen", "source", "track", "wbr")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_VOID_END_TAGS = re.compile(r"</(?:embed|source|track|wbr|keygen|bgsound|command)>")
+_VOID_END_TAGS = re.compile(rf"</(?:{'|'.join(UNKNOWN_VOID_ELEMENTS)})>")
 # No table of ids (nothing looks elements up by id): 8% faster. huge_tree: libxml2's depth
 # cap is 2,048, not 256 (limits.py keeps the text under it and applies MAX_DEPTH itself).
 _PARSER = etree.HTMLParser(
