@@ -50,11 +50,10 @@ def refuse_unsafe_urls(feed: Feed) -> tuple[Feed, int, int]:
         if count:
             refused += count
             touched += 1
-    head = _feed_head(feed)
-    head_count = head[1]
+    head, head_count = _feed_head(feed)
     if not refused and not head_count:
         return feed, 0, 0
-    changed = replace(head[0], entries=tuple(entries)) if refused else head[0]
+    changed = replace(head, entries=tuple(entries)) if refused else head
     return changed, refused + head_count, touched
 
 
@@ -62,8 +61,7 @@ def _feed_head(feed: Feed) -> tuple[Feed, int]:
     links, refused = _links(feed.links)
     authors, count = _people(feed.authors)
     refused += count
-    logo = feed.logo if feed.logo is None or is_allowed_url(feed.logo) else None
-    icon = feed.icon if feed.icon is None or is_allowed_url(feed.icon) else None
+    logo, icon = _allowed(feed.logo), _allowed(feed.icon)
     ident = safe_id(feed.id)
     refused += (logo != feed.logo) + (icon != feed.icon) + (ident != feed.id)
     if not refused:
@@ -80,12 +78,17 @@ def _entry(entry: Entry) -> tuple[Entry, int]:
     authors, count = _people(entry.authors)
     refused += count
     ident = safe_id(entry.id)
-    base = entry.base if entry.base is None or is_allowed_url(entry.base) else None
+    base = _allowed(entry.base)
     refused += (ident != entry.id) + (base != entry.base)
     if not refused:
         return entry, 0
     safe = replace(entry, links=links, media=media, authors=authors, id=ident, base=base)
     return safe, refused
+
+
+def _allowed(url: str | None) -> str | None:
+    """``url`` if it is allowed (or None), else None."""
+    return url if url is None or is_allowed_url(url) else None
 
 
 def _links(links: tuple[Link, ...]) -> tuple[tuple[Link, ...], int]:
@@ -98,9 +101,7 @@ def _links(links: tuple[Link, ...]) -> tuple[tuple[Link, ...], int]:
 def _people(people: tuple[Person, ...]) -> tuple[tuple[Person, ...], int]:
     if all(p.uri is None or is_allowed_url(p.uri) for p in people):
         return people, 0
-    safe = tuple(
-        p if p.uri is None or is_allowed_url(p.uri) else replace(p, uri=None) for p in people
-    )
+    safe = tuple(p if _allowed(p.uri) == p.uri else replace(p, uri=None) for p in people)
     return safe, sum(p.uri is not None and q.uri is None for p, q in zip(people, safe, strict=True))
 
 
