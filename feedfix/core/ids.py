@@ -10,7 +10,6 @@ name. Never random and never the clock, so the same input always gets the same i
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import re
 from typing import NamedTuple
@@ -68,6 +67,8 @@ _PLAIN_URL = re.compile(  # the common case, checked in one step: an ASCII URL w
 
 def digest(*parts: str | None) -> str:
     """The one recipe behind every made-up id: SHA-256 of the parts, 32 hex digits."""
+    import hashlib  # noqa: PLC0415 - see imagesign.signature
+
     basis = "\x1f".join(p or "" for p in parts)
     return hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()[:32]
 

@@ -112,7 +112,7 @@ def _html_page_problem(text: str) -> str:
 def parse_document(data: bytes, name: str, options: ParseOptions | None = None) -> Feed:
     """Read a feed or a single post. Raises InputError (or DamagedInput under ``strict``)."""
     options = options or ParseOptions()
-    if not data.strip():
+    if not data or data.isspace():  # data.strip() copied a feed that ends in a newline
         raise InputError("empty input")
     kind = _binary_kind(data)
     if kind:

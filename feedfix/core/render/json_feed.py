@@ -18,9 +18,9 @@ written (and streamed) an item at a time, and a person can still read it.
 
 from __future__ import annotations
 
-import json
+import functools
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feedfix.core.html import html_to_text, xml_chars
 from feedfix.core.model import Entry, Feed, Person
@@ -34,9 +34,23 @@ from feedfix.core.render.values import (
     language_tag,
 )
 
+if TYPE_CHECKING:
+    import json
+
 VERSION = "https://jsonfeed.org/version/1.1"
 UNKNOWN_TYPE = "application/octet-stream"
-_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+@functools.cache
+def _encoder() -> json.JSONEncoder:
+    """Made when the first JSON Feed is written: json costs every other start 1 ms."""
+    import json  # noqa: PLC0415
+
+    return json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
+def _encode(value: object) -> str:
+    return _encoder().encode(value)
 
 
 def _text(value: str) -> str:

@@ -8,7 +8,6 @@ The step that replaces the worker RSSHub's wrapper stood for. It runs after ever
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
@@ -70,6 +69,8 @@ class ImageProxySettings:
     def fingerprint(self) -> str:
         """Changes with anything that changes the output: mode, base URL, host rules, key
         (as a digest: the fingerprint is stored in the clear)."""
+        import hashlib  # noqa: PLC0415 - see imagesign.signature
+
         digest = hashlib.sha256(
             repr((self.mode, self.base_url, self.hosts)).encode() + b"\x00" + self.key
         )
