@@ -37,7 +37,10 @@ def _feed_kind(root: etree._Element) -> str | None:
 
 
 def _is_entry(el: etree._Element, kind: str, ctx: Reading) -> bool:
-    local = split_tag(el.tag)[1]
+    tag = el.tag
+    if not isinstance(tag, str) or not tag.endswith(("item", "entry")):
+        return False  # most elements that end are an entry's fields: told apart at once
+    local = split_tag(tag)[1]
     parent = el.getparent()
     if parent is None or kind == "entry":
         return False
