@@ -91,6 +91,14 @@ UNWRAP_CASES = [
         "<p>see http://a.example/t.jpg</p>",
         1,
     ),
+    (
+        "URLs in the fragment's leading text, in a tail and in nested text",
+        f"{CORS}http://a.example/1.jpg <b>x</b> then {CORS}http://a.example/2.jpg"
+        f"<p><i>{CORS}http://a.example/3.jpg</i></p>",
+        "http://a.example/1.jpg <b>x</b> then http://a.example/2.jpg"
+        "<p><i>http://a.example/3.jpg</i></p>",
+        3,
+    ),
     ("unwrapped URL untouched", f'<img src="{ORIGIN}">', f'<img src="{ORIGIN}">', 0),
     (
         "a wrapper that would yield javascript: is left alone",
