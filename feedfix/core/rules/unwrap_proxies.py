@@ -98,7 +98,8 @@ class UnwrapVisit(Visit):
     def done(self, container: etree._Element) -> int:
         """URLs written in the fragment's text: its own and every element's text and tail."""
         every_text = etree.tostring(container, method="text", encoding="unicode", with_tail=False)
-        if "//" not in every_text or not self.might_wrap(every_text):
+        # "/" first: str finds one character at memchr speed, two at a tenth of it.
+        if "/" not in every_text or "//" not in every_text or not self.might_wrap(every_text):
             return 0
         changed = 0
         for el in (container, *elements_below(container)):
