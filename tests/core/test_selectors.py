@@ -58,11 +58,18 @@ def test_simple_selectors_pick_what_cssselect_picks(
     itself = etree.XPath(LxmlTranslator().css_to_xpath(joined, prefix="self::"))
     for el in root.iter(etree.Element):
         assert compiled.matches(el) == bool(itself(el)), (joined, etree.tostring(el))
+        if compiled.ids_only is not None:  # what drop-empty-junk notes in the walk
+            assert (el.get("id") in compiled.ids_only) == bool(itself(el)), joined
 
 
 def test_the_defaults_take_the_simple_way_and_others_the_xpath() -> None:
     """ZAKER's trailers are found without XPath; combinators and pseudo-classes still work."""
     assert Selectors("selectors", DEFAULT_JUNK).simple is not None
+    assert Selectors("selectors", DEFAULT_JUNK).ids_only == frozenset(
+        {"recommend_bottom", "article_bottom"}
+    )
+    for more in ("div#a", "#a.x", "#a#b", ".x", "#a, p"):
+        assert Selectors("selectors", ("#b", more)).ids_only is None, more
     complex_ = Selectors("selectors", ("div > p:empty", "a[href]"))
     assert complex_.simple is None
     root = etree.fromstring("<body><div><p></p><p>t</p></div><a href='x'>a</a><a>b</a></body>")

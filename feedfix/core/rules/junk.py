@@ -16,7 +16,7 @@ from lxml import etree
 from feedfix.core.html import drop_trees
 from feedfix.core.rules.base import Rule, string_list
 from feedfix.core.rules.selectors import Selectors
-from feedfix.core.rules.walk import Visit
+from feedfix.core.rules.walk import Attributes, Visit
 
 DEFAULT_JUNK = ("#recommend_bottom", "#article_bottom")
 MEDIA_TAGS = frozenset(
@@ -63,12 +63,17 @@ class DropEmptyJunk(Rule):
         self._visit = _DropVisit(self)
 
     def visit(self) -> Visit:
-        """Empty matches go, after the rules before it are done with the fragment."""
-        return self._visit
+        """Empty matches go, after the rules before it are done with the fragment. Selectors
+        that are ids alone (as the defaults) are matched in the walk the rules share."""
+        ids = self.selector.ids_only if self.selector is not None else None
+        return _NotingDropVisit(self, ids) if ids is not None else self._visit
 
-    def drop(self, container: etree._Element) -> list[etree._Element]:
+    def drop(
+        self, container: etree._Element, candidates: list[etree._Element] | None = None
+    ) -> list[etree._Element]:
         """Remove empty matches until a pass removes nothing; the removed elements, in the
-        order they went (an element's removed descendants before it).
+        order they went (an element's removed descendants before it). ``candidates``: the
+        fragment's matches in document order, when the walk has found them.
 
         After the first search, a pass looks only at the matching ancestors of what the last
         one removed: nothing else can have become empty. Searching the whole fragment again
@@ -78,7 +83,8 @@ class DropEmptyJunk(Rule):
         if selector is None:
             return []
         removed: list[etree._Element] = []
-        candidates = selector.search(container)
+        if candidates is None:
+            candidates = selector.search(container)
         for _ in range(MAX_PASSES):
             empty = [el for el in candidates if el.getparent() is not None and is_empty(el)]
             if not empty:
@@ -103,6 +109,38 @@ class _DropVisit(Visit):
 
     def done(self, container: etree._Element) -> int:
         return len(self.rule.drop(container))
+
+
+class _NotingDropVisit(Visit):
+    """drop-empty-junk for selectors that are ids alone: the elements with one of the ids
+    are noted in the walk, so that ``drop`` need not search the fragment again."""
+
+    attributed = True
+    observes = True
+    reshapes = True
+
+    def __init__(self, rule: DropEmptyJunk, ids: frozenset[str]) -> None:
+        self.rule = rule
+        self.ids = ids
+        self.noted: list[etree._Element] = []
+
+    def element(self, el: etree._Element, attributes: Attributes) -> int:
+        for name, value in attributes:
+            if name == "id":
+                if value in self.ids:
+                    self.noted.append(el)
+                break
+        return 0
+
+    def forget(self) -> None:
+        self.noted = []
+
+    def done(self, container: etree._Element) -> int:
+        """The walk hands it what is below the container; a search includes the container."""
+        noted = self.noted
+        if container.get("id") in self.ids:
+            noted = [container, *noted]
+        return len(self.rule.drop(container, noted))
 
 
 class Remove(Rule):

@@ -106,6 +106,12 @@ class Selectors:
         # Every selector names an id: an element without one of them cannot match.
         ids = [s.ids[0] for s in self.simple or () if s.ids]
         self._ids = frozenset(ids) if self.simple and len(ids) == len(self.simple) else None
+        # Every selector is one #id and nothing else (as the defaults): an element matches
+        # when its id is one of them, which its attributes tell.
+        alone = bool(self.simple) and all(
+            len(s.ids) == 1 and s.tag is None and not s.classes for s in self.simple or ()
+        )
+        self.ids_only: frozenset[str] | None = self._ids if alone else None
 
     @staticmethod
     def _parse(option: str, selectors: tuple[str, ...]) -> list[Simple | None]:
