@@ -30,6 +30,7 @@ from atomcheck import (
     stderr_text,
     visible_text,
 )
+from feedfix.core.html import XMLText
 from feedfix.core.parse import ParseOptions, parse_document, xmltree
 from feedfix.core.pipeline import convert
 
@@ -196,6 +197,31 @@ def test_atom_03_base64_and_escaped_modes_are_undone() -> None:
     assert entry.title == "An entry"
     assert entry.content == "<p>hello</p>"
     assert entry.summary == "&lt;not markup&gt;"
+
+
+def test_html_a_strict_read_gives_holds_only_xml_characters_and_says_so() -> None:
+    """A strict read marks an entry's HTML as ``XMLText`` (libxml2 refused anything else),
+    so that cleaning need not look again. Base64 decodes to text that may hold U+FFFE or
+    U+FFFF, which XML cannot carry: they go as it is decoded. A recovered read marks none."""
+    html, text = b64("<p>a\ufffeb\uffffc</p>"), b64("a\uffffbc")
+    atom03 = f"""<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>t</title>
+      <entry><title>e</title><id>tag:e.com,2004:1</id><issued>2004-01-01T00:00:00Z</issued>
+        <content type="text/html" mode="base64">{html}</content>
+      </entry></feed>"""
+    atom10 = f"""<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>tag:e.com,1</id>
+      <updated>2004-01-01T00:00:00Z</updated><entry><title>e</title><id>tag:e.com,2</id>
+      <updated>2004-01-01T00:00:00Z</updated>
+      <content type="application/octet-stream">{text}</content></entry></feed>"""
+    for doc in (atom03, atom10):
+        (entry,) = parse_document(doc.encode(), "base64.xml", strict()).entries
+        assert type(entry.content) is XMLText
+        assert entry.content is not None and "abc" in entry.content
+        assert_valid_atom(convert(doc.encode()).atom)
+    broken = b"<rss version='2.0'><channel><title>t</title><item><title>i</title>"
+    broken += b"<description>&lt;p&gt;kept&lt;/p&gt;</description></item><item><title>"
+    (entry, *_) = parse_document(broken, "cut.xml").entries
+    assert entry.content == "<p>kept</p>"
+    assert type(entry.content) is str
 
 
 def test_impossible_date_is_missing_and_warned_about() -> None:

@@ -70,7 +70,7 @@ def atom_entry(entry: etree._Element, ctx: Reading) -> Entry:
             acc.date((ATOM, local), text(child))
         elif local == "rights":
             fields["rights"] = atom_text(child)
-    content, summary = acc.content_and_summary()
+    content, summary = acc.content_and_summary(ctx.xml_clean)
     title = best(acc.titles)
     where = label(fields.get("id"), title)
     ctx.warnings.extend(f"{where}: {problem}" for problem in broken)

@@ -11,6 +11,8 @@ import binascii
 import html
 import re
 
+from feedfix.core.html import xml_chars
+
 _XML_OR_TEXT = re.compile(r"^(?:text|html|xhtml)$|^text/|[/+]xml(?:;|$)")
 _TEXT_LIKE = re.compile(
     r"^application/(?:json|(?:x-)?javascript|ecmascript|(?:x-)?sh|sql|(?:x-)?yaml|toml|"
@@ -39,7 +41,7 @@ def decode_content(value: str, kind: str) -> tuple[str | None, str | None]:
         text = None
     octets = kind.split(";", maxsplit=1)[0].strip() == "application/octet-stream"
     if text is not None and (_TEXT_LIKE.search(kind) or octets) and not _UNPRINTABLE.search(text):
-        return f"<pre>{html.escape(text, quote=False)}</pre>", None
+        return f"<pre>{html.escape(xml_chars(text), quote=False)}</pre>", None
     return (
         None,
         f"content of type {kind!r} ({len(raw)} bytes of base64) cannot be shown; left it out",

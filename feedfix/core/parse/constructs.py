@@ -10,7 +10,7 @@ import re
 
 from lxml import etree
 
-from feedfix.core.html import html_to_text
+from feedfix.core.html import html_to_text, xml_chars
 from feedfix.core.model import MEDIA_KINDS, Link, Media, MediaKind, Person
 from feedfix.core.parse import xmltree
 from feedfix.core.parse.namespaces import (
@@ -34,7 +34,7 @@ def _construct(el: etree._Element) -> tuple[bool, str]:
     mode = (el.get("mode") or "").strip().lower()
     if mode == "base64":
         try:
-            raw = base64.b64decode(xmltree.text(el)).decode("utf-8", "replace")
+            raw = xml_chars(base64.b64decode(xmltree.text(el)).decode("utf-8", "replace"))
         except (binascii.Error, ValueError):
             raw = ""
         return kind in _HTML_TYPES, raw

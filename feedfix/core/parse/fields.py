@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 
 from lxml import etree
 
-from feedfix.core.html import html_to_text
+from feedfix.core.html import XMLText, html_to_text
 from feedfix.core.model import MEDIA_KINDS, Category, Entry, Link, Media, Person
 from feedfix.core.parse import xmltree
 from feedfix.core.parse.constructs import media_children, media_object, person
@@ -50,6 +50,10 @@ class Reading:
     rss_namespaces: frozenset[str] = RSS_NAMESPACES
     atom_namespaces: frozenset[str] = ATOM_NAMESPACES
     count: int = 0
+    # Read strictly: libxml2 refused every character XML 1.0 cannot carry, so no text read
+    # from the document holds one (base64 is cleaned as it is decoded). Entries' HTML then
+    # says so (``XMLText``), and cleaning it need not look again: 4 ms of the bench feed.
+    xml_clean: bool = False
 
     def first_date(self, ranked: list[tuple[int, str]], where: str) -> datetime | None:
         """The best of ``ranked`` that is a real date; each one before it is warned about."""
@@ -182,12 +186,16 @@ class Extras:
         else:
             self.summaries.append((SUMMARY_RANK[key], value))
 
-    def content_and_summary(self) -> tuple[str | None, str | None]:
+    def content_and_summary(self, xml_clean: bool) -> tuple[str | None, str | None]:
         """The best full text (else the best summary) as content, and the best summary that
-        differs from it: two texts at most, the rest being shorter forms of the same."""
+        differs from it: two texts at most, the rest being shorter forms of the same. Marked
+        ``XMLText`` when the document was read strictly (``Reading.xml_clean``)."""
         bodies, summaries = by_rank(self.bodies), by_rank(self.summaries)
         content = bodies[0] if bodies else (summaries[0] if summaries else None)
         summary = next((s for s in summaries if s != content), None)
+        if xml_clean:
+            content = XMLText(content) if content else content
+            summary = XMLText(summary) if summary else summary
         return content, summary
 
 

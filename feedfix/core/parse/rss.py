@@ -123,7 +123,7 @@ def rss_item(item: etree._Element, ctx: Reading) -> Entry:
     links = [Link(href=link)] if link else []
     links.extend(acc.links)
     title = best(acc.titles)
-    content, summary = acc.content_and_summary()
+    content, summary = acc.content_and_summary(ctx.xml_clean)
     where = label(guid, title)
     ctx.warnings.extend(f"{where}: {problem}" for problem in broken)
     published = ctx.first_date(acc.published_raw, where)

@@ -81,7 +81,7 @@ def stream_feed(data: bytes, tz: tzinfo, *, recover: bool) -> Streamed:
     root: etree._Element | None = None
     kind: str | None = None
     entries: list[Entry] = []
-    ctx = Reading(tz)
+    ctx = Reading(tz, xml_clean=not recover)
     for event, el in context:
         if root is None:
             root, kind = el, _feed_kind(el)
