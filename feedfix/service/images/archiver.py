@@ -245,28 +245,28 @@ class Archiver:
         if self._fit_wanted and now - self._fit_at >= FIT_EVERY:
             self._fit_wanted, self._fit_at = False, now
             await self._run(self.index.fit, self.settings.limits.archive_size)
-        room, batch = self._room(now)
+        room, batch, paced = self._room(now)
         if room >= batch:  # in batches: a claim is a write to the index
             claims = await self._run(self.index.claim, now, room, CLAIM_HOLD)
             if claims:
                 self._idle.clear()
-                if batch == 1:  # readers come first: the next one not before BUSY_GAP
+                if paced:  # readers come first: the next one not before BUSY_GAP
                     self._next_start = now + BUSY_GAP
             for claim in claims:
                 task = asyncio.create_task(self._archive(claim), name="image-archive-fetch")
                 self._fetches.add(task)
                 task.add_done_callback(self._fetched)
 
-    def _room(self, now: float) -> tuple[int, int]:
-        """How many fetches may start now, and the fewest worth a claim: at full speed a
-        quarter of ``IN_FLIGHT`` at once; while readers come first, one, ``BUSY_GAP`` after
-        the last started (``_next_start``)."""
+    def _room(self, now: float) -> tuple[int, int, bool]:
+        """How many fetches may start now, the fewest worth a claim, and whether they are
+        paced: at full speed a quarter of ``IN_FLIGHT`` at once; while readers come first
+        (paced), one, ``BUSY_GAP`` after the last started (``_next_start``)."""
         if self.readers is None or not self.readers.now():
             self._next_start = 0.0
-            return IN_FLIGHT - len(self._fetches), IN_FLIGHT // 4
+            return IN_FLIGHT - len(self._fetches), IN_FLIGHT // 4, False
         if self._fetches or now < self._next_start:
-            return 0, 1
-        return 1, 1
+            return 0, 1, True
+        return 1, 1, True
 
     def _fetched(self, task: asyncio.Task[None]) -> None:
         self._fetches.discard(task)
