@@ -258,9 +258,8 @@ class Archiver:
                 task.add_done_callback(self._fetched)
 
     def _room(self, now: float) -> tuple[int, int, bool]:
-        """How many fetches may start now, the fewest worth a claim, and whether they are
-        paced: at full speed a quarter of ``IN_FLIGHT`` at once; while readers come first
-        (paced), one, ``BUSY_GAP`` after the last started (``_next_start``)."""
+        """Fetches that may start now, the fewest worth a claim, and whether they are paced:
+        readers first, one ``BUSY_GAP`` after the last; else ``IN_FLIGHT``, a quarter at once."""
         if self.readers is None or not self.readers.now():
             self._next_start = 0.0
             return IN_FLIGHT - len(self._fetches), IN_FLIGHT // 4, False
