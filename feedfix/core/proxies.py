@@ -176,8 +176,10 @@ class Unwrapper:
 
         Substring tests on the lower-cased text: a case-insensitive regular expression of
         the hosts cost 3 µs a value, a quarter of unwrapping a ZAKER feed; this costs 0.5.
+        "/" is looked for first: str finds one character at memchr speed and two at a tenth of
+        it, which a fragment's whole text, seldom holding a "/", is spared.
         """
-        if "//" not in text:
+        if "/" not in text or "//" not in text:
             return False
         lowered = text.lower()
         for host in self._hosts:  # noqa: SIM110 - any() over a generator costs 3x the test
