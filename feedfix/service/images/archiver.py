@@ -277,8 +277,8 @@ class Archiver:
         if self._done or self._fit_wanted:
             flush = FLUSH_EVERY - (now - self._flushed_at) if self._done else FIT_EVERY
             fit = FIT_EVERY - (now - self._fit_at) if self._fit_wanted else FIT_EVERY
-            start = self._next_start - now if self._next_start > now else FIT_EVERY  # one more
-            return max(0.0, min(flush, fit, start))  # while readers come first
+            start = self._next_start - now if self._next_start > now else FIT_EVERY  # paced:
+            return max(0.0, min(flush, fit, start))  # wake for the next fetch readers allow
         if self._fetches or not self._updates.empty() or self._rescan:
             return IDLE
         due = await self._run(self.index.next_due)
