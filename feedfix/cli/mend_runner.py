@@ -8,14 +8,17 @@ the parent (so killing it stops the writing at once, and the crash guarantees ar
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feedfix.cli.image_refs import SAVE, ImageRef, compose, home_edits, image_refs
 from feedfix.config import ImagesConfig
@@ -26,10 +29,14 @@ from feedfix.files.image_names import name_for
 from feedfix.files.image_store import ImageStore
 from feedfix.files.mend import Source, read_source
 
+if TYPE_CHECKING:
+    from multiprocessing.pool import IMapIterator
+
 PARALLEL_FROM = 1000  # files; below this, starting workers costs more than it saves
 MAX_JOBS = 4
 CHUNK = 32  # files handed to a worker at a time
 AHEAD = 8 * CHUNK  # files examined ahead of the reader, at most
+SETTLE = 10.0  # seconds the workers are given to finish sending before the pool is ended
 _COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m"}
 
 
@@ -210,9 +217,9 @@ def _start_worker(settings: MendSettings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _examine_in_worker(path: Path) -> Outcome:
+def _examine_in_worker(paths: tuple[Path, ...]) -> list[Outcome]:
     assert _settings is not None  # noqa: S101 - set by the pool's initializer
-    return examine(path, _settings)
+    return [examine(path, _settings) for path in paths]
 
 
 def examine_all(
@@ -238,10 +245,38 @@ def examine_all(
 
     context = multiprocessing.get_context("fork")
     with context.Pool(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
+        results = pool.imap(_examine_in_worker, _chunks(handed_out()))
         try:
-            for outcome in pool.imap(_examine_in_worker, handed_out(), chunksize=CHUNK):
-                ahead.release()
-                yield outcome
+            for chunk in results:
+                for outcome in chunk:
+                    ahead.release()
+                    yield outcome
         finally:  # wake the pool's feeding thread, or ending the pool waits for it forever
             stop.set()
             ahead.release()
+            _settle(results)
+
+
+def _chunks(paths: Iterator[Path]) -> Iterator[tuple[Path, ...]]:
+    """``CHUNK`` paths a task, as imap's own ``chunksize`` would hand them out: chunked
+    here, its results are the pool's iterator itself, which ``_settle`` can wait on."""
+    while chunk := tuple(itertools.islice(paths, CHUNK)):
+        yield chunk
+
+
+def _settle(results: IMapIterator[list[Outcome]]) -> None:
+    """Take what the workers still send for the paths they were given (``SETTLE`` seconds
+    at most) before the pool is ended: ``Pool.terminate`` kills a worker wherever it is, and
+    one killed halfway through sending an outcome larger than a pipe holds left the pool's
+    result thread waiting forever for the rest of it (Ctrl-C hung ``fix-posts --jobs``
+    about once in 30 under load)."""
+    deadline = time.monotonic() + SETTLE
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            results.next(timeout=left)
+        except StopIteration:
+            return  # every outcome taken: no worker is sending
+        except multiprocessing.TimeoutError:
+            return  # a worker still busy after SETTLE is ended where it is, as before
+        except Exception:  # noqa: S112 - one file's own error: the reader has stopped
+            continue

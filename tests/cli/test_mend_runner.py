@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from feedfix.cli import mend_runner
-from feedfix.cli.mend_runner import AHEAD, MendSettings, Outcome, examine_all
+from feedfix.cli.mend_runner import AHEAD, SETTLE, MendSettings, Outcome, examine_all
 from feedfix.core.mend import BodyRules
 
 
@@ -54,3 +54,29 @@ def test_closing_early_ends_the_workers_while_paths_wait(tmp_path: Path) -> None
     closer.start()
     closer.join(timeout=30)
     assert not closer.is_alive(), "closing the outcomes hangs"
+
+
+def test_closing_while_workers_send_big_outcomes_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader stops (Ctrl-C) while workers are writing outcomes larger than a pipe holds
+    (``--write`` brings each mended file back). Pool.terminate killed a worker halfway
+    through one, and its result thread then waited forever for the rest of it: Ctrl-C hung
+    ``fix-posts --jobs`` now and then under load. Closing must return, every time."""
+
+    def examine(path: Path, settings: MendSettings) -> Outcome:
+        return Outcome(path, "changed", data=b"x" * 256_000)
+
+    monkeypatch.setattr(mend_runner, "examine", examine)
+    paths = [tmp_path / f"{i}.md" for i in range(3 * AHEAD)]
+    settings = MendSettings(BodyRules(), 1000, frozenset(), diff=False, colour=False,
+                            keep_data=True)  # fmt: skip
+    for _ in range(8):
+        outcomes = examine_all(paths, settings, jobs=2)
+        assert next(outcomes).status == "changed"
+        time.sleep(0.05)  # the workers are busy sending
+        closer = threading.Thread(target=outcomes.close, daemon=True)
+        closer.start()
+        # what they still send is taken at once: well before SETTLE, the bound on waiting
+        closer.join(timeout=SETTLE / 2)
+        assert not closer.is_alive(), "closing hangs (or waits out SETTLE) while workers send"
